@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// config is everything the command reads from flags and the environment.
+type config struct {
+	addr          string
+	upstreamURL   string
+	simAddr       string
+	simPublicURL  string
+	flowOrigin    string
+	apiKey        string
+	flowID        string
+	adminToken    string
+	secret        string
+	tokenTTL      time.Duration
+	pollInterval  time.Duration
+	linger        time.Duration
+	backoffMax    time.Duration
+	upstreamCalls int
+	callTimeout   time.Duration
+	heartbeat     time.Duration
+	writeTimeout  time.Duration
+	secureCookie  bool
+	shutdownGrace time.Duration
+	logLevel      string
+	logFormat     string
+}
+
+// envName is the environment variable read for a flag: PUSHGATE_ and the
+// flag name in upper case with dashes as underscores.
+func envName(flagName string) string {
+	return "PUSHGATE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags, then fills every flag not given on the command
+// line from its environment variable.
+func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("pushgate", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	fs.StringVar(&c.addr, "addr", ":8080", "listen address of the gateway (page, API, SSE)")
+	fs.StringVar(&c.upstreamURL, "upstream", "", "base URL of the upstream onboarding API, e.g. https://demo-api.incodesmile.com; empty runs the built-in simulator")
+	fs.StringVar(&c.simAddr, "sim-addr", "127.0.0.1:8090", "listen address of the built-in simulator (only without -upstream)")
+	fs.StringVar(&c.simPublicURL, "sim-public-url", "", "URL browsers reach the simulator at; empty means http://<sim-addr>")
+	fs.StringVar(&c.flowOrigin, "flow-origin", "", "origin of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy); empty means the simulator's origin, or the -upstream origin")
+	fs.StringVar(&c.apiKey, "api-key", "", "upstream API key (x-api-key); required with -upstream")
+	fs.StringVar(&c.flowID, "flow-id", "", "upstream flow (configurationId) sessions start with; required with -upstream")
+	fs.StringVar(&c.adminToken, "admin-token", "", "upstream admin token; when set, statuses and scores are read by interview id with it")
+	fs.StringVar(&c.secret, "secret", "", "HMAC secret for browser tokens, at least 16 bytes; empty picks a random one (tokens then die with the process)")
+	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime of browser tokens")
+	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "upstream status poll interval per interview")
+	fs.DurationVar(&c.linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
+	fs.DurationVar(&c.backoffMax, "backoff-max", 30*time.Second, "cap of the exponential backoff after upstream errors")
+	fs.IntVar(&c.upstreamCalls, "max-upstream-calls", 64, "cap on concurrent upstream status calls")
+	fs.DurationVar(&c.callTimeout, "upstream-timeout", 5*time.Second, "timeout of each upstream call")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", 10*time.Second, "deadline of each SSE write; slower clients are dropped")
+	fs.BoolVar(&c.secureCookie, "secure-cookie", false, "mark the session cookie Secure even without TLS here (behind a TLS proxy)")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(usageOut, "Usage: pushgate [flags]\n\npushgate pushes onboarding status changes to browsers over Server-Sent Events.\nEvery flag can also be set with its environment variable (shown in brackets); flags win.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" {
+				def = " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(usageOut, "  -%s [%s]\n    \t%s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+		fmt.Fprintf(usageOut, "\n  pushgate -healthcheck URL\n    \texit 0 when URL answers 200 (the container health probe)\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && !given[f.Name] {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	if c.upstreamURL != "" && (c.apiKey == "" || c.flowID == "") {
+		return errors.New("-upstream needs -api-key and -flow-id")
+	}
+	if c.secret != "" && len(c.secret) < 16 {
+		return errors.New("-secret must be at least 16 bytes")
+	}
+	switch c.logFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("-log-format %q: want text or json", c.logFormat)
+	}
+	for name, d := range map[string]time.Duration{
+		"-token-ttl": c.tokenTTL, "-poll-interval": c.pollInterval, "-backoff-max": c.backoffMax,
+		"-upstream-timeout": c.callTimeout, "-heartbeat": c.heartbeat, "-write-timeout": c.writeTimeout,
+		"-shutdown-grace": c.shutdownGrace, "-linger": c.linger,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
+	}
+	if c.upstreamCalls <= 0 {
+		return errors.New("-max-upstream-calls must be positive")
+	}
+	return nil
+}

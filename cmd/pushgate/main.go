@@ -1,0 +1,260 @@
+// Command pushgate runs the gateway: the page, the session API and the SSE
+// streams, in front of the upstream onboarding API or, when no upstream is
+// configured, in front of the built-in simulator on its own listener.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/public"
+	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/upstream"
+	"github.com/pushgate/pushgate/upstream/simulator"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-healthcheck" {
+		os.Exit(healthcheck(os.Args[2]))
+	}
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pushgate:", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log, nil); err != nil {
+		log.Error("pushgate stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// healthcheck is the container health probe (distroless images have no
+// curl): it exits 0 when url answers 200.
+func healthcheck(url string) int {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "healthcheck:", resp.Status)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// listeners are the bound sockets of a running gateway; tests pass their own.
+type listeners struct {
+	gateway net.Listener
+	sim     net.Listener // nil with an upstream URL
+}
+
+// run wires the packages and serves until ctx ends, then shuts down within
+// the grace period. ls may be nil: run then listens on the configured
+// addresses.
+func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error {
+	if ls == nil {
+		var err error
+		if ls, err = listen(cfg); err != nil {
+			return err
+		}
+	}
+	var servers []*server
+	upstreamURL, flowOrigin := cfg.upstreamURL, cfg.flowOrigin
+	apiKey, flowID := cfg.apiKey, cfg.flowID
+	if ls.sim != nil {
+		publicURL := cfg.simPublicURL
+		if publicURL == "" {
+			publicURL = "http://" + reachable(ls.sim.Addr().String())
+		}
+		sim := simulator.New(simulator.Config{APIKey: "pushgate-sim", AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator")})
+		servers = append(servers, newServer(sim, ls.sim, log))
+		upstreamURL, apiKey, flowID = "http://"+ls.sim.Addr().String(), "pushgate-sim", "pushgate-sim-flow"
+		if flowOrigin == "" {
+			flowOrigin = publicURL
+		}
+	}
+	if flowOrigin == "" {
+		flowOrigin = upstreamURL
+		log.Warn("-flow-origin not set; framing only the upstream's origin, which may not be where the flow pages live", "origin", flowOrigin)
+	}
+	flowOrigin = origin(flowOrigin)
+
+	secret := []byte(cfg.secret)
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+		log.Warn("-secret not set; using a random one: tokens will not survive a restart or verify on other nodes")
+	}
+	tokens, err := sse.NewTokens(secret, cfg.tokenTTL)
+	if err != nil {
+		return err
+	}
+	client, err := upstream.New(upstream.Config{BaseURL: upstreamURL, APIKey: apiKey, FlowID: flowID, AdminToken: cfg.adminToken, Timeout: cfg.callTimeout})
+	if err != nil {
+		return err
+	}
+	broker, err := sse.NewBroker(sse.BrokerConfig{Heartbeat: cfg.heartbeat, WriteTimeout: cfg.writeTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	statuses, err := poller.New(client, broker, poller.Config{
+		Interval:      cfg.pollInterval,
+		Linger:        cfg.linger,
+		CallTimeout:   cfg.callTimeout,
+		MaxConcurrent: cfg.upstreamCalls,
+		BackoffMax:    cfg.backoffMax,
+		Retention:     cfg.tokenTTL,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	defer statuses.Close()
+	handler, err := sse.New(sse.Config{
+		Upstream:       client,
+		Statuses:       statuses,
+		Broker:         broker,
+		Tokens:         tokens,
+		FlowOrigin:     flowOrigin,
+		Page:           public.Files,
+		Ready:          client.Healthy,
+		SecureCookie:   cfg.secureCookie,
+		RequestTimeout: 2 * cfg.callTimeout,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	gateway := newServer(handler, ls.gateway, log)
+	servers = append(servers, gateway)
+
+	errc := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() {
+			if err := s.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		})
+	}
+	log.Info("pushgate ready", "open", "http://"+reachable(ls.gateway.Addr().String())+"/", "upstream", upstreamURL, "flow_origin", flowOrigin)
+	if ls.sim != nil {
+		fmt.Fprintf(os.Stderr, "\n  pushgate is running with the built-in simulator.\n  Open http://%s/ in a browser.\n\n", reachable(ls.gateway.Addr().String()))
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down", "grace", cfg.shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
+	defer cancel()
+	handler.Drain() // readiness off, streams ended with a retry hint
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			log.Warn("shutdown incomplete; closing connections", "err", err)
+			_ = s.Close()
+		}
+	}
+	wg.Wait()
+	return serveErr
+}
+
+// server is an http.Server bound to its listener.
+type server struct {
+	*http.Server
+	ln net.Listener
+}
+
+func (s *server) serve() error { return s.Serve(s.ln) }
+
+// newServer returns a server with timeouts that keep slow clients from
+// holding it. WriteTimeout stays 0: streams use per-write deadlines.
+func newServer(h http.Handler, ln net.Listener, log *slog.Logger) *server {
+	return &server{
+		Server: &http.Server{
+			Handler: h,
+			// No ReadTimeout: its deadline would also cut open streams;
+			// no handler reads a request body.
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+		ln: ln,
+	}
+}
+
+func listen(cfg config) (*listeners, error) {
+	gw, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway listener: %w", err)
+	}
+	ls := &listeners{gateway: gw}
+	if cfg.upstreamURL == "" {
+		if ls.sim, err = net.Listen("tcp", cfg.simAddr); err != nil {
+			gw.Close()
+			return nil, fmt.Errorf("simulator listener: %w", err)
+		}
+	}
+	return ls, nil
+}
+
+// reachable turns a listen address into one a local browser can open.
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// origin cuts a URL down to scheme://host[:port].
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(raw, "/")
+	}
+	return u.Scheme + "://" + u.Host
+}

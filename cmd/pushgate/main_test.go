@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestConfigFromFlagsAndEnvironment(t *testing.T) {
+	env := map[string]string{"PUSHGATE_POLL_INTERVAL": "250ms", "PUSHGATE_ADDR": ":1", "PUSHGATE_HEARTBEAT": "5s"}
+	c, err := parseConfig([]string{"-addr", "127.0.0.1:9"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != "127.0.0.1:9" || c.pollInterval != 250*time.Millisecond || c.heartbeat != 5*time.Second {
+		t.Fatalf("flags must win over env, env over defaults: %+v", c)
+	}
+	for _, bad := range [][]string{
+		{"-upstream", "https://api.example"},
+		{"-secret", "short"},
+		{"-poll-interval", "0s"},
+		{"-log-format", "xml"},
+		{"stray"},
+	} {
+		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"PUSHGATE_LINGER": "soon"}[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "PUSHGATE_LINGER") {
+		t.Errorf("bad env value: %v, want an error naming PUSHGATE_LINGER", err)
+	}
+	var usage bytes.Buffer
+	parseConfig([]string{"-h"}, func(string) string { return "" }, &usage)
+	for _, name := range []string{"-addr", "PUSHGATE_UPSTREAM", "-sim-addr", "-api-key", "-flow-id", "-admin-token", "-secret", "-poll-interval", "-heartbeat"} {
+		if !strings.Contains(usage.String(), name) {
+			t.Errorf("-h does not document %s", name)
+		}
+	}
+}
+
+// TestFiftyCurlClients runs the command's wiring on loopback as the README's
+// curl walk-through does: 50 streams on one interview see the current
+// status at once and ONBOARDING_FINISHED when it happens, then end; the
+// simulator counts at most one status call per interval.
+func TestFiftyCurlClients(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	cfg, err := parseConfig([]string{"-poll-interval", interval.String(), "-secret", "a-test-secret-of-32-bytes-length"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, sim := listenLoopback(t), listenLoopback(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &listeners{gateway: gw, sim: sim})
+	}()
+	base, simBase := "http://"+gw.Addr().String(), "http://"+sim.Addr().String()
+
+	var s struct{ URL, InterviewID, Token string }
+	getJSON(t, base+"/onboarding-url", &s)
+	if s.InterviewID == "" || s.Token == "" || !strings.HasPrefix(s.URL, simBase+"/flow/") {
+		t.Fatalf("/onboarding-url answered %+v", s)
+	}
+	began := time.Now()
+	var wg sync.WaitGroup
+	firsts, lasts := make(chan string, 50), make(chan string, 50)
+	for range 50 {
+		req, _ := http.NewRequest(http.MethodGet, base+"/events?interviewId="+s.InterviewID, nil)
+		req.Header.Set("X-Token", s.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer resp.Body.Close()
+			var data []string
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+					if len(data) == 0 {
+						firsts <- d
+					}
+					data = append(data, d)
+				}
+			}
+			lasts <- strings.Join(data, " | ")
+		})
+	}
+	for range 50 {
+		if d := <-firsts; !strings.Contains(d, `"onboardingStatus":"UNKNOWN","seq":1`) {
+			t.Fatalf("first event %s, want the current status", d)
+		}
+	}
+	resp, err := http.Post(simBase+"/sim/interviews/"+s.InterviewID+"/status", "application/json", strings.NewReader(`{"onboardingStatus":"ONBOARDING_FINISHED"}`))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("simulator control: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	wg.Wait() // every stream ended by itself
+	for range 50 {
+		if d := <-lasts; !strings.HasSuffix(d, `"onboardingStatus":"ONBOARDING_FINISHED","seq":2}`) {
+			t.Fatalf("stream saw %s, want it to end with ONBOARDING_FINISHED", d)
+		}
+	}
+	elapsed := time.Since(began)
+	var stats struct {
+		StatusByInterview map[string]int64 `json:"status_by_interview"`
+	}
+	getJSON(t, simBase+"/sim/stats", &stats)
+	if n, max := stats.StatusByInterview[s.InterviewID], int64(elapsed/interval)+1; n > max {
+		t.Fatalf("50 clients over %v cost %d upstream status calls, want at most %d (one per interval)", elapsed, n, max)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(cfg.shutdownGrace + time.Second):
+		t.Fatal("no clean exit within the shutdown grace period")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownEndsOpenStreams: on SIGTERM (ctx cancel) an open stream gets
+// a retry hint and ends, and run returns well within the grace period.
+func TestShutdownEndsOpenStreams(t *testing.T) {
+	cfg, err := parseConfig([]string{"-shutdown-grace", "3s"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := listenLoopback(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &listeners{gateway: gw, sim: listenLoopback(t)})
+	}()
+	base := "http://" + gw.Addr().String()
+	var s struct{ InterviewID, Token string }
+	getJSON(t, base+"/onboarding-url", &s)
+	req, _ := http.NewRequest(http.MethodGet, base+"/events?interviewId="+s.InterviewID, nil)
+	req.Header.Set("X-Token", s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, _ := br.ReadString('\n'); line != "id: 1\n" {
+		t.Fatalf("first line %q", line)
+	}
+	cancel()
+	rest, _ := io.ReadAll(br)
+	if !strings.Contains(string(rest), "\nretry: ") {
+		t.Fatalf("stream ended without a retry hint: %q", rest)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(cfg.shutdownGrace):
+		t.Fatal("run did not return within the grace period")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}

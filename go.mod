@@ -1,0 +1,15 @@
+module github.com/pushgate/pushgate
+
+go 1.26.8
+
+require (
+	github.com/gorilla/mux v1.8.1
+	github.com/r3labs/sse/v2 v2.10.0
+	go.uber.org/goleak v1.3.0
+	golang.org/x/sync v0.25.0
+)
+
+require (
+	golang.org/x/net v0.62.0 // indirect
+	gopkg.in/cenkalti/backoff.v1 v1.1.0 // indirect
+)

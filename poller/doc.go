@@ -1,0 +1,21 @@
+// Package poller decides when to ask the upstream API for an interview's
+// onboarding status and what changed.
+//
+// Data flow:
+//
+//	sse handler ──Watch(id)──▶ Manager ──one goroutine per watched interview──┐
+//	sse handler ──Current(id)─▶   │                                          │
+//	                              ▼                                          ▼
+//	                   singleflight.Group keyed by id ──semaphore──▶ Source.Status (upstream)
+//	                              │
+//	                              ▼ only when the status differs from the last one
+//	                         Publisher.Publish(Update{id, status, seq})
+//
+// Every upstream status read for an interview, whether a poller tick, a
+// snapshot for a new subscriber or a request from a polling client, goes
+// through the same singleflight key and is skipped while the last read is
+// younger than one interval, so any number of tabs costs at most one upstream
+// call per interval. A poller starts with the first watcher, stops Linger
+// after the last one leaves, and stops for good once ONBOARDING_FINISHED has
+// been published.
+package poller

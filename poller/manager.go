@@ -1,0 +1,539 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// StatusFinished is the status that ends the user's flow: the page closes
+// the iframe on it and the poller stops.
+const StatusFinished = "ONBOARDING_FINISHED"
+
+// historyLen is how many changes per interview Since remembers.
+const historyLen = 16
+
+// ErrClosed is returned by reads after Close.
+var ErrClosed = errors.New("poller: closed")
+
+// Update is one observed status of an interview. Seq starts at 1 for the
+// first status seen and grows by one with every change, so it orders the
+// changes of one interview and serves as the SSE event id.
+type Update struct {
+	InterviewID string `json:"interviewId"`
+	Status      string `json:"onboardingStatus"`
+	Seq         uint64 `json:"seq"`
+}
+
+// Finished reports whether u ends the user's flow.
+func (u Update) Finished() bool { return u.Status == StatusFinished }
+
+// Source reads an interview's status from the upstream API. sessionToken is
+// whatever Register stored for the interview ("" when none was).
+type Source interface {
+	Status(ctx context.Context, interviewID, sessionToken string) (string, error)
+}
+
+// Publisher receives every status change, in Seq order per interview.
+// Publish is called from the goroutine doing the read and must not block.
+type Publisher interface {
+	Publish(u Update)
+}
+
+// retryDelayer is implemented by source errors that carry the upstream's
+// Retry-After.
+type retryDelayer interface {
+	RetryDelay() time.Duration
+}
+
+// Config tunes a Manager. The zero value of every field selects its default.
+type Config struct {
+	// Interval is the time between two upstream reads of one interview.
+	// Zero means 1s.
+	Interval time.Duration
+	// Jitter is the largest random delay added to each wait, as a fraction
+	// of Interval, so that many interviews do not tick together. Zero means
+	// 0.1; a negative value turns jitter off.
+	Jitter float64
+	// Linger is how long a poller keeps running after its last watcher
+	// left. Zero means 10s.
+	Linger time.Duration
+	// CallTimeout bounds each upstream read, independent of the callers
+	// waiting for it. Zero means 5s.
+	CallTimeout time.Duration
+	// MaxConcurrent caps upstream reads in flight across all interviews.
+	// Zero means 64.
+	MaxConcurrent int
+	// BackoffMax caps the exponential backoff after failed reads. Zero
+	// means 30s.
+	BackoffMax time.Duration
+	// Retention is how long the state of an interview nobody watches is
+	// kept (its last status, sequence number and session token). Zero
+	// means 1h.
+	Retention time.Duration
+	// Logger receives read failures and recoveries. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 0.1
+	}
+	if c.Jitter < 0 {
+		c.Jitter = 0
+	}
+	if c.Linger == 0 {
+		c.Linger = 10 * time.Second
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = 5 * time.Second
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = 64
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = 30 * time.Second
+	}
+	if c.Retention == 0 {
+		c.Retention = time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	switch {
+	case c.Interval < 0, c.Linger < 0, c.CallTimeout < 0, c.BackoffMax < 0, c.Retention < 0:
+		return errors.New("poller: durations must not be negative")
+	case c.MaxConcurrent < 0:
+		return errors.New("poller: MaxConcurrent must not be negative")
+	case c.Jitter > 1:
+		return fmt.Errorf("poller: Jitter %v is above 1", c.Jitter)
+	}
+	return nil
+}
+
+// Manager runs the shared pollers. Its methods are safe for concurrent use.
+//
+// Goroutines: one per running poller, one per upstream read in flight (the
+// singleflight call), one sweeper; all are counted in wg and end with Close.
+type Manager struct {
+	src Source
+	pub Publisher
+	cfg Config
+
+	reads singleflight.Group // upstream status reads, keyed by interview id
+	sem   chan struct{}      // caps upstream reads in flight
+
+	ctx    context.Context // ends with Close; parent of pollers and reads
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex // protects closed, interviews and every field of each interview
+	closed     bool
+	interviews map[string]*interview
+}
+
+// interview is the state of one interview. All fields are guarded by
+// Manager.mu.
+type interview struct {
+	id        string
+	token     string    // upstream session token, "" when unknown
+	cur       Update    // last known status; Seq 0 means none yet
+	history   []Update  // the last historyLen changes, oldest first, ending with cur
+	readAt    time.Time // last successful upstream read
+	retryAt   time.Time // no upstream read before this (backoff, Retry-After)
+	failures  int       // consecutive failed reads
+	watchers  int
+	stop      context.CancelFunc // stops the running poller; nil when none runs
+	linger    *time.Timer        // pending stop after the last watcher left
+	lingerGen int                // tells a stale linger callback from the current one
+	usedAt    time.Time          // last Register, Current or unwatch; drives Retention
+}
+
+// New returns a Manager that reads statuses from src and reports changes to
+// pub. Close must be called to stop its goroutines.
+func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
+	if src == nil || pub == nil {
+		return nil, errors.New("poller: Source and Publisher are required")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		src:        src,
+		pub:        pub,
+		cfg:        cfg,
+		sem:        make(chan struct{}, cfg.MaxConcurrent),
+		ctx:        ctx,
+		cancel:     cancel,
+		interviews: make(map[string]*interview),
+	}
+	m.wg.Add(1)
+	go m.sweep()
+	return m, nil
+}
+
+// Close stops every poller and waits for reads in flight to end.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	for _, st := range m.interviews {
+		if st.linger != nil {
+			st.linger.Stop()
+			st.linger = nil
+		}
+		st.stop = nil // cancelled below through m.ctx
+	}
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+}
+
+// Register records the upstream session token of an interview, so that its
+// status can be read with it.
+func (m *Manager) Register(interviewID, sessionToken string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.stateLocked(interviewID)
+	st.token, st.usedAt = sessionToken, time.Now()
+}
+
+// SessionToken returns the upstream session token Register stored for the
+// interview ("" when none).
+func (m *Manager) SessionToken(interviewID string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st := m.interviews[interviewID]; st != nil {
+		return st.token
+	}
+	return ""
+}
+
+// Watch adds a watcher to an interview and starts its poller if none runs
+// and the flow has not finished. The returned func removes the watcher; it
+// may be called more than once.
+func (m *Manager) Watch(interviewID string) (unwatch func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.stateLocked(interviewID)
+	st.watchers++
+	if st.linger != nil {
+		st.linger.Stop()
+		st.linger = nil
+		st.lingerGen++
+	}
+	m.startLocked(st)
+	var once sync.Once
+	return func() { once.Do(func() { m.unwatch(st) }) }
+}
+
+// Watchers returns how many watchers an interview has.
+func (m *Manager) Watchers(interviewID string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st := m.interviews[interviewID]; st != nil {
+		return st.watchers
+	}
+	return 0
+}
+
+// Polling reports whether a poller runs for the interview.
+func (m *Manager) Polling(interviewID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.interviews[interviewID]
+	return st != nil && st.stop != nil
+}
+
+// Last returns the last known status without calling upstream.
+func (m *Manager) Last(interviewID string) (Update, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st := m.interviews[interviewID]; st != nil && st.cur.Seq > 0 {
+		return st.cur, true
+	}
+	return Update{}, false
+}
+
+// Since returns the remembered changes with Seq above seq, oldest first,
+// without calling upstream. A flow has a handful of statuses, so the last
+// historyLen changes let a reconnecting client catch up on every change it
+// missed, not only the latest.
+func (m *Manager) Since(interviewID string, seq uint64) []Update {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.interviews[interviewID]
+	if st == nil {
+		return nil
+	}
+	i := len(st.history)
+	for i > 0 && st.history[i-1].Seq > seq {
+		i--
+	}
+	return slices.Clone(st.history[i:])
+}
+
+// Current returns the interview's status. It answers from memory while a
+// poller keeps the status fresh, after the flow finished, during a backoff,
+// or when the last read is younger than one interval; otherwise it reads
+// upstream through the shared singleflight call. ctx only bounds the wait:
+// the read itself runs under CallTimeout and is not cancelled when this
+// caller gives up. After a failed read, the last known status is returned
+// if there is one.
+func (m *Manager) Current(ctx context.Context, interviewID string) (Update, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return Update{}, ErrClosed
+	}
+	st := m.stateLocked(interviewID)
+	now := time.Now()
+	st.usedAt = now
+	if st.cur.Seq > 0 && (st.stop != nil || m.freshLocked(st, now)) {
+		u := st.cur
+		m.mu.Unlock()
+		return u, nil
+	}
+	m.mu.Unlock()
+	return m.read(ctx, interviewID)
+}
+
+// freshLocked reports whether an upstream read of st would be redundant now.
+func (m *Manager) freshLocked(st *interview, now time.Time) bool {
+	return st.cur.Finished() || now.Sub(st.readAt) < m.cfg.Interval || now.Before(st.retryAt)
+}
+
+// read joins or starts the singleflight read of an interview and waits for
+// it or for ctx.
+func (m *Manager) read(ctx context.Context, interviewID string) (Update, error) {
+	ch := m.reads.DoChan(interviewID, func() (any, error) { return m.fetch(interviewID) })
+	select {
+	case r := <-ch:
+		u, _ := r.Val.(Update)
+		if r.Err != nil && u.Seq > 0 {
+			return u, nil // keep serving the last known status
+		}
+		return u, r.Err
+	case <-ctx.Done():
+		return Update{}, ctx.Err()
+	}
+}
+
+// fetch runs in the singleflight goroutine of one interview: reads of the
+// same interview never overlap, which keeps its publishes in Seq order.
+// On error it returns the last known status with the error.
+func (m *Manager) fetch(interviewID string) (Update, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return Update{}, ErrClosed
+	}
+	m.wg.Add(1) // under mu and before Close marks closed, so Wait sees it
+	defer m.wg.Done()
+	st := m.stateLocked(interviewID)
+	if st.cur.Seq > 0 && m.freshLocked(st, time.Now()) {
+		u := st.cur
+		m.mu.Unlock()
+		return u, nil
+	}
+	token := st.token
+	m.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancel()
+	status, err := m.call(ctx, interviewID, token)
+
+	m.mu.Lock()
+	if err != nil {
+		u := m.failedLocked(st, err)
+		m.mu.Unlock()
+		return u, err
+	}
+	if st.failures > 0 {
+		m.cfg.Logger.Info("upstream status read recovered", "interview", interviewID, "failures", st.failures)
+	}
+	st.failures, st.retryAt, st.readAt = 0, time.Time{}, time.Now()
+	changed := st.cur.Seq == 0 || st.cur.Status != status
+	if changed {
+		st.cur = Update{InterviewID: interviewID, Status: status, Seq: st.cur.Seq + 1}
+		if len(st.history) == historyLen {
+			st.history = append(st.history[:0], st.history[1:]...)
+		}
+		st.history = append(st.history, st.cur)
+	}
+	u := st.cur
+	if u.Finished() && st.stop != nil {
+		st.stop()
+		st.stop = nil
+	}
+	closed := m.closed
+	m.mu.Unlock()
+	if changed && !closed {
+		m.pub.Publish(u)
+	}
+	return u, nil
+}
+
+// call performs one upstream read under the global concurrency cap.
+func (m *Manager) call(ctx context.Context, interviewID, token string) (string, error) {
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("poller: waiting for an upstream slot: %w", ctx.Err())
+	}
+	defer func() { <-m.sem }()
+	return m.src.Status(ctx, interviewID, token)
+}
+
+// failedLocked records a failed read and schedules the next attempt.
+func (m *Manager) failedLocked(st *interview, err error) Update {
+	st.failures++
+	delay := m.backoff(st.failures)
+	var rd retryDelayer
+	if errors.As(err, &rd) && rd.RetryDelay() > delay {
+		delay = rd.RetryDelay()
+	}
+	st.retryAt = time.Now().Add(delay)
+	if st.failures == 1 {
+		m.cfg.Logger.Warn("upstream status read failed", "interview", st.id, "err", err, "retry_in", delay)
+	} else {
+		m.cfg.Logger.Debug("upstream status read failed", "interview", st.id, "err", err, "failures", st.failures, "retry_in", delay)
+	}
+	return st.cur
+}
+
+// backoff is the wait after n consecutive failures: Interval doubled per
+// failure, capped at BackoffMax, with the upper half randomised.
+func (m *Manager) backoff(n int) time.Duration {
+	d := m.cfg.Interval
+	for i := 1; i < n && d < m.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, m.cfg.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// startLocked starts the poller of st unless one runs, the flow finished or
+// the Manager is closed.
+func (m *Manager) startLocked(st *interview) {
+	if m.closed || st.stop != nil || st.cur.Finished() {
+		return
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	st.stop = cancel
+	m.wg.Add(1)
+	go m.poll(ctx, st.id)
+}
+
+// poll is the poller goroutine of one interview.
+func (m *Manager) poll(ctx context.Context, interviewID string) {
+	defer m.wg.Done()
+	t := time.NewTimer(m.nextWait(interviewID))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := m.read(ctx, interviewID); errors.Is(err, ErrClosed) {
+			return
+		}
+		t.Reset(m.nextWait(interviewID))
+	}
+}
+
+// nextWait is the time until the interview's next read is due, plus jitter.
+func (m *Manager) nextWait(interviewID string) time.Duration {
+	m.mu.Lock()
+	st := m.stateLocked(interviewID)
+	next := st.readAt.Add(m.cfg.Interval)
+	if st.retryAt.After(next) {
+		next = st.retryAt
+	}
+	m.mu.Unlock()
+	return max(time.Until(next), 0) + m.jitter()
+}
+
+func (m *Manager) jitter() time.Duration {
+	if m.cfg.Jitter == 0 {
+		return 0
+	}
+	return rand.N(time.Duration(float64(m.cfg.Interval)*m.cfg.Jitter) + 1)
+}
+
+func (m *Manager) unwatch(st *interview) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st.watchers--
+	if st.watchers > 0 {
+		return
+	}
+	st.usedAt = time.Now()
+	if st.stop == nil || m.closed {
+		return
+	}
+	st.lingerGen++
+	gen := st.lingerGen
+	st.linger = time.AfterFunc(m.cfg.Linger, func() { m.lingerDone(st, gen) })
+}
+
+// lingerDone runs in the linger timer's goroutine.
+func (m *Manager) lingerDone(st *interview, gen int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gen != st.lingerGen || st.watchers > 0 {
+		return
+	}
+	st.linger = nil
+	if st.stop != nil {
+		st.stop()
+		st.stop = nil
+	}
+}
+
+// stateLocked returns the state of an interview, creating it when missing.
+func (m *Manager) stateLocked(interviewID string) *interview {
+	st := m.interviews[interviewID]
+	if st == nil {
+		st = &interview{id: interviewID, usedAt: time.Now()}
+		m.interviews[interviewID] = st
+	}
+	return st
+}
+
+// sweep forgets interviews nobody has watched for Retention.
+func (m *Manager) sweep() {
+	defer m.wg.Done()
+	every := min(max(m.cfg.Retention/4, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case now := <-t.C:
+			m.mu.Lock()
+			for id, st := range m.interviews {
+				if st.watchers == 0 && st.stop == nil && now.Sub(st.usedAt) > m.cfg.Retention {
+					delete(m.interviews, id)
+				}
+			}
+			m.mu.Unlock()
+		}
+	}
+}

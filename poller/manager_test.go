@@ -1,0 +1,445 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeSource is a hand-written upstream: a status per interview, an
+// optional error, call counts and an optional gate that holds calls.
+type fakeSource struct {
+	mu          sync.Mutex // protects all fields
+	status      map[string]string
+	err         error
+	calls       map[string]int
+	gate        chan struct{} // when non-nil, calls wait for it to close
+	inflight    int
+	maxInflight int
+	tokens      []string
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{status: map[string]string{}, calls: map[string]int{}}
+}
+
+func (f *fakeSource) Status(ctx context.Context, id, token string) (string, error) {
+	f.mu.Lock()
+	f.calls[id]++
+	f.tokens = append(f.tokens, token)
+	f.inflight++
+	f.maxInflight = max(f.maxInflight, f.inflight)
+	gate := f.gate
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inflight--
+		f.mu.Unlock()
+	}()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", f.err
+	}
+	s, ok := f.status[id]
+	if !ok {
+		s = "UNKNOWN"
+	}
+	return s, nil
+}
+
+func (f *fakeSource) set(id, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status[id] = status
+}
+
+func (f *fakeSource) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeSource) count(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[id]
+}
+
+type recorder struct {
+	mu      sync.Mutex // protects updates
+	updates []Update
+}
+
+func (r *recorder) Publish(u Update) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updates = append(r.updates, u)
+}
+
+func (r *recorder) of(id string) []Update {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Update
+	for _, u := range r.updates {
+		if u.InterviewID == id {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+type retryErr struct{ d time.Duration }
+
+func (e retryErr) Error() string             { return fmt.Sprintf("rate limited for %v", e.d) }
+func (e retryErr) RetryDelay() time.Duration { return e.d }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newManager(t *testing.T, src Source, pub Publisher, cfg Config) *Manager {
+	t.Helper()
+	cfg.Logger = quiet
+	m, err := New(src, pub, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+func TestManyWatchersShareOnePollerAtOneCallPerInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second, Jitter: 0.1})
+		for range 50 {
+			defer m.Watch("a")()
+		}
+		time.Sleep(10*time.Second + time.Millisecond)
+		synctest.Wait()
+		// First read at once, then one every 1s to 1.1s.
+		if n := src.count("a"); n < 9 || n > 11 {
+			t.Fatalf("50 watchers over 10 intervals made %d upstream calls, want 9..11", n)
+		}
+		if got := rec.of("a"); len(got) != 1 || got[0] != (Update{"a", "UNKNOWN", 1}) {
+			t.Fatalf("published %v, want one UNKNOWN with seq 1", got)
+		}
+	})
+}
+
+func TestPublishesEachChangeOnceInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second, Jitter: -1})
+		defer m.Watch("a")()
+		steps := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "SOMETHING_NEW", "FACE_VALIDATION_FINISHED", StatusFinished}
+		for _, s := range steps {
+			src.set("a", s)
+			time.Sleep(3500 * time.Millisecond) // three reads see each status
+		}
+		synctest.Wait()
+		got := rec.of("a")
+		if len(got) != len(steps) {
+			t.Fatalf("published %d updates, want %d: %v", len(got), len(steps), got)
+		}
+		for i, u := range got {
+			if u.Status != steps[i] || u.Seq != uint64(i+1) {
+				t.Errorf("update %d = %+v, want %s seq %d", i, u, steps[i], i+1)
+			}
+		}
+		// A client that saw seq 2 catches up on the rest from memory.
+		if since := m.Since("a", 2); len(since) != len(steps)-2 || since[0].Seq != 3 || since[len(since)-1].Status != StatusFinished {
+			t.Fatalf("Since(2) = %v, want seq 3..%d", since, len(steps))
+		}
+		if since := m.Since("a", uint64(len(steps))); len(since) != 0 {
+			t.Fatalf("Since(last) = %v, want nothing", since)
+		}
+	})
+}
+
+func TestHistoryKeepsTheLastChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		m := newManager(t, src, &recorder{}, Config{Interval: time.Second})
+		for i := range historyLen + 5 {
+			src.set("a", fmt.Sprint("S", i))
+			if _, err := m.Current(context.Background(), "a"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+		}
+		since := m.Since("a", 0)
+		if len(since) != historyLen || since[0].Seq != 6 || since[historyLen-1].Seq != historyLen+5 {
+			t.Fatalf("Since(0) after %d changes kept seq %d..%d (%d), want the last %d", historyLen+5, since[0].Seq, since[len(since)-1].Seq, len(since), historyLen)
+		}
+	})
+}
+
+func TestPollerStopsAfterLinger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		m := newManager(t, src, &recorder{}, Config{Interval: time.Second, Linger: 10 * time.Second, Jitter: -1})
+		unwatch := m.Watch("a")
+		time.Sleep(2500 * time.Millisecond)
+		unwatch()
+		unwatch() // idempotent
+		time.Sleep(9 * time.Second)
+		if !m.Polling("a") {
+			t.Fatal("poller stopped before the linger period ended")
+		}
+		// A watcher coming back within the linger keeps the same poller.
+		unwatch = m.Watch("a")
+		time.Sleep(5 * time.Second)
+		unwatch()
+		time.Sleep(10*time.Second + time.Millisecond)
+		synctest.Wait()
+		if m.Polling("a") {
+			t.Fatal("poller still runs after the linger period")
+		}
+		n := src.count("a")
+		time.Sleep(time.Minute)
+		if got := src.count("a"); got != n {
+			t.Fatalf("upstream calls went on after the poller stopped: %d -> %d", n, got)
+		}
+	})
+}
+
+func TestPollerStopsOnFinishedAndDoesNotRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second})
+		defer m.Watch("a")()
+		time.Sleep(1500 * time.Millisecond)
+		src.set("a", StatusFinished)
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if m.Polling("a") {
+			t.Fatal("poller runs after ONBOARDING_FINISHED")
+		}
+		n := src.count("a")
+		defer m.Watch("a")() // a late subscriber of a finished flow
+		u, err := m.Current(context.Background(), "a")
+		time.Sleep(time.Minute)
+		if err != nil || !u.Finished() || u.Seq != 2 {
+			t.Fatalf("Current = %+v, %v; want ONBOARDING_FINISHED seq 2", u, err)
+		}
+		if got := src.count("a"); got != n || m.Polling("a") {
+			t.Fatalf("a finished interview was polled again: calls %d -> %d", n, got)
+		}
+	})
+}
+
+func TestConcurrentCurrentSharesOneCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.gate = make(chan struct{})
+		src.set("a", "ID_VALIDATION_FINISHED")
+		m := newManager(t, src, &recorder{}, Config{})
+		var wg sync.WaitGroup
+		results := make([]Update, 100)
+		for i := range results {
+			wg.Go(func() {
+				u, err := m.Current(context.Background(), "a")
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = u
+			})
+		}
+		synctest.Wait()
+		close(src.gate)
+		wg.Wait()
+		if n := src.count("a"); n != 1 {
+			t.Fatalf("100 concurrent reads made %d upstream calls, want 1", n)
+		}
+		for _, u := range results {
+			if u != (Update{"a", "ID_VALIDATION_FINISHED", 1}) {
+				t.Fatalf("got %+v", u)
+			}
+		}
+		// Within the interval the answer comes from memory.
+		if _, err := m.Current(context.Background(), "a"); err != nil || src.count("a") != 1 {
+			t.Fatalf("read within the interval called upstream again (%d calls, err %v)", src.count("a"), err)
+		}
+		time.Sleep(time.Second)
+		if _, err := m.Current(context.Background(), "a"); err != nil || src.count("a") != 2 {
+			t.Fatalf("read after the interval: %d calls (want 2), err %v", src.count("a"), err)
+		}
+	})
+}
+
+func TestCallerGivingUpDoesNotFailOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.gate = make(chan struct{})
+		m := newManager(t, src, &recorder{}, Config{})
+		ctx, cancel := context.WithCancel(context.Background())
+		errA := make(chan error, 1)
+		go func() {
+			_, err := m.Current(ctx, "a")
+			errA <- err
+		}()
+		synctest.Wait()
+		resB := make(chan Update, 1)
+		go func() {
+			u, _ := m.Current(context.Background(), "a")
+			resB <- u
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-errA; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled caller got %v", err)
+		}
+		close(src.gate)
+		if u := <-resB; u.Status != "UNKNOWN" {
+			t.Fatalf("second caller got %+v, want the shared result", u)
+		}
+		if n := src.count("a"); n != 1 {
+			t.Fatalf("%d upstream calls, want 1", n)
+		}
+	})
+}
+
+func TestCallTimeoutFreesWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.gate = make(chan struct{}) // never opened: upstream hangs
+		m := newManager(t, src, &recorder{}, Config{CallTimeout: 2 * time.Second})
+		start := time.Now()
+		_, err := m.Current(context.Background(), "a")
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 2*time.Second {
+			t.Fatalf("hanging upstream: err %v after %v, want deadline exceeded after 2s", err, time.Since(start))
+		}
+	})
+}
+
+func TestBackoffKeepsLastStatusAndRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second, BackoffMax: 8 * time.Second})
+		defer m.Watch("a")()
+		time.Sleep(1500 * time.Millisecond)
+		before := src.count("a")
+		src.setErr(errors.New("upstream: unavailable"))
+		time.Sleep(60 * time.Second)
+		failing := src.count("a") - before
+		// Waits of at least 0.5, 1, 2, 4, 4, ... seconds: at most 18 calls
+		// in 60s, against 60 without backoff.
+		if failing < 8 || failing > 18 {
+			t.Fatalf("%d calls in 60s of failures, want 8..18 with backoff capped at 8s", failing)
+		}
+		u, err := m.Current(context.Background(), "a")
+		if err != nil || u.Status != "UNKNOWN" {
+			t.Fatalf("during the outage Current = %+v, %v; want the last known status", u, err)
+		}
+		src.setErr(nil)
+		src.set("a", "ID_VALIDATION_FINISHED")
+		time.Sleep(8*time.Second + 100*time.Millisecond)
+		synctest.Wait()
+		if got := rec.of("a"); len(got) != 2 || got[1].Status != "ID_VALIDATION_FINISHED" {
+			t.Fatalf("after recovery published %v, want the pending change within one backoff cap", got)
+		}
+	})
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		m := newManager(t, src, &recorder{}, Config{Interval: time.Second, Jitter: -1})
+		defer m.Watch("a")()
+		time.Sleep(1500 * time.Millisecond)
+		src.setErr(retryErr{20 * time.Second})
+		time.Sleep(time.Second) // the failing read
+		n := src.count("a")
+		src.setErr(nil)
+		time.Sleep(19 * time.Second)
+		if got := src.count("a"); got != n {
+			t.Fatalf("%d calls before Retry-After passed", got-n)
+		}
+		time.Sleep(time.Second) // the retry is due 20s after the failed read
+		if got := src.count("a"); got != n+1 {
+			t.Fatalf("%d calls after Retry-After, want 1", got-n)
+		}
+	})
+}
+
+func TestConcurrencyCapHolds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.gate = make(chan struct{})
+		m := newManager(t, src, &recorder{}, Config{MaxConcurrent: 3})
+		for i := range 20 {
+			defer m.Watch(fmt.Sprint("i", i))()
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		src.mu.Lock()
+		inflight, maxInflight := src.inflight, src.maxInflight
+		src.mu.Unlock()
+		close(src.gate)
+		time.Sleep(time.Second)
+		if inflight != 3 || maxInflight != 3 {
+			t.Fatalf("in flight %d (max %d), want the cap of 3", inflight, maxInflight)
+		}
+	})
+}
+
+func TestRegisteredTokenIsUsed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		m := newManager(t, src, &recorder{}, Config{})
+		m.Register("a", "session-token-a")
+		if _, err := m.Current(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		if len(src.tokens) != 1 || src.tokens[0] != "session-token-a" {
+			t.Fatalf("tokens sent: %q", src.tokens)
+		}
+	})
+}
+
+func TestIdleInterviewsAreForgottenAfterRetention(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		m := newManager(t, src, &recorder{}, Config{Retention: time.Minute, Linger: time.Second})
+		m.Watch("a")()
+		time.Sleep(30 * time.Second)
+		if _, ok := m.Last("a"); !ok {
+			t.Fatal("state forgotten before Retention")
+		}
+		time.Sleep(time.Minute)
+		if _, ok := m.Last("a"); ok {
+			t.Fatal("state kept after Retention")
+		}
+	})
+}
+
+func TestConfigValidation(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"negative interval":    {Interval: -1},
+		"negative concurrency": {MaxConcurrent: -1},
+		"jitter above one":     {Jitter: 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(newFakeSource(), &recorder{}, cfg); err == nil {
+				t.Fatal("New accepted an invalid Config")
+			}
+		})
+	}
+}

@@ -1,0 +1,234 @@
+package sse
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	r3 "github.com/r3labs/sse/v2"
+
+	"github.com/pushgate/pushgate/poller"
+)
+
+// errDraining answers new streams once shutdown has begun.
+var errDraining = errors.New("sse: shutting down")
+
+// streamBuffer is the r3labs per-stream event buffer. Status changes are a
+// handful per interview, so 64 slots (plus 64 per subscriber inside r3labs)
+// absorb every burst while a stuck reader waits out its write deadline.
+const streamBuffer = 64
+
+// BrokerConfig tunes a Broker. The zero value of every field selects its
+// default.
+type BrokerConfig struct {
+	// Heartbeat is the interval of the comment line that keeps idle
+	// streams open through proxies. Zero means 15s.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay hinted to clients with every event.
+	// Zero means 2s. At shutdown each client gets a random hint between
+	// Retry and 5*Retry so that reconnects spread out.
+	Retry time.Duration
+	// WriteTimeout bounds each write to a client; a client that does not
+	// read within it is dropped. Zero means 10s.
+	WriteTimeout time.Duration
+	// Logger receives dropped clients and publish failures. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Broker fans status changes out to the SSE connections of each interview.
+// It owns an r3labs/sse server with one stream per interview that has
+// connections on this node, and implements poller.Publisher.
+//
+// r3labs' sharp edges are handled here: AutoReplay is off (the log would
+// grow forever), a stream is removed only when no subscriber is inside it
+// (RemoveStream leaks a goroutine per connected subscriber), the server is
+// never Closed for the same reason, events are always built fresh and
+// never empty, and every write runs under a deadline (see conn).
+type Broker struct {
+	cfg  BrokerConfig
+	log  *slog.Logger
+	srv  *r3.Server
+	stop chan struct{} // closed by Close; ends the heartbeat goroutine
+	done chan struct{} // closed when the heartbeat goroutine has ended
+
+	mu       sync.Mutex // protects streams, draining; held around r3labs stream create/remove/publish
+	streams  map[string]map[*conn]struct{}
+	draining bool
+	closeOne sync.Once
+}
+
+var _ poller.Publisher = (*Broker)(nil)
+
+// NewBroker returns a running Broker. Close stops its heartbeat goroutine.
+func NewBroker(cfg BrokerConfig) (*Broker, error) {
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.Retry == 0 {
+		cfg.Retry = 2 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.Heartbeat < 0 || cfg.Retry < 0 || cfg.WriteTimeout < 0 {
+		return nil, errors.New("sse: durations must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	srv := r3.New()
+	srv.AutoReplay = false
+	srv.AutoStream = false
+	srv.BufferSize = streamBuffer
+	srv.Headers = map[string]string{"X-Accel-Buffering": "no"}
+	b := &Broker{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		srv:     srv,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		streams: make(map[string]map[*conn]struct{}),
+	}
+	go b.heartbeats()
+	return b, nil
+}
+
+// Publish sends a status change to every connection of the interview on
+// this node. It never blocks. Should the stream's buffer ever be full, the
+// interview's connections are ended with a retry hint: they reconnect with
+// Last-Event-ID and resynchronise from the current status.
+func (b *Broker) Publish(u poller.Update) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	conns := b.streams[u.InterviewID]
+	if len(conns) == 0 {
+		return
+	}
+	if b.srv.TryPublish(u.InterviewID, b.event(u)) {
+		return
+	}
+	b.log.Warn("stream buffer full; reconnecting its clients", "interview", u.InterviewID, "clients", len(conns))
+	for c := range conns {
+		c.end(b.cfg.Retry)
+	}
+}
+
+// Connections returns the number of open SSE connections on this node.
+func (b *Broker) Connections() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, conns := range b.streams {
+		n += len(conns)
+	}
+	return n
+}
+
+// Drain refuses new connections and ends every open one with a randomised
+// retry hint so that clients spread their reconnects.
+func (b *Broker) Drain() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.draining = true
+	for _, conns := range b.streams {
+		for c := range conns {
+			c.end(b.cfg.Retry + rand.N(4*b.cfg.Retry+1))
+		}
+	}
+}
+
+// Close stops the heartbeat goroutine. Connections are ended by Drain.
+func (b *Broker) Close() {
+	b.closeOne.Do(func() { close(b.stop) })
+	<-b.done
+}
+
+// join registers a connection, creating its interview's stream if needed.
+func (b *Broker) join(c *conn) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.draining {
+		return errDraining
+	}
+	conns := b.streams[c.interviewID]
+	if conns == nil {
+		conns = make(map[*conn]struct{})
+		b.streams[c.interviewID] = conns
+		b.srv.CreateStream(c.interviewID)
+	}
+	conns[c] = struct{}{}
+	return nil
+}
+
+// leave unregisters a connection whose r3labs ServeHTTP has returned, and
+// removes the stream when it was the last: no subscriber is inside it then,
+// so RemoveStream leaks nothing.
+func (b *Broker) leave(c *conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	conns := b.streams[c.interviewID]
+	delete(conns, c)
+	if len(conns) == 0 {
+		delete(b.streams, c.interviewID)
+		b.srv.RemoveStream(c.interviewID)
+	}
+}
+
+func (b *Broker) heartbeats() {
+	defer close(b.done)
+	t := time.NewTicker(b.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.mu.Lock()
+			for id := range b.streams {
+				// A fresh event per stream: r3labs may write into it.
+				b.srv.TryPublish(id, &r3.Event{Comment: []byte("heartbeat")})
+			}
+			b.mu.Unlock()
+		}
+	}
+}
+
+// event builds the r3labs event of a status change. The data is JSON, so
+// no upstream string can carry a raw newline into the stream.
+func (b *Broker) event(u poller.Update) *r3.Event {
+	return &r3.Event{
+		ID:    []byte(strconv.FormatUint(u.Seq, 10)),
+		Event: []byte("status"),
+		Data:  statusData(u),
+		Retry: []byte(strconv.FormatInt(b.cfg.Retry.Milliseconds(), 10)),
+	}
+}
+
+// frame is the wire form of a status event, as r3labs writes it, for the
+// snapshot a connection gets before any published change.
+func (b *Broker) frame(u poller.Update) []byte {
+	ev := b.event(u)
+	out := make([]byte, 0, 64+len(ev.Data))
+	out = append(out, "id: "...)
+	out = append(out, ev.ID...)
+	out = append(out, "\ndata: "...)
+	out = append(out, ev.Data...)
+	out = append(out, "\nevent: "...)
+	out = append(out, ev.Event...)
+	out = append(out, "\nretry: "...)
+	out = append(out, ev.Retry...)
+	return append(out, "\n\n"...)
+}
+
+func statusData(u poller.Update) []byte {
+	data, err := json.Marshal(u)
+	if err != nil {
+		panic("sse: encoding a status update: " + err.Error()) // strings and ints always encode
+	}
+	return data
+}

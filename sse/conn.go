@@ -1,0 +1,171 @@
+package sse
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pushgate/pushgate/poller"
+)
+
+// conn is the http.ResponseWriter r3labs/sse writes one client's stream
+// through. r3labs writes each event in pieces and then flushes; conn
+// collects the pieces and, on Flush, decides per whole frame:
+//
+//   - the first Flush comes right after r3labs registered the subscriber,
+//     so the snapshot is written then: every remembered change newer than
+//     the client's Last-Event-ID (on a first connect, all of them, ending
+//     with the current status); any change published later reaches this
+//     subscriber too, with no gap;
+//   - a frame whose id is not above the last id sent is dropped, so a
+//     change that raced with the snapshot, or that the client saw before
+//     reconnecting with Last-Event-ID, is never sent twice;
+//   - every write runs under WriteTimeout: a client that stops reading
+//     fails its write and is dropped, and r3labs' stream goroutine, which
+//     waits for it, moves on;
+//   - after the frame that carries ONBOARDING_FINISHED, the stream ends.
+//
+// Methods are called from the request goroutine (via r3labs) and from the
+// Broker (end); mu serialises all use of the underlying ResponseWriter.
+type conn struct {
+	interviewID string
+	broker      *Broker
+	statuses    memory             // the poller's memory of this interview
+	cancel      context.CancelFunc // ends r3labs' subscription of this client
+
+	mu      sync.Mutex // protects every field below and all writes to w
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	pending []byte // the frame r3labs is writing
+	lastSeq uint64 // highest event id sent, or the client's Last-Event-ID
+	started bool   // the snapshot was written
+	done    bool   // no more writes: finished, failed, ended or returned
+}
+
+// memory is what a conn reads of the poller's state, without upstream calls.
+type memory interface {
+	Since(interviewID string, seq uint64) []poller.Update
+	Last(interviewID string) (poller.Update, bool)
+}
+
+func newConn(w http.ResponseWriter, b *Broker, statuses memory, interviewID string, lastSeq uint64, cancel context.CancelFunc) *conn {
+	return &conn{
+		interviewID: interviewID,
+		broker:      b,
+		statuses:    statuses,
+		cancel:      cancel,
+		w:           w,
+		rc:          http.NewResponseController(w),
+		lastSeq:     lastSeq,
+	}
+}
+
+func (c *conn) Header() http.Header { return c.w.Header() }
+
+func (c *conn) WriteHeader(code int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.done {
+		c.w.WriteHeader(code)
+	}
+}
+
+// Write collects a piece of the frame being written; Flush sends it.
+func (c *conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.done {
+		c.pending = append(c.pending, p...)
+	}
+	return len(p), nil
+}
+
+// Flush sends the collected frame, preceded on the first call by the
+// snapshot. It runs in the request goroutine, from r3labs' ServeHTTP.
+func (c *conn) Flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	frame := c.pending
+	c.pending = c.pending[:0]
+	if c.done {
+		return
+	}
+	if !c.started {
+		c.started = true
+		var snapshot []byte
+		for _, u := range c.statuses.Since(c.interviewID, c.lastSeq) {
+			snapshot = append(snapshot, c.broker.frame(u)...)
+			c.lastSeq = u.Seq
+		}
+		frame = append(snapshot, frame...)
+	} else if seq, ok := frameID(frame); ok {
+		if seq <= c.lastSeq {
+			return
+		}
+		c.lastSeq = seq
+	}
+	if !c.send(frame) {
+		return
+	}
+	if u, ok := c.statuses.Last(c.interviewID); ok && u.Finished() && c.lastSeq >= u.Seq {
+		c.finishLocked()
+	}
+}
+
+// end writes a retry hint and ends the stream. Safe to call at any time.
+func (c *conn) end(retry time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	if c.started {
+		c.send([]byte("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n\n"))
+	}
+	c.finishLocked()
+}
+
+// close marks the connection finished once r3labs' ServeHTTP has returned:
+// the ResponseWriter must not be used after the handler returns.
+func (c *conn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.finishLocked()
+}
+
+func (c *conn) finishLocked() {
+	c.done = true
+	c.cancel()
+}
+
+// send writes and flushes under the write deadline (an empty frame still
+// flushes: the first Flush sends the response headers). On failure the
+// client is dropped.
+func (c *conn) send(frame []byte) bool {
+	_ = c.rc.SetWriteDeadline(time.Now().Add(c.broker.cfg.WriteTimeout))
+	_, err := c.w.Write(frame)
+	if err == nil {
+		err = c.rc.Flush()
+	}
+	if err != nil {
+		c.broker.log.Info("dropping SSE client", "interview", c.interviewID, "err", err)
+		c.finishLocked()
+		return false
+	}
+	_ = c.rc.SetWriteDeadline(time.Time{})
+	return true
+}
+
+// frameID parses the "id: N" line r3labs writes first in a data frame.
+func frameID(frame []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(frame, []byte("id: "))
+	if !ok {
+		return 0, false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	seq, err := strconv.ParseUint(string(line), 10, 64)
+	return seq, err == nil
+}

@@ -1,0 +1,100 @@
+package sse
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/pushgate/pushgate/poller"
+)
+
+// fixedMemory is a hand-written poller memory.
+type fixedMemory []poller.Update
+
+func (m fixedMemory) Since(_ string, seq uint64) []poller.Update {
+	var out []poller.Update
+	for _, u := range m {
+		if u.Seq > seq {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (m fixedMemory) Last(string) (poller.Update, bool) {
+	if len(m) == 0 {
+		return poller.Update{}, false
+	}
+	return m[len(m)-1], true
+}
+
+// TestConnGate drives a conn the way r3labs' ServeHTTP does and checks what
+// reaches the client.
+func TestConnGate(t *testing.T) {
+	b, err := NewBroker(BrokerConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	mem := fixedMemory{{InterviewID: "a", Status: "UNKNOWN", Seq: 1}, {InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 2}}
+	frame := func(u poller.Update) string { return string(b.frame(u)) }
+
+	tests := []struct {
+		name     string
+		lastSeq  uint64
+		mem      fixedMemory
+		frames   []string // what r3labs writes after its first Flush
+		want     string
+		canceled bool
+	}{
+		{
+			name: "snapshot first, then newer events",
+			mem:  mem,
+			frames: []string{
+				frame(mem[1]), // raced with the snapshot: already sent
+				": heartbeat\n\n",
+				frame(poller.Update{InterviewID: "a", Status: "X", Seq: 3}),
+			},
+			want: frame(mem[0]) + frame(mem[1]) + ": heartbeat\n\n" + frame(poller.Update{InterviewID: "a", Status: "X", Seq: 3}),
+		},
+		{
+			name:    "Last-Event-ID skips what the client has",
+			lastSeq: 1,
+			mem:     mem,
+			frames:  []string{frame(mem[0])},
+			want:    frame(mem[1]),
+		},
+		{
+			name:     "the final status ends the stream",
+			mem:      append(mem[:2:2], poller.Update{InterviewID: "a", Status: poller.StatusFinished, Seq: 3}),
+			lastSeq:  2,
+			frames:   []string{": heartbeat\n\n"},
+			want:     frame(poller.Update{InterviewID: "a", Status: poller.StatusFinished, Seq: 3}),
+			canceled: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := newConn(rec, b, tt.mem, "a", tt.lastSeq, cancel)
+			c.WriteHeader(200)
+			c.Flush()
+			for _, f := range tt.frames {
+				// r3labs writes a frame in several pieces.
+				for _, piece := range strings.SplitAfter(f, "\n") {
+					c.Write([]byte(piece))
+				}
+				c.Flush()
+			}
+			if got := rec.Body.String(); got != tt.want {
+				t.Fatalf("client got\n%q\nwant\n%q", got, tt.want)
+			}
+			if (ctx.Err() != nil) != tt.canceled {
+				t.Fatalf("stream ended = %v, want %v", ctx.Err() != nil, tt.canceled)
+			}
+		})
+	}
+}

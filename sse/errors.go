@@ -1,0 +1,97 @@
+package sse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/upstream"
+)
+
+// Error is an error with the HTTP status it answers. Handlers return it for
+// problems of the request itself; other errors are mapped in httpError.
+type Error struct {
+	Status     int
+	Message    string
+	RetryAfter time.Duration // sent as Retry-After when positive
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(status int, msg string) *Error { return &Error{Status: status, Message: msg} }
+
+// httpError maps any error a handler met to the status and message the
+// client sees. It is the only place that does.
+func httpError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var ue *upstream.Error
+	errors.As(err, &ue)
+	retry := func(e *Error) *Error {
+		if ue != nil {
+			e.RetryAfter = ue.RetryAfter
+		}
+		return e
+	}
+	switch {
+	case errors.Is(err, ErrTokenMissing):
+		return errorf(http.StatusUnauthorized, "missing token: send X-Token, Authorization: Bearer, or the session cookie")
+	case errors.Is(err, ErrTokenInvalid):
+		return errorf(http.StatusUnauthorized, "invalid token")
+	case errors.Is(err, ErrTokenExpired):
+		return errorf(http.StatusUnauthorized, "token expired: start a new session")
+	case errors.Is(err, ErrTokenWrongInterview):
+		return errorf(http.StatusForbidden, "token is for another interview")
+	case errors.Is(err, upstream.ErrNotFound), errors.Is(err, upstream.ErrNoSession):
+		return errorf(http.StatusNotFound, "interview not found")
+	case errors.Is(err, upstream.ErrRateLimited):
+		return retry(errorf(http.StatusTooManyRequests, "the verification service is rate limiting requests; try again later"))
+	case errors.Is(err, upstream.ErrUnavailable):
+		return retry(errorf(http.StatusServiceUnavailable, "the verification service is unavailable; try again shortly"))
+	case errors.Is(err, upstream.ErrUnauthorized):
+		return errorf(http.StatusBadGateway, "the verification service rejected the gateway's credentials")
+	case errors.Is(err, upstream.ErrMalformed):
+		return errorf(http.StatusBadGateway, "the verification service sent a malformed answer")
+	case errors.Is(err, upstream.ErrRejected):
+		return errorf(http.StatusBadGateway, "the verification service rejected the request")
+	case errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusServiceUnavailable, "the verification service did not answer in time")
+	case errors.Is(err, context.Canceled):
+		return errorf(http.StatusServiceUnavailable, "request cancelled")
+	case errors.Is(err, errDraining), errors.Is(err, poller.ErrClosed):
+		return &Error{Status: http.StatusServiceUnavailable, Message: "the gateway is shutting down; reconnect", RetryAfter: time.Second}
+	}
+	return errorf(http.StatusInternalServerError, "internal error")
+}
+
+// writeError answers with the JSON error for err and logs it.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	e := httpError(err)
+	level := slog.LevelInfo
+	if e.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	if e.Status == http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
+	if e.RetryAfter > 0 {
+		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	writeJSON(w, e.Status, map[string]string{"error": e.Message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,366 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/upstream"
+)
+
+// Upstream is what the HTTP API needs of the upstream API besides status
+// reads, which go through the poller.
+type Upstream interface {
+	Start(ctx context.Context, opts upstream.StartOptions) (upstream.Session, error)
+	OnboardingURL(ctx context.Context, s upstream.Session) (string, error)
+	Score(ctx context.Context, interviewID, sessionToken string) (upstream.Score, error)
+}
+
+// Config wires a Handler. Fields marked required must be set.
+type Config struct {
+	Upstream Upstream        // required
+	Statuses *poller.Manager // required; reads and watches statuses
+	Broker   *Broker         // required; the Publisher of Statuses
+	Tokens   *Tokens         // required
+	// FlowOrigin is the origin of the onboarding flow pages shown in the
+	// iframe (e.g. "https://demo-onboarding.incodesmile.com"). Required:
+	// the page's CSP frames only it, and Permissions-Policy delegates the
+	// camera, microphone and geolocation to it alone.
+	FlowOrigin string
+	// Page is served at "/" (index.html and its assets). Nil serves no page.
+	Page fs.FS
+	// Ready reports whether the gateway can serve (upstream reachable).
+	// Nil means always ready; /readyz also fails while draining.
+	Ready func() error
+	// SecureCookie marks the session cookie Secure even when the request
+	// did not arrive over TLS (set it behind a TLS-terminating proxy).
+	SecureCookie bool
+	// RequestTimeout bounds the upstream work of one non-streaming
+	// request. Zero means 10s.
+	RequestTimeout time.Duration
+	// Logger receives request errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler is the browser-facing HTTP surface: the page, the session API and
+// the SSE streams.
+type Handler struct {
+	cfg      Config
+	log      *slog.Logger
+	router   *mux.Router
+	scores   singleflight.Group // upstream score reads, keyed by interview id
+	draining atomic.Bool
+	headers  map[string]string // security headers on every answer
+}
+
+// New returns a Handler serving cfg.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Upstream == nil || cfg.Statuses == nil || cfg.Broker == nil || cfg.Tokens == nil {
+		return nil, errors.New("sse: Upstream, Statuses, Broker and Tokens are required")
+	}
+	flow, err := url.Parse(cfg.FlowOrigin)
+	if err != nil || (flow.Scheme != "http" && flow.Scheme != "https") || flow.Host == "" || (flow.Path != "" && flow.Path != "/") {
+		return nil, fmt.Errorf("sse: FlowOrigin %q is not an origin like https://host[:port]", cfg.FlowOrigin)
+	}
+	origin := flow.Scheme + "://" + flow.Host
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, headers: securityHeaders(origin)}
+	h.router = h.routes()
+	return h, nil
+}
+
+// securityHeaders are sent on every answer: the page frames only the flow
+// origin and delegates the camera, microphone and geolocation to it alone.
+func securityHeaders(flowOrigin string) map[string]string {
+	q := strconv.Quote(flowOrigin)
+	return map[string]string{
+		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+			"connect-src 'self'; frame-src " + flowOrigin + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
+		"Permissions-Policy":     "camera=(" + q + "), microphone=(" + q + "), geolocation=(" + q + ")",
+		"X-Content-Type-Options": "nosniff",
+		"Referrer-Policy":        "strict-origin-when-cross-origin",
+	}
+}
+
+func (h *Handler) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.HandleFunc("/onboarding-url", h.onboardingURL).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/events", h.events).Methods(http.MethodGet)
+	r.HandleFunc("/onboarding-status", h.onboardingStatus).Methods(http.MethodGet)
+	r.HandleFunc("/fetch-score", h.fetchScore).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }).Methods(http.MethodGet, http.MethodHead)
+	if h.cfg.Page != nil {
+		files := http.FileServerFS(h.cfg.Page)
+		r.Handle("/", files).Methods(http.MethodGet, http.MethodHead)
+		entries, _ := fs.ReadDir(h.cfg.Page, ".")
+		for _, e := range entries {
+			if !e.IsDir() && e.Name() != "index.html" {
+				r.Handle("/"+e.Name(), files).Methods(http.MethodGet, http.MethodHead)
+			}
+		}
+	}
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, h.log, errorf(http.StatusNotFound, "no such route: "+req.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(h.methodNotAllowed)
+	return r
+}
+
+// ServeHTTP sets the security headers and routes the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for k, v := range h.headers {
+		w.Header().Set(k, v)
+	}
+	h.router.ServeHTTP(w, r)
+}
+
+// Drain turns readiness off, refuses new streams and ends the open ones
+// with a randomised retry hint. Call it before http.Server.Shutdown, which
+// would otherwise wait for open streams forever.
+func (h *Handler) Drain() {
+	h.draining.Store(true)
+	h.cfg.Broker.Drain()
+}
+
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if h.router.Match(probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, r, h.log, errorf(http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use "+strings.Join(allow, " or ")))
+}
+
+// onboardingURL starts an upstream session, registers it with the poller
+// and hands the browser the flow URL and a token (also as a cookie scoped
+// to this interview, so several sessions in several tabs all keep working).
+func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
+	defer cancel()
+	sess, err := h.cfg.Upstream.Start(ctx, upstream.StartOptions{})
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	if !validInterviewID(sess.InterviewID) {
+		writeError(w, r, h.log, fmt.Errorf("start answered interview id %q: %w", sess.InterviewID, upstream.ErrMalformed))
+		return
+	}
+	flowURL, err := h.cfg.Upstream.OnboardingURL(ctx, sess)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	h.cfg.Statuses.Register(sess.InterviewID, sess.Token)
+	tok, exp := h.cfg.Tokens.Issue(sess.InterviewID)
+	http.SetCookie(w, &http.Cookie{
+		Name:     cookieName(sess.InterviewID),
+		Value:    tok,
+		Path:     "/",
+		Expires:  exp,
+		MaxAge:   int(time.Until(exp).Seconds()),
+		HttpOnly: true,
+		Secure:   h.cfg.SecureCookie || r.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	})
+	writeJSON(w, http.StatusOK, map[string]string{"url": flowURL, "interviewId": sess.InterviewID, "token": tok})
+}
+
+// events serves one SSE client. See conn for how the snapshot, dedupe,
+// deadlines and the end of the stream work.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	id, err := h.authorized(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	last, err := lastEventID(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	if h.draining.Load() {
+		writeError(w, r, h.log, errDraining)
+		return
+	}
+	u, err := h.cfg.Statuses.Current(r.Context(), id)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	if last > u.Seq {
+		last = 0 // ids from before this gateway's state began: resend the current status
+	}
+	if u.Finished() && last == u.Seq {
+		w.WriteHeader(http.StatusNoContent) // the client saw the end: EventSource stops
+		return
+	}
+	unwatch := h.cfg.Statuses.Watch(id)
+	defer unwatch()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	c := newConn(w, h.cfg.Broker, h.cfg.Statuses, id, last, cancel)
+	if err := h.cfg.Broker.join(c); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	defer h.cfg.Broker.leave(c)
+
+	sr := r.WithContext(ctx)
+	sr.URL = &url.URL{Path: r.URL.Path, RawQuery: "stream=" + url.QueryEscape(id)}
+	sr.Header = r.Header.Clone()
+	sr.Header.Del("Last-Event-ID") // handled by conn; r3labs would replay by it
+	h.cfg.Broker.srv.ServeHTTP(c, sr)
+	c.close()
+}
+
+func (h *Handler) onboardingStatus(w http.ResponseWriter, r *http.Request) {
+	id, err := h.authorized(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
+	defer cancel()
+	u, err := h.cfg.Statuses.Current(ctx, id)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"onboardingStatus": u.Status})
+}
+
+// fetchScore answers the score once the flow finished. Concurrent requests
+// for one interview share one upstream call.
+func (h *Handler) fetchScore(w http.ResponseWriter, r *http.Request) {
+	id, err := h.authorized(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
+	defer cancel()
+	u, err := h.cfg.Statuses.Current(ctx, id)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	if !u.Finished() {
+		writeError(w, r, h.log, errorf(http.StatusConflict, "onboarding not finished (status "+u.Status+"); the score is available after ONBOARDING_FINISHED"))
+		return
+	}
+	ch := h.scores.DoChan(id, func() (any, error) {
+		sctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
+		defer cancel()
+		return h.cfg.Upstream.Score(sctx, id, h.cfg.Statuses.SessionToken(id))
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		res.Err = ctx.Err()
+	}
+	if res.Err != nil {
+		writeError(w, r, h.log, res.Err)
+		return
+	}
+	score := res.Val.(upstream.Score)
+	status := score.Status
+	if status == "" {
+		status = "UNKNOWN"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": status, "score": score.Raw})
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if h.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "shutting down"})
+		return
+	}
+	if h.cfg.Ready != nil {
+		if err := h.cfg.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "not ready: " + err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+var interviewIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func validInterviewID(id string) bool { return interviewIDPattern.MatchString(id) }
+
+// authorized validates the interviewId parameter and the caller's token for
+// it, and returns the id.
+func (h *Handler) authorized(r *http.Request) (string, error) {
+	id := r.URL.Query().Get("interviewId")
+	if id == "" {
+		return "", errorf(http.StatusBadRequest, "interviewId query parameter is required")
+	}
+	if !validInterviewID(id) {
+		return "", errorf(http.StatusBadRequest, "interviewId must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -")
+	}
+	return id, h.cfg.Tokens.Verify(requestToken(r, id), id)
+}
+
+// requestToken finds the caller's token: X-Token, then Authorization:
+// Bearer, then the interview's cookie. Tokens in the URL are not accepted.
+func requestToken(r *http.Request, interviewID string) string {
+	if t := r.Header.Get("X-Token"); t != "" {
+		return t
+	}
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	if c, err := r.Cookie(cookieName(interviewID)); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// cookieName scopes the session cookie to one interview.
+func cookieName(interviewID string) string { return "pushgate_" + interviewID }
+
+// lastEventID parses the Last-Event-ID header a reconnecting EventSource
+// sends (0 when absent).
+func lastEventID(r *http.Request) (uint64, error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, errorf(http.StatusBadRequest, "Last-Event-ID must be a non-negative integer")
+	}
+	return n, nil
+}

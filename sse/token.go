@@ -1,0 +1,97 @@
+package sse
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Token errors. Missing, invalid and expired tokens answer 401; a valid
+// token for another interview answers 403.
+var (
+	ErrTokenMissing        = errors.New("sse: token missing")
+	ErrTokenInvalid        = errors.New("sse: token invalid")
+	ErrTokenExpired        = errors.New("sse: token expired")
+	ErrTokenWrongInterview = errors.New("sse: token is for another interview")
+)
+
+// minSecret is the shortest HMAC secret Tokens accepts.
+const minSecret = 16
+
+// Tokens issues and verifies the browser's access tokens. A token is bound
+// to one interview and expires:
+//
+//	v1.<interviewId>.<expiry unix seconds>.<base64url HMAC-SHA256 of the part before>
+//
+// It carries no upstream credential; verification needs only the secret, so
+// any node with the same secret verifies it.
+type Tokens struct {
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time // time.Now outside tests
+}
+
+// NewTokens returns Tokens signing with secret (at least 16 bytes) and
+// issuing tokens valid for ttl (zero means 1h).
+func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
+	if len(secret) < minSecret {
+		return nil, errors.New("sse: token secret must be at least 16 bytes")
+	}
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	if ttl < 0 {
+		return nil, errors.New("sse: token TTL must not be negative")
+	}
+	return &Tokens{secret: append([]byte(nil), secret...), ttl: ttl, now: time.Now}, nil
+}
+
+// TTL is how long issued tokens are valid.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
+// Issue returns a token for the interview and its expiry.
+func (t *Tokens) Issue(interviewID string) (string, time.Time) {
+	exp := t.now().Add(t.ttl).Truncate(time.Second)
+	body := "v1." + interviewID + "." + strconv.FormatInt(exp.Unix(), 10)
+	return body + "." + t.sign(body), exp
+}
+
+// Verify checks that tok is authentic, unexpired and for interviewID.
+func (t *Tokens) Verify(tok, interviewID string) error {
+	if tok == "" {
+		return ErrTokenMissing
+	}
+	cut := strings.LastIndexByte(tok, '.')
+	if cut < 0 || len(tok) > 512 {
+		return ErrTokenInvalid
+	}
+	body, mac := tok[:cut], tok[cut+1:]
+	if !hmac.Equal([]byte(mac), []byte(t.sign(body))) {
+		return ErrTokenInvalid
+	}
+	parts := strings.Split(body, ".")
+	if len(parts) != 3 || parts[0] != "v1" {
+		return ErrTokenInvalid
+	}
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return ErrTokenInvalid
+	}
+	if !t.now().Before(time.Unix(exp, 0)) {
+		return ErrTokenExpired
+	}
+	if parts[1] != interviewID {
+		return ErrTokenWrongInterview
+	}
+	return nil
+}
+
+func (t *Tokens) sign(body string) string {
+	h := hmac.New(sha256.New, t.secret)
+	h.Write([]byte(body))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,446 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	defaultTimeout  = 5 * time.Second
+	defaultMaxBytes = 1 << 20
+	// drainLimit is how much of an unread body is discarded so the connection
+	// can be reused; past it, closing the connection is cheaper.
+	drainLimit = 64 << 10
+	// maxRetryAfter caps a Retry-After the upstream sends.
+	maxRetryAfter = 24 * time.Hour
+)
+
+// Config configures a Client. Only BaseURL is required.
+type Config struct {
+	// BaseURL is the upstream origin, e.g. https://demo-api.incodesmile.com.
+	// It must be an absolute http or https URL; a path prefix is kept.
+	BaseURL string
+	// APIKey is sent as x-api-key on /omni/... calls, never on /0/omni/... calls.
+	APIKey string
+	// FlowID is the configurationId Start sends, as is.
+	FlowID string
+	// AdminToken, when set, makes Status and Score read by interview id through
+	// the admin endpoints (/omni/get/onboarding/status?id=, /omni/get/score?id=)
+	// with x-api-key and the admin token in X-Incode-Hardware-Id. When empty,
+	// they use the session endpoints with the caller's session token.
+	AdminToken string
+	// Timeout bounds each call, reading the answer included. Zero means 5s.
+	Timeout time.Duration
+	// MaxResponseBytes caps an answer body; a larger 2xx body is ErrMalformed.
+	// Zero means 1 MiB.
+	MaxResponseBytes int64
+	// HTTPClient sends the requests. If nil, the Client uses its own client
+	// with a transport tuned for many concurrent calls to one host (keep-alives,
+	// 64 idle connections per host) that does not follow redirects.
+	HTTPClient *http.Client
+}
+
+// Client calls the upstream onboarding API. It is safe for concurrent use.
+type Client struct {
+	base       *url.URL
+	apiKey     string
+	flowID     string
+	adminToken string
+	timeout    time.Duration
+	maxBody    int64
+	hc         *http.Client
+
+	mu        sync.Mutex // protects unhealthy
+	unhealthy error      // from the most recent call that found the upstream unavailable; nil after one that got an answer
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream: base URL %q is not an absolute http or https URL", cfg.BaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("upstream: base URL %q must not have a query or fragment", cfg.BaseURL)
+	}
+	if cfg.Timeout < 0 {
+		return nil, errors.New("upstream: negative timeout")
+	}
+	if cfg.MaxResponseBytes < 0 {
+		return nil, errors.New("upstream: negative MaxResponseBytes")
+	}
+	c := &Client{
+		base:       u,
+		apiKey:     cfg.APIKey,
+		flowID:     cfg.FlowID,
+		adminToken: cfg.AdminToken,
+		timeout:    cfg.Timeout,
+		maxBody:    cfg.MaxResponseBytes,
+		hc:         cfg.HTTPClient,
+	}
+	if c.timeout == 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.maxBody == 0 {
+		c.maxBody = defaultMaxBytes
+	}
+	if c.hc == nil {
+		c.hc = newHTTPClient()
+	}
+	return c, nil
+}
+
+func newHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport: t,
+		// A redirect would carry x-api-key to wherever it points; the API
+		// documents none, so a 3xx is returned as ErrMalformed instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// CloseIdleConnections closes the idle keep-alive connections of the
+// underlying HTTP client. Call it when the Client is no longer used.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+// Healthy returns nil unless the most recent call that reached a verdict
+// found the upstream unavailable (network error, timeout, 5xx); then it
+// returns that call's error. Calls the caller cancelled, and calls never
+// sent (ErrNoSession), do not count.
+func (c *Client) Healthy() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unhealthy
+}
+
+// StartOptions are the optional fields of Start.
+type StartOptions struct {
+	ExternalCustomerID string
+	RedirectionURL     string
+}
+
+// Session is the upstream's answer to Start. Token is a secret: it reads the
+// session's results.
+type Session struct {
+	InterviewID     string
+	Token           string
+	InterviewCode   string
+	FlowType        string
+	ClientID        string
+	Env             string
+	ExistingSession bool
+}
+
+// sessionJSON is Session as the upstream spells it; the two convert.
+type sessionJSON struct {
+	InterviewID     string `json:"interviewId"`
+	Token           string `json:"token"`
+	InterviewCode   string `json:"interviewCode"`
+	FlowType        string `json:"flowType"`
+	ClientID        string `json:"clientId"`
+	Env             string `json:"env"`
+	ExistingSession bool   `json:"existingSession"`
+}
+
+// Start opens an onboarding session (POST /omni/start).
+func (c *Client) Start(ctx context.Context, opts StartOptions) (Session, error) {
+	body := struct {
+		ConfigurationID    string `json:"configurationId"`
+		CountryCode        string `json:"countryCode"`
+		Language           string `json:"language"`
+		ExternalCustomerID string `json:"externalCustomerId,omitempty"`
+		RedirectionURL     string `json:"redirectionUrl,omitempty"`
+	}{c.flowID, "ALL", "en-US", opts.ExternalCustomerID, opts.RedirectionURL}
+	rq := request{op: "start", method: http.MethodPost, path: "/omni/start", body: body, apiKey: true}
+	code, raw, err := c.do(ctx, rq)
+	if err != nil {
+		return Session{}, err
+	}
+	var ans sessionJSON
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return Session{}, malformed(rq.op, code, err)
+	}
+	if ans.InterviewID == "" || ans.Token == "" {
+		return Session{}, malformed(rq.op, code, errors.New("answer lacks interviewId or token"))
+	}
+	return Session(ans), nil
+}
+
+// OnboardingURL returns the URL of the flow page for s
+// (GET /0/omni/onboarding-url).
+func (c *Client) OnboardingURL(ctx context.Context, s Session) (string, error) {
+	const op = "onboarding-url"
+	if s.Token == "" {
+		return "", &Error{Op: op, Kind: ErrNoSession}
+	}
+	q := url.Values{}
+	if s.ClientID != "" {
+		q.Set("clientId", s.ClientID)
+	}
+	rq := request{op: op, method: http.MethodGet, path: "/0/omni/onboarding-url", query: q, token: s.Token}
+	code, raw, err := c.do(ctx, rq)
+	if err != nil {
+		return "", err
+	}
+	var ans struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return "", malformed(op, code, err)
+	}
+	u, err := url.Parse(ans.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", malformed(op, code, errors.New("answer lacks an absolute http(s) url"))
+	}
+	return ans.URL, nil
+}
+
+// Status returns the interview's onboardingStatus as the upstream spells it;
+// unknown values pass through. With an admin token it reads by interviewID
+// and ignores sessionToken; without, it reads with sessionToken and ignores
+// interviewID, and an empty sessionToken is ErrNoSession without a call.
+func (c *Client) Status(ctx context.Context, interviewID, sessionToken string) (string, error) {
+	rq, err := c.read("status", "/omni/get/onboarding/status", interviewID, sessionToken)
+	if err != nil {
+		return "", err
+	}
+	code, raw, err := c.do(ctx, rq)
+	if err != nil {
+		return "", err
+	}
+	var ans struct {
+		Status *string `json:"onboardingStatus"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return "", malformed(rq.op, code, err)
+	}
+	if ans.Status == nil || *ans.Status == "" {
+		return "", malformed(rq.op, code, errors.New("answer lacks onboardingStatus"))
+	}
+	return *ans.Status, nil
+}
+
+// Score is the upstream's score of an interview.
+type Score struct {
+	Status string          // overall.status: OK, WARN, FAIL, UNKNOWN...; "" when absent or null
+	Raw    json.RawMessage // the whole answer, always a JSON object
+}
+
+// Score returns the interview's score; it reads like Status does.
+func (c *Client) Score(ctx context.Context, interviewID, sessionToken string) (Score, error) {
+	rq, err := c.read("score", "/omni/get/score", interviewID, sessionToken)
+	if err != nil {
+		return Score{}, err
+	}
+	code, raw, err := c.do(ctx, rq)
+	if err != nil {
+		return Score{}, err
+	}
+	raw = bytes.TrimSpace(raw)
+	var ans struct {
+		Overall *struct {
+			Status *string `json:"status"`
+		} `json:"overall"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return Score{}, malformed(rq.op, code, err)
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return Score{}, malformed(rq.op, code, errors.New("answer is not a JSON object"))
+	}
+	s := Score{Raw: json.RawMessage(raw)}
+	if ans.Overall != nil && ans.Overall.Status != nil {
+		s.Status = *ans.Overall.Status
+	}
+	return s, nil
+}
+
+// read builds a read of one interview: by id on the admin endpoint when the
+// Client has an admin token, else on the session endpoint ("/0" + path).
+func (c *Client) read(op, path, interviewID, sessionToken string) (request, error) {
+	if c.adminToken != "" {
+		if interviewID == "" {
+			return request{}, &Error{Op: op, Kind: ErrRejected, Message: "no interview id"}
+		}
+		q := url.Values{"id": {interviewID}}
+		return request{op: op, method: http.MethodGet, path: path, query: q, apiKey: true, token: c.adminToken}, nil
+	}
+	if sessionToken == "" {
+		return request{}, &Error{Op: op, Kind: ErrNoSession}
+	}
+	return request{op: op, method: http.MethodGet, path: "/0" + path, token: sessionToken}, nil
+}
+
+// request is one call to the upstream.
+type request struct {
+	op     string
+	method string
+	path   string // joined onto the base URL
+	query  url.Values
+	body   any    // JSON-encoded when non-nil
+	apiKey bool   // send x-api-key
+	token  string // X-Incode-Hardware-Id; empty sends none
+}
+
+// do sends rq under the Client's timeout and returns the status code and body
+// of a 2xx answer, or an *Error. It records the upstream's health.
+func (c *Client) do(ctx context.Context, rq request) (int, []byte, error) {
+	code, body, err := c.roundTrip(ctx, rq)
+	if ctx.Err() == nil || code != 0 {
+		// The caller's giving up says nothing about the upstream.
+		c.mu.Lock()
+		c.unhealthy = nil
+		if err != nil && errors.Is(err.Kind, ErrUnavailable) {
+			c.unhealthy = err
+		}
+		c.mu.Unlock()
+	}
+	if err != nil {
+		return code, nil, err
+	}
+	return code, body, nil
+}
+
+func (c *Client) roundTrip(parent context.Context, rq request) (int, []byte, *Error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
+	defer cancel()
+	req, err := c.newRequest(ctx, rq)
+	if err != nil {
+		return 0, nil, &Error{Op: rq.op, Kind: ErrRejected, Err: err}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, noAnswer(ctx, rq.op, err)
+	}
+	body, tooBig, err := c.readBody(resp)
+	if err != nil {
+		return 0, nil, noAnswer(ctx, rq.op, err)
+	}
+	code := resp.StatusCode
+	if code < 200 || code > 299 {
+		e := &Error{
+			Op:         rq.op,
+			StatusCode: code,
+			Kind:       kindOf(code),
+			Message:    cleanMessage(errorMessage(body), c.apiKey, c.adminToken, rq.token),
+		}
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		return code, nil, e
+	}
+	if tooBig {
+		return code, nil, malformed(rq.op, code, fmt.Errorf("answer exceeds %d bytes", c.maxBody))
+	}
+	return code, body, nil
+}
+
+func (c *Client) newRequest(ctx context.Context, rq request) (*http.Request, error) {
+	u := c.base.JoinPath(rq.path)
+	u.RawQuery = rq.query.Encode()
+	var body io.Reader = http.NoBody
+	if rq.body != nil {
+		b, err := json.Marshal(rq.body)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("api-version", "1.0")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if rq.apiKey && c.apiKey != "" {
+		req.Header.Set("x-api-key", c.apiKey)
+	}
+	if rq.token != "" {
+		req.Header.Set("X-Incode-Hardware-Id", rq.token)
+	}
+	return req, nil
+}
+
+// readBody reads at most maxBody bytes, reports whether there were more, and
+// drains and closes the body so the connection can be reused.
+func (c *Client) readBody(resp *http.Response) (body []byte, tooBig bool, err error) {
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		return nil, false, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	if int64(len(body)) > c.maxBody {
+		return body[:c.maxBody], true, nil
+	}
+	return body, false, nil
+}
+
+// noAnswer describes a call that got no complete answer. When the call's
+// context ended, its error is kept so errors.Is finds context.Canceled or
+// context.DeadlineExceeded.
+func noAnswer(ctx context.Context, op string, err error) *Error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w: %w", cerr, err)
+	}
+	return &Error{Op: op, Kind: ErrUnavailable, Err: err}
+}
+
+func malformed(op string, code int, err error) *Error {
+	return &Error{Op: op, StatusCode: code, Kind: ErrMalformed, Err: err}
+}
+
+// errorMessage returns the "message" (else "error") field of an upstream
+// error body, or "".
+func errorMessage(body []byte) string {
+	var e struct {
+		Message any `json:"message"`
+		Error   any `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	for _, v := range []any{e.Message, e.Error} {
+		if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// retryAfter parses a Retry-After value: delay seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return min(time.Duration(min(secs, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	return min(max(t.Sub(now), 0), maxRetryAfter)
+}

@@ -1,0 +1,16 @@
+// Package upstream is the gateway's HTTP client of the upstream onboarding
+// API (Incode Omni). It speaks that API and nothing else.
+//
+//	cmd/pushgate ──Config──▶ New ──▶ *Client
+//	poller ──Status/Score──▶ Client ──HTTPS──▶ upstream (or upstream/simulator)
+//	sse    ──Start/OnboardingURL──▶ Client
+//
+// Every call runs under its own timeout (Config.Timeout) inside the caller's
+// context, reads at most Config.MaxResponseBytes, and fails with an *Error
+// whose Kind is one of the Err* sentinels, so callers decide with errors.Is
+// whether to back off (ErrRateLimited, ErrUnavailable) or give up. Healthy
+// reports whether the last call found the upstream unavailable.
+//
+// The Client never retries: when and how often to ask is the caller's call.
+// Tokens and the API key travel in headers only and never appear in errors.
+package upstream

@@ -1,0 +1,255 @@
+package simulator
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// maxBody caps every request body the Simulator reads.
+const maxBody = 64 << 10
+
+// op names an upstream API call for Stats.
+type op int
+
+const (
+	opStart op = iota
+	opOnboardingURL
+	opStatus
+	opScore
+)
+
+// Stats counts the upstream API calls the Simulator received, faulted and
+// refused ones included. StatusByInterview counts status calls per interview
+// id, for calls that name a known interview (by admin id or session token).
+type Stats struct {
+	Start             int64            `json:"start"`
+	OnboardingURL     int64            `json:"onboarding_url"`
+	Status            int64            `json:"status"`
+	Score             int64            `json:"score"`
+	StatusByInterview map[string]int64 `json:"status_by_interview"`
+}
+
+// Stats returns a copy of the counters.
+func (s *Simulator) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.StatusByInterview = make(map[string]int64, len(s.stats.StatusByInterview))
+	for id, n := range s.stats.StatusByInterview {
+		st.StatusByInterview[id] = n
+	}
+	return st
+}
+
+// api wraps an upstream API handler: it counts the call, applies the
+// faults, then checks the api-version header.
+func (s *Simulator) api(o op, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f := s.count(o, r)
+		if !applyFaults(w, r, f) {
+			return
+		}
+		if r.Header.Get("api-version") != "1.0" {
+			writeError(w, r, http.StatusBadRequest, "api-version header must be 1.0")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// count records a call and returns the faults in force.
+func (s *Simulator) count(o op, r *http.Request) Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch o {
+	case opStart:
+		s.stats.Start++
+	case opOnboardingURL:
+		s.stats.OnboardingURL++
+	case opScore:
+		s.stats.Score++
+	case opStatus:
+		s.stats.Status++
+		iv, ok := s.byID[r.URL.Query().Get("id")]
+		if !ok {
+			iv, ok = s.byToken[r.Header.Get("X-Incode-Hardware-Id")]
+		}
+		if ok {
+			s.stats.StatusByInterview[iv.id]++
+		}
+	}
+	return s.faults
+}
+
+func (s *Simulator) start(w http.ResponseWriter, r *http.Request) {
+	if !s.apiKeyOK(r) {
+		writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
+		return
+	}
+	var body struct {
+		ConfigurationID string `json:"configurationId"`
+	}
+	if err := decodeBody(w, r, &body, false); err != nil {
+		writeError(w, r, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	iv := s.newInterview()
+	s.log.Info("simulator: session started", "interview", iv.id, "flow", body.ConfigurationID)
+	writeJSON(w, http.StatusOK, struct {
+		InterviewID     string `json:"interviewId"`
+		Token           string `json:"token"`
+		InterviewCode   string `json:"interviewCode"`
+		FlowType        string `json:"flowType"`
+		ClientID        string `json:"clientId"`
+		Env             string `json:"env"`
+		ExistingSession bool   `json:"existingSession"`
+	}{iv.id, iv.token, iv.code, "flow", "sim", "sim", false})
+}
+
+func (s *Simulator) onboardingURL(w http.ResponseWriter, r *http.Request, iv interview) {
+	base := s.publicURL
+	if base == "" {
+		base = "http://" + r.Host
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": base + "/flow/" + iv.id})
+}
+
+func (s *Simulator) status(w http.ResponseWriter, r *http.Request, iv interview) {
+	writeJSON(w, http.StatusOK, map[string]string{"onboardingStatus": iv.status})
+}
+
+func (s *Simulator) score(w http.ResponseWriter, r *http.Request, iv interview) {
+	writeJSON(w, http.StatusOK, scoreFor(iv.outcome))
+}
+
+// session resolves the interview from the session token in X-Incode-Hardware-Id.
+func (s *Simulator) session(h func(http.ResponseWriter, *http.Request, interview)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		iv, ok := s.byToken[r.Header.Get("X-Incode-Hardware-Id")]
+		var cp interview
+		if ok {
+			cp = *iv
+		}
+		s.mu.Unlock()
+		if !ok {
+			writeError(w, r, http.StatusUnauthorized, "invalid or missing session token")
+			return
+		}
+		h(w, r, cp)
+	}
+}
+
+// admin checks the API key and admin token, then resolves the interview from
+// the id query parameter.
+func (s *Simulator) admin(h func(http.ResponseWriter, *http.Request, interview)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.apiKeyOK(r) {
+			writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
+			return
+		}
+		tok := r.Header.Get("X-Incode-Hardware-Id")
+		if s.adminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.adminToken)) != 1 {
+			writeError(w, r, http.StatusUnauthorized, "invalid or missing admin token")
+			return
+		}
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			writeError(w, r, http.StatusBadRequest, "missing id")
+			return
+		}
+		iv, ok := s.lookup(id)
+		if !ok {
+			writeError(w, r, http.StatusNotFound, "interview not found")
+			return
+		}
+		h(w, r, iv)
+	}
+}
+
+func (s *Simulator) apiKeyOK(r *http.Request) bool {
+	key := r.Header.Get("x-api-key")
+	if key == "" {
+		return false
+	}
+	return s.apiKey == "" || subtle.ConstantTimeCompare([]byte(key), []byte(s.apiKey)) == 1
+}
+
+// applyFaults plays f on the request and reports whether the handler should
+// still answer.
+func applyFaults(w http.ResponseWriter, r *http.Request, f Faults) bool {
+	if f.Hang {
+		<-r.Context().Done()
+		return false
+	}
+	if f.LatencyMS > 0 {
+		t := time.NewTimer(time.Duration(f.LatencyMS) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
+		if f.RetryAfterS > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfterS))
+		}
+		writeError(w, r, f.Status, "injected fault")
+		return false
+	}
+	if f.MalformedRate > 0 && rand.Float64() < f.MalformedRate {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, `{"onboardingStatus": "ONBOARDING_`)
+		return false
+	}
+	return true
+}
+
+// writeError answers the way the upstream does:
+// {timestamp, status, error, message, path}.
+func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	writeJSON(w, code, struct {
+		Timestamp string `json:"timestamp"`
+		Status    int    `json:"status"`
+		Error     string `json:"error"`
+		Message   string `json:"message"`
+		Path      string `json:"path"`
+	}{time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"), code, http.StatusText(code), msg, r.URL.Path})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody reads one JSON object of at most maxBody bytes into v; strict
+// refuses unknown fields.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, strict bool) error {
+	var raw json.RawMessage
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	if raw[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	dec = json.NewDecoder(bytes.NewReader(raw))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	return dec.Decode(v)
+}

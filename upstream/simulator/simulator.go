@@ -1,0 +1,230 @@
+package simulator
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrUnknownInterview is returned for an interview id the Simulator never started.
+var ErrUnknownInterview = errors.New("simulator: unknown interview")
+
+// Score outcomes a test or the flow page can choose.
+const (
+	OutcomeOK   = "OK"
+	OutcomeWarn = "WARN"
+	OutcomeFail = "FAIL"
+)
+
+// Statuses the flow page walks through, in order.
+const (
+	StatusUnknown                = "UNKNOWN"
+	StatusIDValidationFinished   = "ID_VALIDATION_FINISHED"
+	StatusPostProcessingFinished = "POST_PROCESSING_FINISHED"
+	StatusFaceValidationFinished = "FACE_VALIDATION_FINISHED"
+	StatusOnboardingFinished     = "ONBOARDING_FINISHED"
+)
+
+const defaultStepDelay = 1500 * time.Millisecond
+
+// Config configures a Simulator. The zero value works.
+type Config struct {
+	// APIKey is the x-api-key that /omni/... calls must carry. Empty accepts
+	// any non-empty key.
+	APIKey string
+	// AdminToken is the admin token the admin endpoints accept in
+	// X-Incode-Hardware-Id. Empty makes them answer 401.
+	AdminToken string
+	// PublicURL is the base URL browsers reach the Simulator at; flow URLs are
+	// built on it. Empty means "http://" + the request's Host.
+	PublicURL string
+	// StepDelay is the auto-advance step time of the flow page. Zero means 1.5s.
+	StepDelay time.Duration
+	// Logger receives a line per session started and per control change.
+	// Nil discards them, so tests stay quiet.
+	Logger *slog.Logger
+}
+
+// Simulator serves the upstream onboarding API, a control API (/sim/...) for
+// tests, and the flow page browsers show in an iframe. It is safe for
+// concurrent use.
+type Simulator struct {
+	apiKey     string
+	adminToken string
+	publicURL  string
+	stepDelay  time.Duration
+	log        *slog.Logger
+	router     *http.ServeMux
+	page       *template.Template
+
+	mu      sync.Mutex            // protects byID, byToken, faults, stats
+	byID    map[string]*interview // by interview id
+	byToken map[string]*interview // by session token
+	faults  Faults
+	stats   Stats
+}
+
+// interview is one session; its fields are guarded by Simulator.mu.
+type interview struct {
+	id      string
+	token   string
+	code    string
+	status  string
+	outcome string
+}
+
+// New returns a Simulator.
+func New(cfg Config) *Simulator {
+	s := &Simulator{
+		apiKey:     cfg.APIKey,
+		adminToken: cfg.AdminToken,
+		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
+		stepDelay:  cfg.StepDelay,
+		log:        cfg.Logger,
+		page:       flowTemplate,
+		byID:       make(map[string]*interview),
+		byToken:    make(map[string]*interview),
+		stats:      Stats{StatusByInterview: make(map[string]int64)},
+	}
+	if s.stepDelay <= 0 {
+		s.stepDelay = defaultStepDelay
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.router = s.routes()
+	return s
+}
+
+// ServeHTTP routes a request to the upstream API, the control API or the
+// flow page.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.router.ServeHTTP(w, r)
+}
+
+// routes builds the router. Each path also has a method-less pattern that
+// answers 405, and "/" answers 404, both as the upstream's JSON errors.
+func (s *Simulator) routes() *http.ServeMux {
+	m := http.NewServeMux()
+	route := func(path string, byMethod map[string]http.Handler) {
+		for method, h := range byMethod {
+			m.Handle(method+" "+path, h)
+		}
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		})
+	}
+	get, post, del := http.MethodGet, http.MethodPost, http.MethodDelete
+
+	route("/omni/start", map[string]http.Handler{post: s.api(opStart, s.start)})
+	route("/0/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.session(s.onboardingURL))})
+	route("/0/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.session(s.status))})
+	route("/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.admin(s.status))})
+	route("/0/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.session(s.score))})
+	route("/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.admin(s.score))})
+
+	route("/sim/interviews/{id}/status", map[string]http.Handler{post: http.HandlerFunc(s.controlStatus)})
+	route("/sim/interviews/{id}/score", map[string]http.Handler{post: http.HandlerFunc(s.controlScore)})
+	route("/sim/stats", map[string]http.Handler{get: http.HandlerFunc(s.controlStats)})
+	route("/sim/faults", map[string]http.Handler{
+		post: http.HandlerFunc(s.controlSetFaults),
+		del:  http.HandlerFunc(s.controlClearFaults),
+	})
+
+	route("/flow/static/", map[string]http.Handler{get: staticHandler()})
+	route("/flow/{id}", map[string]http.Handler{get: http.HandlerFunc(s.flowPage)})
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "no such route")
+	})
+	return m
+}
+
+// SetStatus sets the onboardingStatus of an interview. Any non-empty string
+// is accepted, so tests can send statuses the upstream may add later.
+func (s *Simulator) SetStatus(interviewID, status string) error {
+	if status == "" {
+		return errors.New("simulator: empty status")
+	}
+	s.mu.Lock()
+	iv, ok := s.byID[interviewID]
+	if ok {
+		iv.status = status
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownInterview, interviewID)
+	}
+	s.log.Info("simulator: status set", "interview", interviewID, "status", status)
+	return nil
+}
+
+// SetScore sets the outcome (OK, WARN or FAIL) every section of the
+// interview's score reports.
+func (s *Simulator) SetScore(interviewID, outcome string) error {
+	switch outcome {
+	case OutcomeOK, OutcomeWarn, OutcomeFail:
+	default:
+		return fmt.Errorf("simulator: outcome %q is not OK, WARN or FAIL", outcome)
+	}
+	s.mu.Lock()
+	iv, ok := s.byID[interviewID]
+	if ok {
+		iv.outcome = outcome
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownInterview, interviewID)
+	}
+	s.log.Info("simulator: score set", "interview", interviewID, "outcome", outcome)
+	return nil
+}
+
+// newInterview creates and registers a session in state UNKNOWN with an OK score.
+func (s *Simulator) newInterview() *interview {
+	iv := &interview{
+		id:      randomHex(12),
+		token:   randomToken(),
+		code:    strings.ToUpper(randomHex(3)),
+		status:  StatusUnknown,
+		outcome: OutcomeOK,
+	}
+	s.mu.Lock()
+	s.byID[iv.id] = iv
+	s.byToken[iv.token] = iv
+	s.mu.Unlock()
+	return iv
+}
+
+// lookup returns a copy of the interview with the id, or false.
+func (s *Simulator) lookup(id string) (interview, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	iv, ok := s.byID[id]
+	if !ok {
+		return interview{}, false
+	}
+	return *iv, true
+}
+
+// randomHex returns 2n lowercase hex characters; 12 bytes make an id shaped
+// like a Mongo ObjectId.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,113 @@
+// Flow page of the onboarding simulator. Each step posts to the simulator's
+// control API (same origin), which is what the gateway then reads upstream.
+"use strict";
+
+(function () {
+  const root = document.getElementById("flow");
+  if (!root || !root.dataset.interview) {
+    return;
+  }
+  const api = "../sim/interviews/" + encodeURIComponent(root.dataset.interview);
+  const delay = Number(root.dataset.stepDelayMs) || 1500;
+  const auto = document.getElementById("auto");
+  const statusOut = document.getElementById("status");
+  const errorBox = document.getElementById("error");
+
+  // steps[n] is step n: its button and the status it sets. Step 4 sets the
+  // score first, then ONBOARDING_FINISHED; step 5 is "done".
+  const steps = [
+    null,
+    { button: "capture-id", status: "ID_VALIDATION_FINISHED" },
+    { button: "confirm-id", status: "POST_PROCESSING_FINISHED" },
+    { button: "take-selfie", status: "FACE_VALIDATION_FINISHED" },
+    { button: "finish", status: "ONBOARDING_FINISHED" },
+  ];
+  let step = Number(root.dataset.step) || 1;
+  let busy = false;
+  let timer = null;
+
+  async function post(path, body) {
+    const res = await fetch(api + path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    if (!res.ok) {
+      throw new Error("HTTP " + res.status);
+    }
+  }
+
+  function outcome() {
+    const checked = document.querySelector("input[name=outcome]:checked");
+    return checked ? checked.value : "OK";
+  }
+
+  function setError(msg) {
+    errorBox.textContent = msg;
+    errorBox.hidden = msg === "";
+  }
+
+  function show(next, status) {
+    step = next;
+    statusOut.textContent = status;
+    for (const section of document.querySelectorAll("section[data-step]")) {
+      section.hidden = Number(section.dataset.step) !== step;
+    }
+    for (const li of document.querySelectorAll("#steps li")) {
+      const n = Number(li.dataset.step);
+      li.classList.toggle("complete", n < step);
+      if (n === step) {
+        li.setAttribute("aria-current", "step");
+      } else {
+        li.removeAttribute("aria-current");
+      }
+    }
+    if (step === 5) {
+      document.getElementById("done").focus();
+    }
+  }
+
+  async function advance() {
+    if (busy || step > 4) {
+      return;
+    }
+    busy = true;
+    setError("");
+    const current = steps[step];
+    try {
+      if (step === 4) {
+        await post("/score", { status: outcome() });
+      }
+      await post("/status", { onboardingStatus: current.status });
+      show(step + 1, current.status);
+    } catch (err) {
+      setError("Could not save this step (" + err.message + "). Try again.");
+    } finally {
+      busy = false;
+      schedule();
+    }
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = null;
+    if (auto.checked && step <= 4) {
+      timer = setTimeout(advance, delay);
+    }
+  }
+
+  steps.forEach(function (s, n) {
+    if (!s) {
+      return;
+    }
+    document.getElementById(s.button).addEventListener("click", function () {
+      if (n === step) {
+        clearTimeout(timer);
+        advance();
+      }
+    });
+  });
+  auto.addEventListener("change", schedule);
+  schedule();
+})();

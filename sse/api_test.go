@@ -240,3 +240,26 @@ func TestPageAndSecurityHeaders(t *testing.T) {
 		t.Errorf("/healthz: %d", code)
 	}
 }
+
+// TestUpstreamRetryAfterIsHonoured: a 429 with Retry-After stops status
+// calls for that interview until the time given, while subscribers keep the
+// last status.
+func TestUpstreamRetryAfterIsHonoured(t *testing.T) {
+	g := newGateway(t, options{interval: 20 * time.Millisecond})
+	s := g.start()
+	st := g.open(s, "")
+	statusOf(t, st.next(t))
+	g.sim.SetFaults(simulator.Faults{ErrorRate: 1, Status: 429, RetryAfterS: 60})
+	calls := func() int64 { return g.sim.Stats().StatusByInterview[s.InterviewID] }
+	before := calls()
+	eventually(t, "the poller meets the 429", func() bool { return calls() > before })
+	limited := calls()
+	time.Sleep(500 * time.Millisecond) // 25 intervals
+	if n := calls(); n != limited {
+		t.Fatalf("%d status calls during a 60s Retry-After", n-limited)
+	}
+	code, _, body := g.get("/onboarding-status?interviewId="+s.InterviewID, tokenHeader(s.Token))
+	if code != 200 || !strings.Contains(body, "UNKNOWN") || calls() != limited {
+		t.Fatalf("polling client during Retry-After: %d %s (calls %d -> %d), want the last status from memory", code, body, limited, calls())
+	}
+}

@@ -63,6 +63,10 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// RetryDelay is how long the upstream asked callers to wait (RetryAfter).
+// Callers that back off read it through an interface of their own.
+func (e *Error) RetryDelay() time.Duration { return e.RetryAfter }
+
 // Unwrap returns Kind and Err, so errors.Is matches both the sentinel and the
 // cause (for example context.DeadlineExceeded).
 func (e *Error) Unwrap() []error {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
@@ -28,13 +29,14 @@ import (
 //     waits for it, moves on;
 //   - after the frame that carries ONBOARDING_FINISHED, the stream ends.
 //
-// Methods are called from the request goroutine (via r3labs) and from the
-// Broker (end); mu serialises all use of the underlying ResponseWriter.
+// Writes happen only in the request goroutine (r3labs' ServeHTTP, then
+// close); the Broker only calls end, which never blocks.
 type conn struct {
 	interviewID string
 	broker      *Broker
 	statuses    memory             // the poller's memory of this interview
 	cancel      context.CancelFunc // ends r3labs' subscription of this client
+	retryHint   atomic.Int64       // set by end: the retry hint close writes, in ms
 
 	mu      sync.Mutex // protects every field below and all writes to w
 	w       http.ResponseWriter
@@ -115,24 +117,24 @@ func (c *conn) Flush() {
 	}
 }
 
-// end writes a retry hint and ends the stream. Safe to call at any time.
+// end asks for the stream to end with a retry hint. It never blocks, so
+// the Broker may call it under its lock for many connections: the hint is
+// written by close, in the request goroutine.
 func (c *conn) end(retry time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done {
-		return
-	}
-	if c.started {
-		c.send([]byte("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n\n"))
-	}
-	c.finishLocked()
+	c.retryHint.Store(max(retry.Milliseconds(), 1))
+	c.cancel()
 }
 
-// close marks the connection finished once r3labs' ServeHTTP has returned:
-// the ResponseWriter must not be used after the handler returns.
+// close runs in the request goroutine once r3labs' ServeHTTP has returned.
+// It writes the retry hint end asked for, if the stream is still healthy,
+// and marks the connection finished: the ResponseWriter must not be used
+// after the handler returns.
 func (c *conn) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ms := c.retryHint.Load(); ms > 0 && c.started && !c.done {
+		c.send([]byte("retry: " + strconv.FormatInt(ms, 10) + "\n\n"))
+	}
 	c.finishLocked()
 }
 

@@ -241,14 +241,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) onboardingStatus(w http.ResponseWriter, r *http.Request) {
-	id, err := h.authorized(r)
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
-	defer cancel()
-	u, err := h.cfg.Statuses.Current(ctx, id)
+	_, u, err := h.interviewStatus(r)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -256,17 +249,23 @@ func (h *Handler) onboardingStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"onboardingStatus": u.Status})
 }
 
-// fetchScore answers the score once the flow finished. Concurrent requests
-// for one interview share one upstream call.
-func (h *Handler) fetchScore(w http.ResponseWriter, r *http.Request) {
+// interviewStatus authorizes a non-streaming request and reads its
+// interview's status through the poller's shared path.
+func (h *Handler) interviewStatus(r *http.Request) (string, poller.Update, error) {
 	id, err := h.authorized(r)
 	if err != nil {
-		writeError(w, r, h.log, err)
-		return
+		return "", poller.Update{}, err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
 	defer cancel()
 	u, err := h.cfg.Statuses.Current(ctx, id)
+	return id, u, err
+}
+
+// fetchScore answers the score once the flow finished. Concurrent requests
+// for one interview share one upstream call.
+func (h *Handler) fetchScore(w http.ResponseWriter, r *http.Request) {
+	id, u, err := h.interviewStatus(r)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -283,8 +282,8 @@ func (h *Handler) fetchScore(w http.ResponseWriter, r *http.Request) {
 	var res singleflight.Result
 	select {
 	case res = <-ch:
-	case <-ctx.Done():
-		res.Err = ctx.Err()
+	case <-r.Context().Done():
+		res.Err = r.Context().Err()
 	}
 	if res.Err != nil {
 		writeError(w, r, h.log, res.Err)

@@ -40,6 +40,7 @@ type options struct {
 	interval     time.Duration // poll interval; zero means 50ms
 	linger       time.Duration // zero means 200ms
 	writeTimeout time.Duration // zero means 2s
+	heartbeat    time.Duration // zero means 1m
 }
 
 func newGateway(t *testing.T, o options) *gateway {
@@ -53,6 +54,9 @@ func newGateway(t *testing.T, o options) *gateway {
 	if o.writeTimeout == 0 {
 		o.writeTimeout = 2 * time.Second
 	}
+	if o.heartbeat == 0 {
+		o.heartbeat = time.Minute
+	}
 	sim := simulator.New(simulator.Config{APIKey: "test-key"})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
@@ -61,7 +65,7 @@ func newGateway(t *testing.T, o options) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	broker, err := NewBroker(BrokerConfig{WriteTimeout: o.writeTimeout, Heartbeat: time.Minute, Logger: quiet})
+	broker, err := NewBroker(BrokerConfig{WriteTimeout: o.writeTimeout, Heartbeat: o.heartbeat, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

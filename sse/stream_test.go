@@ -263,3 +263,26 @@ func TestCookieAuthenticatesTheStream(t *testing.T) {
 		t.Fatalf("first line %q, %v", line, err)
 	}
 }
+
+func TestHeartbeatsKeepIdleStreamsAlive(t *testing.T) {
+	g := newGateway(t, options{heartbeat: 30 * time.Millisecond})
+	s := g.start()
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/events?interviewId="+s.InterviewID, nil)
+	req.Header.Set("X-Token", s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	beats := 0
+	for beats < 3 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended after %d heartbeats: %v", beats, err)
+		}
+		if line == ": heartbeat\n" {
+			beats++
+		}
+	}
+}

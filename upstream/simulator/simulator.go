@@ -154,14 +154,8 @@ func (s *Simulator) SetStatus(interviewID, status string) error {
 	if status == "" {
 		return errors.New("simulator: empty status")
 	}
-	s.mu.Lock()
-	iv, ok := s.byID[interviewID]
-	if ok {
-		iv.status = status
-	}
-	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownInterview, interviewID)
+	if err := s.update(interviewID, func(iv *interview) { iv.status = status }); err != nil {
+		return err
 	}
 	s.log.Info("simulator: status set", "interview", interviewID, "status", status)
 	return nil
@@ -175,16 +169,22 @@ func (s *Simulator) SetScore(interviewID, outcome string) error {
 	default:
 		return fmt.Errorf("simulator: outcome %q is not OK, WARN or FAIL", outcome)
 	}
-	s.mu.Lock()
-	iv, ok := s.byID[interviewID]
-	if ok {
-		iv.outcome = outcome
+	if err := s.update(interviewID, func(iv *interview) { iv.outcome = outcome }); err != nil {
+		return err
 	}
-	s.mu.Unlock()
+	s.log.Info("simulator: score set", "interview", interviewID, "outcome", outcome)
+	return nil
+}
+
+// update changes a known interview under the lock.
+func (s *Simulator) update(interviewID string, change func(*interview)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	iv, ok := s.byID[interviewID]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownInterview, interviewID)
 	}
-	s.log.Info("simulator: score set", "interview", interviewID, "outcome", outcome)
+	change(iv)
 	return nil
 }
 

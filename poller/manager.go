@@ -23,9 +23,9 @@ const historyLen = 16
 // ErrClosed is returned by reads after Close.
 var ErrClosed = errors.New("poller: closed")
 
-// Update is one observed status of an interview. Seq starts at 1 for the
-// first status seen and grows by one with every change, so it orders the
-// changes of one interview and serves as the SSE event id.
+// Update is one observed status of an interview. Seq grows by one with
+// every change (the first is taken from the clock, see nextSeq), so it
+// orders the changes of one interview and serves as the SSE event id.
 type Update struct {
 	InterviewID string `json:"interviewId"`
 	Status      string `json:"onboardingStatus"`
@@ -151,6 +151,8 @@ type interview struct {
 	history   []Update  // the last historyLen changes, oldest first, ending with cur
 	readAt    time.Time // last successful upstream read
 	retryAt   time.Time // no upstream read before this (backoff, Retry-After)
+	lastErr   error     // the last read's error while it keeps failing
+	reading   int       // fetches in flight; the sweeper keeps the state meanwhile
 	failures  int       // consecutive failed reads
 	watchers  int
 	stop      context.CancelFunc // stops the running poller; nil when none runs
@@ -345,12 +347,19 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	m.wg.Add(1) // under mu and before Close marks closed, so Wait sees it
 	defer m.wg.Done()
 	st := m.stateLocked(interviewID)
-	if st.cur.Seq > 0 && m.freshLocked(st, time.Now()) {
+	now := time.Now()
+	if st.cur.Seq > 0 && m.freshLocked(st, now) {
 		u := st.cur
 		m.mu.Unlock()
 		return u, nil
 	}
+	if st.lastErr != nil && now.Before(st.retryAt) {
+		err := st.lastErr // backing off, and no status known yet
+		m.mu.Unlock()
+		return Update{}, err
+	}
 	token := st.token
+	st.reading++
 	m.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
@@ -358,6 +367,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	status, err := m.call(ctx, interviewID, token)
 
 	m.mu.Lock()
+	st.reading--
 	if err != nil {
 		u := m.failedLocked(st, err)
 		m.mu.Unlock()
@@ -366,10 +376,10 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	if st.failures > 0 {
 		m.cfg.Logger.Info("upstream status read recovered", "interview", interviewID, "failures", st.failures)
 	}
-	st.failures, st.retryAt, st.readAt = 0, time.Time{}, time.Now()
+	st.failures, st.retryAt, st.readAt, st.lastErr = 0, time.Time{}, time.Now(), nil
 	changed := st.cur.Seq == 0 || st.cur.Status != status
 	if changed {
-		st.cur = Update{InterviewID: interviewID, Status: status, Seq: st.cur.Seq + 1}
+		st.cur = Update{InterviewID: interviewID, Status: status, Seq: nextSeq(st.cur.Seq)}
 		if len(st.history) == historyLen {
 			st.history = append(st.history[:0], st.history[1:]...)
 		}
@@ -386,6 +396,18 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		m.pub.Publish(u)
 	}
 	return u, nil
+}
+
+// nextSeq is the sequence number of the change after prev. The first one
+// is the wall clock in milliseconds, so a gateway that restarted, or forgot
+// an interview, numbers its changes above every id it handed out before: a
+// client reconnecting with an old Last-Event-ID is never mistaken for one
+// that is up to date.
+func nextSeq(prev uint64) uint64 {
+	if prev == 0 {
+		return uint64(time.Now().UnixMilli())
+	}
+	return prev + 1
 }
 
 // call performs one upstream read under the global concurrency cap.
@@ -407,7 +429,7 @@ func (m *Manager) failedLocked(st *interview, err error) Update {
 	if errors.As(err, &rd) && rd.RetryDelay() > delay {
 		delay = rd.RetryDelay()
 	}
-	st.retryAt = time.Now().Add(delay)
+	st.retryAt, st.lastErr = time.Now().Add(delay), err
 	if st.failures == 1 {
 		m.cfg.Logger.Warn("upstream status read failed", "interview", st.id, "err", err, "retry_in", delay)
 	} else {
@@ -529,7 +551,7 @@ func (m *Manager) sweep() {
 		case now := <-t.C:
 			m.mu.Lock()
 			for id, st := range m.interviews {
-				if st.watchers == 0 && st.stop == nil && now.Sub(st.usedAt) > m.cfg.Retention {
+				if st.watchers == 0 && st.stop == nil && st.reading == 0 && now.Sub(st.usedAt) > m.cfg.Retention {
 					delete(m.interviews, id)
 				}
 			}

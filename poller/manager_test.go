@@ -137,8 +137,8 @@ func TestManyWatchersShareOnePollerAtOneCallPerInterval(t *testing.T) {
 		if n := src.count("a"); n < 9 || n > 11 {
 			t.Fatalf("50 watchers over 10 intervals made %d upstream calls, want 9..11", n)
 		}
-		if got := rec.of("a"); len(got) != 1 || got[0] != (Update{"a", "UNKNOWN", 1}) {
-			t.Fatalf("published %v, want one UNKNOWN with seq 1", got)
+		if got := rec.of("a"); len(got) != 1 || got[0].Status != "UNKNOWN" {
+			t.Fatalf("published %v, want one UNKNOWN", got)
 		}
 	})
 }
@@ -158,16 +158,21 @@ func TestPublishesEachChangeOnceInOrder(t *testing.T) {
 		if len(got) != len(steps) {
 			t.Fatalf("published %d updates, want %d: %v", len(got), len(steps), got)
 		}
+		// The first sequence number is the clock in ms (synctest's clock
+		// starts at 2000-01-01), then one more per change.
+		if first := got[0].Seq; first != uint64(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()) {
+			t.Errorf("first seq %d, want the clock in ms at the first read", first)
+		}
 		for i, u := range got {
-			if u.Status != steps[i] || u.Seq != uint64(i+1) {
-				t.Errorf("update %d = %+v, want %s seq %d", i, u, steps[i], i+1)
+			if u.Status != steps[i] || u.Seq != got[0].Seq+uint64(i) {
+				t.Errorf("update %d = %+v, want %s seq %d", i, u, steps[i], got[0].Seq+uint64(i))
 			}
 		}
-		// A client that saw seq 2 catches up on the rest from memory.
-		if since := m.Since("a", 2); len(since) != len(steps)-2 || since[0].Seq != 3 || since[len(since)-1].Status != StatusFinished {
-			t.Fatalf("Since(2) = %v, want seq 3..%d", since, len(steps))
+		// A client that saw the second change catches up on the rest from memory.
+		if since := m.Since("a", got[1].Seq); len(since) != len(steps)-2 || since[0] != got[2] || since[len(since)-1].Status != StatusFinished {
+			t.Fatalf("Since(second) = %v, want the changes after it", since)
 		}
-		if since := m.Since("a", uint64(len(steps))); len(since) != 0 {
+		if since := m.Since("a", got[len(got)-1].Seq); len(since) != 0 {
 			t.Fatalf("Since(last) = %v, want nothing", since)
 		}
 	})
@@ -185,8 +190,13 @@ func TestHistoryKeepsTheLastChanges(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		since := m.Since("a", 0)
-		if len(since) != historyLen || since[0].Seq != 6 || since[historyLen-1].Seq != historyLen+5 {
-			t.Fatalf("Since(0) after %d changes kept seq %d..%d (%d), want the last %d", historyLen+5, since[0].Seq, since[len(since)-1].Seq, len(since), historyLen)
+		if len(since) != historyLen || since[0].Status != "S5" || since[historyLen-1].Status != fmt.Sprint("S", historyLen+4) {
+			t.Fatalf("Since(0) after %d changes kept %s..%s (%d), want the last %d", historyLen+5, since[0].Status, since[len(since)-1].Status, len(since), historyLen)
+		}
+		for i := 1; i < len(since); i++ {
+			if since[i].Seq != since[i-1].Seq+1 {
+				t.Fatalf("history seqs not consecutive: %v", since)
+			}
 		}
 	})
 }
@@ -236,8 +246,8 @@ func TestPollerStopsOnFinishedAndDoesNotRestart(t *testing.T) {
 		defer m.Watch("a")() // a late subscriber of a finished flow
 		u, err := m.Current(context.Background(), "a")
 		time.Sleep(time.Minute)
-		if err != nil || !u.Finished() || u.Seq != 2 {
-			t.Fatalf("Current = %+v, %v; want ONBOARDING_FINISHED seq 2", u, err)
+		if first := m.Since("a", 0)[0]; err != nil || !u.Finished() || u.Seq != first.Seq+1 {
+			t.Fatalf("Current = %+v, %v; want ONBOARDING_FINISHED as the second change", u, err)
 		}
 		if got := src.count("a"); got != n || m.Polling("a") {
 			t.Fatalf("a finished interview was polled again: calls %d -> %d", n, got)
@@ -269,8 +279,8 @@ func TestConcurrentCurrentSharesOneCall(t *testing.T) {
 			t.Fatalf("100 concurrent reads made %d upstream calls, want 1", n)
 		}
 		for _, u := range results {
-			if u != (Update{"a", "ID_VALIDATION_FINISHED", 1}) {
-				t.Fatalf("got %+v", u)
+			if u != results[0] || u.Status != "ID_VALIDATION_FINISHED" || u.Seq == 0 {
+				t.Fatalf("got %+v and %+v, want the same shared result", u, results[0])
 			}
 		}
 		// Within the interval the answer comes from memory.
@@ -442,4 +452,28 @@ func TestConfigValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNoCallsWhileBackingOffBeforeAnyStatus: with nothing known yet, reads
+// during a backoff answer the last error without calling upstream.
+func TestNoCallsWhileBackingOffBeforeAnyStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.setErr(retryErr{time.Minute})
+		m := newManager(t, src, &recorder{}, Config{})
+		for range 20 {
+			if _, err := m.Current(context.Background(), "a"); err == nil {
+				t.Fatal("Current succeeded while upstream fails")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := src.count("a"); n != 1 {
+			t.Fatalf("20 reads during a 60s Retry-After made %d upstream calls, want 1", n)
+		}
+		src.setErr(nil)
+		time.Sleep(time.Minute)
+		if u, err := m.Current(context.Background(), "a"); err != nil || u.Status != "UNKNOWN" || src.count("a") != 2 {
+			t.Fatalf("after Retry-After: %+v, %v, %d calls", u, err, src.count("a"))
+		}
+	})
 }

@@ -223,6 +223,13 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	unwatch := h.cfg.Statuses.Watch(id)
 	defer unwatch()
 
+	// Without write deadlines one stuck client would freeze its stream
+	// (r3labs blocks on it): refuse to stream through a ResponseWriter that
+	// cannot set them, e.g. under middleware that hides the connection.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
+		writeError(w, r, h.log, fmt.Errorf("sse: the ResponseWriter cannot set write deadlines: %w", err))
+		return
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	c := newConn(w, h.cfg.Broker, h.cfg.Statuses, id, last, cancel)

@@ -21,18 +21,23 @@ func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterva
 	s := g.start()
 	began := time.Now()
 	streams := make([]*stream, 20)
+	var first poller.Update
 	for i := range streams {
 		streams[i] = g.open(s, "")
-		if u := statusOf(t, streams[i].next(t)); u.Status != "UNKNOWN" || u.Seq != 1 {
-			t.Fatalf("subscriber %d first got %+v, want the current status UNKNOWN seq 1", i, u)
+		u := statusOf(t, streams[i].next(t))
+		if i == 0 {
+			first = u
+		}
+		if u.Status != "UNKNOWN" || u != first {
+			t.Fatalf("subscriber %d first got %+v, want the current status UNKNOWN like the others (%+v)", i, u, first)
 		}
 	}
-	for _, status := range flow[1:] {
+	for k, status := range flow[1:] {
 		time.Sleep(3 * interval)
 		g.setStatus(s.InterviewID, status)
 		for i, st := range streams {
-			if u := statusOf(t, st.next(t)); u.Status != status {
-				t.Fatalf("subscriber %d got %+v, want %s", i, u, status)
+			if u := statusOf(t, st.next(t)); u.Status != status || u.Seq != first.Seq+uint64(k+1) {
+				t.Fatalf("subscriber %d got %+v, want %s as change %d", i, u, status, k+1)
 			}
 		}
 	}
@@ -54,27 +59,27 @@ func TestReconnectWithLastEventIDGetsOnlyWhatIsNewer(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	first := g.open(s, "")
-	statusOf(t, first.next(t)) // UNKNOWN, 1
+	base := statusOf(t, first.next(t)).Seq // UNKNOWN
 	g.setStatus(s.InterviewID, flow[1])
-	if u := statusOf(t, first.next(t)); u.Seq != 2 {
-		t.Fatalf("got %+v, want seq 2", u)
+	if u := statusOf(t, first.next(t)); u.Seq != base+1 {
+		t.Fatalf("got %+v, want seq %d", u, base+1)
 	}
 	first.resp.Body.Close() // the tab loses its connection
 
 	g.setStatus(s.InterviewID, flow[2])
-	eventually(t, "the poller sees the change", func() bool { u, _ := g.statuses.Last(s.InterviewID); return u.Seq == 3 })
+	eventually(t, "the poller sees the change", func() bool { u, _ := g.statuses.Last(s.InterviewID); return u.Seq == base+2 })
 	g.setStatus(s.InterviewID, flow[3])
-	eventually(t, "the poller sees the change", func() bool { u, _ := g.statuses.Last(s.InterviewID); return u.Seq == 4 })
+	eventually(t, "the poller sees the change", func() bool { u, _ := g.statuses.Last(s.InterviewID); return u.Seq == base+3 })
 
-	again := g.open(s, "2")
-	for _, want := range []poller.Update{{InterviewID: s.InterviewID, Status: flow[2], Seq: 3}, {InterviewID: s.InterviewID, Status: flow[3], Seq: 4}} {
+	again := g.open(s, strconv.FormatUint(base+1, 10))
+	for _, want := range []poller.Update{{InterviewID: s.InterviewID, Status: flow[2], Seq: base + 2}, {InterviewID: s.InterviewID, Status: flow[3], Seq: base + 3}} {
 		if u := statusOf(t, again.next(t)); u != want {
 			t.Fatalf("after reconnect got %+v, want %+v", u, want)
 		}
 	}
 	g.setStatus(s.InterviewID, flow[4])
-	if u := statusOf(t, again.next(t)); u.Seq != 5 || !u.Finished() {
-		t.Fatalf("got %+v, want ONBOARDING_FINISHED seq 5", u)
+	if u := statusOf(t, again.next(t)); u.Seq != base+4 || !u.Finished() {
+		t.Fatalf("got %+v, want ONBOARDING_FINISHED seq %d", u, base+4)
 	}
 	if rest := again.ended(t); len(rest) != 0 {
 		t.Fatalf("extra events %v", rest)
@@ -85,18 +90,19 @@ func TestFinishedInterview(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	g.setStatus(s.InterviewID, "ONBOARDING_FINISHED")
+	var final poller.Update
 
 	t.Run("a new tab gets the final status and the stream ends", func(t *testing.T) {
 		st := g.open(s, "")
-		if u := statusOf(t, st.next(t)); !u.Finished() || u.Seq != 1 {
-			t.Fatalf("got %+v", u)
+		if final = statusOf(t, st.next(t)); !final.Finished() {
+			t.Fatalf("got %+v", final)
 		}
 		if rest := st.ended(t); len(rest) != 0 {
 			t.Fatalf("extra events %v", rest)
 		}
 	})
 	t.Run("a reconnect after the final event gets 204", func(t *testing.T) {
-		st := g.open(s, "1")
+		st := g.open(s, strconv.FormatUint(final.Seq, 10))
 		if st.resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("status %d, want 204 so EventSource stops", st.resp.StatusCode)
 		}
@@ -116,13 +122,18 @@ func TestSubscriberArrivingMidFlowGetsHistoryThenLive(t *testing.T) {
 		statusOf(t, watcher.next(t))
 	}
 	late := g.open(s, "")
+	var base uint64
 	for i, status := range flow[:3] {
-		if u := statusOf(t, late.next(t)); u.Status != status || u.Seq != uint64(i+1) {
+		u := statusOf(t, late.next(t))
+		if i == 0 {
+			base = u.Seq
+		}
+		if u.Status != status || u.Seq != base+uint64(i) {
 			t.Fatalf("late subscriber event %d = %+v, want %s", i, u, status)
 		}
 	}
 	g.setStatus(s.InterviewID, flow[3])
-	if u := statusOf(t, late.next(t)); u.Status != flow[3] || u.Seq != 4 {
+	if u := statusOf(t, late.next(t)); u.Status != flow[3] || u.Seq != base+3 {
 		t.Fatalf("got %+v", u)
 	}
 }
@@ -148,7 +159,7 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 	g := newGateway(t, options{writeTimeout: 500 * time.Millisecond, interval: time.Hour})
 	s := g.start()
 	healthy := g.open(s, "")
-	statusOf(t, healthy.next(t))
+	seq := statusOf(t, healthy.next(t)).Seq
 
 	// A client that sends its request and never reads a byte.
 	stalled, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
@@ -162,7 +173,6 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 	// 1 MiB events until the stalled client's socket buffers are full and
 	// its writes block, then many more than r3labs' channels hold.
 	big := strings.Repeat("x", 1<<20)
-	seq := uint64(1)
 	publish := func(status string) {
 		seq++
 		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: status, Seq: seq})
@@ -259,7 +269,7 @@ func TestCookieAuthenticatesTheStream(t *testing.T) {
 		}
 	}
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	if err != nil || line != "id: 1\n" {
+	if err != nil || !strings.HasPrefix(line, "id: ") {
 		t.Fatalf("first line %q, %v", line, err)
 	}
 }
@@ -283,6 +293,22 @@ func TestHeartbeatsKeepIdleStreamsAlive(t *testing.T) {
 		}
 		if line == ": heartbeat\n" {
 			beats++
+		}
+	}
+}
+
+// TestReconnectFromAnotherGatewayLifetime: ids a restarted gateway hands
+// out are above the old ones, so an old Last-Event-ID gets the remembered
+// changes, and one from the future (another clock) gets them too.
+func TestReconnectFromAnotherGatewayLifetime(t *testing.T) {
+	g := newGateway(t, options{})
+	s := g.start()
+	st := g.open(s, "")
+	current := statusOf(t, st.next(t))
+	for _, lastID := range []string{"3", strconv.FormatUint(current.Seq+1000, 10)} {
+		again := g.open(s, lastID)
+		if u := statusOf(t, again.next(t)); u != current {
+			t.Fatalf("Last-Event-ID %s got %+v, want the current status %+v", lastID, u, current)
 		}
 	}
 }

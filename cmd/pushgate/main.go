@@ -94,7 +94,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 			return err
 		}
 	}
-	var servers []*server
+	var sim *server // nil with an upstream URL
 	upstreamURL, flowOrigin := cfg.upstreamURL, cfg.flowOrigin
 	apiKey, flowID := cfg.apiKey, cfg.flowID
 	if ls.sim != nil {
@@ -102,8 +102,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		if publicURL == "" {
 			publicURL = "http://" + reachable(ls.sim.Addr().String())
 		}
-		sim := simulator.New(simulator.Config{APIKey: "pushgate-sim", AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator")})
-		servers = append(servers, newServer(sim, ls.sim, log))
+		sim = newServer(simulator.New(simulator.Config{
+			APIKey: "pushgate-sim", AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator"),
+		}), ls.sim, log)
 		upstreamURL, apiKey, flowID = "http://"+ls.sim.Addr().String(), "pushgate-sim", "pushgate-sim-flow"
 		if flowOrigin == "" {
 			flowOrigin = publicURL
@@ -163,7 +164,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		return err
 	}
 	gateway := newServer(handler, ls.gateway, log)
-	servers = append(servers, gateway)
+	servers := []*server{gateway}
+	if sim != nil {
+		servers = append(servers, sim)
+	}
 
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
@@ -184,15 +188,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	// Order: readiness off and streams ended, then the gateway stops
+	// taking requests and finishes those in flight, then the pollers stop,
+	// and the simulator, which in-flight requests may still need, goes last.
 	log.Info("shutting down", "grace", cfg.shutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
 	defer cancel()
-	handler.Drain() // readiness off, streams ended with a retry hint
-	for _, s := range servers {
-		if err := s.Shutdown(shutdownCtx); err != nil {
-			log.Warn("shutdown incomplete; closing connections", "err", err)
-			_ = s.Close()
-		}
+	handler.Drain()
+	gateway.shutdown(shutdownCtx, log)
+	statuses.Close()
+	if sim != nil {
+		sim.shutdown(shutdownCtx, log)
 	}
 	wg.Wait()
 	return serveErr
@@ -205,6 +211,14 @@ type server struct {
 }
 
 func (s *server) serve() error { return s.Serve(s.ln) }
+
+// shutdown stops s gracefully, or closes its connections when ctx ends first.
+func (s *server) shutdown(ctx context.Context, log *slog.Logger) {
+	if err := s.Shutdown(ctx); err != nil {
+		log.Warn("shutdown incomplete; closing connections", "err", err)
+		_ = s.Close()
+	}
+}
 
 // newServer returns a server with timeouts that keep slow clients from
 // holding it. WriteTimeout stays 0: streams use per-write deadlines.

@@ -100,7 +100,7 @@ func TestFiftyCurlClients(t *testing.T) {
 		})
 	}
 	for range 50 {
-		if d := <-firsts; !strings.Contains(d, `"onboardingStatus":"UNKNOWN","seq":1`) {
+		if d := <-firsts; !strings.Contains(d, `"onboardingStatus":"UNKNOWN"`) {
 			t.Fatalf("first event %s, want the current status", d)
 		}
 	}
@@ -111,7 +111,7 @@ func TestFiftyCurlClients(t *testing.T) {
 	resp.Body.Close()
 	wg.Wait() // every stream ended by itself
 	for range 50 {
-		if d := <-lasts; !strings.HasSuffix(d, `"onboardingStatus":"ONBOARDING_FINISHED","seq":2}`) {
+		if d := <-lasts; strings.Count(d, "|") != 1 || !strings.Contains(d, `"onboardingStatus":"ONBOARDING_FINISHED"`) {
 			t.Fatalf("stream saw %s, want it to end with ONBOARDING_FINISHED", d)
 		}
 	}
@@ -184,7 +184,7 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	br := bufio.NewReader(resp.Body)
-	if line, _ := br.ReadString('\n'); line != "id: 1\n" {
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "id: ") {
 		t.Fatalf("first line %q", line)
 	}
 	cancel()

@@ -129,12 +129,21 @@ func (b *Broker) Connections() int {
 	return n
 }
 
-// Drain refuses new connections and ends every open one with a randomised
-// retry hint so that clients spread their reconnects.
+// Drain refuses new connections and ends every open one (see EndStreams).
 func (b *Broker) Drain() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.draining = true
+	b.mu.Unlock()
+	b.EndStreams()
+}
+
+// EndStreams ends every open stream with a retry hint picked at random
+// between Retry and 5*Retry, so that clients spread their reconnects. The
+// clients reconnect with Last-Event-ID and miss nothing; use it to move
+// clients off a node, or in tests.
+func (b *Broker) EndStreams() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, conns := range b.streams {
 		for c := range conns {
 			c.end(b.cfg.Retry + rand.N(4*b.cfg.Retry+1))

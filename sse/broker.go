@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -14,8 +15,13 @@ import (
 	"github.com/pushgate/pushgate/poller"
 )
 
-// errDraining answers new streams once shutdown has begun.
-var errDraining = errors.New("sse: shutting down")
+// Errors of join: the caps on open streams, and shutdown.
+var (
+	errDraining       = errors.New("sse: shutting down")
+	errInterviewLimit = errors.New("sse: too many open streams for this interview")
+	errClientLimit    = errors.New("sse: too many open streams from this client")
+	errStreamLimit    = errors.New("sse: the gateway is at its stream capacity")
+)
 
 // streamBuffer is the r3labs per-stream event buffer. Status changes are a
 // handful per interview, so 64 slots (plus 64 per subscriber inside r3labs)
@@ -35,9 +41,30 @@ type BrokerConfig struct {
 	// WriteTimeout bounds each write to a client; a client that does not
 	// read within it is dropped. Zero means 10s.
 	WriteTimeout time.Duration
+	// MaxPerInterview caps the open streams of one interview on this node
+	// (tabs of one user). Zero means 16; negative means no cap.
+	MaxPerInterview int
+	// MaxPerClient caps the open streams of one client address. Zero
+	// means 256; negative means no cap.
+	MaxPerClient int
+	// MaxStreams caps the open streams of this node, below the process's
+	// open-file limit. Zero means 10000; negative means no cap.
+	MaxStreams int
 	// Logger receives dropped clients and publish failures. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+}
+
+// limit turns a cap's configured value into a cap: 0 picks def, a negative
+// value means none.
+func limit(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return math.MaxInt
+	}
+	return v
 }
 
 // Broker fans status changes out to the SSE connections of each interview.
@@ -56,8 +83,10 @@ type Broker struct {
 	stop chan struct{} // closed by Close; ends the heartbeat goroutine
 	done chan struct{} // closed when the heartbeat goroutine has ended
 
-	mu       sync.Mutex // protects streams, draining; held around r3labs stream create/remove/publish
+	mu       sync.Mutex // protects streams, clients, total, draining; held around r3labs stream create/remove/publish
 	streams  map[string]map[*conn]struct{}
+	clients  map[string]int // open streams by client address
+	total    int
 	draining bool
 	closeOne sync.Once
 }
@@ -81,6 +110,9 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.MaxPerInterview = limit(cfg.MaxPerInterview, 16)
+	cfg.MaxPerClient = limit(cfg.MaxPerClient, 256)
+	cfg.MaxStreams = limit(cfg.MaxStreams, 10000)
 	srv := r3.New()
 	srv.AutoReplay = false
 	srv.AutoStream = false
@@ -93,6 +125,7 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		streams: make(map[string]map[*conn]struct{}),
+		clients: make(map[string]int),
 	}
 	go b.heartbeats()
 	return b, nil
@@ -122,11 +155,7 @@ func (b *Broker) Publish(u poller.Update) {
 func (b *Broker) Connections() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := 0
-	for _, conns := range b.streams {
-		n += len(conns)
-	}
-	return n
+	return b.total
 }
 
 // Drain refuses new connections and ends every open one (see EndStreams).
@@ -157,14 +186,24 @@ func (b *Broker) Close() {
 	<-b.done
 }
 
-// join registers a connection, creating its interview's stream if needed.
+// join registers a connection within the caps, creating its interview's
+// stream if needed.
 func (b *Broker) join(c *conn) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.draining {
-		return errDraining
-	}
 	conns := b.streams[c.interviewID]
+	switch {
+	case b.draining:
+		return errDraining
+	case b.total >= b.cfg.MaxStreams:
+		return errStreamLimit
+	case len(conns) >= b.cfg.MaxPerInterview:
+		return errInterviewLimit
+	case b.clients[c.client] >= b.cfg.MaxPerClient:
+		return errClientLimit
+	}
+	b.total++
+	b.clients[c.client]++
 	if conns == nil {
 		conns = make(map[*conn]struct{})
 		b.streams[c.interviewID] = conns
@@ -182,6 +221,10 @@ func (b *Broker) leave(c *conn) {
 	defer b.mu.Unlock()
 	conns := b.streams[c.interviewID]
 	delete(conns, c)
+	b.total--
+	if b.clients[c.client]--; b.clients[c.client] == 0 {
+		delete(b.clients, c.client)
+	}
 	if len(conns) == 0 {
 		delete(b.streams, c.interviewID)
 		b.srv.RemoveStream(c.interviewID)

@@ -33,6 +33,7 @@ import (
 // close); the Broker only calls end, which never blocks.
 type conn struct {
 	interviewID string
+	client      string // the client's address, for the per-client cap
 	broker      *Broker
 	statuses    memory             // the poller's memory of this interview
 	cancel      context.CancelFunc // ends r3labs' subscription of this client
@@ -53,9 +54,10 @@ type memory interface {
 	Last(interviewID string) (poller.Update, bool)
 }
 
-func newConn(w http.ResponseWriter, b *Broker, statuses memory, interviewID string, lastSeq uint64, cancel context.CancelFunc) *conn {
+func newConn(w http.ResponseWriter, b *Broker, statuses memory, interviewID, client string, lastSeq uint64, cancel context.CancelFunc) *conn {
 	return &conn{
 		interviewID: interviewID,
+		client:      client,
 		broker:      b,
 		statuses:    statuses,
 		cancel:      cancel,

@@ -79,7 +79,7 @@ func TestConnGate(t *testing.T) {
 			rec := httptest.NewRecorder()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			c := newConn(rec, b, tt.mem, "a", tt.lastSeq, cancel)
+			c := newConn(rec, b, tt.mem, "a", "127.0.0.1", tt.lastSeq, cancel)
 			c.WriteHeader(200)
 			c.Flush()
 			for _, f := range tt.frames {

@@ -65,6 +65,12 @@ func httpError(err error) *Error {
 		return errorf(http.StatusServiceUnavailable, "the verification service did not answer in time")
 	case errors.Is(err, context.Canceled):
 		return errorf(http.StatusServiceUnavailable, "request cancelled")
+	case errors.Is(err, errInterviewLimit):
+		return errorf(http.StatusTooManyRequests, "too many open streams for this interview; close other tabs")
+	case errors.Is(err, errClientLimit):
+		return errorf(http.StatusTooManyRequests, "too many open streams from this address")
+	case errors.Is(err, errStreamLimit):
+		return &Error{Status: http.StatusServiceUnavailable, Message: "the gateway is at its stream capacity; try again shortly", RetryAfter: 5 * time.Second}
 	case errors.Is(err, errDraining), errors.Is(err, poller.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Message: "the gateway is shutting down; reconnect", RetryAfter: time.Second}
 	}
@@ -83,8 +89,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
 	if e.RetryAfter > 0 {
-		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(e.RetryAfter), 10))
 	}
 	writeJSON(w, e.Status, map[string]string{"error": e.Message})
 }

@@ -45,6 +45,23 @@ type Config struct {
 	// Ready reports whether the gateway can serve (upstream reachable).
 	// Nil means always ready; /readyz also fails while draining.
 	Ready func() error
+	// AllowedOrigins may call the API and open streams from other origins,
+	// with credentials (CORS). Empty grants no other origin.
+	AllowedOrigins []string
+	// FrameAncestors is the CSP frame-ancestors source list: who may frame
+	// the page. Empty means 'self'.
+	FrameAncestors string
+	// ClientIPHeader names a header a trusted reverse proxy sets to the
+	// client's address (X-Forwarded-For, X-Real-IP); its last entry is
+	// used. Empty means the peer address is the client. Set it only behind
+	// such a proxy: otherwise clients pick their own address.
+	ClientIPHeader string
+	// SessionsPerMinute limits /onboarding-url, which starts a paid
+	// upstream session, per client address; SessionBurst calls may come at
+	// once. Zero means 10 per minute and a burst of 5; a negative rate
+	// turns the limit off.
+	SessionsPerMinute float64
+	SessionBurst      int
 	// SecureCookie marks the session cookie Secure even when the request
 	// did not arrive over TLS (set it behind a TLS-terminating proxy).
 	SecureCookie bool
@@ -62,6 +79,8 @@ type Handler struct {
 	log      *slog.Logger
 	router   *mux.Router
 	scores   singleflight.Group // upstream score reads, keyed by interview id
+	sessions *rateLimits        // of /onboarding-url, per client address
+	cors     cors
 	draining atomic.Bool
 	headers  map[string]string // security headers on every answer
 }
@@ -82,18 +101,41 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, headers: securityHeaders(origin)}
+	if cfg.FrameAncestors == "" {
+		cfg.FrameAncestors = "'self'"
+	}
+	if strings.ContainsAny(cfg.FrameAncestors, ";,\r\n") {
+		return nil, fmt.Errorf("sse: FrameAncestors %q must be a space-separated source list", cfg.FrameAncestors)
+	}
+	if cfg.SessionsPerMinute == 0 {
+		cfg.SessionsPerMinute = 10
+	}
+	if cfg.SessionBurst == 0 {
+		cfg.SessionBurst = 5
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {
+			return nil, fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
+		}
+	}
+	h := &Handler{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		headers:  securityHeaders(origin, cfg.FrameAncestors),
+		sessions: newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
+		cors:     cors{origins: cfg.AllowedOrigins},
+	}
 	h.router = h.routes()
 	return h, nil
 }
 
 // securityHeaders are sent on every answer: the page frames only the flow
 // origin and delegates the camera, microphone and geolocation to it alone.
-func securityHeaders(flowOrigin string) map[string]string {
+func securityHeaders(flowOrigin, frameAncestors string) map[string]string {
 	q := strconv.Quote(flowOrigin)
 	return map[string]string{
 		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-			"connect-src 'self'; frame-src " + flowOrigin + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
+			"connect-src 'self'; frame-src " + flowOrigin + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + frameAncestors,
 		"Permissions-Policy":     "camera=(" + q + "), microphone=(" + q + "), geolocation=(" + q + ")",
 		"X-Content-Type-Options": "nosniff",
 		"Referrer-Policy":        "strict-origin-when-cross-origin",
@@ -101,7 +143,7 @@ func securityHeaders(flowOrigin string) map[string]string {
 }
 
 func (h *Handler) routes() *mux.Router {
-	r := mux.NewRouter()
+	r := mux.NewRouter().SkipClean(true) // odd paths get a JSON 404, not a redirect
 	r.HandleFunc("/onboarding-url", h.onboardingURL).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc("/events", h.events).Methods(http.MethodGet)
 	r.HandleFunc("/onboarding-status", h.onboardingStatus).Methods(http.MethodGet)
@@ -126,11 +168,25 @@ func (h *Handler) routes() *mux.Router {
 	return r
 }
 
-// ServeHTTP sets the security headers and routes the request.
+// ServeHTTP sets the security headers, answers CORS preflight requests,
+// caps the request body and routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range h.headers {
 		w.Header().Set(k, v)
 	}
+	if preflight, allowed := h.cors.apply(w, r); preflight {
+		if !allowed {
+			writeError(w, r, h.log, errorf(http.StatusForbidden, "origin "+r.Header.Get("Origin")+" may not call this API"))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if r.ContentLength > maxBody {
+		writeError(w, r, h.log, errorf(http.StatusRequestEntityTooLarge, "request body too large: no route takes more than "+strconv.Itoa(maxBody)+" bytes"))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	h.router.ServeHTTP(w, r)
 }
 
@@ -160,6 +216,11 @@ func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 // and hands the browser the flow URL and a token (also as a cookie scoped
 // to this interview, so several sessions in several tabs all keep working).
 func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
+	if wait := h.sessions.wait(clientAddr(r, h.cfg.ClientIPHeader)); wait > 0 {
+		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
 	defer cancel()
 	sess, err := h.cfg.Upstream.Start(ctx, upstream.StartOptions{})
@@ -232,7 +293,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	c := newConn(w, h.cfg.Broker, h.cfg.Statuses, id, last, cancel)
+	c := newConn(w, h.cfg.Broker, h.cfg.Statuses, id, clientAddr(r, h.cfg.ClientIPHeader), last, cancel)
 	if err := h.cfg.Broker.join(c); err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -329,10 +390,14 @@ func validInterviewID(id string) bool { return interviewIDPattern.MatchString(id
 // authorized validates the interviewId parameter and the caller's token for
 // it, and returns the id.
 func (h *Handler) authorized(r *http.Request) (string, error) {
-	id := r.URL.Query().Get("interviewId")
-	if id == "" {
+	ids := r.URL.Query()["interviewId"]
+	if len(ids) > 1 {
+		return "", errorf(http.StatusBadRequest, "interviewId given more than once")
+	}
+	if len(ids) == 0 || ids[0] == "" {
 		return "", errorf(http.StatusBadRequest, "interviewId query parameter is required")
 	}
+	id := ids[0]
 	if !validInterviewID(id) {
 		return "", errorf(http.StatusBadRequest, "interviewId must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -")
 	}

@@ -41,6 +41,8 @@ type options struct {
 	linger       time.Duration // zero means 200ms
 	writeTimeout time.Duration // zero means 2s
 	heartbeat    time.Duration // zero means 1m
+	broker       BrokerConfig  // caps; the durations and Logger above win
+	handler      Config        // CORS, rate limits and the like; the wiring is the harness's
 }
 
 func newGateway(t *testing.T, o options) *gateway {
@@ -65,7 +67,9 @@ func newGateway(t *testing.T, o options) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	broker, err := NewBroker(BrokerConfig{WriteTimeout: o.writeTimeout, Heartbeat: o.heartbeat, Logger: quiet})
+	bc := o.broker
+	bc.WriteTimeout, bc.Heartbeat, bc.Retry, bc.Logger = o.writeTimeout, o.heartbeat, 0, quiet
+	broker, err := NewBroker(bc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +83,14 @@ func newGateway(t *testing.T, o options) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{
-		Upstream: client, Statuses: statuses, Broker: broker, Tokens: tokens,
-		FlowOrigin: simSrv.URL, Ready: client.Healthy, Logger: quiet,
-		Page: fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}},
-	})
+	hc := o.handler
+	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = client, statuses, broker, tokens
+	hc.FlowOrigin, hc.Ready, hc.Logger = simSrv.URL, client.Healthy, quiet
+	hc.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
+	if hc.SessionsPerMinute == 0 {
+		hc.SessionsPerMinute = -1 // tests start many sessions; the limit has its own tests
+	}
+	h, err := New(hc)
 	if err != nil {
 		t.Fatal(err)
 	}

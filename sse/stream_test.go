@@ -17,7 +17,7 @@ var flow = []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISH
 
 func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterval(t *testing.T) {
 	const interval = 50 * time.Millisecond
-	g := newGateway(t, options{interval: interval})
+	g := newGateway(t, options{interval: interval, broker: BrokerConfig{MaxPerInterview: 20}})
 	s := g.start()
 	began := time.Now()
 	streams := make([]*stream, 20)

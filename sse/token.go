@@ -30,9 +30,11 @@ const minSecret = 16
 // It carries no upstream credential; verification needs only the secret, so
 // any node with the same secret verifies it.
 type Tokens struct {
-	secret []byte
-	ttl    time.Duration
-	now    func() time.Time // time.Now outside tests
+	secret   []byte
+	previous []byte    // an older secret still accepted until previousUntil; nil when none
+	until    time.Time // end of the previous secret's grace period
+	ttl      time.Duration
+	now      func() time.Time // time.Now outside tests
 }
 
 // NewTokens returns Tokens signing with secret (at least 16 bytes) and
@@ -48,6 +50,18 @@ func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
 		return nil, errors.New("sse: token TTL must not be negative")
 	}
 	return &Tokens{secret: append([]byte(nil), secret...), ttl: ttl, now: time.Now}, nil
+}
+
+// AcceptPrevious makes Verify also accept tokens signed with an older
+// secret until the given time, so the secret can be rotated without
+// logging anyone out: deploy the new secret with the old one as previous,
+// for one token TTL. Call it before the Tokens are used.
+func (t *Tokens) AcceptPrevious(secret []byte, until time.Time) error {
+	if len(secret) < minSecret {
+		return errors.New("sse: previous token secret must be at least 16 bytes")
+	}
+	t.previous, t.until = append([]byte(nil), secret...), until
+	return nil
 }
 
 // TTL is how long issued tokens are valid.
@@ -70,7 +84,7 @@ func (t *Tokens) Verify(tok, interviewID string) error {
 		return ErrTokenInvalid
 	}
 	body, mac := tok[:cut], tok[cut+1:]
-	if !hmac.Equal([]byte(mac), []byte(t.sign(body))) {
+	if !t.authentic(body, mac) {
 		return ErrTokenInvalid
 	}
 	parts := strings.Split(body, ".")
@@ -90,8 +104,19 @@ func (t *Tokens) Verify(tok, interviewID string) error {
 	return nil
 }
 
-func (t *Tokens) sign(body string) string {
-	h := hmac.New(sha256.New, t.secret)
+// authentic compares mac in constant time with the current secret's, and
+// during the grace period with the previous secret's.
+func (t *Tokens) authentic(body, mac string) bool {
+	if hmac.Equal([]byte(mac), []byte(sign(t.secret, body))) {
+		return true
+	}
+	return t.previous != nil && t.now().Before(t.until) && hmac.Equal([]byte(mac), []byte(sign(t.previous, body)))
+}
+
+func (t *Tokens) sign(body string) string { return sign(t.secret, body) }
+
+func sign(secret []byte, body string) string {
+	h := hmac.New(sha256.New, secret)
 	h.Write([]byte(body))
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }

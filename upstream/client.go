@@ -173,14 +173,11 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (Session, error) 
 	if err != nil {
 		return Session{}, err
 	}
-	var ans sessionJSON
-	if err := json.Unmarshal(raw, &ans); err != nil {
+	s, err := decodeSession(raw)
+	if err != nil {
 		return Session{}, malformed(rq.op, code, err)
 	}
-	if ans.InterviewID == "" || ans.Token == "" {
-		return Session{}, malformed(rq.op, code, errors.New("answer lacks interviewId or token"))
-	}
-	return Session(ans), nil
+	return s, nil
 }
 
 // OnboardingURL returns the URL of the flow page for s
@@ -199,17 +196,11 @@ func (c *Client) OnboardingURL(ctx context.Context, s Session) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var ans struct {
-		URL string `json:"url"`
-	}
-	if err := json.Unmarshal(raw, &ans); err != nil {
+	u, err := decodeOnboardingURL(raw)
+	if err != nil {
 		return "", malformed(op, code, err)
 	}
-	u, err := url.Parse(ans.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", malformed(op, code, errors.New("answer lacks an absolute http(s) url"))
-	}
-	return ans.URL, nil
+	return u, nil
 }
 
 // Status returns the interview's onboardingStatus as the upstream spells it;
@@ -225,16 +216,11 @@ func (c *Client) Status(ctx context.Context, interviewID, sessionToken string) (
 	if err != nil {
 		return "", err
 	}
-	var ans struct {
-		Status *string `json:"onboardingStatus"`
-	}
-	if err := json.Unmarshal(raw, &ans); err != nil {
+	status, err := decodeStatus(raw)
+	if err != nil {
 		return "", malformed(rq.op, code, err)
 	}
-	if ans.Status == nil || *ans.Status == "" {
-		return "", malformed(rq.op, code, errors.New("answer lacks onboardingStatus"))
-	}
-	return *ans.Status, nil
+	return status, nil
 }
 
 // Score is the upstream's score of an interview.
@@ -253,21 +239,9 @@ func (c *Client) Score(ctx context.Context, interviewID, sessionToken string) (S
 	if err != nil {
 		return Score{}, err
 	}
-	raw = bytes.TrimSpace(raw)
-	var ans struct {
-		Overall *struct {
-			Status *string `json:"status"`
-		} `json:"overall"`
-	}
-	if err := json.Unmarshal(raw, &ans); err != nil {
+	s, err := decodeScore(raw)
+	if err != nil {
 		return Score{}, malformed(rq.op, code, err)
-	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return Score{}, malformed(rq.op, code, errors.New("answer is not a JSON object"))
-	}
-	s := Score{Raw: json.RawMessage(raw)}
-	if ans.Overall != nil && ans.Overall.Status != nil {
-		s.Status = *ans.Overall.Status
 	}
 	return s, nil
 }
@@ -406,24 +380,6 @@ func noAnswer(ctx context.Context, op string, err error) *Error {
 
 func malformed(op string, code int, err error) *Error {
 	return &Error{Op: op, StatusCode: code, Kind: ErrMalformed, Err: err}
-}
-
-// errorMessage returns the "message" (else "error") field of an upstream
-// error body, or "".
-func errorMessage(body []byte) string {
-	var e struct {
-		Message any `json:"message"`
-		Error   any `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		return ""
-	}
-	for _, v := range []any{e.Message, e.Error} {
-		if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // retryAfter parses a Retry-After value: delay seconds or an HTTP date.

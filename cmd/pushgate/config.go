@@ -30,8 +30,20 @@ type config struct {
 	writeTimeout  time.Duration
 	secureCookie  bool
 	shutdownGrace time.Duration
-	logLevel      string
-	logFormat     string
+
+	previousSecret      string
+	previousSecretGrace time.Duration
+	allowedOrigins      string
+	frameAncestors      string
+	clientIPHeader      string
+	sessionsPerMinute   float64
+	sessionBurst        int
+	maxStreams          int
+	maxPerInterview     int
+	maxPerClient        int
+	readHeaderTimeout   time.Duration
+	logLevel            string
+	logFormat           string
 }
 
 // envName is the environment variable read for a flag: PUSHGATE_ and the
@@ -55,7 +67,18 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&c.flowID, "flow-id", "", "upstream flow (configurationId) sessions start with; required with -upstream")
 	fs.StringVar(&c.adminToken, "admin-token", "", "upstream admin token; when set, statuses and scores are read by interview id with it")
 	fs.StringVar(&c.secret, "secret", "", "HMAC secret for browser tokens, at least 16 bytes; empty picks a random one (tokens then die with the process)")
+	fs.StringVar(&c.previousSecret, "previous-secret", "", "the secret before the last rotation; tokens it signed stay valid for -previous-secret-grace")
+	fs.DurationVar(&c.previousSecretGrace, "previous-secret-grace", 0, "how long after start -previous-secret is accepted; 0 means one -token-ttl")
 	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime of browser tokens")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins that may call the API with credentials (CORS); empty allows none")
+	fs.StringVar(&c.frameAncestors, "frame-ancestors", "'self'", "CSP frame-ancestors: who may frame the page ('none', 'self', origins)")
+	fs.StringVar(&c.clientIPHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For); empty uses the peer address")
+	fs.Float64Var(&c.sessionsPerMinute, "sessions-per-minute", 10, "new upstream sessions (/onboarding-url) allowed per client address per minute; negative turns the limit off")
+	fs.IntVar(&c.sessionBurst, "session-burst", 5, "new sessions a client address may start at once")
+	fs.IntVar(&c.maxStreams, "max-streams", 10000, "cap on open SSE streams on this node (keep it below the open-file limit); negative means none")
+	fs.IntVar(&c.maxPerInterview, "max-streams-per-interview", 16, "cap on open SSE streams of one interview; negative means none")
+	fs.IntVar(&c.maxPerClient, "max-streams-per-client", 256, "cap on open SSE streams from one client address; negative means none")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "upstream status poll interval per interview")
 	fs.DurationVar(&c.linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
 	fs.DurationVar(&c.backoffMax, "backoff-max", 30*time.Second, "cap of the exponential backoff after upstream errors")
@@ -107,6 +130,15 @@ func (c config) validate() error {
 	if c.secret != "" && len(c.secret) < 16 {
 		return errors.New("-secret must be at least 16 bytes")
 	}
+	if c.previousSecret != "" && (len(c.previousSecret) < 16 || c.secret == "") {
+		return errors.New("-previous-secret must be at least 16 bytes and needs -secret")
+	}
+	if c.sessionBurst <= 0 {
+		return errors.New("-session-burst must be positive")
+	}
+	if c.maxStreams == 0 || c.maxPerInterview == 0 || c.maxPerClient == 0 {
+		return errors.New("stream caps must not be 0 (negative means no cap)")
+	}
 	switch c.logFormat {
 	case "text", "json":
 	default:
@@ -115,11 +147,14 @@ func (c config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"-token-ttl": c.tokenTTL, "-poll-interval": c.pollInterval, "-backoff-max": c.backoffMax,
 		"-upstream-timeout": c.callTimeout, "-heartbeat": c.heartbeat, "-write-timeout": c.writeTimeout,
-		"-shutdown-grace": c.shutdownGrace, "-linger": c.linger,
+		"-shutdown-grace": c.shutdownGrace, "-linger": c.linger, "-read-header-timeout": c.readHeaderTimeout,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", name)
 		}
+	}
+	if c.previousSecretGrace < 0 {
+		return errors.New("-previous-secret-grace must not be negative")
 	}
 	if c.upstreamCalls <= 0 {
 		return errors.New("-max-upstream-calls must be positive")

@@ -104,7 +104,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		}
 		sim = newServer(simulator.New(simulator.Config{
 			APIKey: "pushgate-sim", AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator"),
-		}), ls.sim, log)
+		}), ls.sim, cfg.readHeaderTimeout, log)
 		upstreamURL, apiKey, flowID = "http://"+ls.sim.Addr().String(), "pushgate-sim", "pushgate-sim-flow"
 		if flowOrigin == "" {
 			flowOrigin = publicURL
@@ -126,11 +126,27 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	if err != nil {
 		return err
 	}
+	if cfg.previousSecret != "" {
+		grace := cfg.previousSecretGrace
+		if grace == 0 {
+			grace = cfg.tokenTTL
+		}
+		if err := tokens.AcceptPrevious([]byte(cfg.previousSecret), time.Now().Add(grace)); err != nil {
+			return err
+		}
+	}
 	client, err := upstream.New(upstream.Config{BaseURL: upstreamURL, APIKey: apiKey, FlowID: flowID, AdminToken: cfg.adminToken, Timeout: cfg.callTimeout})
 	if err != nil {
 		return err
 	}
-	broker, err := sse.NewBroker(sse.BrokerConfig{Heartbeat: cfg.heartbeat, WriteTimeout: cfg.writeTimeout, Logger: log})
+	broker, err := sse.NewBroker(sse.BrokerConfig{
+		Heartbeat:       cfg.heartbeat,
+		WriteTimeout:    cfg.writeTimeout,
+		MaxStreams:      cfg.maxStreams,
+		MaxPerInterview: cfg.maxPerInterview,
+		MaxPerClient:    cfg.maxPerClient,
+		Logger:          log,
+	})
 	if err != nil {
 		return err
 	}
@@ -149,21 +165,26 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	}
 	defer statuses.Close()
 	handler, err := sse.New(sse.Config{
-		Upstream:       client,
-		Statuses:       statuses,
-		Broker:         broker,
-		Tokens:         tokens,
-		FlowOrigin:     flowOrigin,
-		Page:           public.Files,
-		Ready:          client.Healthy,
-		SecureCookie:   cfg.secureCookie,
-		RequestTimeout: 2 * cfg.callTimeout,
-		Logger:         log,
+		Upstream:          client,
+		Statuses:          statuses,
+		Broker:            broker,
+		Tokens:            tokens,
+		FlowOrigin:        flowOrigin,
+		Page:              public.Files,
+		Ready:             client.Healthy,
+		SecureCookie:      cfg.secureCookie,
+		AllowedOrigins:    splitList(cfg.allowedOrigins),
+		FrameAncestors:    cfg.frameAncestors,
+		ClientIPHeader:    cfg.clientIPHeader,
+		SessionsPerMinute: cfg.sessionsPerMinute,
+		SessionBurst:      cfg.sessionBurst,
+		RequestTimeout:    2 * cfg.callTimeout,
+		Logger:            log,
 	})
 	if err != nil {
 		return err
 	}
-	gateway := newServer(handler, ls.gateway, log)
+	gateway := newServer(handler, ls.gateway, cfg.readHeaderTimeout, log)
 	servers := []*server{gateway}
 	if sim != nil {
 		servers = append(servers, sim)
@@ -222,13 +243,13 @@ func (s *server) shutdown(ctx context.Context, log *slog.Logger) {
 
 // newServer returns a server with timeouts that keep slow clients from
 // holding it. WriteTimeout stays 0: streams use per-write deadlines.
-func newServer(h http.Handler, ln net.Listener, log *slog.Logger) *server {
+func newServer(h http.Handler, ln net.Listener, readHeaderTimeout time.Duration, log *slog.Logger) *server {
 	return &server{
 		Server: &http.Server{
 			Handler: h,
 			// No ReadTimeout: its deadline would also cut open streams;
 			// no handler reads a request body.
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -262,6 +283,17 @@ func reachable(addr string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // origin cuts a URL down to scheme://host[:port].

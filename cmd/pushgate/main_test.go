@@ -57,7 +57,7 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 // simulator counts at most one status call per interval.
 func TestFiftyCurlClients(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	cfg, err := parseConfig([]string{"-poll-interval", interval.String(), "-secret", "a-test-secret-of-32-bytes-length"}, func(string) string { return "" }, io.Discard)
+	cfg, err := parseConfig([]string{"-poll-interval", interval.String(), "-secret", "a-test-secret-of-32-bytes-length", "-max-streams-per-interview", "64"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +83,9 @@ func TestFiftyCurlClients(t *testing.T) {
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream answered %s", resp.Status)
 		}
 		wg.Go(func() {
 			defer resp.Body.Close()

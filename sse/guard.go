@@ -1,0 +1,132 @@
+package sse
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxBody caps request bodies; no route needs one.
+const maxBody = 4 << 10
+
+// clientAddr returns the address a request comes from: the last entry of
+// the trusted proxy's header when one is configured (the entry that proxy
+// appended; earlier ones are whatever the client sent), else the peer's IP.
+func clientAddr(r *http.Request, proxyHeader string) string {
+	if proxyHeader != "" {
+		if v := r.Header.Values(proxyHeader); len(v) > 0 {
+			list := strings.Split(v[len(v)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(list[len(list)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// rateLimits holds one token-bucket limiter per client address. Idle
+// limiters are forgotten, so the map stays as large as the set of recent
+// clients. The zero value is not usable; see newRateLimits.
+type rateLimits struct {
+	every rate.Limit
+	burst int
+
+	mu        sync.Mutex // protects clients, swept
+	clients   map[string]*limiter
+	sweptAt   time.Time
+	idleAfter time.Duration
+}
+
+type limiter struct {
+	*rate.Limiter
+	seen time.Time
+}
+
+// newRateLimits allows burst requests at once and perMinute on average per
+// client; perMinute <= 0 turns limiting off.
+func newRateLimits(perMinute float64, burst int) *rateLimits {
+	every := rate.Inf
+	if perMinute > 0 {
+		every = rate.Limit(perMinute / 60)
+	}
+	return &rateLimits{every: every, burst: max(burst, 1), clients: make(map[string]*limiter), idleAfter: 10 * time.Minute}
+}
+
+// wait reports how long the client must wait before its next request is
+// allowed; zero means go ahead (and the request is counted).
+func (l *rateLimits) wait(client string) time.Duration {
+	if l.every == rate.Inf {
+		return 0
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.sweptAt) > time.Minute {
+		l.sweptAt = now
+		for k, c := range l.clients {
+			if now.Sub(c.seen) > l.idleAfter {
+				delete(l.clients, k)
+			}
+		}
+	}
+	c := l.clients[client]
+	if c == nil {
+		c = &limiter{Limiter: rate.NewLimiter(l.every, l.burst)}
+		l.clients[client] = c
+	}
+	c.seen = now
+	r := c.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
+}
+
+// cors grants cross-origin access to the listed origins only, with
+// credentials, and answers their preflight requests. Every answer varies
+// by Origin, so caches never hand one origin's grant to another.
+type cors struct {
+	origins []string
+}
+
+const (
+	corsMethods = "GET, POST"
+	corsHeaders = "X-Token, Authorization, Last-Event-ID, Content-Type"
+)
+
+// apply adds the CORS headers for r's origin when it is listed. It
+// reports whether r is a preflight request (which the caller then answers:
+// 204 when allowed, 403 when not) and whether its origin is allowed.
+func (c cors) apply(w http.ResponseWriter, r *http.Request) (preflight, allowed bool) {
+	w.Header().Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	preflight = r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != ""
+	if origin == "" || !slices.Contains(c.origins, origin) {
+		return preflight, false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	if preflight {
+		h.Add("Vary", "Access-Control-Request-Method")
+		h.Add("Vary", "Access-Control-Request-Headers")
+		h.Set("Access-Control-Allow-Methods", corsMethods)
+		h.Set("Access-Control-Allow-Headers", corsHeaders)
+		h.Set("Access-Control-Max-Age", "600")
+	}
+	return preflight, true
+}
+
+// retrySeconds rounds a wait up to whole seconds for Retry-After.
+func retrySeconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }

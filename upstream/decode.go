@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // The decoders below turn the body of a 2xx answer into a result. They are
@@ -73,6 +74,10 @@ func decodeScore(raw []byte) (Score, error) {
 	}
 	if len(raw) == 0 || raw[0] != '{' {
 		return Score{}, errors.New("answer is not a JSON object")
+	}
+	if !utf8.Valid(raw) {
+		// Raw is passed on to browsers as is: it must be valid JSON text.
+		return Score{}, errors.New("answer is not valid UTF-8")
 	}
 	s := Score{Raw: json.RawMessage(raw)}
 	if ans.Overall != nil && ans.Overall.Status != nil {

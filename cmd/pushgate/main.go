@@ -78,6 +78,9 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// simAPIKey is the API key gateway and built-in simulator share.
+const simAPIKey = "built-in-simulator-key"
+
 // listeners are the bound sockets of a running gateway; tests pass their own.
 type listeners struct {
 	gateway net.Listener
@@ -103,9 +106,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 			publicURL = "http://" + reachable(ls.sim.Addr().String())
 		}
 		sim = newServer(simulator.New(simulator.Config{
-			APIKey: "pushgate-sim", AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator"),
+			APIKey: simAPIKey, AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator"),
 		}), ls.sim, cfg.readHeaderTimeout, log)
-		upstreamURL, apiKey, flowID = "http://"+ls.sim.Addr().String(), "pushgate-sim", "pushgate-sim-flow"
+		upstreamURL, apiKey, flowID = "http://"+ls.sim.Addr().String(), simAPIKey, "pushgate-sim-flow"
 		if flowOrigin == "" {
 			flowOrigin = publicURL
 		}

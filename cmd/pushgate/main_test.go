@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,17 +59,8 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 // simulator counts at most one status call per interval.
 func TestFiftyCurlClients(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	cfg, err := parseConfig([]string{"-poll-interval", interval.String(), "-secret", "a-test-secret-of-32-bytes-length", "-max-streams-per-interview", "64"}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, sim := listenLoopback(t), listenLoopback(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &listeners{gateway: gw, sim: sim})
-	}()
-	base, simBase := "http://"+gw.Addr().String(), "http://"+sim.Addr().String()
+	in := start(t, "-poll-interval", interval.String(), "-secret", "a-test-secret-of-32-bytes-length", "-max-streams-per-interview", "64")
+	base, simBase := in.base, in.sim
 
 	var s struct{ URL, InterviewID, Token string }
 	getJSON(t, base+"/onboarding-url", &s)
@@ -126,17 +119,9 @@ func TestFiftyCurlClients(t *testing.T) {
 	if n, max := stats.StatusByInterview[s.InterviewID], int64(elapsed/interval)+1; n > max {
 		t.Fatalf("50 clients over %v cost %d upstream status calls, want at most %d (one per interval)", elapsed, n, max)
 	}
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(cfg.shutdownGrace + time.Second):
-		t.Fatal("no clean exit within the shutdown grace period")
+	if err := in.stop(); err != nil {
+		t.Fatal(err)
 	}
-	http.DefaultClient.CloseIdleConnections()
 }
 
 func listenLoopback(t *testing.T) net.Listener {
@@ -164,22 +149,12 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 // TestShutdownEndsOpenStreams: on SIGTERM (ctx cancel) an open stream gets
-// a retry hint and ends, and run returns well within the grace period.
+// a retry hint and ends, and run returns within the grace period.
 func TestShutdownEndsOpenStreams(t *testing.T) {
-	cfg, err := parseConfig([]string{"-shutdown-grace", "3s"}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := listenLoopback(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &listeners{gateway: gw, sim: listenLoopback(t)})
-	}()
-	base := "http://" + gw.Addr().String()
+	in := start(t, "-shutdown-grace", "3s")
 	var s struct{ InterviewID, Token string }
-	getJSON(t, base+"/onboarding-url", &s)
-	req, _ := http.NewRequest(http.MethodGet, base+"/events?interviewId="+s.InterviewID, nil)
+	getJSON(t, in.base+"/onboarding-url", &s)
+	req, _ := http.NewRequest(http.MethodGet, in.base+"/events?interviewId="+s.InterviewID, nil)
 	req.Header.Set("X-Token", s.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -190,18 +165,134 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "id: ") {
 		t.Fatalf("first line %q", line)
 	}
-	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- in.stop() }() // SIGTERM
 	rest, _ := io.ReadAll(br)
 	if !strings.Contains(string(rest), "\nretry: ") {
 		t.Fatalf("stream ended without a retry hint: %q", rest)
 	}
-	select {
-	case err := <-done:
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSlowAndOversizedHeaders: a client that trickles its headers is cut
+// off after -read-header-timeout, and oversized headers are refused.
+func TestSlowAndOversizedHeaders(t *testing.T) {
+	in := start(t, "-read-header-timeout", "300ms")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(in.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // and never the blank line
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("slow client: read %d, %v; want the server to close the connection", n, err)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, in.base+"/healthz", nil)
+	req.Header.Set("X-Padding", strings.Repeat("p", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB of headers: %s, want 431", resp.Status)
+	}
+}
+
+// TestSecretsStayOutOfLogs runs requests that succeed and fail, with an
+// admin token configured, and checks that no token or credential is logged.
+func TestSecretsStayOutOfLogs(t *testing.T) {
+	const adminToken = "admin-token-that-must-not-leak"
+	in := start(t, "-admin-token", adminToken, "-log-level", "debug")
+	var s struct{ InterviewID, Token string }
+	getJSON(t, in.base+"/onboarding-url", &s)
+	for _, h := range []http.Header{{"X-Token": {s.Token}}, {"X-Token": {s.Token + "x"}}, {"Authorization": {"Bearer " + s.Token[:30]}}, {}} {
+		req, _ := http.NewRequest(http.MethodGet, in.base+"/fetch-score?interviewId="+s.InterviewID, nil)
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(cfg.shutdownGrace):
-		t.Fatal("run did not return within the grace period")
+		resp.Body.Close()
 	}
-	http.DefaultClient.CloseIdleConnections()
+	if err := in.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := in.logs.String()
+	if !strings.Contains(logs, "request failed") {
+		t.Fatalf("the failures were not logged at all: %s", logs)
+	}
+	for _, secret := range []string{adminToken, s.Token, s.Token[:30], simAPIKey} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("%q appears in the logs:\n%s", secret, logs)
+		}
+	}
+}
+
+// instance is a pushgate run by run() on loopback ports, as main runs it.
+type instance struct {
+	base, sim string
+	logs      *syncBuffer
+	stop      func() error // cancels run (SIGTERM) and returns its error
+}
+
+// start runs pushgate with args in simulator mode. The listeners are bound
+// before run starts, so the instance takes requests at once.
+func start(t *testing.T, args ...string) *instance {
+	t.Helper()
+	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, sim := listenLoopback(t), listenLoopback(t)
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		done <- run(ctx, cfg, log, &listeners{gateway: gw, sim: sim})
+	}()
+	in := &instance{base: "http://" + gw.Addr().String(), sim: "http://" + sim.Addr().String(), logs: logs}
+	var once sync.Once
+	var runErr error
+	in.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(cfg.shutdownGrace + time.Second):
+				runErr = errors.New("no clean exit within the shutdown grace period")
+			}
+			http.DefaultClient.CloseIdleConnections()
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := in.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return in
+}
+
+// syncBuffer is a bytes.Buffer the logger and the test may share.
+type syncBuffer struct {
+	mu sync.Mutex // protects b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // StatusFinished is the status that ends the user's flow: the page closes
@@ -78,6 +80,13 @@ type Config struct {
 	// kept (its last status, sequence number and session token). Zero
 	// means 1h.
 	Retention time.Duration
+	// MaxCallsPerSecond is a ceiling on upstream status calls per second
+	// across all interviews, so an outage's retries or a recovery cannot
+	// flood the upstream. Zero means no ceiling.
+	MaxCallsPerSecond float64
+	// Metrics registers the Manager's Prometheus collectors. Nil records
+	// no metrics.
+	Metrics prometheus.Registerer
 	// Logger receives read failures and recoveries. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -115,6 +124,8 @@ func (c *Config) setDefaults() error {
 		return errors.New("poller: durations must not be negative")
 	case c.MaxConcurrent < 0:
 		return errors.New("poller: MaxConcurrent must not be negative")
+	case c.MaxCallsPerSecond < 0:
+		return errors.New("poller: MaxCallsPerSecond must not be negative")
 	case c.Jitter > 1:
 		return fmt.Errorf("poller: Jitter %v is above 1", c.Jitter)
 	}
@@ -130,8 +141,10 @@ type Manager struct {
 	pub Publisher
 	cfg Config
 
-	reads singleflight.Group // upstream status reads, keyed by interview id
-	sem   chan struct{}      // caps upstream reads in flight
+	reads   singleflight.Group // upstream status reads, keyed by interview id
+	sem     chan struct{}      // caps upstream reads in flight
+	ceiling *rate.Limiter      // caps upstream reads per second; nil when none
+	metrics *metrics
 
 	ctx    context.Context // ends with Close; parent of pollers and reads
 	cancel context.CancelFunc
@@ -179,6 +192,15 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		interviews: make(map[string]*interview),
+	}
+	if cfg.MaxCallsPerSecond > 0 {
+		// A small burst: a recovery's retries are spread, not released at once.
+		m.ceiling = rate.NewLimiter(rate.Limit(cfg.MaxCallsPerSecond), max(1, int(cfg.MaxCallsPerSecond/10)))
+	}
+	var err error
+	if m.metrics, err = newMetrics(cfg.Metrics, m); err != nil {
+		cancel()
+		return nil, err
 	}
 	m.wg.Add(1)
 	go m.sweep()
@@ -308,6 +330,7 @@ func (m *Manager) Current(ctx context.Context, interviewID string) (Update, erro
 	if st.cur.Seq > 0 && (st.stop != nil || m.freshLocked(st, now)) {
 		u := st.cur
 		m.mu.Unlock()
+		m.metrics.read("memory")
 		return u, nil
 	}
 	m.mu.Unlock()
@@ -326,6 +349,14 @@ func (m *Manager) read(ctx context.Context, interviewID string) (Update, error) 
 	select {
 	case r := <-ch:
 		u, _ := r.Val.(Update)
+		switch {
+		case r.Err != nil:
+			m.metrics.read("failed")
+		case r.Shared:
+			m.metrics.read("shared")
+		default:
+			m.metrics.read("single")
+		}
 		if r.Err != nil && u.Seq > 0 {
 			return u, nil // keep serving the last known status
 		}
@@ -393,6 +424,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	closed := m.closed
 	m.mu.Unlock()
 	if changed && !closed {
+		m.metrics.changed()
 		m.pub.Publish(u)
 	}
 	return u, nil
@@ -410,8 +442,14 @@ func nextSeq(prev uint64) uint64 {
 	return prev + 1
 }
 
-// call performs one upstream read under the global concurrency cap.
+// call performs one upstream read under the global rate ceiling and
+// concurrency cap.
 func (m *Manager) call(ctx context.Context, interviewID, token string) (string, error) {
+	if m.ceiling != nil {
+		if err := m.ceiling.Wait(ctx); err != nil {
+			return "", fmt.Errorf("poller: waiting under the upstream call ceiling: %w", err)
+		}
+	}
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -526,6 +564,19 @@ func (m *Manager) lingerDone(st *interview, gen int) {
 		st.stop()
 		st.stop = nil
 	}
+}
+
+// count returns how many interviews match, for the metrics' gauges.
+func (m *Manager) count(match func(*interview) bool) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, st := range m.interviews {
+		if match(st) {
+			n++
+		}
+	}
+	return n
 }
 
 // stateLocked returns the state of an interview, creating it when missing.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	r3 "github.com/r3labs/sse/v2"
 
 	"github.com/pushgate/pushgate/poller"
@@ -50,6 +51,9 @@ type BrokerConfig struct {
 	// MaxStreams caps the open streams of this node, below the process's
 	// open-file limit. Zero means 10000; negative means no cap.
 	MaxStreams int
+	// Metrics registers the Broker's Prometheus collectors. Nil records
+	// no metrics.
+	Metrics prometheus.Registerer
 	// Logger receives dropped clients and publish failures. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -77,11 +81,12 @@ func limit(v, def int) int {
 // never Closed for the same reason, events are always built fresh and
 // never empty, and every write runs under a deadline (see conn).
 type Broker struct {
-	cfg  BrokerConfig
-	log  *slog.Logger
-	srv  *r3.Server
-	stop chan struct{} // closed by Close; ends the heartbeat goroutine
-	done chan struct{} // closed when the heartbeat goroutine has ended
+	cfg     BrokerConfig
+	log     *slog.Logger
+	srv     *r3.Server
+	metrics *brokerMetrics
+	stop    chan struct{} // closed by Close; ends the heartbeat goroutine
+	done    chan struct{} // closed when the heartbeat goroutine has ended
 
 	mu       sync.Mutex // protects streams, clients, total, draining; held around r3labs stream create/remove/publish
 	streams  map[string]map[*conn]struct{}
@@ -127,6 +132,10 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 		streams: make(map[string]map[*conn]struct{}),
 		clients: make(map[string]int),
 	}
+	var err error
+	if b.metrics, err = newBrokerMetrics(cfg.Metrics, b); err != nil {
+		return nil, err
+	}
 	go b.heartbeats()
 	return b, nil
 }
@@ -142,9 +151,11 @@ func (b *Broker) Publish(u poller.Update) {
 	if len(conns) == 0 {
 		return
 	}
+	b.metrics.publish()
 	if b.srv.TryPublish(u.InterviewID, b.event(u)) {
 		return
 	}
+	b.metrics.drop("buffer_full")
 	b.log.Warn("stream buffer full; reconnecting its clients", "interview", u.InterviewID, "clients", len(conns))
 	for c := range conns {
 		c.end(b.cfg.Retry)
@@ -156,6 +167,12 @@ func (b *Broker) Connections() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.total
+}
+
+func (b *Broker) streamCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.streams)
 }
 
 // Drain refuses new connections and ends every open one (see EndStreams).
@@ -188,9 +205,14 @@ func (b *Broker) Close() {
 
 // join registers a connection within the caps, creating its interview's
 // stream if needed.
-func (b *Broker) join(c *conn) error {
+func (b *Broker) join(c *conn) (err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer func() {
+		if err != nil {
+			b.metrics.reject(err)
+		}
+	}()
 	conns := b.streams[c.interviewID]
 	switch {
 	case b.draining:

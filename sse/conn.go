@@ -3,7 +3,9 @@ package sse
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,23 +99,29 @@ func (c *conn) Flush() {
 	if c.done {
 		return
 	}
+	events := 0 // status events in frame; a heartbeat has none
 	if !c.started {
 		c.started = true
 		var snapshot []byte
-		for _, u := range c.statuses.Since(c.interviewID, c.lastSeq) {
+		missed := c.statuses.Since(c.interviewID, c.lastSeq)
+		for _, u := range missed {
 			snapshot = append(snapshot, c.broker.frame(u)...)
 			c.lastSeq = u.Seq
 		}
 		frame = append(snapshot, frame...)
+		events = len(missed)
 	} else if seq, ok := frameID(frame); ok {
 		if seq <= c.lastSeq {
+			c.broker.metrics.drop("duplicate")
 			return
 		}
 		c.lastSeq = seq
+		events = 1
 	}
 	if !c.send(frame) {
 		return
 	}
+	c.broker.metrics.deliver(events)
 	if u, ok := c.statuses.Last(c.interviewID); ok && u.Finished() && c.lastSeq >= u.Seq {
 		c.finishLocked()
 	}
@@ -155,7 +163,12 @@ func (c *conn) send(frame []byte) bool {
 		err = c.rc.Flush()
 	}
 	if err != nil {
-		c.broker.log.Info("dropping SSE client", "interview", c.interviewID, "err", err)
+		reason := "gone"
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			reason = "slow"
+		}
+		c.broker.metrics.evict(reason)
+		c.broker.log.Info("dropping SSE client", "interview", c.interviewID, "reason", reason, "err", err)
 		c.finishLocked()
 		return false
 	}

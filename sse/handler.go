@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/pushgate/pushgate/poller"
@@ -62,6 +63,11 @@ type Config struct {
 	// turns the limit off.
 	SessionsPerMinute float64
 	SessionBurst      int
+	// Metrics registers the Handler's Prometheus collectors (requests by
+	// route and code, rate-limit refusals). Nil records no metrics.
+	Metrics prometheus.Registerer
+	// MetricsHandler is served at GET /metrics. Nil serves no metrics.
+	MetricsHandler http.Handler
 	// SecureCookie marks the session cookie Secure even when the request
 	// did not arrive over TLS (set it behind a TLS-terminating proxy).
 	SecureCookie bool
@@ -81,6 +87,7 @@ type Handler struct {
 	scores   singleflight.Group // upstream score reads, keyed by interview id
 	sessions *rateLimits        // of /onboarding-url, per client address
 	cors     cors
+	metrics  *handlerMetrics
 	draining atomic.Bool
 	headers  map[string]string // security headers on every answer
 }
@@ -125,6 +132,9 @@ func New(cfg Config) (*Handler, error) {
 		sessions: newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
 		cors:     cors{origins: cfg.AllowedOrigins},
 	}
+	if h.metrics, err = newHandlerMetrics(cfg.Metrics); err != nil {
+		return nil, err
+	}
 	h.router = h.routes()
 	return h, nil
 }
@@ -150,6 +160,9 @@ func (h *Handler) routes() *mux.Router {
 	r.HandleFunc("/fetch-score", h.fetchScore).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet, http.MethodHead)
+	if h.cfg.MetricsHandler != nil {
+		r.Handle("/metrics", h.cfg.MetricsHandler).Methods(http.MethodGet)
+	}
 	r.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }).Methods(http.MethodGet, http.MethodHead)
 	if h.cfg.Page != nil {
 		files := http.FileServerFS(h.cfg.Page)
@@ -187,7 +200,55 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	h.router.ServeHTTP(w, r)
+	if h.metrics == nil {
+		h.router.ServeHTTP(w, r)
+		return
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	h.router.ServeHTTP(rec, r)
+	h.metrics.requests.WithLabelValues(h.routeOf(r), strconv.Itoa(rec.status())).Inc()
+}
+
+// routeOf names r's route by its path template, for metric labels that
+// stay few whatever paths clients send.
+func (h *Handler) routeOf(r *http.Request) string {
+	var match mux.RouteMatch
+	if h.router.Match(r, &match) && match.Route != nil {
+		if tpl, err := match.Route.GetPathTemplate(); err == nil {
+			return tpl
+		}
+	}
+	return "unmatched"
+}
+
+// statusRecorder remembers the status code of an answer. Unwrap keeps
+// http.ResponseController (flushes, write deadlines) working through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
 }
 
 // Drain turns readiness off, refuses new streams and ends the open ones
@@ -217,6 +278,9 @@ func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 // to this interview, so several sessions in several tabs all keep working).
 func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 	if wait := h.sessions.wait(clientAddr(r, h.cfg.ClientIPHeader)); wait > 0 {
+		if h.metrics != nil {
+			h.metrics.rateLimited.WithLabelValues("/onboarding-url").Inc()
+		}
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
 			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
 		return

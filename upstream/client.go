@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -44,6 +46,9 @@ type Config struct {
 	// MaxResponseBytes caps an answer body; a larger 2xx body is ErrMalformed.
 	// Zero means 1 MiB.
 	MaxResponseBytes int64
+	// Metrics registers the Client's Prometheus collectors (calls by
+	// endpoint and outcome, latency). Nil records no metrics.
+	Metrics prometheus.Registerer
 	// HTTPClient sends the requests. If nil, the Client uses its own client
 	// with a transport tuned for many concurrent calls to one host (keep-alives,
 	// 64 idle connections per host) that does not follow redirects.
@@ -60,6 +65,7 @@ type Client struct {
 	maxBody    int64
 	hc         *http.Client
 
+	metrics   *metrics
 	mu        sync.Mutex // protects unhealthy
 	unhealthy error      // from the most recent call that found the upstream unavailable; nil after one that got an answer
 }
@@ -99,6 +105,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = newHTTPClient()
+	}
+	if c.metrics, err = newMetrics(cfg.Metrics); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -160,7 +169,8 @@ type sessionJSON struct {
 }
 
 // Start opens an onboarding session (POST /omni/start).
-func (c *Client) Start(ctx context.Context, opts StartOptions) (Session, error) {
+func (c *Client) Start(ctx context.Context, opts StartOptions) (_ Session, err error) {
+	defer c.metrics.observe("start", time.Now(), &err)
 	body := struct {
 		ConfigurationID    string `json:"configurationId"`
 		CountryCode        string `json:"countryCode"`
@@ -182,7 +192,8 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (Session, error) 
 
 // OnboardingURL returns the URL of the flow page for s
 // (GET /0/omni/onboarding-url).
-func (c *Client) OnboardingURL(ctx context.Context, s Session) (string, error) {
+func (c *Client) OnboardingURL(ctx context.Context, s Session) (_ string, err error) {
+	defer c.metrics.observe("onboarding-url", time.Now(), &err)
 	const op = "onboarding-url"
 	if s.Token == "" {
 		return "", &Error{Op: op, Kind: ErrNoSession}
@@ -207,7 +218,8 @@ func (c *Client) OnboardingURL(ctx context.Context, s Session) (string, error) {
 // unknown values pass through. With an admin token it reads by interviewID
 // and ignores sessionToken; without, it reads with sessionToken and ignores
 // interviewID, and an empty sessionToken is ErrNoSession without a call.
-func (c *Client) Status(ctx context.Context, interviewID, sessionToken string) (string, error) {
+func (c *Client) Status(ctx context.Context, interviewID, sessionToken string) (_ string, err error) {
+	defer c.metrics.observe("status", time.Now(), &err)
 	rq, err := c.read("status", "/omni/get/onboarding/status", interviewID, sessionToken)
 	if err != nil {
 		return "", err
@@ -230,7 +242,8 @@ type Score struct {
 }
 
 // Score returns the interview's score; it reads like Status does.
-func (c *Client) Score(ctx context.Context, interviewID, sessionToken string) (Score, error) {
+func (c *Client) Score(ctx context.Context, interviewID, sessionToken string) (_ Score, err error) {
+	defer c.metrics.observe("score", time.Now(), &err)
 	rq, err := c.read("score", "/omni/get/score", interviewID, sessionToken)
 	if err != nil {
 		return Score{}, err

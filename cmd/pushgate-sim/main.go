@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	adminToken := fs.String("admin-token", "", "admin token the admin endpoints accept; empty makes them answer 401")
 	publicURL := fs.String("public-url", "", "base URL browsers reach the simulator at; empty means http://<request Host>")
 	stepDelay := fs.Duration("step-delay", 1500*time.Millisecond, "auto-advance step time of the flow page")
+	faults := fs.String("faults", "", `faults to inject from the start, as POST /sim/faults takes them, e.g. {"error_rate":0.1,"status":503}`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +59,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		StepDelay:  *stepDelay,
 		Logger:     log,
 	})
+
+	if *faults != "" {
+		f, err := simulator.ParseFaults(*faults)
+		if err != nil {
+			return err
+		}
+		sim.SetFaults(f)
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

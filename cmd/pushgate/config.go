@@ -15,6 +15,7 @@ type config struct {
 	upstreamURL   string
 	simAddr       string
 	simPublicURL  string
+	simFaults     string
 	flowOrigin    string
 	apiKey        string
 	flowID        string
@@ -25,6 +26,7 @@ type config struct {
 	linger        time.Duration
 	backoffMax    time.Duration
 	upstreamCalls int
+	upstreamRate  float64
 	callTimeout   time.Duration
 	heartbeat     time.Duration
 	writeTimeout  time.Duration
@@ -62,6 +64,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&c.upstreamURL, "upstream", "", "base URL of the upstream onboarding API, e.g. https://demo-api.incodesmile.com; empty runs the built-in simulator")
 	fs.StringVar(&c.simAddr, "sim-addr", "127.0.0.1:8090", "listen address of the built-in simulator (only without -upstream)")
 	fs.StringVar(&c.simPublicURL, "sim-public-url", "", "URL browsers reach the simulator at; empty means http://<sim-addr>")
+	fs.StringVar(&c.simFaults, "sim-faults", "", `faults the built-in simulator injects from the start, as its POST /sim/faults takes them, e.g. {"error_rate":0.2,"status":503}`)
 	fs.StringVar(&c.flowOrigin, "flow-origin", "", "origin of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy); empty means the simulator's origin, or the -upstream origin")
 	fs.StringVar(&c.apiKey, "api-key", "", "upstream API key (x-api-key); required with -upstream")
 	fs.StringVar(&c.flowID, "flow-id", "", "upstream flow (configurationId) sessions start with; required with -upstream")
@@ -83,6 +86,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.DurationVar(&c.linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
 	fs.DurationVar(&c.backoffMax, "backoff-max", 30*time.Second, "cap of the exponential backoff after upstream errors")
 	fs.IntVar(&c.upstreamCalls, "max-upstream-calls", 64, "cap on concurrent upstream status calls")
+	fs.Float64Var(&c.upstreamRate, "max-upstream-rate", 0, "ceiling on upstream status calls per second across all interviews (outage retries and recoveries stay under it); 0 means none")
 	fs.DurationVar(&c.callTimeout, "upstream-timeout", 5*time.Second, "timeout of each upstream call")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", 10*time.Second, "deadline of each SSE write; slower clients are dropped")
@@ -155,6 +159,9 @@ func (c config) validate() error {
 	}
 	if c.previousSecretGrace < 0 {
 		return errors.New("-previous-secret-grace must not be negative")
+	}
+	if c.upstreamRate < 0 {
+		return errors.New("-max-upstream-rate must not be negative")
 	}
 	if c.upstreamCalls <= 0 {
 		return errors.New("-max-upstream-calls must be positive")

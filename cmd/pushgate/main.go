@@ -21,6 +21,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/public"
 	"github.com/pushgate/pushgate/sse"
@@ -105,9 +109,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		if publicURL == "" {
 			publicURL = "http://" + reachable(ls.sim.Addr().String())
 		}
-		sim = newServer(simulator.New(simulator.Config{
+		simulated := simulator.New(simulator.Config{
 			APIKey: simAPIKey, AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator"),
-		}), ls.sim, cfg.readHeaderTimeout, log)
+		})
+		if cfg.simFaults != "" {
+			f, err := simulator.ParseFaults(cfg.simFaults)
+			if err != nil {
+				return err
+			}
+			simulated.SetFaults(f)
+		}
+		sim = newServer(simulated, ls.sim, cfg.readHeaderTimeout, log)
 		upstreamURL, apiKey, flowID = "http://"+ls.sim.Addr().String(), simAPIKey, "pushgate-sim-flow"
 		if flowOrigin == "" {
 			flowOrigin = publicURL
@@ -138,7 +150,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 			return err
 		}
 	}
-	client, err := upstream.New(upstream.Config{BaseURL: upstreamURL, APIKey: apiKey, FlowID: flowID, AdminToken: cfg.adminToken, Timeout: cfg.callTimeout})
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client, err := upstream.New(upstream.Config{
+		BaseURL: upstreamURL, APIKey: apiKey, FlowID: flowID, AdminToken: cfg.adminToken, Timeout: cfg.callTimeout, Metrics: metrics,
+	})
 	if err != nil {
 		return err
 	}
@@ -148,6 +164,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		MaxStreams:      cfg.maxStreams,
 		MaxPerInterview: cfg.maxPerInterview,
 		MaxPerClient:    cfg.maxPerClient,
+		Metrics:         metrics,
 		Logger:          log,
 	})
 	if err != nil {
@@ -155,13 +172,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	}
 	defer broker.Close()
 	statuses, err := poller.New(client, broker, poller.Config{
-		Interval:      cfg.pollInterval,
-		Linger:        cfg.linger,
-		CallTimeout:   cfg.callTimeout,
-		MaxConcurrent: cfg.upstreamCalls,
-		BackoffMax:    cfg.backoffMax,
-		Retention:     cfg.tokenTTL,
-		Logger:        log,
+		Interval:          cfg.pollInterval,
+		Linger:            cfg.linger,
+		CallTimeout:       cfg.callTimeout,
+		MaxConcurrent:     cfg.upstreamCalls,
+		BackoffMax:        cfg.backoffMax,
+		Retention:         cfg.tokenTTL,
+		MaxCallsPerSecond: cfg.upstreamRate,
+		Metrics:           metrics,
+		Logger:            log,
 	})
 	if err != nil {
 		return err
@@ -182,6 +201,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		SessionsPerMinute: cfg.sessionsPerMinute,
 		SessionBurst:      cfg.sessionBurst,
 		RequestTimeout:    2 * cfg.callTimeout,
+		Metrics:           metrics,
+		MetricsHandler:    promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
 		Logger:            log,
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -295,4 +296,98 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMetricsAreScraped walks a flow, trips a rate limit and a stream cap,
+// then scrapes /metrics as Prometheus would and reads what happened.
+func TestMetricsAreScraped(t *testing.T) {
+	in := start(t, "-poll-interval", "100ms", "-session-burst", "1", "-sessions-per-minute", "1", "-max-streams-per-interview", "1")
+	var s struct{ InterviewID, Token string }
+	getJSON(t, in.base+"/onboarding-url", &s)
+	if resp, err := http.Get(in.base + "/onboarding-url"); err != nil || resp.StatusCode != 429 {
+		t.Fatalf("second session: %v %v, want 429", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	open := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, in.base+"/events?interviewId="+s.InterviewID, nil)
+		req.Header.Set("X-Token", s.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	stream := open()
+	defer stream.Body.Close()
+	br := bufio.NewReader(stream.Body)
+	br.ReadString('\n')
+	if refused := open(); refused.StatusCode != 429 {
+		t.Fatalf("second stream: %d, want 429", refused.StatusCode)
+	} else {
+		refused.Body.Close()
+	}
+	metric := func(text, series string) float64 {
+		for line := range strings.Lines(text) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				return f
+			}
+		}
+		return -1
+	}
+	scrape := func() string {
+		resp, err := http.Get(in.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("/metrics: %s", resp.Status)
+		}
+		return string(body)
+	}
+	text := scrape()
+	for series, want := range map[string]float64{
+		`pushgate_sse_connections`:                                         1,
+		`pushgate_sse_streams`:                                             1,
+		`pushgate_pollers_active`:                                          1,
+		`pushgate_rate_limited_total{route="/onboarding-url"}`:             1,
+		`pushgate_sse_rejected_total{reason="interview_limit"}`:            1,
+		`pushgate_http_requests_total{code="200",route="/onboarding-url"}`: 1,
+		`pushgate_http_requests_total{code="429",route="/onboarding-url"}`: 1,
+		`pushgate_upstream_calls_total{endpoint="start",outcome="ok"}`:     1,
+	} {
+		if got := metric(text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	resp, err := http.Post(in.sim+"/sim/interviews/"+s.InterviewID+"/status", "application/json", strings.NewReader(`{"onboardingStatus":"ONBOARDING_FINISHED"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	io.ReadAll(br) // the stream ends after ONBOARDING_FINISHED
+	deadline := time.Now().Add(5 * time.Second)
+	for metric(scrape(), "pushgate_sse_connections") != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	text = scrape()
+	for series, atLeast := range map[string]float64{
+		`pushgate_status_changes_total`:                                    2,
+		`pushgate_sse_events_published_total`:                              1,
+		`pushgate_sse_events_delivered_total`:                              2,
+		`pushgate_upstream_calls_total{endpoint="status",outcome="ok"}`:    2,
+		`pushgate_upstream_call_duration_seconds_count{endpoint="status"}`: 2,
+		`process_resident_memory_bytes`:                                    1,
+	} {
+		if got := metric(text, series); got < atLeast {
+			t.Errorf("%s = %v, want at least %v", series, got, atLeast)
+		}
+	}
+	if got := metric(text, "pushgate_sse_connections"); got != 0 {
+		t.Errorf("pushgate_sse_connections = %v after the stream ended", got)
+	}
 }

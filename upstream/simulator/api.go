@@ -77,13 +77,20 @@ func (s *Simulator) count(o op, r *http.Request) Faults {
 		s.stats.Score++
 	case opStatus:
 		s.stats.Status++
-		iv, ok := s.byID[r.URL.Query().Get("id")]
-		if !ok {
-			iv, ok = s.byToken[r.Header.Get("X-Incode-Hardware-Id")]
-		}
-		if ok {
-			s.stats.StatusByInterview[iv.id]++
-		}
+	}
+	id := ""
+	iv, ok := s.byID[r.URL.Query().Get("id")]
+	if !ok {
+		iv, ok = s.byToken[r.Header.Get("X-Incode-Hardware-Id")]
+	}
+	if ok {
+		id = iv.id
+	}
+	if ok && o == opStatus {
+		s.stats.StatusByInterview[id]++
+	}
+	if !s.faults.applies(id) {
+		return Faults{}
 	}
 	return s.faults
 }

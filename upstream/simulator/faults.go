@@ -1,9 +1,13 @@
 package simulator
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
+	"slices"
+	"strings"
 )
 
 // Faults make the upstream API routes (/omni/..., /0/omni/...) misbehave.
@@ -17,6 +21,30 @@ type Faults struct {
 	RetryAfterS   int     `json:"retry_after_s"`  // Retry-After seconds on injected errors when > 0
 	MalformedRate float64 `json:"malformed_rate"` // 0..1 fraction answered 200 with broken JSON
 	Hang          bool    `json:"hang"`           // answer nothing until the request's context ends
+	// Interviews limits the faults to calls about these interview ids (by
+	// session token or admin id); empty means every call.
+	Interviews []string `json:"interviews,omitempty"`
+}
+
+// ParseFaults reads Faults from JSON, as POST /sim/faults takes them: for
+// a -faults flag that sets them at start.
+func ParseFaults(text string) (Faults, error) {
+	var f Faults
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return Faults{}, fmt.Errorf("simulator: faults: %w", err)
+	}
+	if err := f.validate(); err != nil {
+		return Faults{}, fmt.Errorf("simulator: faults: %w", err)
+	}
+	return f, nil
+}
+
+// applies reports whether the faults touch a call about interviewID ("" for
+// a call about no interview yet, such as start).
+func (f Faults) applies(interviewID string) bool {
+	return len(f.Interviews) == 0 || slices.Contains(f.Interviews, interviewID)
 }
 
 // maxLatencyMS caps LatencyMS set over HTTP.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -528,7 +529,7 @@ func TestFaultsRefused(t *testing.T) {
 	h.sim.mu.Lock()
 	f := h.sim.faults
 	h.sim.mu.Unlock()
-	if f != (Faults{}) {
+	if !reflect.DeepEqual(f, Faults{}) {
 		t.Errorf("refused faults were applied: %+v", f)
 	}
 }
@@ -769,5 +770,31 @@ func TestFlowScript(t *testing.T) {
 				t.Errorf("score %q, want %q", overall, tt.outcome)
 			}
 		})
+	}
+}
+
+// TestFaultsForSomeInterviews: faults limited to some interviews leave the
+// others alone, and ParseFaults reads the same JSON as the control API.
+func TestFaultsForSomeInterviews(t *testing.T) {
+	h := newHarness(t, Config{APIKey: testKey})
+	a, b := h.start(), h.start()
+	f, err := ParseFaults(`{"error_rate":1,"status":503,"interviews":["` + a.InterviewID + `"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sim.SetFaults(f)
+	for _, c := range []struct {
+		s    started
+		want int
+	}{{a, 503}, {b, 200}} {
+		resp := h.do("GET", "/0/omni/get/onboarding/status", "", "api-version", "1.0", "X-Incode-Hardware-Id", c.s.Token)
+		if resp.code != c.want {
+			t.Errorf("status of %s: %d, want %d", c.s.InterviewID, resp.code, c.want)
+		}
+	}
+	for _, bad := range []string{`{"interviews":"x"}`, `{"error_rate":2}`, `{"nope":1}`, ``} {
+		if _, err := ParseFaults(bad); err == nil {
+			t.Errorf("ParseFaults(%q) accepted", bad)
+		}
 	}
 }

@@ -1,0 +1,131 @@
+package sse
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// brokerMetrics are the Broker's Prometheus collectors; nil records nothing.
+type brokerMetrics struct {
+	published prometheus.Counter
+	delivered prometheus.Counter
+	dropped   *prometheus.CounterVec
+	evicted   *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+}
+
+func newBrokerMetrics(reg prometheus.Registerer, b *Broker) (*brokerMetrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &brokerMetrics{
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pushgate_sse_events_published_total",
+			Help: "Status changes published to the interviews' streams on this node.",
+		}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pushgate_sse_events_delivered_total",
+			Help: "Status events written to clients (snapshots included).",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushgate_sse_events_dropped_total",
+			Help: "Status events not written: duplicate (the client had it already), buffer_full (the stream's buffer was full; its clients were sent to reconnect).",
+		}, []string{"reason"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushgate_sse_clients_dropped_total",
+			Help: "Clients whose write failed: slow (missed the write deadline) or gone (connection closed).",
+		}, []string{"reason"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushgate_sse_rejected_total",
+			Help: "Streams refused: interview_limit, client_limit, node_limit (429/429/503) or draining (503).",
+		}, []string{"reason"}),
+	}
+	collectors := []prometheus.Collector{
+		m.published, m.delivered, m.dropped, m.evicted, m.rejected,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pushgate_sse_connections",
+			Help: "Open SSE connections on this node.",
+		}, func() float64 { return float64(b.Connections()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pushgate_sse_streams",
+			Help: "Interviews with open SSE connections on this node.",
+		}, func() float64 { return float64(b.streamCount()) }),
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *brokerMetrics) publish() {
+	if m != nil {
+		m.published.Inc()
+	}
+}
+
+func (m *brokerMetrics) deliver(n int) {
+	if m != nil {
+		m.delivered.Add(float64(n))
+	}
+}
+
+func (m *brokerMetrics) drop(reason string) {
+	if m != nil {
+		m.dropped.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *brokerMetrics) evict(reason string) {
+	if m != nil {
+		m.evicted.WithLabelValues(reason).Inc()
+	}
+}
+
+// reject counts a refused stream by the cap (or shutdown) that refused it.
+func (m *brokerMetrics) reject(err error) {
+	if m == nil {
+		return
+	}
+	reason := "draining"
+	switch {
+	case errors.Is(err, errInterviewLimit):
+		reason = "interview_limit"
+	case errors.Is(err, errClientLimit):
+		reason = "client_limit"
+	case errors.Is(err, errStreamLimit):
+		reason = "node_limit"
+	}
+	m.rejected.WithLabelValues(reason).Inc()
+}
+
+// handlerMetrics are the Handler's Prometheus collectors; nil records
+// nothing.
+type handlerMetrics struct {
+	requests    *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
+}
+
+func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &handlerMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushgate_http_requests_total",
+			Help: "HTTP requests answered, by route and status code.",
+		}, []string{"route", "code"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushgate_rate_limited_total",
+			Help: "Requests refused by a per-client rate limit, by route.",
+		}, []string{"route"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.rateLimited} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,7 +27,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // gateway is a whole pushgate in the test process: the simulator over
 // HTTP, the real upstream client, poller, broker and handler.
 type gateway struct {
-	t        *testing.T
+	t        testingTB
 	sim      *simulator.Simulator
 	simURL   string
 	url      string
@@ -43,9 +44,20 @@ type options struct {
 	heartbeat    time.Duration // zero means 1m
 	broker       BrokerConfig  // caps; the durations and Logger above win
 	handler      Config        // CORS, rate limits and the like; the wiring is the harness's
+	poller       poller.Config // timeouts, backoff, caps; interval, linger and Logger above win
+	upstreamURL  string        // where the client calls the upstream; empty means the simulator
+	smallBuffers bool          // tiny socket send buffers, so a reader that stalls blocks writes soon
 }
 
-func newGateway(t *testing.T, o options) *gateway {
+// testingTB is what newGateway needs of a test or benchmark.
+type testingTB interface {
+	Helper()
+	Fatal(...any)
+	Fatalf(string, ...any)
+	Cleanup(func())
+}
+
+func newGateway(t testingTB, o options) *gateway {
 	t.Helper()
 	if o.interval == 0 {
 		o.interval = 50 * time.Millisecond
@@ -62,7 +74,11 @@ func newGateway(t *testing.T, o options) *gateway {
 	sim := simulator.New(simulator.Config{APIKey: "test-key"})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
-	client, err := upstream.New(upstream.Config{BaseURL: simSrv.URL, APIKey: "test-key", FlowID: "flow", Timeout: 2 * time.Second})
+	base := simSrv.URL
+	if o.upstreamURL != "" {
+		base = o.upstreamURL
+	}
+	client, err := upstream.New(upstream.Config{BaseURL: base, APIKey: "test-key", FlowID: "flow", Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +90,9 @@ func newGateway(t *testing.T, o options) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	statuses, err := poller.New(client, broker, poller.Config{Interval: o.interval, Linger: o.linger, Logger: quiet})
+	pc := o.poller
+	pc.Interval, pc.Linger, pc.Logger = o.interval, o.linger, quiet
+	statuses, err := poller.New(client, broker, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +112,28 @@ func newGateway(t *testing.T, o options) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if o.smallBuffers {
+		srv.Listener = smallBufferListener{srv.Listener}
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		h.Drain()
 		srv.CloseClientConnections()
 		srv.Close()
 	})
 	return &gateway{t: t, sim: sim, simURL: simSrv.URL, url: srv.URL, statuses: statuses, broker: broker, handler: h, tokens: tokens}
+}
+
+// smallBufferListener shrinks each accepted connection's send buffer.
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
 }
 
 // session is what /onboarding-url hands the browser.
@@ -287,7 +320,7 @@ func statusOf(t *testing.T, ev event) poller.Update {
 func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
 
 // eventually polls cond until it holds or 10s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testingTB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

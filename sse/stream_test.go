@@ -155,11 +155,19 @@ func TestUpstreamStatusesCannotInjectEvents(t *testing.T) {
 	}
 }
 
+// TestStalledReaderDoesNotDelayOthers: a client that never reads is
+// dropped after the write deadline, while 100 healthy subscribers of the
+// same interview receive every event within that deadline.
 func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
-	g := newGateway(t, options{writeTimeout: 500 * time.Millisecond, interval: time.Hour})
+	const deadline = time.Second
+	g := newGateway(t, options{writeTimeout: deadline, interval: time.Hour, smallBuffers: true, broker: BrokerConfig{MaxPerInterview: 101}})
 	s := g.start()
-	healthy := g.open(s, "")
-	seq := statusOf(t, healthy.next(t)).Seq
+	healthy := make([]*stream, 100)
+	var seq uint64
+	for i := range healthy {
+		healthy[i] = g.open(s, "")
+		seq = statusOf(t, healthy[i].next(t)).Seq
+	}
 
 	// A client that sends its request and never reads a byte.
 	stalled, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
@@ -167,27 +175,37 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stalled.Close()
+	stalled.(*net.TCPConn).SetReadBuffer(4 << 10)
 	fmt.Fprintf(stalled, "GET /events?interviewId=%s HTTP/1.1\r\nHost: x\r\nX-Token: %s\r\n\r\n", s.InterviewID, s.Token)
-	eventually(t, "the stalled client is connected", func() bool { return g.broker.Connections() == 2 })
+	eventually(t, "the stalled client is connected", func() bool { return g.broker.Connections() == 101 })
 
-	// 1 MiB events until the stalled client's socket buffers are full and
-	// its writes block, then many more than r3labs' channels hold.
-	big := strings.Repeat("x", 1<<20)
-	publish := func(status string) {
+	// 8 KiB events fill the stalled client's socket buffers after a few;
+	// its writes then block until the deadline drops it.
+	big := strings.Repeat("x", 8<<10)
+	var slowest time.Duration
+	for i := range 40 {
 		seq++
-		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: status, Seq: seq})
-	}
-	for i := range 30 {
-		publish(fmt.Sprint(i, big))
-		if u := statusOf(t, healthy.next(t)); u.Seq != seq {
-			t.Fatalf("healthy client got seq %d, want %d", u.Seq, seq)
+		sent := time.Now()
+		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: fmt.Sprint(i, big), Seq: seq})
+		for h, st := range healthy {
+			if u := statusOf(t, st.next(t)); u.Seq != seq {
+				t.Fatalf("healthy client %d got seq %d, want %d", h, u.Seq, seq)
+			}
 		}
+		slowest = max(slowest, time.Since(sent))
 	}
-	eventually(t, "the stalled client is dropped after its write deadline", func() bool { return g.broker.Connections() == 1 })
-	for i := range 300 {
-		publish(fmt.Sprint("S", i))
-		if u := statusOf(t, healthy.next(t)); u.Seq != seq {
-			t.Fatalf("healthy client got seq %d, want %d", u.Seq, seq)
+	if slowest >= deadline {
+		t.Errorf("the slowest event reached all 100 healthy clients after %v, not within the %v write deadline", slowest, deadline)
+	}
+	eventually(t, "the stalled client is dropped after its write deadline", func() bool { return g.broker.Connections() == 100 })
+	// More events than r3labs' channels hold: the stream is not frozen.
+	for i := range 150 {
+		seq++
+		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: fmt.Sprint("S", i), Seq: seq})
+		for h, st := range healthy {
+			if u := statusOf(t, st.next(t)); u.Seq != seq {
+				t.Fatalf("healthy client %d got seq %d, want %d", h, u.Seq, seq)
+			}
 		}
 	}
 }

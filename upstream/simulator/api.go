@@ -34,6 +34,10 @@ type Stats struct {
 	Status            int64            `json:"status"`
 	Score             int64            `json:"score"`
 	StatusByInterview map[string]int64 `json:"status_by_interview"`
+	// MaxStatusInFlight is the most status calls about one interview that
+	// were ever in flight at once: a gateway that shares its reads keeps
+	// it at 1.
+	MaxStatusInFlight int64 `json:"max_status_in_flight"`
 }
 
 // Stats returns a copy of the counters.
@@ -52,7 +56,11 @@ func (s *Simulator) Stats() Stats {
 // faults, then checks the api-version header.
 func (s *Simulator) api(o op, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f := s.count(o, r)
+		f, id := s.count(o, r)
+		if o == opStatus && id != "" {
+			s.enter(id)
+			defer s.leave(id)
+		}
 		if !applyFaults(w, r, f) {
 			return
 		}
@@ -64,8 +72,25 @@ func (s *Simulator) api(o op, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// count records a call and returns the faults in force.
-func (s *Simulator) count(o op, r *http.Request) Faults {
+// enter and leave track the status calls in flight per interview.
+func (s *Simulator) enter(interviewID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight[interviewID]++
+	s.stats.MaxStatusInFlight = max(s.stats.MaxStatusInFlight, s.inFlight[interviewID])
+}
+
+func (s *Simulator) leave(interviewID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[interviewID]--; s.inFlight[interviewID] == 0 {
+		delete(s.inFlight, interviewID)
+	}
+}
+
+// count records a call and returns the faults in force for it and the
+// interview it is about ("" when none is known).
+func (s *Simulator) count(o op, r *http.Request) (Faults, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch o {
@@ -90,9 +115,9 @@ func (s *Simulator) count(o op, r *http.Request) Faults {
 		s.stats.StatusByInterview[id]++
 	}
 	if !s.faults.applies(id) {
-		return Faults{}
+		return Faults{}, id
 	}
-	return s.faults
+	return s.faults, id
 }
 
 func (s *Simulator) start(w http.ResponseWriter, r *http.Request) {

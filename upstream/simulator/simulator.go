@@ -65,11 +65,12 @@ type Simulator struct {
 	router     *http.ServeMux
 	page       *template.Template
 
-	mu      sync.Mutex            // protects byID, byToken, faults, stats
-	byID    map[string]*interview // by interview id
-	byToken map[string]*interview // by session token
-	faults  Faults
-	stats   Stats
+	mu       sync.Mutex            // protects byID, byToken, inFlight, faults, stats
+	inFlight map[string]int64      // status calls in flight, by interview id
+	byID     map[string]*interview // by interview id
+	byToken  map[string]*interview // by session token
+	faults   Faults
+	stats    Stats
 }
 
 // interview is one session; its fields are guarded by Simulator.mu.
@@ -92,6 +93,7 @@ func New(cfg Config) *Simulator {
 		page:       flowTemplate,
 		byID:       make(map[string]*interview),
 		byToken:    make(map[string]*interview),
+		inFlight:   make(map[string]int64),
 		stats:      Stats{StatusByInterview: make(map[string]int64)},
 	}
 	if s.stepDelay <= 0 {

@@ -433,13 +433,13 @@ func TestStats(t *testing.T) {
 	h.do("POST", "/sim/interviews/"+a.InterviewID+"/status", `{"onboardingStatus":"X"}`) // control: not counted
 
 	want := Stats{Start: 3, OnboardingURL: 1, Status: 6, Score: 1,
-		StatusByInterview: map[string]int64{a.InterviewID: 3, b.InterviewID: 2}}
+		StatusByInterview: map[string]int64{a.InterviewID: 3, b.InterviewID: 2}, MaxStatusInFlight: 1}
 	ans := h.do("GET", "/sim/stats", "")
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(ans.body, &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"start", "onboarding_url", "status", "score", "status_by_interview"} {
+	for _, k := range []string{"start", "onboarding_url", "status", "score", "status_by_interview", "max_status_in_flight"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("stats JSON lacks %q: %s", k, ans.body)
 		}

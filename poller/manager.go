@@ -22,8 +22,11 @@ const StatusFinished = "ONBOARDING_FINISHED"
 // historyLen is how many changes per interview Since remembers.
 const historyLen = 16
 
-// ErrClosed is returned by reads after Close.
-var ErrClosed = errors.New("poller: closed")
+// Errors of the Manager.
+var (
+	ErrClosed           = errors.New("poller: closed")
+	ErrUnknownInterview = errors.New("poller: unknown interview")
+)
 
 // Update is one observed status of an interview. Seq grows by one with
 // every change (the first is taken from the clock, see nextSeq), so it
@@ -80,6 +83,13 @@ type Config struct {
 	// kept (its last status, sequence number and session token). Zero
 	// means 1h.
 	Retention time.Duration
+	// PushInterval is the poll interval of an interview whose changes the
+	// upstream pushes (Push, from its webhook): polling is then only a
+	// safety net. Zero means 15s.
+	PushInterval time.Duration
+	// PushSilence is how long after the last push an interview is polled
+	// at PushInterval; after it, polling returns to Interval. Zero means 1m.
+	PushSilence time.Duration
 	// MaxCallsPerSecond is a ceiling on upstream status calls per second
 	// across all interviews, so an outage's retries or a recovery cannot
 	// flood the upstream. Zero means no ceiling.
@@ -116,11 +126,17 @@ func (c *Config) setDefaults() error {
 	if c.Retention == 0 {
 		c.Retention = time.Hour
 	}
+	if c.PushInterval == 0 {
+		c.PushInterval = 15 * time.Second
+	}
+	if c.PushSilence == 0 {
+		c.PushSilence = time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	switch {
-	case c.Interval < 0, c.Linger < 0, c.CallTimeout < 0, c.BackoffMax < 0, c.Retention < 0:
+	case c.Interval < 0, c.Linger < 0, c.CallTimeout < 0, c.BackoffMax < 0, c.Retention < 0, c.PushInterval < 0, c.PushSilence < 0:
 		return errors.New("poller: durations must not be negative")
 	case c.MaxConcurrent < 0:
 		return errors.New("poller: MaxConcurrent must not be negative")
@@ -155,9 +171,10 @@ type Manager struct {
 	interviews map[string]*interview
 }
 
-// interview is the state of one interview. All fields are guarded by
-// Manager.mu.
+// interview is the state of one interview. All fields but publish are
+// guarded by Manager.mu. Lock order: publish, then Manager.mu.
 type interview struct {
+	publish   sync.Mutex // held from a change to its publish (see apply)
 	id        string
 	token     string    // upstream session token, "" when unknown
 	cur       Update    // last known status; Seq 0 means none yet
@@ -166,6 +183,7 @@ type interview struct {
 	retryAt   time.Time // no upstream read before this (backoff, Retry-After)
 	lastErr   error     // the last read's error while it keeps failing
 	reading   int       // fetches in flight; the sweeper keeps the state meanwhile
+	pushedAt  time.Time // last status the upstream pushed; zero when none
 	failures  int       // consecutive failed reads
 	watchers  int
 	stop      context.CancelFunc // stops the running poller; nil when none runs
@@ -337,9 +355,11 @@ func (m *Manager) Current(ctx context.Context, interviewID string) (Update, erro
 	return m.read(ctx, interviewID)
 }
 
-// freshLocked reports whether an upstream read of st would be redundant now.
+// freshLocked reports whether an upstream read of st would be redundant
+// now: the flow finished, the status was read or pushed within the last
+// interval, or a backoff runs.
 func (m *Manager) freshLocked(st *interview, now time.Time) bool {
-	return st.cur.Finished() || now.Sub(st.readAt) < m.cfg.Interval || now.Before(st.retryAt)
+	return st.cur.Finished() || now.Sub(st.readAt) < m.cfg.Interval || now.Sub(st.pushedAt) < m.cfg.Interval || now.Before(st.retryAt)
 }
 
 // read joins or starts the singleflight read of an interview and waits for
@@ -384,6 +404,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		m.mu.Unlock()
 		return u, nil
 	}
+	began := now
 	if st.lastErr != nil && now.Before(st.retryAt) {
 		err := st.lastErr // backing off, and no status known yet
 		m.mu.Unlock()
@@ -408,9 +429,55 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		m.cfg.Logger.Info("upstream status read recovered", "interview", interviewID, "failures", st.failures)
 	}
 	st.failures, st.retryAt, st.readAt, st.lastErr = 0, time.Time{}, time.Now(), nil
-	changed := st.cur.Seq == 0 || st.cur.Status != status
+	m.mu.Unlock()
+	u, _ := m.apply(st, status, began)
+	return u, nil
+}
+
+// Push applies a status the upstream pushed (its webhook) to a tracked
+// interview, with the same sequence numbers and dedupe as polled ones: a
+// change seen by both is published once. It reports whether the status
+// was new. A push of a known flow status that ranks before the current one
+// (an old webhook delivered late) is ignored: the flow only moves forward.
+// Untracked interviews give ErrUnknownInterview.
+func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
+	m.mu.Lock()
+	st, closed := m.interviews[interviewID], m.closed
+	m.mu.Unlock()
+	switch {
+	case closed:
+		return Update{}, false, ErrClosed
+	case st == nil:
+		return Update{}, false, ErrUnknownInterview
+	}
+	u, changed := m.apply(st, status, time.Time{})
+	return u, changed, nil
+}
+
+// apply records a status read at readAt (zero for a push) and publishes it
+// when it changed. Holding st.publish across the change and its publish
+// keeps the publishes of one interview in Seq order, whichever goroutine
+// (poll or push) makes them. A read that began before the last push may be
+// older than it, so it changes nothing. m.mu must not be held.
+func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update, bool) {
+	st.publish.Lock()
+	defer st.publish.Unlock()
+	m.mu.Lock()
+	pushed := readAt.IsZero()
+	var changed bool
+	switch {
+	case pushed:
+		st.pushedAt = time.Now()
+		changed = st.cur.Seq == 0 || (st.cur.Status != status && !regresses(st.cur.Status, status))
+	case !readAt.After(st.pushedAt):
+		// A push overtook this read: its answer may be older than the
+		// push, so only a status known to come later is taken.
+		changed = st.cur.Status != status && advances(st.cur.Status, status)
+	default:
+		changed = st.cur.Seq == 0 || st.cur.Status != status
+	}
 	if changed {
-		st.cur = Update{InterviewID: interviewID, Status: status, Seq: nextSeq(st.cur.Seq)}
+		st.cur = Update{InterviewID: st.id, Status: status, Seq: nextSeq(st.cur.Seq)}
 		if len(st.history) == historyLen {
 			st.history = append(st.history[:0], st.history[1:]...)
 		}
@@ -427,7 +494,36 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		m.metrics.changed()
 		m.pub.Publish(u)
 	}
-	return u, nil
+	return u, changed
+}
+
+// flowRank orders the statuses of a flow; later statuses rank higher.
+var flowRank = map[string]int{
+	"UNKNOWN":                          0,
+	"ID_VALIDATION_FINISHED":           1,
+	"ID_VALIDATION_FINISHED_SECOND_ID": 2,
+	"POST_PROCESSING_FINISHED":         3,
+	"FACE_VALIDATION_FINISHED":         4,
+	"GOVERNMENT_VALIDATION_FINISHED":   5,
+	StatusFinished:                     6,
+	"MANUAL_REVIEW_APPROVED":           7,
+	"MANUAL_REVIEW_REJECTED":           7,
+}
+
+// regresses reports whether next is a known status that comes before the
+// known status cur. Unknown statuses never regress: they pass as data.
+func regresses(cur, next string) bool {
+	rc, okc := flowRank[cur]
+	rn, okn := flowRank[next]
+	return okc && okn && rn < rc
+}
+
+// advances reports whether next is a known status that comes after the
+// known status cur.
+func advances(cur, next string) bool {
+	rc, okc := flowRank[cur]
+	rn, okn := flowRank[next]
+	return okc && okn && rn > rc
 }
 
 // nextSeq is the sequence number of the change after prev. The first one
@@ -521,7 +617,11 @@ func (m *Manager) poll(ctx context.Context, interviewID string) {
 func (m *Manager) nextWait(interviewID string) time.Duration {
 	m.mu.Lock()
 	st := m.stateLocked(interviewID)
-	next := st.readAt.Add(m.cfg.Interval)
+	interval := m.cfg.Interval
+	if !st.pushedAt.IsZero() && time.Since(st.pushedAt) < m.cfg.PushSilence {
+		interval = m.cfg.PushInterval // the upstream pushes: polling is a safety net
+	}
+	next := st.readAt.Add(interval)
 	if st.retryAt.After(next) {
 		next = st.retryAt
 	}

@@ -477,3 +477,104 @@ func TestNoCallsWhileBackingOffBeforeAnyStatus(t *testing.T) {
 		}
 	})
 }
+
+func TestPushAppliesOnceAndInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second})
+		if _, _, err := m.Push("nobody", "UNKNOWN"); !errors.Is(err, ErrUnknownInterview) {
+			t.Fatalf("push for an untracked interview: %v", err)
+		}
+		m.Register("a", "tok")
+		defer m.Watch("a")()
+		time.Sleep(100 * time.Millisecond) // the first read: UNKNOWN
+		steps := []struct {
+			status  string
+			changed bool
+		}{
+			{"ID_VALIDATION_FINISHED", true},
+			{"ID_VALIDATION_FINISHED", false},  // the upstream's retry
+			{"FACE_VALIDATION_FINISHED", true}, // a step skipped is fine
+			{"ID_VALIDATION_FINISHED", false},  // a late, older webhook
+			{"A_NEW_STATUS", true},             // unknown statuses pass
+			{"POST_PROCESSING_FINISHED", true}, // after an unknown one, anything goes
+			{StatusFinished, true},
+		}
+		for _, s := range steps {
+			src.set("a", s.status) // the upstream agrees, so polls change nothing
+			if _, changed, err := m.Push("a", s.status); err != nil || changed != s.changed {
+				t.Fatalf("push %s: changed %v, %v; want %v", s.status, changed, err, s.changed)
+			}
+			time.Sleep(2 * time.Second)
+		}
+		got := rec.of("a")
+		want := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "A_NEW_STATUS", "POST_PROCESSING_FINISHED", StatusFinished}
+		if len(got) != len(want) {
+			t.Fatalf("published %v, want %v", got, want)
+		}
+		for i, u := range got {
+			if u.Status != want[i] || u.Seq != got[0].Seq+uint64(i) {
+				t.Fatalf("update %d = %+v, want %s with the next seq", i, u, want[i])
+			}
+		}
+		if m.Polling("a") {
+			t.Fatal("a pushed ONBOARDING_FINISHED did not stop the poller")
+		}
+	})
+}
+
+// TestPushOvertakesAReadInFlight: a read that began before a push may
+// carry an older status; it must not undo the push.
+func TestPushOvertakesAReadInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second})
+		m.Register("a", "tok")
+		if _, err := m.Current(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		src.gate = make(chan struct{})
+		done := make(chan Update)
+		go func() {
+			u, _ := m.Current(context.Background(), "a") // reads UNKNOWN, slowly
+			done <- u
+		}()
+		synctest.Wait()
+		if _, changed, _ := m.Push("a", "ID_VALIDATION_FINISHED"); !changed {
+			t.Fatal("push not applied")
+		}
+		close(src.gate)
+		if u := <-done; u.Status != "ID_VALIDATION_FINISHED" {
+			t.Fatalf("the stale read answered %+v", u)
+		}
+		if got := rec.of("a"); len(got) != 2 || got[1].Status != "ID_VALIDATION_FINISHED" {
+			t.Fatalf("published %v", got)
+		}
+	})
+}
+
+// TestPushRelaxesPolling: while pushes arrive, the interview is polled at
+// PushInterval only; after PushSilence without one, at Interval again.
+func TestPushRelaxesPolling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		m := newManager(t, src, &recorder{}, Config{Interval: time.Second, Jitter: -1, PushInterval: 15 * time.Second, PushSilence: time.Minute})
+		m.Register("a", "tok")
+		defer m.Watch("a")()
+		time.Sleep(500 * time.Millisecond)
+		m.Push("a", "ID_VALIDATION_FINISHED")
+		src.set("a", "ID_VALIDATION_FINISHED")
+		before := src.count("a")
+		time.Sleep(59 * time.Second)
+		if n := src.count("a") - before; n < 3 || n > 5 {
+			t.Fatalf("%d polls in the minute after a push, want about 4 (every 15 s)", n)
+		}
+		time.Sleep(30 * time.Second) // silence: back to every second
+		before = src.count("a")
+		time.Sleep(10 * time.Second)
+		if n := src.count("a") - before; n < 9 {
+			t.Fatalf("%d polls in 10 s after the pushes stopped, want about 10", n)
+		}
+	})
+}

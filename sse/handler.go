@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -63,6 +64,13 @@ type Config struct {
 	// turns the limit off.
 	SessionsPerMinute float64
 	SessionBurst      int
+	// WebhookSecret turns on POST /webhooks/onboarding-status, where the
+	// upstream pushes status changes; its calls must carry
+	// "Authorization: Bearer <WebhookSecret>". Empty leaves the route off.
+	WebhookSecret string
+	// WebhookSources, when not empty, are the only client addresses
+	// webhook calls are taken from.
+	WebhookSources []netip.Prefix
 	// Metrics registers the Handler's Prometheus collectors (requests by
 	// route and code, rate-limit refusals). Nil records no metrics.
 	Metrics prometheus.Registerer
@@ -160,6 +168,9 @@ func (h *Handler) routes() *mux.Router {
 	r.HandleFunc("/fetch-score", h.fetchScore).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet, http.MethodHead)
+	if h.cfg.WebhookSecret != "" {
+		r.HandleFunc("/webhooks/onboarding-status", h.webhook).Methods(http.MethodPost)
+	}
 	if h.cfg.MetricsHandler != nil {
 		r.Handle("/metrics", h.cfg.MetricsHandler).Methods(http.MethodGet)
 	}

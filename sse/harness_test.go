@@ -47,7 +47,11 @@ type options struct {
 	poller       poller.Config // timeouts, backoff, caps; interval, linger and Logger above win
 	upstreamURL  string        // where the client calls the upstream; empty means the simulator
 	smallBuffers bool          // tiny socket send buffers, so a reader that stalls blocks writes soon
+	webhooks     bool          // the simulator pushes every change to the gateway's webhook
 }
+
+// webhookSecret is the bearer secret of the harness's webhook calls.
+const webhookSecret = "webhook-secret-for-tests"
 
 // testingTB is what newGateway needs of a test or benchmark.
 type testingTB interface {
@@ -71,9 +75,16 @@ func newGateway(t testingTB, o options) *gateway {
 	if o.heartbeat == 0 {
 		o.heartbeat = time.Minute
 	}
-	sim := simulator.New(simulator.Config{APIKey: "test-key"})
+	srv := httptest.NewUnstartedServer(nil) // bound now, so the simulator knows where to push
+	simCfg := simulator.Config{APIKey: "test-key"}
+	if o.webhooks {
+		simCfg.WebhookURL, simCfg.WebhookSecret = "http://"+srv.Listener.Addr().String()+"/webhooks/onboarding-status", webhookSecret
+		o.handler.WebhookSecret = webhookSecret
+	}
+	sim := simulator.New(simCfg)
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
+	t.Cleanup(sim.Close)
 	base := simSrv.URL
 	if o.upstreamURL != "" {
 		base = o.upstreamURL
@@ -112,7 +123,7 @@ func newGateway(t testingTB, o options) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Handler = h
 	if o.smallBuffers {
 		srv.Listener = smallBufferListener{srv.Listener}
 	}

@@ -106,6 +106,7 @@ func (m *brokerMetrics) reject(err error) {
 type handlerMetrics struct {
 	requests    *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
+	webhooks    *prometheus.CounterVec
 }
 
 func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
@@ -121,11 +122,21 @@ func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
 			Name: "pushgate_rate_limited_total",
 			Help: "Requests refused by a per-client rate limit, by route.",
 		}, []string{"route"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushgate_webhooks_total",
+			Help: "Webhook calls from the upstream, by result: applied (a new status), duplicate (already known), older (ignored: the flow had moved on), unknown_interview (acknowledged, ignored), refused (4xx).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.rateLimited} {
+	for _, c := range []prometheus.Collector{m.requests, m.rateLimited, m.webhooks} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+func (m *handlerMetrics) webhook(result string) {
+	if m != nil {
+		m.webhooks.WithLabelValues(result).Inc()
+	}
 }

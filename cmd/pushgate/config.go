@@ -44,6 +44,10 @@ type config struct {
 	maxPerInterview     int
 	maxPerClient        int
 	readHeaderTimeout   time.Duration
+	webhookSecret       string
+	webhookSources      string
+	pushInterval        time.Duration
+	pushSilence         time.Duration
 	logLevel            string
 	logFormat           string
 }
@@ -81,6 +85,10 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.IntVar(&c.maxStreams, "max-streams", 10000, "cap on open SSE streams on this node (keep it below the open-file limit); negative means none")
 	fs.IntVar(&c.maxPerInterview, "max-streams-per-interview", 16, "cap on open SSE streams of one interview; negative means none")
 	fs.IntVar(&c.maxPerClient, "max-streams-per-client", 256, "cap on open SSE streams from one client address; negative means none")
+	fs.StringVar(&c.webhookSecret, "webhook-secret", "", "bearer secret of the upstream's webhook calls; turns on POST /webhooks/onboarding-status (with the built-in simulator, a random one is used when empty)")
+	fs.StringVar(&c.webhookSources, "webhook-allowed-ips", "", "comma-separated addresses or CIDR ranges webhook calls are taken from; empty takes them from anywhere")
+	fs.DurationVar(&c.pushInterval, "push-interval", 15*time.Second, "safety poll interval of an interview whose changes arrive by webhook")
+	fs.DurationVar(&c.pushSilence, "push-silence", time.Minute, "after this long without a webhook, an interview is polled at -poll-interval again")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "upstream status poll interval per interview")
 	fs.DurationVar(&c.linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
@@ -152,6 +160,7 @@ func (c config) validate() error {
 		"-token-ttl": c.tokenTTL, "-poll-interval": c.pollInterval, "-backoff-max": c.backoffMax,
 		"-upstream-timeout": c.callTimeout, "-heartbeat": c.heartbeat, "-write-timeout": c.writeTimeout,
 		"-shutdown-grace": c.shutdownGrace, "-linger": c.linger, "-read-header-timeout": c.readHeaderTimeout,
+		"-push-interval": c.pushInterval, "-push-silence": c.pushSilence,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", name)

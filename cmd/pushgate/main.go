@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -102,6 +104,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		}
 	}
 	var sim *server // nil with an upstream URL
+	webhookSecret := cfg.webhookSecret
+	webhookSources, err := parsePrefixes(cfg.webhookSources)
+	if err != nil {
+		return err
+	}
 	upstreamURL, flowOrigin := cfg.upstreamURL, cfg.flowOrigin
 	apiKey, flowID := cfg.apiKey, cfg.flowID
 	if ls.sim != nil {
@@ -109,9 +116,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		if publicURL == "" {
 			publicURL = "http://" + reachable(ls.sim.Addr().String())
 		}
+		// The simulator pushes every change to the gateway's webhook, as
+		// the upstream does once its dashboard names the URL.
+		if webhookSecret == "" {
+			webhookSecret = randomSecret()
+		}
 		simulated := simulator.New(simulator.Config{
 			APIKey: simAPIKey, AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator"),
+			WebhookURL:    "http://" + loopback(ls.gateway.Addr().String()) + "/webhooks/onboarding-status",
+			WebhookSecret: webhookSecret,
 		})
+		defer simulated.Close()
 		if cfg.simFaults != "" {
 			f, err := simulator.ParseFaults(cfg.simFaults)
 			if err != nil {
@@ -133,8 +148,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 
 	secret := []byte(cfg.secret)
 	if len(secret) == 0 {
-		secret = make([]byte, 32)
-		_, _ = rand.Read(secret)
+		secret = []byte(randomSecret())
 		log.Warn("-secret not set; using a random one: tokens will not survive a restart or verify on other nodes")
 	}
 	tokens, err := sse.NewTokens(secret, cfg.tokenTTL)
@@ -179,6 +193,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		BackoffMax:        cfg.backoffMax,
 		Retention:         cfg.tokenTTL,
 		MaxCallsPerSecond: cfg.upstreamRate,
+		PushInterval:      cfg.pushInterval,
+		PushSilence:       cfg.pushSilence,
 		Metrics:           metrics,
 		Logger:            log,
 	})
@@ -196,6 +212,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		Ready:             client.Healthy,
 		SecureCookie:      cfg.secureCookie,
 		AllowedOrigins:    splitList(cfg.allowedOrigins),
+		WebhookSecret:     webhookSecret,
+		WebhookSources:    webhookSources,
 		FrameAncestors:    cfg.frameAncestors,
 		ClientIPHeader:    cfg.clientIPHeader,
 		SessionsPerMinute: cfg.sessionsPerMinute,
@@ -305,6 +323,42 @@ func reachable(addr string) string {
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// randomSecret returns 32 random bytes, hex-encoded.
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// parsePrefixes reads a comma-separated list of addresses and CIDR ranges.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range splitList(v) {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				return nil, fmt.Errorf("-webhook-allowed-ips: %q is neither an address nor a CIDR range", item)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// loopback turns a listen address into one this process can call.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
 }

@@ -379,8 +379,9 @@ func TestMetricsAreScraped(t *testing.T) {
 		`pushgate_status_changes_total`:                                    2,
 		`pushgate_sse_events_published_total`:                              1,
 		`pushgate_sse_events_delivered_total`:                              2,
-		`pushgate_upstream_calls_total{endpoint="status",outcome="ok"}`:    2,
-		`pushgate_upstream_call_duration_seconds_count{endpoint="status"}`: 2,
+		`pushgate_upstream_calls_total{endpoint="status",outcome="ok"}`:    1,
+		`pushgate_upstream_call_duration_seconds_count{endpoint="status"}`: 1,
+		`pushgate_webhooks_total{result="applied"}`:                        1, // the simulator pushed the finish
 		`process_resident_memory_bytes`:                                    1,
 	} {
 		if got := metric(text, series); got < atLeast {

@@ -38,6 +38,14 @@ type Stats struct {
 	// were ever in flight at once: a gateway that shares its reads keeps
 	// it at 1.
 	MaxStatusInFlight int64 `json:"max_status_in_flight"`
+	// Webhooks counts the status changes announced to the webhook URL.
+	Webhooks int64 `json:"webhooks"`
+}
+
+func (s *Simulator) countWebhook() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Webhooks++
 }
 
 // Stats returns a copy of the counters.

@@ -48,6 +48,12 @@ type Config struct {
 	PublicURL string
 	// StepDelay is the auto-advance step time of the flow page. Zero means 1.5s.
 	StepDelay time.Duration
+	// WebhookURL receives a POST for every status change, as the upstream's
+	// webhook does: {"interviewId","onboardingStatus","clientId","flowId"}
+	// with "Authorization: Bearer <WebhookSecret>", one retry on failure.
+	// Empty sends none. Close stops the sender.
+	WebhookURL    string
+	WebhookSecret string
 	// Logger receives a line per session started and per control change.
 	// Nil discards them, so tests stay quiet.
 	Logger *slog.Logger
@@ -64,6 +70,8 @@ type Simulator struct {
 	log        *slog.Logger
 	router     *http.ServeMux
 	page       *template.Template
+	webhooks   *webhooks // nil without a WebhookURL
+	closeOnce  sync.Once
 
 	mu       sync.Mutex            // protects byID, byToken, inFlight, faults, stats
 	inFlight map[string]int64      // status calls in flight, by interview id
@@ -102,8 +110,18 @@ func New(cfg Config) *Simulator {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.WebhookURL != "" {
+		s.webhooks = newWebhooks(cfg.WebhookURL, cfg.WebhookSecret, s)
+	}
 	s.router = s.routes()
 	return s
+}
+
+// Close stops the webhook sender, if any. The Simulator keeps serving.
+func (s *Simulator) Close() {
+	if s.webhooks != nil {
+		s.closeOnce.Do(s.webhooks.close)
+	}
 }
 
 // ServeHTTP routes a request to the upstream API, the control API or the
@@ -156,10 +174,14 @@ func (s *Simulator) SetStatus(interviewID, status string) error {
 	if status == "" {
 		return errors.New("simulator: empty status")
 	}
-	if err := s.update(interviewID, func(iv *interview) { iv.status = status }); err != nil {
+	changed := false
+	if err := s.update(interviewID, func(iv *interview) { changed, iv.status = iv.status != status, status }); err != nil {
 		return err
 	}
 	s.log.Info("simulator: status set", "interview", interviewID, "status", status)
+	if changed && s.webhooks != nil {
+		s.webhooks.announce(webhookCall{InterviewID: interviewID, OnboardingStatus: status, ClientID: "sim", FlowID: "sim-flow"}, s)
+	}
 	return nil
 }
 

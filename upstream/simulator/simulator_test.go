@@ -37,7 +37,11 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	sim := New(cfg)
+	return newHarnessFor(t, New(cfg))
+}
+
+func newHarnessFor(t *testing.T, sim *Simulator) *harness {
+	t.Helper()
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	return &harness{t: t, sim: sim, srv: srv}
@@ -796,5 +800,59 @@ func TestFaultsForSomeInterviews(t *testing.T) {
 		if _, err := ParseFaults(bad); err == nil {
 			t.Errorf("ParseFaults(%q) accepted", bad)
 		}
+	}
+}
+
+// TestWebhooks: each status change is POSTed to the webhook URL, in order,
+// with the bearer secret; a failed call is retried once.
+func TestWebhooks(t *testing.T) {
+	type call struct {
+		auth string
+		body map[string]string
+	}
+	calls := make(chan call, 16)
+	fail := make(chan bool, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		json.NewDecoder(r.Body).Decode(&body)
+		calls <- call{r.Header.Get("Authorization"), body}
+		select {
+		case <-fail:
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			io.WriteString(w, `{"success":true}`)
+		}
+	}))
+	defer receiver.Close()
+	sim := New(Config{APIKey: testKey, WebhookURL: receiver.URL, WebhookSecret: "hook-secret"})
+	defer sim.Close()
+	h := newHarnessFor(t, sim)
+	s := h.start()
+	sim.webhooks.retryAfter = 10 * time.Millisecond
+
+	fail <- true // the first call fails, its retry succeeds
+	for _, status := range []string{"ID_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED"} {
+		if err := sim.SetStatus(s.InterviewID, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"ID_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED"} // retry, then the next change
+	for i, status := range want {
+		select {
+		case c := <-calls:
+			if c.auth != "Bearer hook-secret" || c.body["interviewId"] != s.InterviewID || c.body["onboardingStatus"] != status {
+				t.Fatalf("call %d: %+v, want %s with the secret", i, c, status)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("call %d (%s) never came", i, status)
+		}
+	}
+	select {
+	case c := <-calls:
+		t.Fatalf("unexpected call %+v: an unchanged status is not announced", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if n := sim.Stats().Webhooks; n != 2 {
+		t.Fatalf("stats count %d webhooks, want 2 changes", n)
 	}
 }

@@ -82,7 +82,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&c.clientIPHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For); empty uses the peer address")
 	fs.Float64Var(&c.sessionsPerMinute, "sessions-per-minute", 10, "new upstream sessions (/onboarding-url) allowed per client address per minute; negative turns the limit off")
 	fs.IntVar(&c.sessionBurst, "session-burst", 5, "new sessions a client address may start at once")
-	fs.IntVar(&c.maxStreams, "max-streams", 10000, "cap on open SSE streams on this node (keep it below the open-file limit); negative means none")
+	fs.IntVar(&c.maxStreams, "max-streams", 0, "cap on open SSE streams on this node; 0 means the open-file limit less 100 (for the listener, upstream calls and other requests); negative means none")
 	fs.IntVar(&c.maxPerInterview, "max-streams-per-interview", 16, "cap on open SSE streams of one interview; negative means none")
 	fs.IntVar(&c.maxPerClient, "max-streams-per-client", 256, "cap on open SSE streams from one client address; negative means none")
 	fs.StringVar(&c.webhookSecret, "webhook-secret", "", "bearer secret of the upstream's webhook calls; turns on POST /webhooks/onboarding-status (with the built-in simulator, a random one is used when empty)")
@@ -148,8 +148,8 @@ func (c config) validate() error {
 	if c.sessionBurst <= 0 {
 		return errors.New("-session-burst must be positive")
 	}
-	if c.maxStreams == 0 || c.maxPerInterview == 0 || c.maxPerClient == 0 {
-		return errors.New("stream caps must not be 0 (negative means no cap)")
+	if c.maxPerInterview == 0 || c.maxPerClient == 0 {
+		return errors.New("-max-streams-per-interview and -max-streams-per-client must not be 0 (negative means no cap)")
 	}
 	switch c.logFormat {
 	case "text", "json":

@@ -172,10 +172,22 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	if err != nil {
 		return err
 	}
+	maxStreams := cfg.maxStreams
+	files, err := raiseFileLimit()
+	if err != nil {
+		log.Warn("cannot read or raise the open-file limit", "err", err)
+	}
+	if maxStreams == 0 {
+		maxStreams = 10000
+		if files > 0 {
+			maxStreams = int(max(files, 200) - 100)
+		}
+	}
+	log.Info("stream capacity", "max_streams", maxStreams, "open_file_limit", files)
 	broker, err := sse.NewBroker(sse.BrokerConfig{
 		Heartbeat:       cfg.heartbeat,
 		WriteTimeout:    cfg.writeTimeout,
-		MaxStreams:      cfg.maxStreams,
+		MaxStreams:      maxStreams,
 		MaxPerInterview: cfg.maxPerInterview,
 		MaxPerClient:    cfg.maxPerClient,
 		Metrics:         metrics,

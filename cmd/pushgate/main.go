@@ -328,13 +328,19 @@ func listen(cfg config) (*listeners, error) {
 }
 
 // reachable turns a listen address into one a local browser can open.
-func reachable(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
+func reachable(addr string) string { return withHost(addr, "localhost") }
+
+// loopback turns a listen address into one this process can call.
+func loopback(addr string) string { return withHost(addr, "127.0.0.1") }
+
+// withHost replaces an empty or unspecified host in addr with host.
+func withHost(addr, host string) string {
+	h, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "localhost"
+	if ip := net.ParseIP(h); h != "" && (ip == nil || !ip.IsUnspecified()) {
+		host = h
 	}
 	return net.JoinHostPort(host, port)
 }
@@ -361,18 +367,6 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// loopback turns a listen address into one this process can call.
-func loopback(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -578,3 +578,33 @@ func TestPushRelaxesPolling(t *testing.T) {
 		}
 	})
 }
+
+// TestReadOvertakenByAPushStillAdvances: a read in flight during a push
+// whose answer is a later step than the push (the webhook lagged) is taken.
+func TestReadOvertakenByAPushStillAdvances(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second})
+		m.Register("a", "tok")
+		if _, err := m.Current(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		src.gate = make(chan struct{})
+		src.set("a", "FACE_VALIDATION_FINISHED")
+		done := make(chan Update)
+		go func() {
+			u, _ := m.Current(context.Background(), "a")
+			done <- u
+		}()
+		synctest.Wait()
+		m.Push("a", "ID_VALIDATION_FINISHED") // a lagging webhook
+		close(src.gate)
+		if u := <-done; u.Status != "FACE_VALIDATION_FINISHED" {
+			t.Fatalf("read answered %+v, want the later step it saw", u)
+		}
+		if got := rec.of("a"); len(got) != 3 || got[2].Status != "FACE_VALIDATION_FINISHED" {
+			t.Fatalf("published %v", got)
+		}
+	})
+}

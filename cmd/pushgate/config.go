@@ -16,6 +16,7 @@ type config struct {
 	simAddr       string
 	simPublicURL  string
 	simFaults     string
+	simWebhooks   bool
 	flowOrigin    string
 	apiKey        string
 	flowID        string
@@ -68,6 +69,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&c.upstreamURL, "upstream", "", "base URL of the upstream onboarding API, e.g. https://demo-api.incodesmile.com; empty runs the built-in simulator")
 	fs.StringVar(&c.simAddr, "sim-addr", "127.0.0.1:8090", "listen address of the built-in simulator (only without -upstream)")
 	fs.StringVar(&c.simPublicURL, "sim-public-url", "", "URL browsers reach the simulator at; empty means http://<sim-addr>")
+	fs.BoolVar(&c.simWebhooks, "sim-webhooks", true, "the built-in simulator pushes every status change to the gateway's webhook, as the upstream does once configured; false leaves the gateway to polling alone")
 	fs.StringVar(&c.simFaults, "sim-faults", "", `faults the built-in simulator injects from the start, as its POST /sim/faults takes them, e.g. {"error_rate":0.2,"status":503}`)
 	fs.StringVar(&c.flowOrigin, "flow-origin", "", "origin of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy); empty means the simulator's origin, or the -upstream origin")
 	fs.StringVar(&c.apiKey, "api-key", "", "upstream API key (x-api-key); required with -upstream")

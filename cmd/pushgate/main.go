@@ -116,16 +116,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		if publicURL == "" {
 			publicURL = "http://" + reachable(ls.sim.Addr().String())
 		}
-		// The simulator pushes every change to the gateway's webhook, as
-		// the upstream does once its dashboard names the URL.
-		if webhookSecret == "" {
-			webhookSecret = randomSecret()
+		simCfg := simulator.Config{APIKey: simAPIKey, AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator")}
+		if cfg.simWebhooks {
+			// The simulator pushes every change to the gateway's webhook,
+			// as the upstream does once its dashboard names the URL.
+			if webhookSecret == "" {
+				webhookSecret = randomSecret()
+			}
+			simCfg.WebhookURL = "http://" + loopback(ls.gateway.Addr().String()) + "/webhooks/onboarding-status"
+			simCfg.WebhookSecret = webhookSecret
 		}
-		simulated := simulator.New(simulator.Config{
-			APIKey: simAPIKey, AdminToken: cfg.adminToken, PublicURL: publicURL, Logger: log.With("component", "simulator"),
-			WebhookURL:    "http://" + loopback(ls.gateway.Addr().String()) + "/webhooks/onboarding-status",
-			WebhookSecret: webhookSecret,
-		})
+		simulated := simulator.New(simCfg)
 		defer simulated.Close()
 		if cfg.simFaults != "" {
 			f, err := simulator.ParseFaults(cfg.simFaults)

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// session is one interview to load: its id and the token its subscribers
+// send (a gateway token in sse mode, the upstream session token in polling).
+type session struct {
+	ID    string `json:"interviewId"`
+	Token string `json:"token"`
+}
+
+// api speaks the gateway's session API and the simulator's upstream and
+// control APIs, over one shared keep-alive pool.
+type api struct {
+	http    *http.Client
+	gateway string
+	sim     string
+	simKey  string
+}
+
+func newAPI(gateway, sim, simKey string) *api {
+	return &api{
+		http:    &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		gateway: strings.TrimRight(gateway, "/"),
+		sim:     strings.TrimRight(sim, "/"),
+		simKey:  simKey,
+	}
+}
+
+func (a *api) Close() { a.http.CloseIdleConnections() }
+
+// do sends req and decodes a 2xx JSON answer into out (nil: discard it).
+// Other answers come back as *httpStatusError, which names the limit that
+// refused them (e.g. 429 from -sessions-per-minute).
+func (a *api) do(req *http.Request, out any) error {
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		return &httpStatusError{Code: resp.StatusCode, Body: string(trimBody(body))}
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// gatewaySession starts a session the way the page does: GET /onboarding-url.
+func (a *api) gatewaySession(ctx context.Context) (session, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.gateway+"/onboarding-url", nil)
+	if err != nil {
+		return session{}, err
+	}
+	var s session
+	return s, a.do(req, &s)
+}
+
+// simSession starts an upstream session directly, as the guide's backend
+// does: POST /omni/start, whose token reads the status later.
+func (a *api) simSession(ctx context.Context) (session, error) {
+	body := `{"configurationId":"x","countryCode":"ALL","language":"en-US"}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.sim+"/omni/start", strings.NewReader(body))
+	if err != nil {
+		return session{}, err
+	}
+	req.Header.Set("api-version", "1.0")
+	req.Header.Set("x-api-key", a.simKey)
+	req.Header.Set("Content-Type", "application/json")
+	var s session
+	return s, a.do(req, &s)
+}
+
+// setStatus changes an interview's upstream status through the control API.
+func (a *api) setStatus(ctx context.Context, id, status string) error {
+	body, _ := json.Marshal(map[string]string{"onboardingStatus": status})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.sim+"/sim/interviews/"+id+"/status", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return a.do(req, nil)
+}
+
+// simStats are the simulator's call counters.
+type simStats struct {
+	Status            int64            `json:"status"`
+	StatusByInterview map[string]int64 `json:"status_by_interview"`
+}
+
+func (a *api) stats(ctx context.Context) (simStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.sim+"/sim/stats", nil)
+	if err != nil {
+		return simStats{}, err
+	}
+	var s simStats
+	return s, a.do(req, &s)
+}
+
+// metricsRSS reads process_resident_memory_bytes from the gateway's
+// Prometheus /metrics, for a server this tool did not start.
+func (a *api) metricsRSS(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.gateway+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, &httpStatusError{Code: resp.StatusCode}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return int64(v), err
+		}
+	}
+	return 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", a.gateway)
+}
+
+// createSessions makes n sessions with a few requests in flight. It stops at
+// the first error: a load run with a different number of interviews than
+// asked would measure something else.
+func createSessions(ctx context.Context, n int, start func(context.Context) (session, error)) ([]session, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]session, n)
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // protects firstErr
+		firstErr error
+	)
+	for range min(16, n) {
+		wg.Go(func() {
+			for i := range next {
+				s, err := start(ctx)
+				if err == nil && (s.ID == "" || s.Token == "") {
+					err = fmt.Errorf("session answer without interviewId or token")
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("session %d of %d: %w", i+1, n, err)
+					}
+					mu.Unlock()
+					cancel()
+					continue
+				}
+				out[i] = s
+			}
+		})
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err() // the run was stopped
+	}
+	return out, firstErr
+}

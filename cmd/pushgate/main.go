@@ -173,18 +173,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	if err != nil {
 		return err
 	}
-	maxStreams := cfg.maxStreams
-	files, err := raiseFileLimit()
-	if err != nil {
-		log.Warn("cannot read or raise the open-file limit", "err", err)
-	}
-	if maxStreams == 0 {
-		maxStreams = 10000
-		if files > 0 {
-			maxStreams = int(max(files, 200) - 100)
-		}
-	}
-	log.Info("stream capacity", "max_streams", maxStreams, "open_file_limit", files)
+	maxConns, maxStreams := capacity(cfg.maxStreams, log)
 	broker, err := sse.NewBroker(sse.BrokerConfig{
 		Heartbeat:       cfg.heartbeat,
 		WriteTimeout:    cfg.writeTimeout,
@@ -239,7 +228,13 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	if err != nil {
 		return err
 	}
-	gateway := newServer(handler, ls.gateway, cfg.readHeaderTimeout, log)
+	gatewayListener := ls.gateway
+	if maxConns > 0 {
+		if gatewayListener, err = sse.LimitListener(ls.gateway, maxConns, metrics); err != nil {
+			return err
+		}
+	}
+	gateway := newServer(handler, gatewayListener, cfg.readHeaderTimeout, log)
 	servers := []*server{gateway}
 	if sim != nil {
 		servers = append(servers, sim)
@@ -344,6 +339,31 @@ func withHost(addr, host string) string {
 		host = h
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// fileReserve is how many open files a node keeps for other things than
+// client connections: listeners, upstream calls, and with the built-in
+// simulator both ends of those calls.
+const fileReserve = 300
+
+// capacity raises the open-file limit and derives the caps from it: the
+// gateway's open connections (0: none), and the open streams (maxStreams
+// when set; negative means none).
+func capacity(maxStreams int, log *slog.Logger) (conns, streams int) {
+	files, err := raiseFileLimit()
+	if err != nil || files <= 2*fileReserve {
+		log.Warn("cannot use the open-file limit for the caps", "limit", files, "err", err)
+		if maxStreams == 0 {
+			maxStreams = 10000
+		}
+		return 0, maxStreams
+	}
+	conns = int(files) - fileReserve
+	if maxStreams == 0 {
+		maxStreams = conns - 50 // room for requests beside the streams
+	}
+	log.Info("capacity", "open_file_limit", files, "max_connections", conns, "max_streams", maxStreams)
+	return conns, maxStreams
 }
 
 // randomSecret returns 32 random bytes, hex-encoded.

@@ -333,10 +333,17 @@ func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
 // eventually polls cond until it holds or 10s pass.
 func eventually(t testingTB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	eventuallyWithin(t, 10*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds or d passes (a guard against
+// hanging, sized for a loaded CI machine, not a measurement).
+func eventuallyWithin(t testingTB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10s: %s", what)
+			t.Fatalf("after %v: %s", d, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

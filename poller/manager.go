@@ -37,8 +37,12 @@ type Update struct {
 	Seq         uint64 `json:"seq"`
 }
 
-// Finished reports whether u ends the user's flow.
-func (u Update) Finished() bool { return u.Status == StatusFinished }
+// Finished reports whether u ends the user's flow: ONBOARDING_FINISHED,
+// or a manual review decided after it.
+func (u Update) Finished() bool {
+	r, ok := flowRank[u.Status]
+	return ok && r >= flowRank[StatusFinished]
+}
 
 // Source reads an interview's status from the upstream API. sessionToken is
 // whatever Register stored for the interview ("" when none was).
@@ -414,9 +418,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	st.reading++
 	m.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
-	defer cancel()
-	status, err := m.call(ctx, interviewID, token)
+	status, err := m.call(interviewID, token)
 
 	m.mu.Lock()
 	st.reading--
@@ -463,18 +465,19 @@ func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update,
 	st.publish.Lock()
 	defer st.publish.Unlock()
 	m.mu.Lock()
-	pushed := readAt.IsZero()
 	var changed bool
 	switch {
-	case pushed:
-		st.pushedAt = time.Now()
+	case readAt.IsZero(): // a push
+		st.pushedAt, st.usedAt = time.Now(), time.Now()
 		changed = st.cur.Seq == 0 || (st.cur.Status != status && !regresses(st.cur.Status, status))
 	case !readAt.After(st.pushedAt):
 		// A push overtook this read: its answer may be older than the
 		// push, so only a status known to come later is taken.
 		changed = st.cur.Status != status && advances(st.cur.Status, status)
 	default:
-		changed = st.cur.Seq == 0 || st.cur.Status != status
+		// The flow only moves forward: an upstream answer behind what was
+		// already seen (a lagging replica) changes nothing.
+		changed = st.cur.Seq == 0 || (st.cur.Status != status && !regresses(st.cur.Status, status))
 	}
 	if changed {
 		st.cur = Update{InterviewID: st.id, Status: status, Seq: nextSeq(st.cur.Seq)}
@@ -539,19 +542,24 @@ func nextSeq(prev uint64) uint64 {
 }
 
 // call performs one upstream read under the global rate ceiling and
-// concurrency cap.
-func (m *Manager) call(ctx context.Context, interviewID, token string) (string, error) {
+// concurrency cap. Waiting for those and the call itself each get
+// CallTimeout, so a wait never eats the time of a call already sent.
+func (m *Manager) call(interviewID, token string) (string, error) {
+	wait, cancelWait := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancelWait()
 	if m.ceiling != nil {
-		if err := m.ceiling.Wait(ctx); err != nil {
+		if err := m.ceiling.Wait(wait); err != nil {
 			return "", fmt.Errorf("poller: waiting under the upstream call ceiling: %w", err)
 		}
 	}
 	select {
 	case m.sem <- struct{}{}:
-	case <-ctx.Done():
-		return "", fmt.Errorf("poller: waiting for an upstream slot: %w", ctx.Err())
+	case <-wait.Done():
+		return "", fmt.Errorf("poller: waiting for an upstream slot: %w", wait.Err())
 	}
 	defer func() { <-m.sem }()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancel()
 	return m.src.Status(ctx, interviewID, token)
 }
 
@@ -621,7 +629,11 @@ func (m *Manager) nextWait(interviewID string) time.Duration {
 	if !st.pushedAt.IsZero() && time.Since(st.pushedAt) < m.cfg.PushSilence {
 		interval = m.cfg.PushInterval // the upstream pushes: polling is a safety net
 	}
+	// A push counts as a read: it is as fresh (see freshLocked).
 	next := st.readAt.Add(interval)
+	if pushed := st.pushedAt.Add(m.cfg.Interval); pushed.After(next) {
+		next = pushed
+	}
 	if st.retryAt.After(next) {
 		next = st.retryAt
 	}

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -604,6 +608,97 @@ func TestReadOvertakenByAPushStillAdvances(t *testing.T) {
 			t.Fatalf("read answered %+v, want the later step it saw", u)
 		}
 		if got := rec.of("a"); len(got) != 3 || got[2].Status != "FACE_VALIDATION_FINISHED" {
+			t.Fatalf("published %v", got)
+		}
+	})
+}
+
+// TestPollerDoesNotSpinAfterAPush: a push just before a poll is due makes
+// the poll wait a full interval after the push, not loop on memory.
+func TestPollerDoesNotSpinAfterAPush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		src := newFakeSource()
+		m := newManager(t, src, &recorder{}, Config{Interval: time.Second, Jitter: -1, PushInterval: 300 * time.Millisecond, Metrics: reg})
+		m.Register("a", "tok")
+		if _, err := m.Current(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Watch("a")()
+		time.Sleep(400 * time.Millisecond)
+		m.Push("a", "ID_VALIDATION_FINISHED")
+		time.Sleep(1200 * time.Millisecond)
+		if n := testutil.ToFloat64(m.metrics.reads.WithLabelValues("single")); n > 4 {
+			t.Fatalf("%v poller reads in 1.2 s after a push, want a handful", n)
+		}
+	})
+}
+
+// TestCeilingWaitDoesNotAbandonCalls: waiting under the call ceiling must
+// not eat the time of the call: every call sent upstream gets its answer.
+func TestCeilingWaitDoesNotAbandonCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &slowSource{fakeSource: newFakeSource(), delay: 600 * time.Millisecond}
+		m := newManager(t, src, &recorder{}, Config{MaxCallsPerSecond: 2, CallTimeout: time.Second})
+		var wg sync.WaitGroup
+		var ok atomic.Int64
+		for _, id := range []string{"a", "b", "c"} {
+			m.Register(id, "tok")
+			wg.Go(func() {
+				if _, err := m.Current(context.Background(), id); err == nil {
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		calls := src.count("a") + src.count("b") + src.count("c")
+		if int64(calls) != ok.Load() || ok.Load() < 2 {
+			t.Fatalf("%d upstream calls for %d answers: calls were sent and then abandoned", calls, ok.Load())
+		}
+	})
+}
+
+type slowSource struct {
+	*fakeSource
+	delay time.Duration
+}
+
+func (s *slowSource) Status(ctx context.Context, id, token string) (string, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return s.fakeSource.Status(ctx, id, token)
+}
+
+// TestFlowNeverMovesBack: a poll answering an older status than a push
+// (a lagging upstream replica) changes nothing, and a manual review after
+// ONBOARDING_FINISHED keeps the interview finished.
+func TestFlowNeverMovesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := newFakeSource(), &recorder{}
+		m := newManager(t, src, rec, Config{Interval: time.Second})
+		m.Register("a", "tok")
+		src.set("a", "ID_VALIDATION_FINISHED")
+		m.Current(context.Background(), "a")
+		m.Push("a", "FACE_VALIDATION_FINISHED")
+		time.Sleep(2 * time.Second)
+		if u, _ := m.Current(context.Background(), "a"); u.Status != "FACE_VALIDATION_FINISHED" {
+			t.Fatalf("a lagging poll moved the flow back to %s", u.Status)
+		}
+		m.Push("a", StatusFinished)
+		m.Push("a", "MANUAL_REVIEW_APPROVED")
+		defer m.Watch("a")()
+		time.Sleep(time.Minute)
+		if u, _ := m.Last("a"); !u.Finished() || m.Polling("a") {
+			t.Fatalf("after a manual review: %+v, polling %v; want finished, not polled", u, m.Polling("a"))
+		}
+		var got []string
+		for _, u := range rec.of("a") {
+			got = append(got, u.Status)
+		}
+		if strings.Join(got, ",") != "ID_VALIDATION_FINISHED,FACE_VALIDATION_FINISHED,ONBOARDING_FINISHED,MANUAL_REVIEW_APPROVED" {
 			t.Fatalf("published %v", got)
 		}
 	})

@@ -14,6 +14,9 @@
   // interview instead of paying for a new upstream session.
   const STORAGE_KEY = 'pushgate.session';
   const FINISHED = 'ONBOARDING_FINISHED';
+  // The flow is over on ONBOARDING_FINISHED, or on a manual review decided
+  // after it (a page opened late may see only that).
+  const FINAL = new Set([FINISHED, 'MANUAL_REVIEW_APPROVED', 'MANUAL_REVIEW_REJECTED']);
 
   // Maps, not object literals, so a status such as "constructor" can never
   // pick up an Object.prototype member.
@@ -23,6 +26,8 @@
     ['POST_PROCESSING_FINISHED', 'ID checked'],
     ['FACE_VALIDATION_FINISHED', 'Selfie checked'],
     [FINISHED, 'Verification complete'],
+    ['MANUAL_REVIEW_APPROVED', 'Reviewed: approved'],
+    ['MANUAL_REVIEW_REJECTED', 'Reviewed: not approved'],
   ]);
   const OUTCOMES = new Map([
     ['OK', { title: "You're verified", detail: 'Thank you, your identity has been confirmed.' }],
@@ -342,7 +347,7 @@
     if (status === run.status) return false;
     run.status = status;
     renderStatus(status);
-    if (status === FINISHED) finish(run);
+    if (FINAL.has(status)) finish(run);
     return true;
   }
 

@@ -103,7 +103,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 			return err
 		}
 	}
-	var sim *server // nil with an upstream URL
+	var sim *server           // nil with an upstream URL
+	stopWebhooks := func() {} // stops the built-in simulator's webhook calls
 	webhookSecret := cfg.webhookSecret
 	webhookSources, err := parsePrefixes(cfg.webhookSources)
 	if err != nil {
@@ -128,6 +129,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		}
 		simulated := simulator.New(simCfg)
 		defer simulated.Close()
+		stopWebhooks = simulated.Close
 		if cfg.simFaults != "" {
 			f, err := simulator.ParseFaults(cfg.simFaults)
 			if err != nil {
@@ -266,6 +268,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
 	defer cancel()
 	handler.Drain()
+	stopWebhooks() // before the gateway stops taking them
 	gateway.shutdown(shutdownCtx, log)
 	statuses.Close()
 	if sim != nil {
@@ -358,9 +361,12 @@ func capacity(maxStreams int, log *slog.Logger) (conns, streams int) {
 		}
 		return 0, maxStreams
 	}
-	conns = int(files) - fileReserve
-	if maxStreams == 0 {
+	conns = int(min(files, 1<<20)) - fileReserve // an unlimited limit is not a cap to derive from
+	switch {
+	case maxStreams == 0:
 		maxStreams = conns - 50 // room for requests beside the streams
+	case maxStreams > conns:
+		log.Warn("-max-streams is above the connection cap; the connection cap holds", "max_streams", maxStreams, "max_connections", conns)
 	}
 	log.Info("capacity", "open_file_limit", files, "max_connections", conns, "max_streams", maxStreams)
 	return conns, maxStreams

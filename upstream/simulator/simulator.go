@@ -174,14 +174,17 @@ func (s *Simulator) SetStatus(interviewID, status string) error {
 	if status == "" {
 		return errors.New("simulator: empty status")
 	}
-	changed := false
-	if err := s.update(interviewID, func(iv *interview) { changed, iv.status = iv.status != status, status }); err != nil {
+	err := s.update(interviewID, func(iv *interview) {
+		if iv.status != status && s.webhooks != nil {
+			// Queued under the lock, so webhooks go out in the order of the changes.
+			s.webhooks.announce(webhookCall{InterviewID: interviewID, OnboardingStatus: status, ClientID: "sim", FlowID: "sim-flow"}, s)
+		}
+		iv.status = status
+	})
+	if err != nil {
 		return err
 	}
 	s.log.Info("simulator: status set", "interview", interviewID, "status", status)
-	if changed && s.webhooks != nil {
-		s.webhooks.announce(webhookCall{InterviewID: interviewID, OnboardingStatus: status, ClientID: "sim", FlowID: "sim-flow"}, s)
-	}
 	return nil
 }
 

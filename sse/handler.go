@@ -96,7 +96,8 @@ type Handler struct {
 	sessions *rateLimits        // of /onboarding-url, per client address
 	cors     cors
 	metrics  *handlerMetrics
-	draining atomic.Bool
+	draining atomic.Bool       // streams refused and ended
+	unready  atomic.Bool       // /readyz answers 503
 	headers  map[string]string // security headers on every answer
 }
 
@@ -262,10 +263,15 @@ func (s *statusRecorder) status() int {
 	return s.code
 }
 
+// Unready turns /readyz to 503 while everything else keeps working, so a
+// load balancer stops sending new clients before Drain.
+func (h *Handler) Unready() { h.unready.Store(true) }
+
 // Drain turns readiness off, refuses new streams and ends the open ones
 // with a randomised retry hint. Call it before http.Server.Shutdown, which
 // would otherwise wait for open streams forever.
 func (h *Handler) Drain() {
+	h.unready.Store(true)
 	h.draining.Store(true)
 	h.cfg.Broker.Drain()
 }
@@ -447,7 +453,7 @@ func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
-	if h.draining.Load() {
+	if h.unready.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "shutting down"})
 		return
 	}

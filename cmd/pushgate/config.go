@@ -33,6 +33,7 @@ type config struct {
 	writeTimeout  time.Duration
 	secureCookie  bool
 	shutdownGrace time.Duration
+	drainDelay    time.Duration
 
 	previousSecret      string
 	previousSecretGrace time.Duration
@@ -101,6 +102,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", 10*time.Second, "deadline of each SSE write; slower clients are dropped")
 	fs.BoolVar(&c.secureCookie, "secure-cookie", false, "mark the session cookie Secure even without TLS here (behind a TLS proxy)")
+	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 while everything else keeps serving, before streams are ended (give the load balancer time to stop routing here)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -167,6 +169,9 @@ func (c config) validate() error {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", name)
 		}
+	}
+	if c.drainDelay < 0 || c.drainDelay >= c.shutdownGrace {
+		return errors.New("-drain-delay must be at least 0 and below -shutdown-grace")
 	}
 	if c.previousSecretGrace < 0 {
 		return errors.New("-previous-secret-grace must not be negative")

@@ -267,6 +267,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	log.Info("shutting down", "grace", cfg.shutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
 	defer cancel()
+	if cfg.drainDelay > 0 {
+		handler.Unready()
+		log.Info("unready; draining after the delay", "delay", cfg.drainDelay)
+		time.Sleep(cfg.drainDelay)
+	}
 	handler.Drain()
 	stopWebhooks() // before the gateway stops taking them
 	gateway.shutdown(shutdownCtx, log)

@@ -392,3 +392,37 @@ func TestMetricsAreScraped(t *testing.T) {
 		t.Errorf("pushgate_sse_connections = %v after the stream ended", got)
 	}
 }
+
+// TestDrainDelay: on SIGTERM with -drain-delay, /readyz turns 503 first
+// while streams and the API keep working; then streams end.
+func TestDrainDelay(t *testing.T) {
+	in := start(t, "-drain-delay", "500ms", "-shutdown-grace", "3s")
+	var s struct{ InterviewID, Token string }
+	getJSON(t, in.base+"/onboarding-url", &s)
+	stopped := make(chan error, 1)
+	go func() { stopped <- in.stop() }()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		resp, err := http.Get(in.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never turned 503 after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req, _ := http.NewRequest(http.MethodGet, in.base+"/onboarding-status?interviewId="+s.InterviewID, nil)
+	req.Header.Set("X-Token", s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the API during the drain delay: %v %v, want 200", resp, err)
+	}
+	resp.Body.Close()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -186,6 +186,7 @@ func (h *Handler) routes() *mux.Router {
 			}
 		}
 	}
+	r.Use(nameRoute)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, h.log, errorf(http.StatusNotFound, "no such route: "+req.URL.Path))
 	})
@@ -216,28 +217,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.router.ServeHTTP(w, r)
 		return
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, route: "unmatched"}
 	h.router.ServeHTTP(rec, r)
-	h.metrics.requests.WithLabelValues(h.routeOf(r), strconv.Itoa(rec.status())).Inc()
+	h.metrics.requests.WithLabelValues(rec.route, strconv.Itoa(rec.status())).Inc()
 }
 
-// routeOf names r's route by its path template, for metric labels that
+// nameRoute is router middleware (it runs once a route matched): it puts
+// the route's path template on the statusRecorder, for metric labels that
 // stay few whatever paths clients send.
-func (h *Handler) routeOf(r *http.Request) string {
-	var match mux.RouteMatch
-	if h.router.Match(r, &match) && match.Route != nil {
-		if tpl, err := match.Route.GetPathTemplate(); err == nil {
-			return tpl
+func nameRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*statusRecorder); ok {
+			if tpl, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
+				rec.route = tpl
+			}
 		}
-	}
-	return "unmatched"
+		next.ServeHTTP(w, r)
+	})
 }
 
 // statusRecorder remembers the status code of an answer. Unwrap keeps
 // http.ResponseController (flushes, write deadlines) working through it.
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code  int
+	route string // the matched route's path template
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

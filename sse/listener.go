@@ -54,7 +54,10 @@ type limitListener struct {
 	open     atomic.Int64
 	refusing chan struct{} // a slot per connection being refused
 	refused  prometheus.Counter
-	wg       sync.WaitGroup // refusals in flight
+
+	mu     sync.Mutex // protects closed, and wg.Add against Close's Wait
+	closed bool
+	wg     sync.WaitGroup // refusals in flight
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -84,6 +87,13 @@ func (l *limitListener) refuse(c net.Conn) {
 		c.Close() // refusing too many at once already
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		<-l.refusing
+		c.Close()
+		return
+	}
 	l.wg.Go(func() {
 		defer func() { <-l.refusing }()
 		defer c.Close()
@@ -103,6 +113,9 @@ func (l *limitListener) refuse(c net.Conn) {
 // Close stops accepting and waits for refusals in flight.
 func (l *limitListener) Close() error {
 	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 	l.wg.Wait()
 	return err
 }

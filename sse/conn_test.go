@@ -98,3 +98,26 @@ func TestConnGate(t *testing.T) {
 		})
 	}
 }
+
+func TestFrameID(t *testing.T) {
+	for frame, want := range map[string]uint64{
+		"id: 0\ndata: x\n\n":                    0,
+		"id: 1795861561436\ndata: x\n\n":        1795861561436,
+		"id: 9999999999999999999\ndata: x\n\n":  9999999999999999999,
+		"id: 99999999999999999999\ndata: x\n\n": 1<<64 - 1, // too long: no id
+		"id: 12a\n\n":                           1<<64 - 1,
+		"id: \n\n":                              1<<64 - 1,
+		": heartbeat\n\n":                       1<<64 - 1,
+	} {
+		got, ok := frameID([]byte(frame))
+		if !ok {
+			got = 1<<64 - 1
+		}
+		if got != want {
+			t.Errorf("frameID(%q) = %d, want %d", frame, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { frameID([]byte("id: 1795861561436\ndata: x\n\n")) }); n != 0 {
+		t.Errorf("frameID allocates %v times", n)
+	}
+}

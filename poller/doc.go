@@ -18,4 +18,11 @@
 // call per interval. A poller starts with the first watcher, stops Linger
 // after the last one leaves, and stops for good once ONBOARDING_FINISHED has
 // been published.
+//
+// Push applies a status the upstream pushed (its webhook) through the same
+// numbering and dedupe, so a change seen by a push and by a poll is
+// published once; while pushes arrive, the interview's poller slows to
+// PushInterval. The flow only moves forward: a known status that comes
+// before the current one, from a late push or a lagging read, changes
+// nothing.
 package poller

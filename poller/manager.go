@@ -513,21 +513,23 @@ var flowRank = map[string]int{
 	"MANUAL_REVIEW_REJECTED":           7,
 }
 
-// regresses reports whether next is a known status that comes before the
-// known status cur. Unknown statuses never regress: they pass as data.
-func regresses(cur, next string) bool {
+// flowOrder compares two statuses by their place in the flow: negative
+// when next comes before cur, positive when after, zero when either is not
+// a known flow status (unknown statuses are never judged) or they tie.
+func flowOrder(cur, next string) int {
 	rc, okc := flowRank[cur]
 	rn, okn := flowRank[next]
-	return okc && okn && rn < rc
+	if !okc || !okn {
+		return 0
+	}
+	return rn - rc
 }
 
-// advances reports whether next is a known status that comes after the
-// known status cur.
-func advances(cur, next string) bool {
-	rc, okc := flowRank[cur]
-	rn, okn := flowRank[next]
-	return okc && okn && rn > rc
-}
+// regresses reports whether next is a known status that comes before cur.
+func regresses(cur, next string) bool { return flowOrder(cur, next) < 0 }
+
+// advances reports whether next is a known status that comes after cur.
+func advances(cur, next string) bool { return flowOrder(cur, next) > 0 }
 
 // nextSeq is the sequence number of the change after prev. The first one
 // is the wall clock in milliseconds, so a gateway that restarted, or forgot

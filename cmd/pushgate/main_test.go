@@ -72,12 +72,7 @@ func TestFiftyCurlClients(t *testing.T) {
 	var wg sync.WaitGroup
 	firsts, lasts := make(chan string, 50), make(chan string, 50)
 	for range 50 {
-		req, _ := http.NewRequest(http.MethodGet, base+"/events?interviewId="+s.InterviewID, nil)
-		req.Header.Set("X-Token", s.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := authGet(t, in.base+"/events", s.InterviewID, s.Token)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("stream answered %s", resp.Status)
 		}
@@ -125,6 +120,18 @@ func TestFiftyCurlClients(t *testing.T) {
 	}
 }
 
+// authGet GETs an interview route with its token, as a client would.
+func authGet(t *testing.T, url, interviewID, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"?interviewId="+interviewID, nil)
+	req.Header.Set("X-Token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 func listenLoopback(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -155,12 +162,7 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	in := start(t, "-shutdown-grace", "3s")
 	var s struct{ InterviewID, Token string }
 	getJSON(t, in.base+"/onboarding-url", &s)
-	req, _ := http.NewRequest(http.MethodGet, in.base+"/events?interviewId="+s.InterviewID, nil)
-	req.Header.Set("X-Token", s.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := authGet(t, in.base+"/events", s.InterviewID, s.Token)
 	defer resp.Body.Close()
 	br := bufio.NewReader(resp.Body)
 	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "id: ") {
@@ -309,15 +311,7 @@ func TestMetricsAreScraped(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	open := func() *http.Response {
-		req, _ := http.NewRequest(http.MethodGet, in.base+"/events?interviewId="+s.InterviewID, nil)
-		req.Header.Set("X-Token", s.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
-	}
+	open := func() *http.Response { return authGet(t, in.base+"/events", s.InterviewID, s.Token) }
 	stream := open()
 	defer stream.Body.Close()
 	br := bufio.NewReader(stream.Body)
@@ -415,11 +409,9 @@ func TestDrainDelay(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	req, _ := http.NewRequest(http.MethodGet, in.base+"/onboarding-status?interviewId="+s.InterviewID, nil)
-	req.Header.Set("X-Token", s.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("the API during the drain delay: %v %v, want 200", resp, err)
+	resp := authGet(t, in.base+"/onboarding-status", s.InterviewID, s.Token)
+	if resp.StatusCode != 200 {
+		t.Fatalf("the API during the drain delay: %s, want 200", resp.Status)
 	}
 	resp.Body.Close()
 	if err := <-stopped; err != nil {

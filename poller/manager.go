@@ -28,9 +28,9 @@ var (
 	ErrUnknownInterview = errors.New("poller: unknown interview")
 )
 
-// Update is one observed status of an interview. Seq grows by one with
-// every change (the first is taken from the clock, see nextSeq), so it
-// orders the changes of one interview and serves as the SSE event id.
+// Update is one observed status of an interview. Seq grows with every
+// change (see nextSeq), so it orders the changes of one interview and
+// serves as the SSE event id, the same on every node of a cluster.
 type Update struct {
 	InterviewID string `json:"interviewId"`
 	Status      string `json:"onboardingStatus"`
@@ -98,6 +98,10 @@ type Config struct {
 	// across all interviews, so an outage's retries or a recovery cannot
 	// flood the upstream. Zero means no ceiling.
 	MaxCallsPerSecond float64
+	// Cluster shares interviews with the other gateway nodes: leases so
+	// that one node reads each interview, the shared status and its
+	// changes. Nil means this node is alone.
+	Cluster Cluster
 	// Metrics registers the Manager's Prometheus collectors. Nil records
 	// no metrics.
 	Metrics prometheus.Registerer
@@ -155,11 +159,14 @@ func (c *Config) setDefaults() error {
 // Manager runs the shared pollers. Its methods are safe for concurrent use.
 //
 // Goroutines: one per running poller, one per upstream read in flight (the
-// singleflight call), one sweeper; all are counted in wg and end with Close.
+// singleflight call), one sweeper and, in a cluster, one receiving the
+// other nodes' changes; all are counted in wg and end with Close.
 type Manager struct {
-	src Source
-	pub Publisher
-	cfg Config
+	src     Source
+	pub     Publisher
+	cfg     Config
+	cluster Cluster // alone{} when Config.Cluster is nil
+	shared  bool    // Config.Cluster is set
 
 	reads   singleflight.Group // upstream status reads, keyed by interview id
 	sem     chan struct{}      // caps upstream reads in flight
@@ -170,8 +177,9 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex // protects closed, interviews and every field of each interview
+	mu         sync.Mutex // protects closed, gen, interviews and every field of each interview
 	closed     bool
+	gen        uint64 // grows with every resync; an interview loaded before it is stale
 	interviews map[string]*interview
 }
 
@@ -180,15 +188,19 @@ type Manager struct {
 type interview struct {
 	publish   sync.Mutex // held from a change to its publish (see apply)
 	id        string
-	token     string    // upstream session token, "" when unknown
-	cur       Update    // last known status; Seq 0 means none yet
-	history   []Update  // the last historyLen changes, oldest first, ending with cur
-	readAt    time.Time // last successful upstream read
-	retryAt   time.Time // no upstream read before this (backoff, Retry-After)
-	lastErr   error     // the last read's error while it keeps failing
-	reading   int       // fetches in flight; the sweeper keeps the state meanwhile
-	pushedAt  time.Time // last status the upstream pushed; zero when none
-	failures  int       // consecutive failed reads
+	token     string        // upstream session token, "" when unknown
+	cur       Update        // last known status; Seq 0 means none yet
+	history   []Update      // the last historyLen changes, oldest first, ending with cur
+	readAt    time.Time     // last successful upstream read
+	retryAt   time.Time     // no upstream read before this (backoff, Retry-After)
+	lastErr   error         // the last read's error while it keeps failing
+	reading   int           // fetches in flight; the sweeper keeps the state meanwhile
+	pushedAt  time.Time     // last status the upstream pushed; zero when none
+	external  time.Time     // last change made by a push or another node
+	following time.Time     // another node reads upstream until then
+	syncGen   uint64        // Manager.gen when last loaded from the cluster; 0: never
+	known     chan struct{} // closed once a status is known
+	failures  int           // consecutive failed reads
 	watchers  int
 	stop      context.CancelFunc // stops the running poller; nil when none runs
 	linger    *time.Timer        // pending stop after the last watcher left
@@ -210,6 +222,9 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		src:        src,
 		pub:        pub,
 		cfg:        cfg,
+		cluster:    cfg.Cluster,
+		shared:     cfg.Cluster != nil,
+		gen:        1,
 		sem:        make(chan struct{}, cfg.MaxConcurrent),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -224,8 +239,15 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
+	if !m.shared {
+		m.cluster = alone{}
+	}
 	m.wg.Add(1)
 	go m.sweep()
+	if ch := m.cluster.Changes(); ch != nil {
+		m.wg.Add(1)
+		go m.receive(ch)
+	}
 	return m, nil
 }
 
@@ -250,23 +272,36 @@ func (m *Manager) Close() {
 }
 
 // Register records the upstream session token of an interview, so that its
-// status can be read with it.
+// status can be read with it, on this node and, in a cluster, on all.
 func (m *Manager) Register(interviewID, sessionToken string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	st := m.stateLocked(interviewID)
 	st.token, st.usedAt = sessionToken, time.Now()
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancel()
+	_ = m.cluster.Share(ctx, interviewID, sessionToken) // unreachable: this node still has it
 }
 
 // SessionToken returns the upstream session token Register stored for the
-// interview ("" when none).
+// interview, on any node of a cluster ("" when none).
 func (m *Manager) SessionToken(interviewID string) string {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if st := m.interviews[interviewID]; st != nil {
-		return st.token
+	st := m.interviews[interviewID]
+	if st == nil && m.shared {
+		st = m.stateLocked(interviewID)
 	}
-	return ""
+	if st == nil {
+		m.mu.Unlock()
+		return ""
+	}
+	if st.token == "" && !m.syncedLocked(st) {
+		m.mu.Unlock()
+		m.sync(st)
+		m.mu.Lock()
+	}
+	defer m.mu.Unlock()
+	return st.token
 }
 
 // Watch adds a watcher to an interview and starts its poller if none runs
@@ -349,7 +384,7 @@ func (m *Manager) Current(ctx context.Context, interviewID string) (Update, erro
 	st := m.stateLocked(interviewID)
 	now := time.Now()
 	st.usedAt = now
-	if st.cur.Seq > 0 && (st.stop != nil || m.freshLocked(st, now)) {
+	if st.cur.Seq > 0 && m.syncedLocked(st) && (st.stop != nil || m.freshLocked(st, now)) {
 		u := st.cur
 		m.mu.Unlock()
 		m.metrics.read("memory")
@@ -361,10 +396,15 @@ func (m *Manager) Current(ctx context.Context, interviewID string) (Update, erro
 
 // freshLocked reports whether an upstream read of st would be redundant
 // now: the flow finished, the status was read or pushed within the last
-// interval, or a backoff runs.
+// interval, a backoff runs, or another node of the cluster reads it.
 func (m *Manager) freshLocked(st *interview, now time.Time) bool {
-	return st.cur.Finished() || now.Sub(st.readAt) < m.cfg.Interval || now.Sub(st.pushedAt) < m.cfg.Interval || now.Before(st.retryAt)
+	return st.cur.Finished() || now.Sub(st.readAt) < m.cfg.Interval || now.Sub(st.pushedAt) < m.cfg.Interval ||
+		now.Before(st.retryAt) || now.Before(st.following)
 }
+
+// syncedLocked reports whether st holds what the cluster knows: it was
+// loaded since the last resync (always, for a node alone).
+func (m *Manager) syncedLocked(st *interview) bool { return !m.shared || st.syncGen == m.gen }
 
 // read joins or starts the singleflight read of an interview and waits for
 // it or for ctx.
@@ -402,6 +442,13 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	m.wg.Add(1) // under mu and before Close marks closed, so Wait sees it
 	defer m.wg.Done()
 	st := m.stateLocked(interviewID)
+	st.reading++ // the sweeper keeps st meanwhile
+	defer func() { m.mu.Lock(); st.reading--; m.mu.Unlock() }()
+	if !m.syncedLocked(st) {
+		m.mu.Unlock()
+		m.sync(st)
+		m.mu.Lock()
+	}
 	now := time.Now()
 	if st.cur.Seq > 0 && m.freshLocked(st, now) {
 		u := st.cur
@@ -414,14 +461,22 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		m.mu.Unlock()
 		return Update{}, err
 	}
-	token := st.token
-	st.reading++
 	m.mu.Unlock()
+	if u, ok := m.follow(st); ok {
+		return u, nil
+	}
 
+	m.mu.Lock()
+	token := st.token
+	m.mu.Unlock()
 	status, err := m.call(interviewID, token)
 
 	m.mu.Lock()
-	st.reading--
+	if st.stop == nil {
+		// A one-off read (a snapshot, a polling client): the lease goes
+		// back at once, so a node with a running poller takes it.
+		defer m.cluster.Release(interviewID)
+	}
 	if err != nil {
 		u := m.failedLocked(st, err)
 		m.mu.Unlock()
@@ -436,68 +491,310 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	return u, nil
 }
 
+// follow asks the cluster whether another node reads the interview, and if
+// so returns the status it shared instead of reading upstream. With no
+// status known yet, it waits up to one interval for the other node's first
+// read before reading itself. A cluster out of reach means this node reads.
+func (m *Manager) follow(st *interview) (Update, bool) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	wait, err := m.cluster.Lead(ctx, st.id)
+	cancel()
+	if err != nil || wait <= 0 {
+		return Update{}, false
+	}
+	m.mu.Lock()
+	st.following = time.Now().Add(wait)
+	u, known := st.cur, st.known
+	m.mu.Unlock()
+	if u.Seq > 0 {
+		return u, true
+	}
+	t := time.NewTimer(m.cfg.Interval)
+	defer t.Stop()
+	select {
+	case <-known:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return st.cur, true
+	case <-t.C:
+		return Update{}, false
+	case <-m.ctx.Done():
+		return Update{}, false
+	}
+}
+
 // Push applies a status the upstream pushed (its webhook) to a tracked
 // interview, with the same sequence numbers and dedupe as polled ones: a
 // change seen by both is published once. It reports whether the status
 // was new. A push of a known flow status that ranks before the current one
 // (an old webhook delivered late) is ignored: the flow only moves forward.
-// Untracked interviews give ErrUnknownInterview.
+// Interviews neither this node nor its cluster knows give
+// ErrUnknownInterview.
 func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
-	m.mu.Lock()
-	st, closed := m.interviews[interviewID], m.closed
-	m.mu.Unlock()
-	switch {
-	case closed:
-		return Update{}, false, ErrClosed
-	case st == nil:
-		return Update{}, false, ErrUnknownInterview
+	st, err := m.tracked(interviewID)
+	if err != nil {
+		return Update{}, false, err
 	}
 	u, changed := m.apply(st, status, time.Time{})
 	return u, changed, nil
 }
 
+// tracked returns the state of an interview this node knows or, in a
+// cluster, one that another node registered.
+func (m *Manager) tracked(interviewID string) (*interview, error) {
+	m.mu.Lock()
+	st, closed := m.interviews[interviewID], m.closed
+	switch {
+	case closed:
+		m.mu.Unlock()
+		return nil, ErrClosed
+	case st != nil:
+		m.mu.Unlock()
+		return st, nil
+	case !m.shared:
+		m.mu.Unlock()
+		return nil, ErrUnknownInterview
+	}
+	st = m.stateLocked(interviewID)
+	st.reading++ // kept while loading
+	m.mu.Unlock()
+	m.sync(st)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st.reading--
+	if st.token == "" && st.cur.Seq == 0 && st.watchers == 0 && st.reading == 0 {
+		delete(m.interviews, interviewID) // not ours to remember
+		return nil, ErrUnknownInterview
+	}
+	return st, nil
+}
+
 // apply records a status read at readAt (zero for a push) and publishes it
 // when it changed. Holding st.publish across the change and its publish
 // keeps the publishes of one interview in Seq order, whichever goroutine
-// (poll or push) makes them. A read that began before the last push may be
-// older than it, so it changes nothing. m.mu must not be held.
+// (poll, push or the cluster's feed) makes them. A read that began before
+// the last change made elsewhere may be older than it, so it only counts
+// when it moves the flow forward. In a cluster the change is committed to
+// the shared copy first; a commit that finds changes this node missed
+// merges them and decides again. m.mu must not be held.
 func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update, bool) {
 	st.publish.Lock()
 	defer st.publish.Unlock()
-	m.mu.Lock()
-	var changed bool
-	switch {
-	case readAt.IsZero(): // a push
-		st.pushedAt, st.usedAt = time.Now(), time.Now()
-		changed = st.cur.Seq == 0 || (st.cur.Status != status && !regresses(st.cur.Status, status))
-	case !readAt.After(st.pushedAt):
-		// A push overtook this read: its answer may be older than the
-		// push, so only a status known to come later is taken.
-		changed = st.cur.Status != status && advances(st.cur.Status, status)
-	default:
-		// The flow only moves forward: an upstream answer behind what was
-		// already seen (a lagging replica) changes nothing.
-		changed = st.cur.Seq == 0 || (st.cur.Status != status && !regresses(st.cur.Status, status))
-	}
-	if changed {
-		st.cur = Update{InterviewID: st.id, Status: status, Seq: nextSeq(st.cur.Seq)}
-		if len(st.history) == historyLen {
-			st.history = append(st.history[:0], st.history[1:]...)
+	pushed := readAt.IsZero()
+	for attempt := 0; ; attempt++ {
+		m.mu.Lock()
+		if pushed {
+			st.pushedAt, st.usedAt = time.Now(), time.Now()
 		}
-		st.history = append(st.history, st.cur)
+		prev := st.cur
+		if !m.changesLocked(st, status, readAt) {
+			m.mu.Unlock()
+			return prev, false
+		}
+		next := Update{InterviewID: st.id, Status: status, Seq: nextSeq(prev.Seq)}
+		m.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+		stored, err := m.cluster.Commit(ctx, prev.Seq, next, pushed)
+		cancel()
+		if err == nil && len(stored) > 0 {
+			// Another node committed first: take its changes, then decide
+			// again against them, a few times at most.
+			m.mergeLocked(st, stored, false)
+			if attempt < 3 {
+				continue
+			}
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return st.cur, false
+		}
+		// Committed, or the cluster is out of reach and this node goes on
+		// alone.
+		m.mu.Lock()
+		m.recordLocked(st, next)
+		closed := m.closed
+		m.mu.Unlock()
+		if !closed {
+			m.metrics.changed()
+			m.pub.Publish(next)
+		}
+		return next, true
 	}
-	u := st.cur
+}
+
+// changesLocked decides whether status, read at readAt (zero for a push),
+// changes the interview.
+func (m *Manager) changesLocked(st *interview, status string, readAt time.Time) bool {
+	switch {
+	case st.cur.Seq == 0:
+		return true
+	case st.cur.Status == status:
+		return false
+	case !readAt.IsZero() && !readAt.After(st.external):
+		// A change made elsewhere overtook this read: its answer may be
+		// older than that change, so only a status known to come later
+		// is taken.
+		return advances(st.cur.Status, status)
+	default:
+		// The flow only moves forward: an answer behind what was already
+		// seen (a late webhook, a lagging replica) changes nothing.
+		return !regresses(st.cur.Status, status)
+	}
+}
+
+// recordLocked makes u the interview's current status and stops its poller
+// once the flow finished.
+func (m *Manager) recordLocked(st *interview, u Update) {
+	if st.cur.Seq == 0 && st.known != nil {
+		close(st.known)
+		st.known = nil
+	}
+	st.cur = u
+	if len(st.history) == historyLen {
+		st.history = append(st.history[:0], st.history[1:]...)
+	}
+	st.history = append(st.history, u)
 	if u.Finished() && st.stop != nil {
 		st.stop()
 		st.stop = nil
 	}
+}
+
+// merge takes changes committed elsewhere (by another node, or before this
+// node loaded the interview) and publishes those it did not have, in order.
+func (m *Manager) merge(st *interview, changes []Update, pushed bool) {
+	st.publish.Lock()
+	defer st.publish.Unlock()
+	m.mergeLocked(st, changes, pushed)
+}
+
+// mergeLocked is merge with st.publish held.
+func (m *Manager) mergeLocked(st *interview, changes []Update, pushed bool) {
+	var fresh []Update
+	m.mu.Lock()
+	for _, u := range changes {
+		if u.Seq <= st.cur.Seq {
+			continue
+		}
+		u.InterviewID = st.id
+		m.recordLocked(st, u)
+		fresh = append(fresh, u)
+	}
+	if len(fresh) > 0 {
+		st.external = time.Now()
+		if pushed {
+			st.pushedAt = st.external
+		}
+	}
 	closed := m.closed
 	m.mu.Unlock()
-	if changed && !closed {
-		m.metrics.changed()
-		m.pub.Publish(u)
+	if !closed {
+		for _, u := range fresh {
+			m.pub.Publish(u)
+		}
 	}
-	return u, changed
+}
+
+// sync loads the interview's shared state and merges what this node
+// missed. Out of reach, it leaves st as it is, still marked stale.
+func (m *Manager) sync(st *interview) {
+	if !m.shared {
+		return
+	}
+	m.mu.Lock()
+	gen := m.gen // a resync during the load leaves st stale
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancel()
+	sh, err := m.cluster.Load(ctx, st.id)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	token := st.token
+	if token == "" {
+		st.token = sh.Token
+	}
+	if sh.PushedAt.After(st.pushedAt) {
+		st.pushedAt = sh.PushedAt
+	}
+	m.mu.Unlock()
+	if sh.Token == "" && token != "" {
+		_ = m.cluster.Share(ctx, st.id, token) // the shared copy lost it
+	}
+	m.merge(st, sh.History, false)
+	m.mu.Lock()
+	st.syncGen = gen
+	m.mu.Unlock()
+}
+
+// receive runs in its own goroutine and applies the changes other nodes
+// commit.
+func (m *Manager) receive(changes <-chan Change) {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case c, ok := <-changes:
+			if !ok {
+				return
+			}
+			if c.Resync {
+				m.resync()
+			} else {
+				m.received(c)
+			}
+		}
+	}
+}
+
+// received applies one change of another node to an interview this node
+// serves. A change that does not follow the last one known here means some
+// were missed: the interview is loaded whole instead.
+func (m *Manager) received(c Change) {
+	m.mu.Lock()
+	st := m.interviews[c.InterviewID]
+	if st == nil {
+		m.mu.Unlock()
+		return // not served here; loaded when it is
+	}
+	m.mu.Unlock()
+	st.publish.Lock() // lock order: publish before mu
+	m.mu.Lock()
+	gap := c.Seq > st.cur.Seq && c.Prev != st.cur.Seq
+	active := st.watchers > 0 || st.stop != nil
+	if gap && !active {
+		st.syncGen = 0 // loaded when next used
+	}
+	m.mu.Unlock()
+	if !gap {
+		m.mergeLocked(st, []Update{c.Update}, c.Pushed)
+	}
+	st.publish.Unlock()
+	if gap && active {
+		m.sync(st)
+	}
+}
+
+// resync marks every interview stale and reloads those watched here, so
+// that their subscribers get what this node missed.
+func (m *Manager) resync() {
+	m.mu.Lock()
+	m.gen++
+	var active []*interview
+	for _, st := range m.interviews {
+		if st.watchers > 0 || st.stop != nil {
+			active = append(active, st)
+		}
+	}
+	m.mu.Unlock()
+	for _, st := range active {
+		if m.ctx.Err() != nil {
+			return
+		}
+		m.sync(st)
+	}
 }
 
 // flowRank orders the statuses of a flow; later statuses rank higher.
@@ -531,16 +828,15 @@ func regresses(cur, next string) bool { return flowOrder(cur, next) < 0 }
 // advances reports whether next is a known status that comes after cur.
 func advances(cur, next string) bool { return flowOrder(cur, next) > 0 }
 
-// nextSeq is the sequence number of the change after prev. The first one
-// is the wall clock in milliseconds, so a gateway that restarted, or forgot
-// an interview, numbers its changes above every id it handed out before: a
-// client reconnecting with an old Last-Event-ID is never mistaken for one
-// that is up to date.
+// nextSeq is the sequence number of the change after prev: the wall clock
+// in milliseconds, or prev+1 when that is larger. A gateway that restarted,
+// or forgot an interview, thus numbers its changes above every id it handed
+// out before, so a client reconnecting with an old Last-Event-ID is never
+// mistaken for one that is up to date; and nodes of a cluster that numbered
+// changes alone while the shared copy was out of reach agree again with
+// the first change committed after it is back.
 func nextSeq(prev uint64) uint64 {
-	if prev == 0 {
-		return uint64(time.Now().UnixMilli())
-	}
-	return prev + 1
+	return max(prev+1, uint64(time.Now().UnixMilli()))
 }
 
 // call performs one upstream read under the global rate ceiling and
@@ -605,9 +901,11 @@ func (m *Manager) startLocked(st *interview) {
 	go m.poll(ctx, st.id)
 }
 
-// poll is the poller goroutine of one interview.
+// poll is the poller goroutine of one interview. It gives the interview's
+// lease back when it ends.
 func (m *Manager) poll(ctx context.Context, interviewID string) {
 	defer m.wg.Done()
+	defer m.cluster.Release(interviewID)
 	t := time.NewTimer(m.nextWait(interviewID))
 	defer t.Stop()
 	for {
@@ -631,13 +929,13 @@ func (m *Manager) nextWait(interviewID string) time.Duration {
 	if !st.pushedAt.IsZero() && time.Since(st.pushedAt) < m.cfg.PushSilence {
 		interval = m.cfg.PushInterval // the upstream pushes: polling is a safety net
 	}
-	// A push counts as a read: it is as fresh (see freshLocked).
+	// A push counts as a read: it is as fresh (see freshLocked). While
+	// another node reads, the next look is when its lease may lapse.
 	next := st.readAt.Add(interval)
-	if pushed := st.pushedAt.Add(m.cfg.Interval); pushed.After(next) {
-		next = pushed
-	}
-	if st.retryAt.After(next) {
-		next = st.retryAt
+	for _, t := range []time.Time{st.pushedAt.Add(m.cfg.Interval), st.retryAt, st.following} {
+		if t.After(next) {
+			next = t
+		}
 	}
 	m.mu.Unlock()
 	return max(time.Until(next), 0) + m.jitter()
@@ -697,7 +995,7 @@ func (m *Manager) count(match func(*interview) bool) int {
 func (m *Manager) stateLocked(interviewID string) *interview {
 	st := m.interviews[interviewID]
 	if st == nil {
-		st = &interview{id: interviewID, usedAt: time.Now()}
+		st = &interview{id: interviewID, usedAt: time.Now(), known: make(chan struct{})}
 		m.interviews[interviewID] = st
 	}
 	return st

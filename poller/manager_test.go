@@ -162,14 +162,13 @@ func TestPublishesEachChangeOnceInOrder(t *testing.T) {
 		if len(got) != len(steps) {
 			t.Fatalf("published %d updates, want %d: %v", len(got), len(steps), got)
 		}
-		// The first sequence number is the clock in ms (synctest's clock
-		// starts at 2000-01-01), then one more per change.
-		if first := got[0].Seq; first != uint64(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()) {
-			t.Errorf("first seq %d, want the clock in ms at the first read", first)
-		}
+		// A sequence number is the clock in ms at the change (synctest's
+		// clock starts at 2000-01-01 and each status is seen within 1s).
+		start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 		for i, u := range got {
-			if u.Status != steps[i] || u.Seq != got[0].Seq+uint64(i) {
-				t.Errorf("update %d = %+v, want %s seq %d", i, u, steps[i], got[0].Seq+uint64(i))
+			at := start.Add(time.Duration(i) * 3500 * time.Millisecond)
+			if u.Status != steps[i] || u.Seq < uint64(at.UnixMilli()) || u.Seq > uint64(at.Add(time.Second).UnixMilli()) {
+				t.Errorf("update %d = %+v, want %s numbered by the clock after %v", i, u, steps[i], at)
 			}
 		}
 		// A client that saw the second change catches up on the rest from memory.
@@ -198,8 +197,8 @@ func TestHistoryKeepsTheLastChanges(t *testing.T) {
 			t.Fatalf("Since(0) after %d changes kept %s..%s (%d), want the last %d", historyLen+5, since[0].Status, since[len(since)-1].Status, len(since), historyLen)
 		}
 		for i := 1; i < len(since); i++ {
-			if since[i].Seq != since[i-1].Seq+1 {
-				t.Fatalf("history seqs not consecutive: %v", since)
+			if since[i].Seq <= since[i-1].Seq {
+				t.Fatalf("history seqs not increasing: %v", since)
 			}
 		}
 	})
@@ -250,7 +249,7 @@ func TestPollerStopsOnFinishedAndDoesNotRestart(t *testing.T) {
 		defer m.Watch("a")() // a late subscriber of a finished flow
 		u, err := m.Current(context.Background(), "a")
 		time.Sleep(time.Minute)
-		if first := m.Since("a", 0)[0]; err != nil || !u.Finished() || u.Seq != first.Seq+1 {
+		if all := m.Since("a", 0); err != nil || !u.Finished() || len(all) != 2 || all[1] != u {
 			t.Fatalf("Current = %+v, %v; want ONBOARDING_FINISHED as the second change", u, err)
 		}
 		if got := src.count("a"); got != n || m.Polling("a") {
@@ -517,8 +516,8 @@ func TestPushAppliesOnceAndInOrder(t *testing.T) {
 			t.Fatalf("published %v, want %v", got, want)
 		}
 		for i, u := range got {
-			if u.Status != want[i] || u.Seq != got[0].Seq+uint64(i) {
-				t.Fatalf("update %d = %+v, want %s with the next seq", i, u, want[i])
+			if u.Status != want[i] || (i > 0 && u.Seq <= got[i-1].Seq) {
+				t.Fatalf("update %d = %+v, want %s with a higher seq", i, u, want[i])
 			}
 		}
 		if m.Polling("a") {

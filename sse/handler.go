@@ -47,6 +47,11 @@ type Config struct {
 	// Ready reports whether the gateway can serve (upstream reachable).
 	// Nil means always ready; /readyz also fails while draining.
 	Ready func() error
+	// Degraded says why the gateway serves in a degraded mode ("" when it
+	// does not), e.g. a cluster node polling alone while Redis is out of
+	// reach. /readyz shows it and still answers 200: the node serves. Nil
+	// means never degraded.
+	Degraded func() string
 	// AllowedOrigins may call the API and open streams from other origins,
 	// with credentials (CORS). Empty grants no other origin.
 	AllowedOrigins []string
@@ -467,7 +472,13 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	body := map[string]string{"status": "ready"}
+	if h.cfg.Degraded != nil {
+		if why := h.cfg.Degraded(); why != "" {
+			body["status"], body["degraded"] = "degraded", why
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 var interviewIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -52,6 +52,9 @@ type config struct {
 	pushSilence         time.Duration
 	logLevel            string
 	logFormat           string
+	redisURL            string
+	redisPrefix         string
+	leaseTTL            time.Duration
 }
 
 // envName is the environment variable read for a flag: PUSHGATE_ and the
@@ -104,6 +107,9 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.BoolVar(&c.secureCookie, "secure-cookie", false, "mark the session cookie Secure even without TLS here (behind a TLS proxy)")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz answers 503 while everything else keeps serving, before streams are ended (give the load balancer time to stop routing here)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
+	fs.StringVar(&c.redisURL, "redis-url", "", "Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS) of a cluster of gateway nodes: each interview is then polled by one node and its changes reach every node; empty runs a single node without Redis")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "pushgate", "prefix of the Redis keys and channel, so several gateways can share one Redis")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", 3*time.Second, "with -redis-url, how long a node's poll lease outlives it: a dead node's interviews are taken over within it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.Usage = func() {
@@ -181,6 +187,16 @@ func (c config) validate() error {
 	}
 	if c.upstreamCalls <= 0 {
 		return errors.New("-max-upstream-calls must be positive")
+	}
+	if c.redisURL != "" {
+		switch {
+		case c.secret == "":
+			return errors.New("-redis-url needs -secret: every node of a cluster must verify the tokens the others issue")
+		case c.upstreamURL == "":
+			return errors.New("-redis-url needs -upstream: the nodes of a cluster must share one upstream (run pushgate-sim for a simulated one)")
+		case c.leaseTTL < 100*time.Millisecond:
+			return errors.New("-lease-ttl must be at least 100ms")
+		}
 	}
 	return nil
 }

@@ -26,8 +26,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/rediscluster"
 	"github.com/pushgate/pushgate/public"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
@@ -175,6 +177,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	if err != nil {
 		return err
 	}
+	var cluster *rediscluster.Node // nil: a single node
+	if cfg.redisURL != "" {
+		redis.SetLogger(redisLog{log})
+		if cluster, err = rediscluster.New(rediscluster.Config{
+			URL: cfg.redisURL, Prefix: cfg.redisPrefix, LeaseTTL: cfg.leaseTTL, Retention: cfg.tokenTTL, Metrics: metrics, Logger: log,
+		}); err != nil {
+			return err
+		}
+		defer cluster.Close() // after the pollers: they release their leases
+		log.Info("cluster mode", "redis", redactURL(cfg.redisURL), "node", cluster.ID())
+	}
 	maxConns, maxStreams := capacity(cfg.maxStreams, log)
 	broker, err := sse.NewBroker(sse.BrokerConfig{
 		Heartbeat:       cfg.heartbeat,
@@ -189,7 +202,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		return err
 	}
 	defer broker.Close()
-	statuses, err := poller.New(client, broker, poller.Config{
+	pcfg := poller.Config{
 		Interval:          cfg.pollInterval,
 		Linger:            cfg.linger,
 		CallTimeout:       cfg.callTimeout,
@@ -201,7 +214,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		PushSilence:       cfg.pushSilence,
 		Metrics:           metrics,
 		Logger:            log,
-	})
+	}
+	degraded := func() string { return "" }
+	if cluster != nil {
+		pcfg.Cluster, degraded = cluster, cluster.Degraded
+	}
+	statuses, err := poller.New(client, broker, pcfg)
 	if err != nil {
 		return err
 	}
@@ -214,6 +232,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		FlowOrigin:        flowOrigin,
 		Page:              public.Files,
 		Ready:             client.Healthy,
+		Degraded:          degraded,
 		SecureCookie:      cfg.secureCookie,
 		AllowedOrigins:    splitList(cfg.allowedOrigins),
 		WebhookSecret:     webhookSecret,
@@ -276,6 +295,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 	stopWebhooks() // before the gateway stops taking them
 	gateway.shutdown(shutdownCtx, log)
 	statuses.Close()
+	if cluster != nil {
+		cluster.Close()
+	}
 	if sim != nil {
 		sim.shutdown(shutdownCtx, log)
 	}
@@ -410,6 +432,23 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// redisLog sends the Redis client's own messages (each failed reconnect) to
+// the log at debug level: the cluster node reports an outage once, at warn.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
+}
+
+// redactURL hides the password of a URL for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }
 
 // origin cuts a URL down to scheme://host[:port].

@@ -94,9 +94,10 @@ type Node struct {
 	metrics *metrics
 	log     *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 
 	down  atomic.Bool // Redis is out of reach: calls fail at once
 	owed  atomic.Bool // a Resync is owed to the Manager: a change was dropped
@@ -158,8 +159,11 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) ID() string { return n.id }
 
 // Close gives up the leases this node holds, so that other nodes take its
-// interviews over at once, and stops its goroutines.
-func (n *Node) Close() {
+// interviews over at once, and stops its goroutines. It may be called more
+// than once.
+func (n *Node) Close() { n.closeOnce.Do(n.close) }
+
+func (n *Node) close() {
 	n.mu.Lock()
 	ids := make([]string, 0, len(n.held))
 	for id := range n.held {

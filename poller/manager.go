@@ -472,10 +472,8 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	status, err := m.call(interviewID, token)
 
 	m.mu.Lock()
-	if st.stop == nil {
-		// A one-off read (a snapshot, a polling client): the lease goes
-		// back at once, so a node with a running poller takes it.
-		defer m.cluster.Release(interviewID)
+	if st.stop == nil && m.shared {
+		m.releaseIdle(st)
 	}
 	if err != nil {
 		u := m.failedLocked(st, err)
@@ -489,6 +487,31 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	m.mu.Unlock()
 	u, _ := m.apply(st, status, began)
 	return u, nil
+}
+
+// releaseIdle gives the lease a one-off read took (a snapshot before Watch,
+// a polling client) back one interval later, unless a poller started here
+// meanwhile and keeps it. Holding it that long lets the stream that asked
+// for the snapshot start its poller without the lease changing hands, and
+// other nodes, which wait for the lease to lapse, do not wait on a lease
+// nobody uses. Called with m.mu held.
+func (m *Manager) releaseIdle(st *interview) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTimer(m.cfg.Interval)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-m.ctx.Done():
+		}
+		m.mu.Lock()
+		idle := st.stop == nil
+		m.mu.Unlock()
+		if idle {
+			m.cluster.Release(st.id)
+		}
+	}()
 }
 
 // follow asks the cluster whether another node reads the interview, and if

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +21,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if buildDir != "" {
+			os.RemoveAll(buildDir) // the cluster tests' binaries
+		}
+	}))
+}
 
 func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 	env := map[string]string{"PUSHGATE_POLL_INTERVAL": "250ms", "PUSHGATE_ADDR": ":1", "PUSHGATE_HEARTBEAT": "5s"}

@@ -448,6 +448,11 @@ func (n *Node) check() {
 		case err != nil:
 			n.fail(err)
 		case n.down.CompareAndSwap(true, false):
+			// Leases held before the outage may be gone (a restarted
+			// Redis) or taken: the next Lead of each asks Redis again.
+			n.mu.Lock()
+			clear(n.held)
+			n.mu.Unlock()
 			n.log.Info("redis reachable again; back in cluster mode")
 			n.owed.Store(true)
 			n.payResync()

@@ -1,0 +1,620 @@
+package main
+
+// Cluster tests: pushgate processes, a pushgate-sim process as their shared
+// upstream, and a real redis-server. They skip when redis-server is missing,
+// except under CI=true.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
+)
+
+const (
+	clusterInterval = time.Second
+	clusterLeaseTTL = 3 * time.Second
+)
+
+// TestClusterPollsEachInterviewOnce: three nodes, 1,000 interviews, a
+// subscriber of each interview on every node. The upstream sees about one
+// status call per interview per interval for the whole cluster, and every
+// subscriber gets every change once, in order, with the same ids on all
+// nodes.
+func TestClusterPollsEachInterviewOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: not with -short")
+	}
+	c := newCluster(t, 3)
+	const interviews = 1000
+	sessions := c.sessions(interviews)
+	subs := make([]*subscriber, 0, 3*interviews)
+	for i, s := range sessions {
+		for n := range c.nodes {
+			subs = append(subs, c.subscribe(s, (i+n)%len(c.nodes)))
+		}
+	}
+	waitAll(t, "every subscriber has the current status", subs, 1)
+
+	steps := []string{"ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED"}
+	time.Sleep(2 * clusterInterval)
+	began, before := time.Now(), c.statusCalls(sessions)
+	for k, status := range steps {
+		c.setAll(sessions, status)
+		waitAll(t, status+" reached every subscriber", subs, k+2)
+		time.Sleep(3 * clusterInterval)
+	}
+	elapsed, calls := time.Since(began), c.statusCalls(sessions)-before
+	per := float64(calls) / interviews / (float64(elapsed) / float64(clusterInterval))
+	t.Logf("3 nodes, %d interviews, %d subscribers: %d status calls in %v = %.3f per interview per interval",
+		interviews, len(subs), calls, elapsed.Round(time.Millisecond), per)
+	if per > 1.05 {
+		t.Fatalf("the cluster made %.3f status calls per interview per interval, want at most 1.05", per)
+	}
+	c.setAll(sessions, poller.StatusFinished)
+	want := append(append([]string{"UNKNOWN"}, steps...), poller.StatusFinished)
+	checkFlows(t, subs, want, nil)
+}
+
+// TestClusterSurvivesOwnerKill kills, with SIGKILL, the node polling 100
+// interviews. Polling resumes on another node within the lease TTL, a change
+// made meanwhile is not lost, and the owner's clients, reconnecting to
+// other nodes with Last-Event-ID, miss nothing and see nothing twice.
+func TestClusterSurvivesOwnerKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: not with -short")
+	}
+	c := newCluster(t, 3)
+	const interviews = 100
+	sessions := c.sessions(interviews)
+	var subs []*subscriber
+	for _, s := range sessions {
+		subs = append(subs, c.subscribe(s, 0)) // node 0 watches first: its pollers take the leases
+	}
+	waitAll(t, "node 0's subscribers have the current status", subs, 1)
+	time.Sleep(2 * clusterInterval)
+	for _, s := range sessions {
+		for n := 1; n < len(c.nodes); n++ {
+			subs = append(subs, c.subscribe(s, n))
+		}
+	}
+	waitAll(t, "every subscriber has the current status", subs, 1)
+	owner := c.nodes[0]
+	for _, s := range sessions {
+		if holder := c.leaseHolder(s.InterviewID); holder != owner.pid() {
+			t.Fatalf("interview %s is polled by pid %d, want node 0 (pid %d)", s.InterviewID, holder, owner.pid())
+		}
+	}
+	c.setAll(sessions, "ID_VALIDATION_FINISHED")
+	waitAll(t, "the first change reached every subscriber", subs, 2)
+
+	before := c.callsByInterview(sessions)
+	owner.kill()
+	killed := time.Now()
+	c.setAll(sessions, "FACE_VALIDATION_FINISHED") // made while nobody polls
+	resumed := map[string]time.Duration{}
+	for len(resumed) < interviews && time.Since(killed) < 3*clusterLeaseTTL {
+		now := c.callsByInterview(sessions)
+		for id, n := range now {
+			if _, ok := resumed[id]; !ok && n > before[id] {
+				resumed[id] = time.Since(killed)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(resumed) < interviews {
+		t.Fatalf("polling resumed for %d of %d interviews within %v of the kill", len(resumed), interviews, 3*clusterLeaseTTL)
+	}
+	worst := slices.Max(slices.Collect(mapValues(resumed)))
+	t.Logf("owner killed: polling of all %d interviews resumed on other nodes within %v (lease TTL %v, interval %v)",
+		interviews, worst.Round(time.Millisecond), clusterLeaseTTL, clusterInterval)
+	// The lease lapses at most one TTL after the last renewal; the first
+	// read follows within the sampling step and the read's own time.
+	if worst > clusterLeaseTTL+300*time.Millisecond {
+		t.Fatalf("polling resumed %v after the kill, want within the lease TTL %v", worst, clusterLeaseTTL)
+	}
+	waitAll(t, "the change made during the failover reached every subscriber", subs, 3)
+	c.setAll(sessions, poller.StatusFinished)
+	checkFlows(t, subs, []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}, nil)
+	moved := 0
+	for _, s := range subs {
+		if s.reconnects() > 0 {
+			moved++
+		}
+	}
+	if moved < interviews {
+		t.Fatalf("%d subscribers reconnected, want at least the killed node's %d", moved, interviews)
+	}
+}
+
+// TestClusterRidesOutARedisOutage stops Redis for 10s: every node keeps
+// delivering by polling alone and says so on /readyz; once Redis is back
+// (empty, as after a restart without persistence), the cluster returns to
+// one status call per interview per interval.
+func TestClusterRidesOutARedisOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: not with -short")
+	}
+	c := newCluster(t, 3)
+	const interviews = 200
+	sessions := c.sessions(interviews)
+	var subs []*subscriber
+	for i, s := range sessions {
+		for n := range c.nodes {
+			subs = append(subs, c.subscribe(s, (i+n)%len(c.nodes)))
+		}
+	}
+	waitAll(t, "every subscriber has the current status", subs, 1)
+	steady := c.callRate(sessions, 4*clusterInterval)
+	t.Logf("before the outage: %.3f status calls per interview per interval", steady)
+
+	c.redis.Stop()
+	c.redisStopped = time.Now()
+	for _, n := range c.nodes {
+		n.waitReady(t, func(body string) bool { return strings.Contains(body, `"status":"degraded"`) })
+	}
+	c.setAll(sessions, "ID_VALIDATION_FINISHED")
+	waitAll(t, "a change made during the outage reached every subscriber", subs, 2)
+	alone := c.callRate(sessions, 4*clusterInterval)
+	t.Logf("during the outage: %.3f status calls per interview per interval (each node polls alone)", alone)
+	time.Sleep(time.Until(c.redisStopped.Add(10 * time.Second)))
+
+	c.redis.Restart()
+	for _, n := range c.nodes {
+		n.waitReady(t, func(body string) bool { return strings.Contains(body, `"status":"ready"`) })
+	}
+	time.Sleep(2 * clusterInterval) // leases taken again
+	back := c.callRate(sessions, 6*clusterInterval)
+	t.Logf("after Redis came back: %.3f status calls per interview per interval", back)
+	if back > 1.05 {
+		t.Fatalf("after the outage the cluster makes %.3f status calls per interview per interval, want at most 1.05", back)
+	}
+	c.setAll(sessions, "FACE_VALIDATION_FINISHED")
+	waitAll(t, "a change after the outage reached every subscriber", subs, 3)
+	c.setAll(sessions, poller.StatusFinished)
+	// During the outage each node numbered the change it saw alone, so
+	// that id differs between nodes; the changes after it are numbered
+	// above it again, once, for the whole cluster.
+	checkFlows(t, subs, []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}, []int{1})
+}
+
+// cluster is a redis-server, a pushgate-sim and n pushgate nodes.
+type cluster struct {
+	t            *testing.T
+	redis        *redistest.Server
+	redisStopped time.Time
+	sim          string // base URL
+	nodes        []*node
+	client       *http.Client
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup // subscribers
+}
+
+func newCluster(t *testing.T, nodes int) *cluster {
+	t.Helper()
+	r := redistest.Start(t)
+	bin := buildCommands(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &cluster{
+		t: t, redis: r, ctx: ctx, cancel: cancel,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+	}
+	t.Cleanup(func() {
+		c.cancel()
+		c.wg.Wait()
+		c.client.CloseIdleConnections()
+	})
+	simAddr := freeAddr(t)
+	c.sim = "http://" + simAddr
+	startProcess(t, filepath.Join(bin, "pushgate-sim"), c.sim+"/sim/stats", "-addr", simAddr, "-api-key", "cluster-key")
+	for range nodes {
+		addr := freeAddr(t)
+		n := &node{base: "http://" + addr, client: c.client}
+		n.proc = startProcess(t, filepath.Join(bin, "pushgate"), n.base+"/healthz",
+			"-addr", addr, "-upstream", c.sim, "-api-key", "cluster-key", "-flow-id", "cluster-flow", "-flow-origin", c.sim,
+			"-secret", "a-cluster-secret-of-32-bytes-len", "-redis-url", r.URL(), "-lease-ttl", clusterLeaseTTL.String(),
+			"-poll-interval", clusterInterval.String(), "-sessions-per-minute", "-1",
+			"-max-streams-per-client", "-1", "-max-streams-per-interview", "-1", "-log-level", "warn")
+		c.nodes = append(c.nodes, n)
+	}
+	return c
+}
+
+type session struct{ InterviewID, Token string }
+
+// sessions starts n onboarding sessions, spread over the nodes.
+func (c *cluster) sessions(n int) []session {
+	c.t.Helper()
+	out := make([]session, n)
+	for i := range out {
+		resp, err := c.client.Get(c.nodes[i%len(c.nodes)].base + "/onboarding-url")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out[i])
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || out[i].Token == "" {
+			c.t.Fatalf("/onboarding-url: %s, %v", resp.Status, err)
+		}
+	}
+	return out
+}
+
+// setAll sets the status of every session's interview in the simulator.
+func (c *cluster) setAll(sessions []session, status string) {
+	c.t.Helper()
+	for _, s := range sessions {
+		resp, err := c.client.Post(c.sim+"/sim/interviews/"+s.InterviewID+"/status", "application/json",
+			strings.NewReader(`{"onboardingStatus":"`+status+`"}`))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			c.t.Fatalf("simulator control: %s", resp.Status)
+		}
+	}
+}
+
+// callsByInterview reads the simulator's status call counts of sessions.
+func (c *cluster) callsByInterview(sessions []session) map[string]int64 {
+	c.t.Helper()
+	var stats struct {
+		StatusByInterview map[string]int64 `json:"status_by_interview"`
+	}
+	resp, err := c.client.Get(c.sim + "/sim/stats")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		c.t.Fatal(err)
+	}
+	out := make(map[string]int64, len(sessions))
+	for _, s := range sessions {
+		out[s.InterviewID] = stats.StatusByInterview[s.InterviewID]
+	}
+	return out
+}
+
+func (c *cluster) statusCalls(sessions []session) int64 {
+	var n int64
+	for _, v := range c.callsByInterview(sessions) {
+		n += v
+	}
+	return n
+}
+
+// callRate measures status calls per interview per interval over d.
+func (c *cluster) callRate(sessions []session, d time.Duration) float64 {
+	began, before := time.Now(), c.statusCalls(sessions)
+	time.Sleep(d)
+	calls := c.statusCalls(sessions) - before
+	return float64(calls) / float64(len(sessions)) / (float64(time.Since(began)) / float64(clusterInterval))
+}
+
+// leaseHolder is the pid of the node holding the interview's lease.
+func (c *cluster) leaseHolder(interviewID string) int {
+	v, err := c.redis.Do("GET", "pushgate:{"+interviewID+"}:lease")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	parts := strings.Split(v, "/") // host/pid/random
+	if len(parts) != 3 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(parts[1])
+	return pid
+}
+
+// node is one pushgate process.
+type node struct {
+	base   string
+	proc   *process
+	client *http.Client
+}
+
+func (n *node) pid() int { return n.proc.cmd.Process.Pid }
+
+func (n *node) kill() { n.proc.kill() }
+
+// waitReady waits until /readyz answers 200 with a body ok accepts.
+func (n *node) waitReady(t *testing.T, ok func(body string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := n.client.Get(n.base + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = resp.Status + " " + string(b)
+			if resp.StatusCode == http.StatusOK && ok(string(b)) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s/readyz: last answer %q", n.base, last)
+}
+
+// subscriber is one browser tab: it follows an interview's stream and,
+// when its node goes away, reconnects to the next live node with
+// Last-Event-ID, as EventSource does.
+type subscriber struct {
+	mu      sync.Mutex
+	events  []poller.Update
+	moves   int
+	done    bool
+	changed chan struct{} // signalled on every event
+}
+
+func (c *cluster) subscribe(s session, nodeIndex int) *subscriber {
+	sub := &subscriber{changed: make(chan struct{}, 1)}
+	c.wg.Go(func() { sub.follow(c, s, nodeIndex) })
+	return sub
+}
+
+func (sub *subscriber) follow(c *cluster, s session, i int) {
+	for c.ctx.Err() == nil {
+		n := c.nodes[i]
+		if n.proc.dead() {
+			i = (i + 1) % len(c.nodes)
+			continue
+		}
+		finished := sub.stream(c, n, s)
+		if finished {
+			sub.mu.Lock()
+			sub.done = true
+			sub.mu.Unlock()
+			return
+		}
+		sub.mu.Lock()
+		sub.moves++
+		sub.mu.Unlock()
+		i = (i + 1) % len(c.nodes)
+		select {
+		case <-c.ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stream reads one connection; it reports whether the flow finished.
+func (sub *subscriber) stream(c *cluster, n *node, s session) bool {
+	req, _ := http.NewRequestWithContext(c.ctx, http.MethodGet, n.base+"/events?interviewId="+s.InterviewID, nil)
+	req.Header.Set("X-Token", s.Token)
+	if last := sub.last(); last.Seq > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(last.Seq, 10))
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		return true
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		d, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var u poller.Update
+		if json.Unmarshal([]byte(d), &u) != nil {
+			continue
+		}
+		sub.mu.Lock()
+		sub.events = append(sub.events, u)
+		sub.mu.Unlock()
+		select {
+		case sub.changed <- struct{}{}:
+		default:
+		}
+		if u.Finished() {
+			return true
+		}
+	}
+	return false
+}
+
+func (sub *subscriber) last() poller.Update {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if len(sub.events) == 0 {
+		return poller.Update{}
+	}
+	return sub.events[len(sub.events)-1]
+}
+
+func (sub *subscriber) count() int {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return len(sub.events)
+}
+
+func (sub *subscriber) reconnects() int {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.moves
+}
+
+// waitAll waits until every subscriber has at least n events.
+func waitAll(t *testing.T, what string, subs []*subscriber, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range subs {
+		for s.count() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a subscriber has %d events (%v), want %d", what, s.count(), s.last(), n)
+			}
+			select {
+			case <-s.changed:
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// checkFlows waits for every stream to end and checks that each saw want,
+// in order, once each, with increasing ids that are the same for every
+// subscriber of an interview, except at the indexes in local (changes
+// numbered by nodes alone).
+func checkFlows(t *testing.T, subs []*subscriber, want []string, local []int) {
+	t.Helper()
+	waitAll(t, "every subscriber saw the flow finish", subs, len(want))
+	ids := map[string][]uint64{} // interview -> the ids of its changes
+	for i, s := range subs {
+		s.mu.Lock()
+		events := slices.Clone(s.events)
+		s.mu.Unlock()
+		var statuses []string
+		var seqs, shared []uint64
+		for k, u := range events {
+			statuses = append(statuses, u.Status)
+			seqs = append(seqs, u.Seq)
+			if !slices.Contains(local, k) {
+				shared = append(shared, u.Seq)
+			}
+		}
+		if !slices.Equal(statuses, want) {
+			t.Fatalf("subscriber %d saw %v, want %v", i, statuses, want)
+		}
+		if !slices.IsSorted(seqs) || len(slices.Compact(slices.Clone(seqs))) != len(seqs) {
+			t.Fatalf("subscriber %d got ids %v, want them increasing", i, seqs)
+		}
+		id := events[0].InterviewID
+		if prev, ok := ids[id]; ok && !slices.Equal(prev, shared) {
+			t.Fatalf("subscribers of %s got ids %v and %v, want the same on every node", id, prev, shared)
+		}
+		ids[id] = shared
+	}
+}
+
+func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
+	return func(yield func(V) bool) {
+		for _, v := range m {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// process is a command the test started; it is killed when the test ends.
+type process struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan struct{}
+}
+
+func (p *process) dead() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// startProcess starts bin with args and waits until ready answers 200.
+func startProcess(t *testing.T, bin, ready string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(15 * time.Second):
+			p.kill()
+		}
+		if t.Failed() {
+			lines := strings.Split(strings.TrimSpace(p.logs.String()), "\n")
+			t.Logf("%s %s, last log lines:\n%s", filepath.Base(bin), strings.Join(args[:2], " "), strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(ready)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				http.DefaultClient.CloseIdleConnections()
+				return p
+			}
+		}
+		if time.Now().After(deadline) || p.dead() {
+			t.Fatalf("%s did not get ready: %v\n%s", bin, err, p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// buildCommands builds pushgate and pushgate-sim once per test run.
+func buildCommands(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "pushgate-cluster-test-")
+		if buildErr != nil {
+			return
+		}
+		for _, pkg := range []string{".", "../pushgate-sim"} {
+			out, err := exec.Command("go", "build", "-o", buildDir, pkg).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

@@ -238,6 +238,54 @@ func TestManagersShareOnePoller(t *testing.T) {
 	}
 }
 
+// TestPushOnAnyNodeReachesAll: the upstream's webhook lands on a node that
+// never saw the interview; the change is numbered once and published by
+// both nodes, and that node can read the session token the other stored.
+func TestPushOnAnyNodeReachesAll(t *testing.T) {
+	srv := redistest.Start(t)
+	src := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+	var recs [2]*recorder
+	var ms [2]*poller.Manager
+	for i := range ms {
+		recs[i] = &recorder{}
+		m, err := poller.New(src, recs[i], poller.Config{Interval: time.Hour, Cluster: newNode(t, srv)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		ms[i] = m
+	}
+	ms[0].Register("iv", "token-iv")
+	first, err := ms[0].Current(context.Background(), "iv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms[0].Watch("iv")()
+	if _, _, err := ms[1].Push("never-registered", "ID_VALIDATION_FINISHED"); err != poller.ErrUnknownInterview {
+		t.Fatalf("push of an interview no node knows: %v, want ErrUnknownInterview", err)
+	}
+	u, changed, err := ms[1].Push("iv", "ID_VALIDATION_FINISHED")
+	if err != nil || !changed || u.Seq <= first.Seq {
+		t.Fatalf("push on the other node = %+v, %v, %v; want a new change above %d", u, changed, err, first.Seq)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(recs[0].of("iv")) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := recs[0].of("iv"); !slices.Equal(got, []poller.Update{first, u}) {
+		t.Fatalf("the watching node published %v, want %v then the pushed %v", got, first, u)
+	}
+	if _, changed, _ := ms[0].Push("iv", "ID_VALIDATION_FINISHED"); changed {
+		t.Fatal("the upstream's retry of the same webhook on the first node made a second change")
+	}
+	if tok := ms[1].SessionToken("iv"); tok != "token-iv" {
+		t.Fatalf("SessionToken on the other node = %q, want the one the first node registered", tok)
+	}
+	if calls := src.total(); calls != 1 {
+		t.Fatalf("%d upstream calls, want only the first node's snapshot", calls)
+	}
+}
+
 type source struct {
 	mu     sync.Mutex
 	status map[string]string

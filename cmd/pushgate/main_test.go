@@ -45,7 +45,7 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-log-format", "xml"},
 		{"stray"},
 		{"-redis-url", "redis://127.0.0.1:6379", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f"}, // no shared -secret
-		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length"},           // no shared upstream
+		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length"},              // no shared upstream
 		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f", "-lease-ttl", "10ms"},
 	} {
 		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {

@@ -186,26 +186,28 @@ type Manager struct {
 // interview is the state of one interview. All fields but publish are
 // guarded by Manager.mu. Lock order: publish, then Manager.mu.
 type interview struct {
-	publish   sync.Mutex // held from a change to its publish (see apply)
-	id        string
-	token     string        // upstream session token, "" when unknown
-	cur       Update        // last known status; Seq 0 means none yet
-	history   []Update      // the last historyLen changes, oldest first, ending with cur
-	readAt    time.Time     // last successful upstream read
-	retryAt   time.Time     // no upstream read before this (backoff, Retry-After)
-	lastErr   error         // the last read's error while it keeps failing
-	reading   int           // fetches in flight; the sweeper keeps the state meanwhile
-	pushedAt  time.Time     // last status the upstream pushed; zero when none
-	external  time.Time     // last change made by a push or another node
-	following time.Time     // another node reads upstream until then
-	syncGen   uint64        // Manager.gen when last loaded from the cluster; 0: never
-	known     chan struct{} // closed once a status is known
-	failures  int           // consecutive failed reads
-	watchers  int
-	stop      context.CancelFunc // stops the running poller; nil when none runs
-	linger    *time.Timer        // pending stop after the last watcher left
-	lingerGen int                // tells a stale linger callback from the current one
-	usedAt    time.Time          // last Register, Current or unwatch; drives Retention
+	publish    sync.Mutex // held from a change to its publish (see apply)
+	id         string
+	token      string        // upstream session token, "" when unknown
+	cur        Update        // last known status; Seq 0 means none yet
+	history    []Update      // the last historyLen changes, oldest first, ending with cur
+	readAt     time.Time     // last successful upstream read
+	retryAt    time.Time     // no upstream read before this (backoff, Retry-After)
+	lastErr    error         // the last read's error while it keeps failing
+	reading    int           // fetches in flight; the sweeper keeps the state meanwhile
+	pushedAt   time.Time     // last status the upstream pushed; zero when none
+	external   time.Time     // last change made by a push or another node
+	following  time.Time     // another node reads upstream until then
+	syncGen    uint64        // Manager.gen when last loaded from the cluster; 0: never
+	staleMarks int           // times the feed showed st stale; a load racing one does not count
+	shared     Update        // the last change known stored in the cluster; Seq 0: none
+	known      chan struct{} // closed once a status is known
+	failures   int           // consecutive failed reads
+	watchers   int
+	stop       context.CancelFunc // stops the running poller; nil when none runs
+	linger     *time.Timer        // pending stop after the last watcher left
+	lingerGen  int                // tells a stale linger callback from the current one
+	usedAt     time.Time          // last Register, Current or unwatch; drives Retention
 }
 
 // New returns a Manager that reads statuses from src and reports changes to
@@ -444,7 +446,9 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	st := m.stateLocked(interviewID)
 	st.reading++ // the sweeper keeps st meanwhile
 	defer func() { m.mu.Lock(); st.reading--; m.mu.Unlock() }()
-	if !m.syncedLocked(st) {
+	if !m.syncedLocked(st) || (m.shared && st.token == "" && st.failures > 0) {
+		// Stale, or reads fail for want of a session token another node
+		// may have shared since.
 		m.mu.Unlock()
 		m.sync(st)
 		m.mu.Lock()
@@ -585,7 +589,7 @@ func (m *Manager) tracked(interviewID string) (*interview, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st.reading--
-	if st.token == "" && st.cur.Seq == 0 && st.watchers == 0 && st.reading == 0 {
+	if st.token == "" && st.cur.Seq == 0 && st.watchers == 0 && st.reading == 0 && st.stop == nil {
 		delete(m.interviews, interviewID) // not ours to remember
 		return nil, ErrUnknownInterview
 	}
@@ -598,27 +602,29 @@ func (m *Manager) tracked(interviewID string) (*interview, error) {
 // (poll, push or the cluster's feed) makes them. A read that began before
 // the last change made elsewhere may be older than it, so it only counts
 // when it moves the flow forward. In a cluster the change is committed to
-// the shared copy first; a commit that finds changes this node missed
-// merges them and decides again. m.mu must not be held.
+// the shared copy first, on top of the last change this node knows is
+// stored there; a commit that finds changes this node missed merges them
+// and decides again. m.mu must not be held.
 func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update, bool) {
 	st.publish.Lock()
 	defer st.publish.Unlock()
 	pushed := readAt.IsZero()
+	m.reconcileLocked(st)
 	for attempt := 0; ; attempt++ {
 		m.mu.Lock()
 		if pushed {
 			st.pushedAt, st.usedAt = time.Now(), time.Now()
 		}
-		prev := st.cur
+		cur, base := st.cur, st.shared.Seq
 		if !m.changesLocked(st, status, readAt) {
 			m.mu.Unlock()
-			return prev, false
+			return cur, false
 		}
-		next := Update{InterviewID: st.id, Status: status, Seq: nextSeq(prev.Seq)}
+		next := Update{InterviewID: st.id, Status: status, Seq: nextSeq(cur.Seq)}
 		m.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
-		stored, err := m.cluster.Commit(ctx, prev.Seq, next, pushed)
+		stored, err := m.cluster.Commit(ctx, base, next, pushed)
 		cancel()
 		if err == nil && len(stored) > 0 {
 			// Another node committed first: take its changes, then decide
@@ -631,9 +637,14 @@ func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update,
 			defer m.mu.Unlock()
 			return st.cur, false
 		}
-		// Committed, or the cluster is out of reach and this node goes on
-		// alone.
 		m.mu.Lock()
+		if err == nil {
+			st.shared = next
+		} else {
+			// The shared copy is out of reach, or refused the change: this
+			// node goes on alone, and shares what it saw once it syncs.
+			st.syncGen = 0
+		}
 		m.recordLocked(st, next)
 		closed := m.closed
 		m.mu.Unlock()
@@ -643,6 +654,43 @@ func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update,
 		}
 		return next, true
 	}
+}
+
+// reconcileLocked shares what this node saw alone (while the shared copy
+// was out of reach) once it is back: the later of its own status and the
+// stored one in the flow is committed as a new change, numbered above both,
+// so that every node ends on the same status and ids again. A node that
+// already shows that status records the new id without publishing it.
+// st.publish must be held; m.mu must not.
+func (m *Manager) reconcileLocked(st *interview) {
+	m.mu.Lock()
+	cur, shared := st.cur, st.shared
+	m.mu.Unlock()
+	if !m.shared || cur.Seq == 0 || cur.Seq == shared.Seq {
+		return
+	}
+	target := cur.Status
+	if shared.Seq > 0 && advances(cur.Status, shared.Status) {
+		target = shared.Status
+	}
+	next := Update{InterviewID: st.id, Status: target, Seq: nextSeq(max(cur.Seq, shared.Seq))}
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	stored, err := m.cluster.Commit(ctx, shared.Seq, next, false)
+	cancel()
+	switch {
+	case err != nil:
+		return // still out of reach: tried again at the next sync
+	case len(stored) > 0:
+		m.mergeLocked(st, stored, false) // decided again at the next sync
+		m.mu.Lock()
+		st.syncGen = 0
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Lock()
+	st.shared = next
+	m.mu.Unlock()
+	m.mergeLocked(st, []Update{next}, false)
 }
 
 // changesLocked decides whether status, read at readAt (zero for a push),
@@ -691,17 +739,26 @@ func (m *Manager) merge(st *interview, changes []Update, pushed bool) {
 	m.mergeLocked(st, changes, pushed)
 }
 
-// mergeLocked is merge with st.publish held.
+// mergeLocked is merge with st.publish held. changes are stored in the
+// cluster, oldest first. A change that only renumbers the current status
+// (see reconcileLocked) is recorded but not published: subscribers never
+// get the same status twice in a row.
 func (m *Manager) mergeLocked(st *interview, changes []Update, pushed bool) {
 	var fresh []Update
 	m.mu.Lock()
 	for _, u := range changes {
+		u.InterviewID = st.id
+		if u.Seq > st.shared.Seq {
+			st.shared = u
+		}
 		if u.Seq <= st.cur.Seq {
 			continue
 		}
-		u.InterviewID = st.id
+		same := u.Status == st.cur.Status
 		m.recordLocked(st, u)
-		fresh = append(fresh, u)
+		if !same {
+			fresh = append(fresh, u)
+		}
 	}
 	if len(fresh) > 0 {
 		st.external = time.Now()
@@ -718,14 +775,15 @@ func (m *Manager) mergeLocked(st *interview, changes []Update, pushed bool) {
 	}
 }
 
-// sync loads the interview's shared state and merges what this node
-// missed. Out of reach, it leaves st as it is, still marked stale.
+// sync loads the interview's shared state, merges what this node missed
+// and shares what it saw alone. Out of reach, it leaves st as it is, still
+// marked stale.
 func (m *Manager) sync(st *interview) {
 	if !m.shared {
 		return
 	}
 	m.mu.Lock()
-	gen := m.gen // a resync during the load leaves st stale
+	gen, marks := m.gen, st.staleMarks // a resync or a missed change during the load leaves st stale
 	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	defer cancel()
@@ -741,13 +799,21 @@ func (m *Manager) sync(st *interview) {
 	if sh.PushedAt.After(st.pushedAt) {
 		st.pushedAt = sh.PushedAt
 	}
+	if len(sh.History) == 0 {
+		st.shared = Update{} // nothing stored (expired, or a Redis that restarted empty)
+	}
 	m.mu.Unlock()
 	if sh.Token == "" && token != "" {
 		_ = m.cluster.Share(ctx, st.id, token) // the shared copy lost it
 	}
-	m.merge(st, sh.History, false)
+	st.publish.Lock()
+	m.mergeLocked(st, sh.History, false)
+	m.reconcileLocked(st)
+	st.publish.Unlock()
 	m.mu.Lock()
-	st.syncGen = gen
+	if st.staleMarks == marks {
+		st.syncGen = gen
+	}
 	m.mu.Unlock()
 }
 
@@ -773,42 +839,48 @@ func (m *Manager) receive(changes <-chan Change) {
 }
 
 // received applies one change of another node to an interview this node
-// serves. A change that does not follow the last one known here means some
-// were missed: the interview is loaded whole instead.
+// serves. A change that does not follow the last one this node knows is
+// stored, or that meets changes this node made alone, means the interview
+// must be loaded whole instead.
 func (m *Manager) received(c Change) {
 	m.mu.Lock()
 	st := m.interviews[c.InterviewID]
+	m.mu.Unlock()
 	if st == nil {
-		m.mu.Unlock()
 		return // not served here; loaded when it is
 	}
-	m.mu.Unlock()
 	st.publish.Lock() // lock order: publish before mu
 	m.mu.Lock()
-	gap := c.Seq > st.cur.Seq && c.Prev != st.cur.Seq
+	follows := c.Prev == st.shared.Seq && st.cur.Seq == st.shared.Seq
+	stale := !follows && c.Seq > st.shared.Seq
 	active := st.watchers > 0 || st.stop != nil
-	if gap && !active {
+	if stale && !active {
 		st.syncGen = 0 // loaded when next used
+		st.staleMarks++
 	}
 	m.mu.Unlock()
-	if !gap {
+	if follows {
 		m.mergeLocked(st, []Update{c.Update}, c.Pushed)
 	}
 	st.publish.Unlock()
-	if gap && active {
+	if stale && active {
 		m.sync(st)
 	}
 }
 
-// resync marks every interview stale and reloads those watched here, so
-// that their subscribers get what this node missed.
+// resync marks every interview stale, reloads those watched here, so that
+// their subscribers get what this node missed, and shares again every
+// session token this node holds, in case the shared copy lost them.
 func (m *Manager) resync() {
 	m.mu.Lock()
 	m.gen++
-	var active []*interview
+	var active, others []*interview
 	for _, st := range m.interviews {
-		if st.watchers > 0 || st.stop != nil {
+		switch {
+		case st.watchers > 0 || st.stop != nil:
 			active = append(active, st)
+		case st.token != "":
+			others = append(others, st)
 		}
 	}
 	m.mu.Unlock()
@@ -817,6 +889,17 @@ func (m *Manager) resync() {
 			return
 		}
 		m.sync(st)
+	}
+	for _, st := range others {
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+		m.mu.Lock()
+		token := st.token
+		m.mu.Unlock()
+		err := m.cluster.Share(ctx, st.id, token)
+		cancel()
+		if err != nil {
+			return
+		}
 	}
 }
 

@@ -153,7 +153,7 @@ func trimBody(b []byte) []byte {
 // stream is one SSE subscriber: it connects, then records every status
 // event until the server ends the stream or ctx ends.
 func (w *worker) stream(ctx context.Context, sl *slot, iv assigned, conn int) {
-	c, br, resp, err := w.connect(ctx, sl, conn, eventsRequest(w.host, iv))
+	c, br, resp, err := w.connect(ctx, sl, conn, eventsRequest(w.hosts[sl.report.Node], iv))
 	if err != nil {
 		return
 	}
@@ -173,7 +173,7 @@ func (w *worker) stream(ctx context.Context, sl *slot, iv assigned, conn int) {
 	for {
 		n, rerr := body.Read(buf)
 		if err := p.Feed(buf[:n], emit); err != nil {
-			w.fail("stream", err)
+			w.fail(sl, "stream", err)
 			return
 		}
 		if rerr != nil {
@@ -197,7 +197,7 @@ func (w *worker) onEvent(sl *slot, iv assigned, ev sseEvent) {
 	}
 	var d eventData
 	if err := json.Unmarshal([]byte(ev.Data), &d); err != nil || d.InterviewID != iv.ID {
-		w.fail("stream", fmt.Errorf("event data is not a status of this interview: %.80q", ev.Data))
+		w.fail(sl, "stream", fmt.Errorf("event data is not a status of this interview: %.80q", ev.Data))
 		return
 	}
 	if d.Seq == 0 {
@@ -213,9 +213,9 @@ func (w *worker) streamEnded(ctx context.Context, sl *slot, err error) {
 	case ctx.Err() != nil:
 	case errors.Is(err, io.EOF) && sl.sawFinish():
 	case errors.Is(err, io.EOF):
-		w.fail("stream", errors.New("ended by the server before ONBOARDING_FINISHED"))
+		w.fail(sl, "stream", errors.New("ended by the server before ONBOARDING_FINISHED"))
 	default:
-		w.fail("stream", err)
+		w.fail(sl, "stream", err)
 	}
 }
 
@@ -223,7 +223,7 @@ func (w *worker) streamEnded(ctx context.Context, sl *slot, err error) {
 // once and then every interval, on one keep-alive connection, until it sees
 // ONBOARDING_FINISHED (the guide's page stops there) or ctx ends.
 func (w *worker) browse(ctx context.Context, sl *slot, iv assigned, conn int) {
-	req := pollRequest(w.host, iv)
+	req := pollRequest(w.hosts[sl.report.Node], iv)
 	c, br, resp, err := w.connect(ctx, sl, conn, req)
 	if err != nil {
 		return
@@ -236,7 +236,7 @@ func (w *worker) browse(ctx context.Context, sl *slot, iv assigned, conn int) {
 	for {
 		w.polls.Add(1)
 		if err := w.onPoll(sl, resp); err != nil {
-			w.fail("poll", err)
+			w.fail(sl, "poll", err)
 		}
 		if sl.sawFinish() {
 			return
@@ -247,7 +247,7 @@ func (w *worker) browse(ctx context.Context, sl *slot, iv assigned, conn int) {
 		case <-tick.C:
 		}
 		if resp, err = roundTrip(c, br, req, connectTimeout); err != nil {
-			w.pollFailed(ctx, err)
+			w.pollFailed(ctx, sl, err)
 			var he *httpStatusError
 			if !errors.As(err, &he) {
 				return // the connection is unusable
@@ -257,9 +257,9 @@ func (w *worker) browse(ctx context.Context, sl *slot, iv assigned, conn int) {
 	}
 }
 
-func (w *worker) pollFailed(ctx context.Context, err error) {
+func (w *worker) pollFailed(ctx context.Context, sl *slot, err error) {
 	if ctx.Err() == nil {
-		w.fail("poll", err)
+		w.fail(sl, "poll", err)
 	}
 }
 

@@ -4,6 +4,7 @@
 //
 //	pushgate-load -spawn -interviews 1000 -subscribers-per-interview 10 -json
 //	pushgate-load -spawn -mode polling -interviews 1000 -subscribers-per-interview 10
+//	pushgate-load -gateway http://10.0.0.1:8080,http://10.0.0.2:8080 -sim http://10.0.0.9:8090 -interviews 1000 -subscribers-per-interview 3
 //
 // The data flow of one run:
 //
@@ -11,6 +12,10 @@
 //	             │ one goroutine per connection: SSE stream or polling browser
 //	driver ──POST /sim/interviews/{id}/status──▶ simulator ──▶ gateway ──▶ workers
 //	parent: receipts − change times ⇒ latency, missed, duplicates; /sim/stats ⇒ upstream calls
+//
+// With several -gateway URLs (the nodes of a cluster), session i is created
+// at node i mod N and subscriber k of interview i streams from node
+// (i+k) mod N, so an interview's subscribers sit on different nodes.
 package main
 
 import (
@@ -19,8 +24,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -48,7 +55,8 @@ func main() {
 
 // config is everything a run needs; parseFlags fills it.
 type config struct {
-	gateway      string
+	gateway      string   // the -gateway flag as given
+	gateways     []string // its URLs; nil with -spawn
 	sim          string
 	simAPIKey    string
 	spawn        bool
@@ -72,7 +80,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("pushgate-load", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&c.gateway, "gateway", "http://127.0.0.1:8080", "base URL of a running pushgate (ignored with -spawn)")
+	fs.StringVar(&c.gateway, "gateway", "http://127.0.0.1:8080", "base URL of a running pushgate, or a comma-separated list of the nodes of a cluster: session i is created at node i mod N, subscriber k of interview i streams from node (i+k) mod N, and the report adds a line per node (ignored with -spawn)")
 	fs.StringVar(&c.sim, "sim", "http://127.0.0.1:8090", "base URL of the simulator: control API, /sim/stats, and the upstream API in polling mode (ignored with -spawn)")
 	fs.StringVar(&c.simAPIKey, "sim-api-key", "built-in-simulator-key", "x-api-key for POST /omni/start in polling mode; pushgate's built-in simulator wants this default, pushgate-sim without -api-key takes any")
 	fs.BoolVar(&c.spawn, "spawn", false, "build and start pushgate (with its built-in simulator) on free loopback ports, and stop it at the end")
@@ -90,7 +98,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "hard stop of the whole run")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object on stdout instead of the summary table")
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: pushgate-load [flags]\n\nLoad-tests pushgate: many concurrent SSE streams (or polling browsers) over loopback,\nstatus changes driven through the simulator, and a report of delivery, latency,\nupstream calls and memory. It always stops by itself (-timeout).\n\n")
+		fmt.Fprintf(out, "Usage: pushgate-load [flags]\n\nLoad-tests pushgate: many concurrent SSE streams (or polling browsers) over loopback,\nstatus changes driven through the simulator, and a report of delivery, latency,\nupstream calls and memory. It always stops by itself (-timeout).\n\nAgainst a cluster, give every node to -gateway and the shared simulator to -sim:\n  pushgate-load -gateway http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 -sim http://127.0.0.1:8090 -subscribers-per-interview 3\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +108,33 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.progressEach = time.Second
+	if !c.spawn {
+		var err error
+		if c.gateways, err = splitGateways(c.gateway); err != nil {
+			return c, err
+		}
+	}
 	return c, c.validate()
+}
+
+// splitGateways reads -gateway: one base URL, or a comma-separated list.
+// The connections are raw HTTP/1.1 over TCP, so only http:// URLs work.
+func splitGateways(list string) ([]string, error) {
+	var out []string
+	for g := range strings.SplitSeq(list, ",") {
+		g = strings.TrimRight(strings.TrimSpace(g), "/")
+		u, err := url.Parse(g)
+		switch {
+		case g == "":
+			return nil, fmt.Errorf("-gateway %q: an empty URL in the list", list)
+		case err != nil:
+			return nil, fmt.Errorf("-gateway %q: %w", list, err)
+		case u.Scheme != "http" || u.Host == "":
+			return nil, fmt.Errorf("-gateway %q: %q is not http://host:port (the streams are plain HTTP/1.1)", list, g)
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 func (c config) validate() error {

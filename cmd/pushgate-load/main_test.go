@@ -213,7 +213,7 @@ func TestSourceAddressesAndAssignments(t *testing.T) {
 		t.Errorf("conn 5 of 3 addresses: %s, want 127.0.0.3", got)
 	}
 	r := &runner{cfg: config{mode: "sse", interviews: 3, subscribers: 4}}
-	as := r.assignments([]session{{"a", "ta"}, {"b", "tb"}, {"c", "tc"}}, "http://g", "http://s", 2, 1, time.Now())
+	as := r.assignments([]session{{"a", "ta"}, {"b", "tb"}, {"c", "tc"}}, []string{"http://g"}, "http://s", 2, 1, time.Now())
 	var got []string
 	for w, a := range as {
 		for _, iv := range a.Interviews {

@@ -48,12 +48,40 @@ type summary struct {
 	SourceIPs                   int            `json:"source_ips"`
 	ElapsedS                    float64        `json:"elapsed_s"`
 	MeasuredS                   float64        `json:"measured_s"`
+	Nodes                       []nodeSummary  `json:"nodes,omitempty"` // with several -gateway URLs: each node's share
 	Notes                       []string       `json:"notes,omitempty"`
+}
+
+// nodeSummary is one gateway node's share of a run against a cluster.
+type nodeSummary struct {
+	Gateway         string         `json:"gateway"`
+	Sessions        int            `json:"sessions"` // /onboarding-url calls sent here
+	Target          int            `json:"target_connections"`
+	Connections     int            `json:"connections"` // streams open here
+	Failed          int            `json:"failed"`      // streams that could not be opened here
+	EventsExpected  int            `json:"events_expected"`
+	EventsDelivered int            `json:"events_delivered"`
+	EventsMissed    int            `json:"events_missed"`
+	Duplicates      int            `json:"duplicates"`
+	OutOfOrder      int            `json:"out_of_order"`
+	Errors          int            `json:"errors"`
+	Latency         latencySummary `json:"latency_ms"`
+	RSS             int64          `json:"rss_bytes"`   // peak, from its /metrics
+	CPU             float64        `json:"cpu_seconds"` // from before connecting to the end, from its /metrics
+}
+
+// nodeMeasure is what a gateway node's /metrics said during a run.
+type nodeMeasure struct {
+	gateway          string
+	rssBase, rssPeak int64
+	cpu              float64
 }
 
 // measurements are the raw numbers a run gathered, beside the receipts.
 type measurements struct {
 	cfg                            config
+	gateways                       []string
+	nodes                          []nodeMeasure // with several gateways
 	procs, sourceIPs               int
 	results                        []workerResult
 	changedAt                      [][]int64
@@ -116,8 +144,50 @@ func buildSummary(m measurements) summary {
 		s.GeneratorBytesPerConn = max(0, genPeak-genBase) / int64(s.Connections)
 	}
 	s.GeneratorRSS = genPeak
+	if len(m.gateways) > 1 && m.cfg.mode == "sse" {
+		s.Nodes = nodeSummaries(m, subs)
+	}
 	s.Notes = append(s.Notes, plainNotes(s)...)
 	return s
+}
+
+// nodeSummaries splits the run by gateway node: session i was created at
+// node i mod N, subscriber k of interview i streamed from node (i+k) mod N.
+func nodeSummaries(m measurements, subs []subReport) []nodeSummary {
+	n := len(m.gateways)
+	out := make([]nodeSummary, n)
+	for i, g := range m.gateways {
+		out[i].Gateway = g
+	}
+	for i := range m.cfg.interviews {
+		out[i%n].Sessions++
+		for k := range m.cfg.subscribers {
+			out[(i+k)%n].Target++
+		}
+	}
+	for _, r := range m.results {
+		for i := range min(n, len(r.NodeErrors)) {
+			out[i].Errors += r.NodeErrors[i]
+		}
+		for i := range min(n, len(r.NodeFailed)) {
+			out[i].Failed += r.NodeFailed[i]
+		}
+	}
+	byNode := make([][]subReport, n)
+	for _, s := range subs {
+		byNode[s.Node] = append(byNode[s.Node], s)
+	}
+	for i := range out {
+		t := account(byNode[i], m.changedAt)
+		out[i].Connections = len(byNode[i])
+		out[i].EventsExpected, out[i].EventsDelivered, out[i].EventsMissed = t.Expected, t.Delivered, t.Missed
+		out[i].Duplicates, out[i].OutOfOrder = t.Duplicates, t.OutOfOrder
+		out[i].Latency = summarizeLatency(t.Latencies)
+	}
+	for i, nm := range m.nodes {
+		out[i].RSS, out[i].CPU = nm.rssPeak, round(nm.cpu, 2)
+	}
+	return out
 }
 
 // callsPerInterval is calls / (interviews * window/interval): 1 means one
@@ -201,6 +271,11 @@ func (s summary) writeTable(w io.Writer) error {
 	row("errors", "%d (%d refused by the server)", s.Errors, s.Refused)
 	for _, k := range slices.Sorted(maps.Keys(s.ErrorsByKind)) {
 		row("", "%6d  %s", s.ErrorsByKind[k], k)
+	}
+	for i, n := range s.Nodes {
+		row(fmt.Sprintf("node %d", i+1), "%s: %s sessions, %s of %s streams, %s of %s events, missed %d, dup %d, errors %d, p50 %.1f p99 %.1f ms, RSS %s MiB, CPU %.2f s",
+			n.Gateway, thousands(n.Sessions), thousands(n.Connections), thousands(n.Target), thousands(n.EventsDelivered), thousands(n.EventsExpected),
+			n.EventsMissed, n.Duplicates, n.Errors, n.Latency.P50, n.Latency.P99, mib(n.RSS), n.CPU)
 	}
 	row("elapsed", "%.1f s", s.ElapsedS)
 	for _, n := range s.Notes {

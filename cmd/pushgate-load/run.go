@@ -37,14 +37,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	r := &runner{cfg: cfg, stderr: stderr, began: time.Now(), drvErrs: map[string]int{}}
 	r.setPhase("starting")
 	procs, sourceIPs := r.plan(raiseFileLimit())
-	gateway, sim, stop, err := r.servers(ctx)
+	gateways, sim, stop, err := r.servers(ctx)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	r.api = newAPI(gateway, sim, cfg.simAPIKey)
+	r.api = newAPI(gateways, sim, cfg.simAPIKey)
 	defer r.api.Close()
-	m, err := r.load(ctx, gateway, sim, procs, sourceIPs)
+	m, err := r.load(ctx, gateways, sim, procs, sourceIPs)
 	if err != nil {
 		return err
 	}
@@ -80,16 +80,17 @@ func (r *runner) plan(fileLimit uint64) (procs, sourceIPs int) {
 	return procs, sourceIPs
 }
 
-// servers spawns pushgate when asked, and answers the gateway and simulator
-// URLs with a func that stops what was started.
-func (r *runner) servers(ctx context.Context) (gateway, sim string, stop func(), err error) {
+// servers spawns pushgate when asked, and answers the gateway URLs (one,
+// or the nodes of a cluster) and the simulator URL with a func that stops
+// what was started.
+func (r *runner) servers(ctx context.Context) (gateways []string, sim string, stop func(), err error) {
 	if !r.cfg.spawn {
-		return r.cfg.gateway, r.cfg.sim, func() {}, nil
+		return r.cfg.gateways, r.cfg.sim, func() {}, nil
 	}
 	r.setPhase("spawning")
 	tmp, err := os.MkdirTemp("", "pushgate-load-")
 	if err != nil {
-		return "", "", nil, err
+		return nil, "", nil, err
 	}
 	srv, err := spawnServer(ctx, spawnOptions{
 		bin: r.cfg.pushgateBin, tmpDir: tmp, interval: r.cfg.interval,
@@ -97,15 +98,15 @@ func (r *runner) servers(ctx context.Context) (gateway, sim string, stop func(),
 	})
 	if err != nil {
 		os.RemoveAll(tmp)
-		return "", "", nil, err
+		return nil, "", nil, err
 	}
 	r.srv = srv
-	return srv.Gateway, srv.Sim, func() { srv.Stop(); os.RemoveAll(tmp) }, nil
+	return []string{srv.Gateway}, srv.Sim, func() { srv.Stop(); os.RemoveAll(tmp) }, nil
 }
 
 // load runs the phases: sessions, connections, changes, drain.
-func (r *runner) load(ctx context.Context, gateway, sim string, procs, sourceIPs int) (measurements, error) {
-	m := measurements{cfg: r.cfg, procs: procs, sourceIPs: sourceIPs}
+func (r *runner) load(ctx context.Context, gateways []string, sim string, procs, sourceIPs int) (measurements, error) {
+	m := measurements{cfg: r.cfg, gateways: gateways, procs: procs, sourceIPs: sourceIPs}
 	sessions, err := r.sessions(ctx)
 	if err != nil {
 		return m, err
@@ -114,10 +115,11 @@ func (r *runner) load(ctx context.Context, gateway, sim string, procs, sourceIPs
 	if err != nil {
 		return m, fmt.Errorf("reading %s/sim/stats: %w", sim, err)
 	}
-	m.serverBase, m.serverCPU = r.serverRSS(ctx), r.serverCPU()
+	baseNodes := r.sampleNodes(ctx)
+	m.serverBase, m.serverCPU = r.serverRSS(baseNodes), r.serverCPU()
 	measureStart := time.Now()
 	deadline, _ := ctx.Deadline()
-	f, err := startFleet(ctx, r.assignments(sessions, gateway, sim, procs, sourceIPs, deadline.Add(5*time.Second)), r.stderr)
+	f, err := startFleet(ctx, r.assignments(sessions, gateways, sim, procs, sourceIPs, deadline.Add(5*time.Second)), r.stderr)
 	if err != nil {
 		return m, err
 	}
@@ -127,7 +129,8 @@ func (r *runner) load(ctx context.Context, gateway, sim string, procs, sourceIPs
 		f.wait(10 * time.Second)
 		return m, err
 	}
-	m.serverPk = r.serverRSS(ctx)
+	peakNodes := r.sampleNodes(ctx)
+	m.serverPk = r.serverRSS(peakNodes)
 	ready, err := r.api.stats(ctx)
 	if err != nil {
 		return m, fmt.Errorf("reading %s/sim/stats: %w", sim, err)
@@ -141,6 +144,13 @@ func (r *runner) load(ctx context.Context, gateway, sim string, procs, sourceIPs
 	}
 	m.measured, m.withConnect = time.Since(steadyStart), time.Since(measureStart)
 	m.serverCPU = r.serverCPU() - m.serverCPU
+	if len(gateways) > 1 && r.srv == nil && r.cfg.mode == "sse" {
+		m.nodes = nodeMeasures(gateways, baseNodes, peakNodes, r.sampleNodes(ctx))
+		m.serverCPU = 0
+		for _, n := range m.nodes {
+			m.serverCPU += n.cpu
+		}
+	}
 	m.statusCalls, m.statusCallsWithConnect = statusCalls(ready, after, sessions), statusCalls(before, after, sessions)
 	r.setPhase("stopping")
 	if m.results, err = f.wait(30 * time.Second); err != nil {
@@ -171,20 +181,20 @@ func (r *runner) sessions(ctx context.Context) ([]session, error) {
 }
 
 // assignments splits the connections into procs contiguous ranges.
-func (r *runner) assignments(sessions []session, gateway, sim string, procs, sourceIPs int, deadline time.Time) []assignment {
+func (r *runner) assignments(sessions []session, gateways []string, sim string, procs, sourceIPs int, deadline time.Time) []assignment {
 	subs := r.cfg.subscribers
 	total := len(sessions) * subs
 	out := make([]assignment, procs)
 	for w := range out {
 		out[w] = assignment{
-			Mode: r.cfg.mode, Gateway: gateway, Sim: sim, SourceIPs: sourceIPs, Rate: r.cfg.ramp / float64(procs),
+			Mode: r.cfg.mode, Gateways: gateways, Sim: sim, SourceIPs: sourceIPs, Rate: r.cfg.ramp / float64(procs),
 			Interval: r.cfg.interval, Changes: r.cfg.changes, Deadline: deadline.UnixNano(),
 		}
 		lo, hi := w*total/procs, (w+1)*total/procs
 		for c := lo; c < hi; {
 			i := c / subs
 			end := min(hi, (i+1)*subs)
-			out[w].Interviews = append(out[w].Interviews, assigned{Index: i, ID: sessions[i].ID, Token: sessions[i].Token, Subs: end - c, FirstConn: c})
+			out[w].Interviews = append(out[w].Interviews, assigned{Index: i, ID: sessions[i].ID, Token: sessions[i].Token, Subs: end - c, FirstConn: c, FirstSub: c - i*subs})
 			c = end
 		}
 	}
@@ -257,18 +267,55 @@ func statusCalls(before, after simStats, sessions []session) int64 {
 	return n
 }
 
+// nodeSample is one reading of a gateway's /metrics.
+type nodeSample struct {
+	rss int64
+	cpu float64
+	err error
+}
+
+// sampleNodes reads the /metrics of every gateway this tool did not start
+// (nil when it spawned the server).
+func (r *runner) sampleNodes(ctx context.Context) []nodeSample {
+	if r.srv != nil {
+		return nil
+	}
+	out := make([]nodeSample, len(r.api.gateways))
+	for i, g := range r.api.gateways {
+		out[i].rss, out[i].cpu, out[i].err = r.api.processMetrics(ctx, g)
+	}
+	return out
+}
+
 // serverRSS reads the server's resident memory: from /proc when spawned,
-// else from its /metrics, else 0 with a note saying why.
-func (r *runner) serverRSS(ctx context.Context) int64 {
+// else from the /metrics samples (summed over the nodes of a cluster),
+// else 0 with a note saying why.
+func (r *runner) serverRSS(samples []nodeSample) int64 {
 	if r.srv != nil {
 		v, _ := procRSS(strconv.Itoa(r.srv.Pid()))
 		return v
 	}
-	v, err := r.api.metricsRSS(ctx)
-	if err != nil {
-		r.noteOnce(fmt.Sprintf("server memory unknown (reported as 0): %v; use -spawn to read it from /proc", err))
+	var total int64
+	for _, s := range samples {
+		if s.err != nil {
+			r.noteOnce(fmt.Sprintf("server memory unknown (reported as 0): %v; use -spawn to read it from /proc", s.err))
+		}
+		total += s.rss
 	}
-	return v
+	return total
+}
+
+// nodeMeasures pairs the /metrics samples of each node: peak memory, and
+// the CPU used from before the first connection to the end of the drain.
+func nodeMeasures(gateways []string, base, peak, end []nodeSample) []nodeMeasure {
+	out := make([]nodeMeasure, len(gateways))
+	for i, g := range gateways {
+		out[i] = nodeMeasure{gateway: g, rssBase: base[i].rss, rssPeak: peak[i].rss}
+		if base[i].err == nil && end[i].err == nil {
+			out[i].cpu = end[i].cpu - base[i].cpu
+		}
+	}
+	return out
 }
 
 func (r *runner) serverCPU() float64 {

@@ -24,19 +24,22 @@ type session struct {
 // api speaks the gateway's session API and the simulator's upstream and
 // control APIs, over one shared keep-alive pool.
 type api struct {
-	http    *http.Client
-	gateway string
-	sim     string
-	simKey  string
+	http     *http.Client
+	gateways []string // one base URL, or the nodes of a cluster
+	sim      string
+	simKey   string
 }
 
-func newAPI(gateway, sim, simKey string) *api {
-	return &api{
-		http:    &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
-		gateway: strings.TrimRight(gateway, "/"),
-		sim:     strings.TrimRight(sim, "/"),
-		simKey:  simKey,
+func newAPI(gateways []string, sim, simKey string) *api {
+	a := &api{
+		http:   &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		sim:    strings.TrimRight(sim, "/"),
+		simKey: simKey,
 	}
+	for _, g := range gateways {
+		a.gateways = append(a.gateways, strings.TrimRight(g, "/"))
+	}
+	return a
 }
 
 func (a *api) Close() { a.http.CloseIdleConnections() }
@@ -61,9 +64,10 @@ func (a *api) do(req *http.Request, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// gatewaySession starts a session the way the page does: GET /onboarding-url.
-func (a *api) gatewaySession(ctx context.Context) (session, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.gateway+"/onboarding-url", nil)
+// gatewaySession starts session i the way the page does: GET /onboarding-url,
+// at node i mod N of a cluster.
+func (a *api) gatewaySession(ctx context.Context, i int) (session, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.gateways[i%len(a.gateways)]+"/onboarding-url", nil)
 	if err != nil {
 		return session{}, err
 	}
@@ -73,7 +77,7 @@ func (a *api) gatewaySession(ctx context.Context) (session, error) {
 
 // simSession starts an upstream session directly, as the guide's backend
 // does: POST /omni/start, whose token reads the status later.
-func (a *api) simSession(ctx context.Context) (session, error) {
+func (a *api) simSession(ctx context.Context, _ int) (session, error) {
 	body := `{"configurationId":"x","countryCode":"ALL","language":"en-US"}`
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.sim+"/omni/start", strings.NewReader(body))
 	if err != nil {
@@ -112,36 +116,47 @@ func (a *api) stats(ctx context.Context) (simStats, error) {
 	return s, a.do(req, &s)
 }
 
-// metricsRSS reads process_resident_memory_bytes from the gateway's
-// Prometheus /metrics, for a server this tool did not start.
-func (a *api) metricsRSS(ctx context.Context) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.gateway+"/metrics", nil)
+// processMetrics reads process_resident_memory_bytes and
+// process_cpu_seconds_total (0 when absent) from a gateway's Prometheus
+// /metrics, for a server this tool did not start.
+func (a *api) processMetrics(ctx context.Context, gateway string) (rss int64, cpu float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gateway+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, &httpStatusError{Code: resp.StatusCode}
+		return 0, 0, &httpStatusError{Code: resp.StatusCode}
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	haveRSS := false
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return int64(v), err
+			if err != nil {
+				return 0, 0, err
+			}
+			rss, haveRSS = int64(v), true
+		}
+		if rest, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
+			cpu, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		}
 	}
-	return 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", a.gateway)
+	if !haveRSS {
+		return 0, 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", gateway)
+	}
+	return rss, cpu, sc.Err()
 }
 
 // createSessions makes n sessions with a few requests in flight. It stops at
 // the first error: a load run with a different number of interviews than
 // asked would measure something else.
-func createSessions(ctx context.Context, n int, start func(context.Context) (session, error)) ([]session, error) {
+func createSessions(ctx context.Context, n int, start func(ctx context.Context, i int) (session, error)) ([]session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := make([]session, n)
@@ -154,7 +169,7 @@ func createSessions(ctx context.Context, n int, start func(context.Context) (ses
 	for range min(16, n) {
 		wg.Go(func() {
 			for i := range next {
-				s, err := start(ctx)
+				s, err := start(ctx, i)
 				if err == nil && (s.ID == "" || s.Token == "") {
 					err = fmt.Errorf("session answer without interviewId or token")
 				}

@@ -39,7 +39,8 @@ type receipt struct {
 
 // subReport is what one connected subscriber saw, in arrival order.
 type subReport struct {
-	Interview int       `json:"i"` // index of the interview in the run
+	Interview int       `json:"i"`           // index of the interview in the run
+	Node      int       `json:"n,omitempty"` // index of the gateway node it streamed from
 	Receipts  []receipt `json:"r,omitempty"`
 }
 

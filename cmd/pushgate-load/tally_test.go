@@ -63,23 +63,23 @@ func TestAccount(t *testing.T) {
 		subs []subReport
 		want tally
 	}{
-		{"all delivered", []subReport{{0, []receipt{r(0, 1, 10), r(1, 2, 1100), r(2, 3, 2200), r(3, 4, 3300), r(4, 5, 4400)}}},
+		{"all delivered", []subReport{{Interview: 0, Receipts: []receipt{r(0, 1, 10), r(1, 2, 1100), r(2, 3, 2200), r(3, 4, 3300), r(4, 5, 4400)}}},
 			tally{Expected: 5, Delivered: 5, Latencies: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}}},
-		{"one missed", []subReport{{0, []receipt{r(0, 1, 10), r(1, 2, 1100), r(3, 3, 3100), r(4, 4, 4100)}}},
+		{"one missed", []subReport{{Interview: 0, Receipts: []receipt{r(0, 1, 10), r(1, 2, 1100), r(3, 3, 3100), r(4, 4, 4100)}}},
 			tally{Expected: 5, Delivered: 4, Missed: 1, Latencies: ms3(100, 100, 100)}},
-		{"same seq twice is a duplicate", []subReport{{0, []receipt{r(0, 1, 10), r(0, 1, 20), r(1, 2, 1100), r(2, 3, 2100), r(3, 4, 3100), r(4, 5, 4100)}}},
+		{"same seq twice is a duplicate", []subReport{{Interview: 0, Receipts: []receipt{r(0, 1, 10), r(0, 1, 20), r(1, 2, 1100), r(2, 3, 2100), r(3, 4, 3100), r(4, 5, 4100)}}},
 			tally{Expected: 5, Delivered: 5, Duplicates: 1, Latencies: ms3(100, 100, 100, 100)}},
-		{"same status with a new seq is a duplicate", []subReport{{0, []receipt{r(0, 1, 10), r(1, 2, 1100), r(1, 3, 1200), r(2, 4, 2100), r(3, 5, 3100), r(4, 6, 4100)}}},
+		{"same status with a new seq is a duplicate", []subReport{{Interview: 0, Receipts: []receipt{r(0, 1, 10), r(1, 2, 1100), r(1, 3, 1200), r(2, 4, 2100), r(3, 5, 3100), r(4, 6, 4100)}}},
 			tally{Expected: 5, Delivered: 5, Duplicates: 1, Latencies: ms3(100, 100, 100, 100)}},
-		{"older after newer is out of order", []subReport{{0, []receipt{r(0, 1, 10), r(2, 3, 2100), r(1, 2, 2150), r(3, 4, 3100), r(4, 5, 4100)}}},
+		{"older after newer is out of order", []subReport{{Interview: 0, Receipts: []receipt{r(0, 1, 10), r(2, 3, 2100), r(1, 2, 2150), r(3, 4, 3100), r(4, 5, 4100)}}},
 			tally{Expected: 5, Delivered: 5, OutOfOrder: 1, Latencies: ms3(100, 1150, 100, 100)}},
-		{"a change that failed is not expected", []subReport{{1, []receipt{r(0, 1, 10), r(1, 2, 1100), r(3, 3, 3100), r(4, 4, 4100)}}},
+		{"a change that failed is not expected", []subReport{{Interview: 1, Receipts: []receipt{r(0, 1, 10), r(1, 2, 1100), r(3, 3, 3100), r(4, 4, 4100)}}},
 			tally{Expected: 4, Delivered: 4, Latencies: ms3(100, 100, 100)}},
-		{"a status nobody set is unexpected", []subReport{{1, []receipt{r(0, 1, 10), r(-1, 2, 500), r(2, 3, 2100)}}},
+		{"a status nobody set is unexpected", []subReport{{Interview: 1, Receipts: []receipt{r(0, 1, 10), r(-1, 2, 500), r(2, 3, 2100)}}},
 			tally{Expected: 4, Delivered: 1, Missed: 3, Unexpected: 2}},
-		{"polling: no seqs, only new statuses", []subReport{{0, []receipt{r(0, 0, 10), r(1, 0, 1150), r(2, 0, 2150), r(3, 0, 3150), r(4, 0, 4150)}}},
+		{"polling: no seqs, only new statuses", []subReport{{Interview: 0, Receipts: []receipt{r(0, 0, 10), r(1, 0, 1150), r(2, 0, 2150), r(3, 0, 3150), r(4, 0, 4150)}}},
 			tally{Expected: 5, Delivered: 5, Latencies: ms3(150, 150, 150, 150)}},
-		{"nothing received", []subReport{{0, nil}, {1, nil}},
+		{"nothing received", []subReport{{Interview: 0}, {Interview: 1}},
 			tally{Expected: 9, Missed: 9}},
 	}
 	for _, tt := range tests {

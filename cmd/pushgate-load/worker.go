@@ -24,7 +24,7 @@ const maxConnecting = 256
 // travels as JSON to -worker child processes.
 type assignment struct {
 	Mode       string        `json:"mode"`
-	Gateway    string        `json:"gateway"`          // base URL of the gateway (mode sse)
+	Gateways   []string      `json:"gateways"`         // base URLs of the gateway nodes (mode sse)
 	Sim        string        `json:"sim"`              // simulator base URL: the upstream of the polling backend
 	Interviews []assigned    `json:"interviews"`       // a subscriber range of each
 	SourceIPs  int           `json:"source_ips"`       // spread over 127.0.0.1..127.0.0.SourceIPs
@@ -41,6 +41,7 @@ type assigned struct {
 	Token     string `json:"token"`      // gateway token (sse) or upstream session token (polling)
 	Subs      int    `json:"subs"`       // subscribers in this range
 	FirstConn int    `json:"first_conn"` // run-wide index of the first one (picks its source address)
+	FirstSub  int    `json:"first_sub"`  // its index among the interview's subscribers (picks its node)
 }
 
 // progress is a worker's counters, reported about four times a second.
@@ -58,6 +59,8 @@ type progress struct {
 type workerResult struct {
 	Subs         []subReport    `json:"subs"`          // connected subscribers only
 	Errors       map[string]int `json:"errors"`        // by phase and kind
+	NodeErrors   []int          `json:"node_errors"`   // errors by gateway node (index in Gateways)
+	NodeFailed   []int          `json:"node_failed"`   // connections that could not be opened, by node
 	Refused      int            `json:"refused"`       // connect answers 429/503
 	Attempted    int            `json:"attempted"`     // connection attempts
 	Connected    int            `json:"connected"`     // connections established
@@ -83,20 +86,21 @@ func (s *slot) sawFinish() bool {
 
 // worker holds the connections of one assignment.
 type worker struct {
-	a      assignment
-	target string // host:port the connections dial
-	host   string // Host header
-	slots  []slot
-	sem    chan struct{} // connections being set up
-	wg     sync.WaitGroup
+	a     assignment
+	hosts []string // host:port of each node: what the connections dial, and their Host header
+	slots []slot
+	sem   chan struct{} // connections being set up
+	wg    sync.WaitGroup
 
 	attempted, open, failed, events, settled, errCount, polls atomic.Int64
 	firstTry, lastOpen                                        atomic.Int64
 	ready                                                     atomic.Bool // launch resolved every attempt
 
-	mu      sync.Mutex // protects errs, refused
-	errs    map[string]int
-	refused int
+	mu         sync.Mutex // protects errs, refused, nodeErrs, nodeFailed
+	errs       map[string]int
+	refused    int
+	nodeErrs   []int
+	nodeFailed []int
 }
 
 // runWorker opens the assigned connections, reports progress, and on the
@@ -107,7 +111,7 @@ func runWorker(ctx context.Context, a assignment, report func(progress)) (worker
 	defer cancel()
 	w := &worker{a: a, sem: make(chan struct{}, maxConnecting), errs: map[string]int{}}
 	base, _ := procRSS("self")
-	target := a.Gateway
+	targets := a.Gateways
 	var backendCalls func() int64
 	if a.Mode == "polling" {
 		b, err := startBackend(a.Sim, a.Interviews)
@@ -115,13 +119,19 @@ func runWorker(ctx context.Context, a assignment, report func(progress)) (worker
 			return workerResult{}, err
 		}
 		defer b.Close()
-		target, backendCalls = b.URL(), b.calls.Load
+		targets, backendCalls = []string{b.URL()}, b.calls.Load
 	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return workerResult{}, err
+	if len(targets) == 0 {
+		return workerResult{}, errors.New("no gateway to connect to")
 	}
-	w.host, w.target = u.Host, u.Host
+	for _, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return workerResult{}, err
+		}
+		w.hosts = append(w.hosts, u.Host)
+	}
+	w.nodeErrs, w.nodeFailed = make([]int, len(w.hosts)), make([]int, len(w.hosts))
 	stopReports := w.reportEvery(250*time.Millisecond, report)
 	w.launch(ctx)
 	peak, _ := procRSS("self")
@@ -151,6 +161,7 @@ func (w *worker) launch(ctx context.Context) {
 			}
 			sl := &w.slots[n]
 			sl.report.Interview = iv.Index
+			sl.report.Node = w.nodeOf(iv, j)
 			w.wg.Go(func() { w.serve(ctx, sl, iv, iv.FirstConn+j) })
 			n++
 		}
@@ -159,6 +170,14 @@ func (w *worker) launch(ctx context.Context) {
 		w.sem <- struct{}{}
 	}
 	w.ready.Store(true)
+}
+
+// nodeOf is the node subscriber j of the range iv connects to: subscriber
+// k of interview i goes to node (i+k) mod N, so that an interview's
+// subscribers sit on different nodes, and subscriber 0 on the node that
+// created the session (i mod N).
+func (w *worker) nodeOf(iv assigned, j int) int {
+	return (iv.Index + iv.FirstSub + j) % len(w.hosts)
 }
 
 // pace waits for connection n's turn and a free connecting token.
@@ -198,11 +217,14 @@ func (w *worker) connect(ctx context.Context, sl *slot, conn int, req []byte) (n
 	now := time.Now().UnixNano()
 	w.firstTry.CompareAndSwap(0, now)
 	w.attempted.Add(1)
-	c, br, resp, err := dial(ctx, w.target, conn, w.a.SourceIPs, req)
+	c, br, resp, err := dial(ctx, w.hosts[sl.report.Node], conn, w.a.SourceIPs, req)
 	if err != nil {
 		w.failed.Add(1)
+		w.mu.Lock()
+		w.nodeFailed[sl.report.Node]++
+		w.mu.Unlock()
 		if ctx.Err() == nil {
-			w.fail("connect", err)
+			w.fail(sl, "connect", err)
 		}
 		return nil, nil, nil, err
 	}
@@ -221,13 +243,14 @@ func (w *worker) record(sl *slot, r receipt) {
 	}
 }
 
-// fail counts an error by phase and kind.
-func (w *worker) fail(phase string, err error) {
+// fail counts an error of subscriber sl by phase, kind and node.
+func (w *worker) fail(sl *slot, phase string, err error) {
 	w.errCount.Add(1)
 	var he *httpStatusError
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.errs[phase+": "+errorKind(err)]++
+	w.nodeErrs[sl.report.Node]++
 	if phase == "connect" && errors.As(err, &he) && he.refused() {
 		w.refused++
 	}
@@ -291,7 +314,7 @@ func (w *worker) reportEvery(period time.Duration, report func(progress)) (stop 
 
 func (w *worker) result(base, peak int64) workerResult {
 	res := workerResult{
-		Errors: w.errs, Refused: w.refused, Attempted: int(w.attempted.Load()),
+		Errors: w.errs, NodeErrors: w.nodeErrs, NodeFailed: w.nodeFailed, Refused: w.refused, Attempted: int(w.attempted.Load()),
 		FirstTry: w.firstTry.Load(), LastOpen: w.lastOpen.Load(),
 		RSSBase: base, RSSPeak: peak, Polls: w.polls.Load(),
 	}

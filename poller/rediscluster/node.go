@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,15 +274,20 @@ func (n *Node) Release(interviewID string) {
 	}
 }
 
-// commitScript stores a change if no newer one is stored, keeps the last
-// changes, and publishes it; it answers 1, or the stored changes when a
-// newer one was there.
+// commitScript stores a change on top of prev, the last change the caller
+// knows is stored, keeps the last changes, and publishes it; it answers 1,
+// or the stored changes when the stored last one is another (the caller
+// missed some, or numbered its own while Redis was out of reach). With no
+// history left (expired, or a Redis that restarted empty) nothing counts as
+// stored.
 //
 // KEYS: state, history. ARGV: prev, seq, history entry, pushed (0/1), now
 // in ms, retention in ms, channel, message, history length.
 var commitScript = redis.NewScript(`
 local stored = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-if stored > tonumber(ARGV[1]) then return redis.call('LRANGE', KEYS[2], 0, -1) end
+if stored ~= tonumber(ARGV[1]) and redis.call('EXISTS', KEYS[2]) == 1 then
+  return redis.call('LRANGE', KEYS[2], 0, -1)
+end
 redis.call('HSET', KEYS[1], 'seq', ARGV[2])
 if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'pushed', ARGV[5]) end
 redis.call('RPUSH', KEYS[2], ARGV[3])
@@ -307,7 +313,7 @@ type message struct {
 	Pushed bool   `json:"w,omitempty"`
 }
 
-// Commit stores next if no newer change is stored, and publishes it.
+// Commit stores next on top of prev, and publishes it.
 func (n *Node) Commit(ctx context.Context, prev uint64, next poller.Update, pushed bool) ([]poller.Update, error) {
 	if n.down.Load() {
 		return nil, ErrUnavailable
@@ -336,15 +342,7 @@ func (n *Node) Commit(ctx context.Context, prev uint64, next poller.Update, push
 	n.metrics.commit("conflict")
 	stored := decodeHistory(next.InterviewID, list)
 	if len(stored) == 0 {
-		// The history expired under a stored seq: load what is left.
-		sh, err := n.Load(ctx, next.InterviewID)
-		if err != nil {
-			return nil, err
-		}
-		stored = sh.History
-	}
-	if len(stored) == 0 {
-		return nil, fmt.Errorf("rediscluster: interview %s has a newer change stored but no history", next.InterviewID)
+		return nil, fmt.Errorf("rediscluster: interview %s: a change is stored but its history cannot be read", next.InterviewID)
 	}
 	return stored, nil
 }
@@ -390,6 +388,7 @@ func (n *Node) Share(ctx context.Context, interviewID, sessionToken string) erro
 	pipe := n.rdb.TxPipeline()
 	pipe.HSet(ctx, key, "token", sessionToken)
 	pipe.PExpire(ctx, key, n.cfg.Retention)
+	pipe.PExpire(ctx, n.key(interviewID, "history"), n.cfg.Retention) // the two expire together
 	if _, err := pipe.Exec(ctx); err != nil {
 		n.fail(err)
 		return err
@@ -411,11 +410,14 @@ func decodeHistory(interviewID string, items []any) []poller.Update {
 	return out
 }
 
-// fail records a failed command. An empty answer (redis.Nil) and a caller
-// giving up do not count; anything else, a timeout included, marks Redis
-// out of reach until the health check reaches it again.
+// fail records a failed command. An empty answer (redis.Nil), a caller
+// giving up and an error reply about the command itself do not count;
+// anything else (no connection, a timeout, a Redis that cannot take
+// writes) marks Redis out of reach until the health check, which writes,
+// succeeds again.
 func (n *Node) fail(err error) {
-	if errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+	var reply redis.Error
+	if errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) || (errors.As(err, &reply) && !unwritable(reply)) {
 		return
 	}
 	n.mu.Lock()
@@ -426,9 +428,11 @@ func (n *Node) fail(err error) {
 	}
 }
 
-// check runs in its own goroutine: it pings Redis, every second while it
-// answers and four times a second while it does not, and announces its
-// return with a Resync.
+// check runs in its own goroutine: it writes a short-lived key, every
+// second while Redis takes it and four times a second while it does not,
+// and announces its return with a Resync. A write, not a PING, so that a
+// Redis that answers but cannot store (a replica, out of memory) counts as
+// out of reach.
 func (n *Node) check() {
 	defer n.wg.Done()
 	for {
@@ -442,7 +446,7 @@ func (n *Node) check() {
 		case <-time.After(every):
 		}
 		ctx, cancel := n.op(n.ctx)
-		err := n.rdb.Ping(ctx).Err()
+		err := n.rdb.Set(ctx, n.cfg.Prefix+":health:"+n.id, "1", 10*time.Second).Err()
 		cancel()
 		switch {
 		case err != nil:
@@ -587,6 +591,17 @@ func (n *Node) payResync() {
 		n.metrics.feed("resync")
 	default:
 	}
+}
+
+// unwritable reports whether an error reply means Redis cannot take the
+// commands pushgate sends at all, rather than one command was wrong.
+func unwritable(reply redis.Error) bool {
+	for _, prefix := range []string{"READONLY", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM"} {
+		if strings.HasPrefix(reply.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) heldCount() int {

@@ -348,3 +348,20 @@ func eventuallyWithin(t testingTB, d time.Duration, what string, cond func() boo
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// sameChange reads the next event of every stream: each must be status,
+// numbered above prev, and the same event for all. It returns that event.
+func sameChange(t *testing.T, streams []*stream, status string, prev poller.Update) poller.Update {
+	t.Helper()
+	var change poller.Update
+	for i, st := range streams {
+		u := statusOf(t, st.next(t))
+		if i == 0 {
+			change = u
+		}
+		if u.Status != status || u.Seq <= prev.Seq || u != change {
+			t.Fatalf("subscriber %d got %+v, want %s above seq %d, like subscriber 0 (%+v)", i, u, status, prev.Seq, change)
+		}
+	}
+	return change
+}

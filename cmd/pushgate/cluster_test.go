@@ -38,18 +38,9 @@ const (
 // subscriber gets every change once, in order, with the same ids on all
 // nodes.
 func TestClusterPollsEachInterviewOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
-	c := newCluster(t, 3)
 	const interviews = 1000
-	sessions := c.sessions(interviews)
-	subs := make([]*subscriber, 0, 3*interviews)
-	for i, s := range sessions {
-		for n := range c.nodes {
-			subs = append(subs, c.subscribe(s, (i+n)%len(c.nodes)))
-		}
-	}
+	c, sessions := startCluster(t, interviews)
+	subs := c.subscribeEverywhere(sessions)
 	waitAll(t, "every subscriber has the current status", subs, 1)
 
 	steps := []string{"ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED"}
@@ -77,12 +68,8 @@ func TestClusterPollsEachInterviewOnce(t *testing.T) {
 // made meanwhile is not lost, and the owner's clients, reconnecting to
 // other nodes with Last-Event-ID, miss nothing and see nothing twice.
 func TestClusterSurvivesOwnerKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
-	c := newCluster(t, 3)
 	const interviews = 100
-	sessions := c.sessions(interviews)
+	c, sessions := startCluster(t, interviews)
 	var subs []*subscriber
 	for _, s := range sessions {
 		subs = append(subs, c.subscribe(s, 0)) // node 0 watches first: its pollers take the leases
@@ -148,18 +135,9 @@ func TestClusterSurvivesOwnerKill(t *testing.T) {
 // (empty, as after a restart without persistence), the cluster returns to
 // one status call per interview per interval.
 func TestClusterRidesOutARedisOutage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
-	c := newCluster(t, 3)
 	const interviews = 200
-	sessions := c.sessions(interviews)
-	var subs []*subscriber
-	for i, s := range sessions {
-		for n := range c.nodes {
-			subs = append(subs, c.subscribe(s, (i+n)%len(c.nodes)))
-		}
-	}
+	c, sessions := startCluster(t, interviews)
+	subs := c.subscribeEverywhere(sessions)
 	waitAll(t, "every subscriber has the current status", subs, 1)
 	steady := c.callRate(sessions, 4*clusterInterval)
 	t.Logf("before the outage: %.3f status calls per interview per interval", steady)
@@ -235,6 +213,27 @@ func newCluster(t *testing.T, nodes int) *cluster {
 		c.nodes = append(c.nodes, n)
 	}
 	return c
+}
+
+// startCluster starts three nodes and the given number of sessions.
+func startCluster(t *testing.T, interviews int) (*cluster, []session) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cluster test: not with -short")
+	}
+	c := newCluster(t, 3)
+	return c, c.sessions(interviews)
+}
+
+// subscribeEverywhere opens a stream of every session on every node.
+func (c *cluster) subscribeEverywhere(sessions []session) []*subscriber {
+	subs := make([]*subscriber, 0, len(c.nodes)*len(sessions))
+	for i, s := range sessions {
+		for n := range c.nodes {
+			subs = append(subs, c.subscribe(s, (i+n)%len(c.nodes)))
+		}
+	}
+	return subs
 }
 
 type session struct{ InterviewID, Token string }

@@ -25,7 +25,7 @@ func (c *gatedCluster) store(u Update) {
 }
 
 func (c *gatedCluster) Lead(context.Context, string) (time.Duration, error) { return time.Second, nil }
-func (c *gatedCluster) Release(string)                                     {}
+func (c *gatedCluster) Release(string)                                      {}
 func (c *gatedCluster) Commit(context.Context, uint64, Update, bool) ([]Update, error) {
 	return nil, nil
 }
@@ -41,7 +41,7 @@ func (c *gatedCluster) Load(ctx context.Context, id string) (Shared, error) {
 	return Shared{History: h, Token: "tok"}, nil
 }
 func (c *gatedCluster) Share(context.Context, string, string) error { return nil }
-func (c *gatedCluster) Changes() <-chan Change                       { return c.feed }
+func (c *gatedCluster) Changes() <-chan Change                      { return c.feed }
 
 // TestChangeHeardDuringALoadIsNotLost: a change heard on the feed while
 // the interview is being loaded, which the load's older snapshot lacks,
@@ -56,7 +56,7 @@ func TestChangeHeardDuringALoadIsNotLost(t *testing.T) {
 	<-c.loaded
 	c.store(x2) // committed by the leader meanwhile
 	c.feed <- Change{Update: x2, Prev: x1.Seq}
-	time.Sleep(50 * time.Millisecond)          // received() ran: gap, inactive -> syncGen = 0
+	time.Sleep(50 * time.Millisecond) // received() ran: gap, inactive -> syncGen = 0
 	close(c.gate)
 	<-done
 	for range 5 {

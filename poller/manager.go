@@ -746,12 +746,11 @@ func (m *Manager) merge(st *interview, changes []Update, pushed bool) {
 func (m *Manager) mergeLocked(st *interview, changes []Update, pushed bool) {
 	var fresh []Update
 	m.mu.Lock()
+	alone := st.cur.Seq != st.shared.Seq // cur was numbered alone: reconcileLocked decides
 	for _, u := range changes {
 		u.InterviewID = st.id
-		if u.Seq > st.shared.Seq {
-			st.shared = u
-		}
-		if u.Seq <= st.cur.Seq {
+		st.shared = u // the stored tail, even when older than what this node thought (a Redis rolled back)
+		if u.Seq <= st.cur.Seq || (alone && regresses(st.cur.Status, u.Status)) {
 			continue
 		}
 		same := u.Status == st.cur.Status

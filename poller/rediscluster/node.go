@@ -275,7 +275,7 @@ func (n *Node) Release(interviewID string) {
 }
 
 // commitScript stores a change on top of prev, the last change the caller
-// knows is stored, keeps the last changes, and publishes it; it answers 1,
+// knows is stored (the history's tail, which the conflict answer shows), keeps the last changes, and publishes it; it answers 1,
 // or the stored changes when the stored last one is another (the caller
 // missed some, or numbered its own while Redis was out of reach). With no
 // history left (expired, or a Redis that restarted empty) nothing counts as
@@ -284,8 +284,8 @@ func (n *Node) Release(interviewID string) {
 // KEYS: state, history. ARGV: prev, seq, history entry, pushed (0/1), now
 // in ms, retention in ms, channel, message, history length.
 var commitScript = redis.NewScript(`
-local stored = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-if stored ~= tonumber(ARGV[1]) and redis.call('EXISTS', KEYS[2]) == 1 then
+local last = redis.call('LINDEX', KEYS[2], -1)
+if last and tonumber(cjson.decode(last).q) ~= tonumber(ARGV[1]) then
   return redis.call('LRANGE', KEYS[2], 0, -1)
 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[2])
@@ -596,7 +596,7 @@ func (n *Node) payResync() {
 // unwritable reports whether an error reply means Redis cannot take the
 // commands pushgate sends at all, rather than one command was wrong.
 func unwritable(reply redis.Error) bool {
-	for _, prefix := range []string{"READONLY", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM"} {
+	for _, prefix := range []string{"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM"} {
 		if strings.HasPrefix(reply.Error(), prefix) {
 			return true
 		}

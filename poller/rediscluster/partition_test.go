@@ -258,3 +258,115 @@ func TestTakeoverAfterCrash(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLaterStatusSeenAloneWins: a node alone sees a later status of the
+// flow, with a lower id than an earlier status the cluster committed
+// meanwhile (a lagging replica, a late webhook, clock skew). Once back, its
+// subscribers never see the flow move back, and both nodes end on the
+// later status.
+func TestLaterStatusSeenAloneWins(t *testing.T) {
+	srv := redistest.Start(t)
+	const interval = 100 * time.Millisecond
+	srcA := &source{status: map[string]string{}, calls: map[string]int{}}
+	srcB := &source{status: map[string]string{}, calls: map[string]int{}}
+	pa := newPartitioned(newNode(t, srv))
+	recA, recB := &recorder{}, &recorder{}
+	a := mustManager(t, srcA, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
+	b := mustManager(t, srcB, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
+	defer pa.stop()
+	defer a.Close()
+	defer b.Close()
+	srcA.set("iv", "UNKNOWN")
+	srcB.set("iv", "UNKNOWN")
+	b.Register("iv", "tok")
+	defer b.Watch("iv")()
+	time.Sleep(5 * interval)
+	defer a.Watch("iv")()
+	time.Sleep(5 * interval)
+
+	pa.off.Store(true)
+	srcA.set("iv", "FACE_VALIDATION_FINISHED") // A alone sees the later status first
+	time.Sleep(3 * interval)
+	srcB.set("iv", "ID_VALIDATION_FINISHED") // B commits an earlier status, later
+	time.Sleep(3 * interval)
+	pa.heal()
+	time.Sleep(2 * time.Second)
+	ua, _ := a.Last("iv")
+	ub, _ := b.Last("iv")
+	pubA := recA.of("iv")
+	t.Logf("a published %v\nb published %v", pubA, recB.of("iv"))
+	for i := 1; i < len(pubA); i++ {
+		if pubA[i].Status == "ID_VALIDATION_FINISHED" && pubA[i-1].Status == "FACE_VALIDATION_FINISHED" {
+			t.Errorf("a's subscribers saw the flow move back: %v", pubA)
+		}
+	}
+	if ua.Status != "FACE_VALIDATION_FINISHED" || ub.Status != "FACE_VALIDATION_FINISHED" {
+		t.Errorf("a serves %+v, b serves %+v; want the later status A saw, FACE_VALIDATION_FINISHED", ua, ub)
+	}
+}
+
+// TestRolledBackRedisTakesNewChanges: Redis comes back with an older state
+// (a failover to a lagging replica, a restart from a snapshot); later
+// changes are still committed and published.
+func TestRolledBackRedisTakesNewChanges(t *testing.T) {
+	srv := redistest.Start(t)
+	const interval = 100 * time.Millisecond
+	src := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+	pa := newPartitioned(newNode(t, srv))
+	rec := &recorder{}
+	a := mustManager(t, src, rec, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
+	defer pa.stop()
+	defer a.Close()
+	a.Register("iv", "tok")
+	defer a.Watch("iv")()
+	time.Sleep(5 * interval)
+	oldSeq, _ := srv.Do("HGET", "pushgate:{iv}:state", "seq")
+	oldHist, _ := srv.Do("LINDEX", "pushgate:{iv}:history", "0")
+	src.set("iv", "ID_VALIDATION_FINISHED")
+	time.Sleep(5 * interval)
+
+	pa.off.Store(true) // failover: the new primary lacks the last commit
+	srv.Do("DEL", "pushgate:{iv}:history")
+	srv.Do("RPUSH", "pushgate:{iv}:history", oldHist)
+	srv.Do("HSET", "pushgate:{iv}:state", "seq", oldSeq)
+	pa.heal()
+	time.Sleep(5 * interval)
+
+	src.set("iv", "FACE_VALIDATION_FINISHED")
+	time.Sleep(2 * time.Second)
+	u, _ := a.Last("iv")
+	t.Logf("published %v", rec.of("iv"))
+	if u.Status != "FACE_VALIDATION_FINISHED" {
+		t.Fatalf("2s after upstream moved on, a serves %+v", u)
+	}
+}
+
+// TestLostStateKeyTakesNewChanges: the state hash is evicted (maxmemory)
+// or expires apart from the history; later changes are still committed.
+func TestLostStateKeyTakesNewChanges(t *testing.T) {
+	srv := redistest.Start(t)
+	const interval = 100 * time.Millisecond
+	src := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+	rec := &recorder{}
+	a := mustManager(t, src, rec, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
+	defer a.Close()
+	a.Register("iv", "tok")
+	defer a.Watch("iv")()
+	time.Sleep(5 * interval)
+	srv.Do("DEL", "pushgate:{iv}:state")
+	src.set("iv", "ID_VALIDATION_FINISHED")
+	time.Sleep(2 * time.Second)
+	u, _ := a.Last("iv")
+	if u.Status != "ID_VALIDATION_FINISHED" {
+		t.Fatalf("a serves %+v; published %v", u, rec.of("iv"))
+	}
+}
+
+func mustManager(t *testing.T, src poller.Source, pub poller.Publisher, cfg poller.Config) *poller.Manager {
+	t.Helper()
+	m, err := poller.New(src, pub, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -58,6 +58,7 @@ func TestClusterPollsEachInterviewOnce(t *testing.T) {
 	if per > 1.05 {
 		t.Fatalf("the cluster made %.3f status calls per interview per interval, want at most 1.05", per)
 	}
+	c.checkLeases(t, interviews)
 	c.setAll(sessions, poller.StatusFinished)
 	want := append(append([]string{"UNKNOWN"}, steps...), poller.StatusFinished)
 	checkFlows(t, subs, want, nil)
@@ -142,10 +143,14 @@ func TestClusterRidesOutARedisOutage(t *testing.T) {
 	steady := c.callRate(sessions, 4*clusterInterval)
 	t.Logf("before the outage: %.3f status calls per interview per interval", steady)
 
+	c.checkLeases(t, interviews)
 	c.redis.Stop()
 	c.redisStopped = time.Now()
 	for _, n := range c.nodes {
 		n.waitReady(t, func(body string) bool { return strings.Contains(body, `"status":"degraded"`) })
+		if v := n.metric(t, "pushgate_cluster_degraded"); v != 1 {
+			t.Fatalf("%s: pushgate_cluster_degraded %v during the outage, want 1", n.base, v)
+		}
 	}
 	c.setAll(sessions, "ID_VALIDATION_FINISHED")
 	waitAll(t, "a change made during the outage reached every subscriber", subs, 2)
@@ -158,6 +163,7 @@ func TestClusterRidesOutARedisOutage(t *testing.T) {
 		n.waitReady(t, func(body string) bool { return strings.Contains(body, `"status":"ready"`) })
 	}
 	time.Sleep(2 * clusterInterval) // leases taken again
+	c.checkLeases(t, interviews)
 	back := c.callRate(sessions, 6*clusterInterval)
 	t.Logf("after Redis came back: %.3f status calls per interview per interval", back)
 	if back > 1.05 {
@@ -323,6 +329,26 @@ func (c *cluster) leaseHolder(interviewID string) int {
 	return pid
 }
 
+// checkLeases checks, on each node's /metrics, that the nodes hold one
+// lease per watched interview between them, and are not degraded.
+func (c *cluster) checkLeases(t *testing.T, interviews int) {
+	t.Helper()
+	held := 0.0
+	var per []float64
+	for _, n := range c.nodes {
+		if v := n.metric(t, "pushgate_cluster_degraded"); v != 0 {
+			t.Fatalf("%s: pushgate_cluster_degraded %v, want 0", n.base, v)
+		}
+		v := n.metric(t, "pushgate_cluster_leases_held")
+		held += v
+		per = append(per, v)
+	}
+	t.Logf("leases held per node: %v", per)
+	if int(held) != interviews {
+		t.Fatalf("the nodes hold %v leases between them (%v), want one per interview (%d)", held, per, interviews)
+	}
+}
+
 // node is one pushgate process.
 type node struct {
 	base   string
@@ -333,6 +359,28 @@ type node struct {
 func (n *node) pid() int { return n.proc.cmd.Process.Pid }
 
 func (n *node) kill() { n.proc.kill() }
+
+// metric reads one unlabelled metric from the node's /metrics.
+func (n *node) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := n.client.Get(n.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", name, sc.Text())
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s/metrics has no %s", n.base, name)
+	return 0
+}
 
 // waitReady waits until /readyz answers 200 with a body ok accepts.
 func (n *node) waitReady(t *testing.T, ok func(body string) bool) {

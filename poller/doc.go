@@ -25,4 +25,15 @@
 // PushInterval. The flow only moves forward: a known status that comes
 // before the current one, from a late push or a lagging read, changes
 // nothing.
+//
+// Several gateway nodes share the work through a Cluster (Config.Cluster;
+// poller/rediscluster is the one on Redis):
+//
+//	fetch ──Lead(id)──▶ Cluster: only the lease holder reads upstream; the others follow
+//	apply ──Commit(prev, change)──▶ Cluster: stored on top of the last stored change, announced
+//	Cluster.Changes() ──receive──▶ merge ──▶ Publisher (this node's subscribers)
+//
+// Each node keeps its own memory of the interviews it serves, loaded from
+// the cluster on first use and after every resync. Without a Cluster the
+// node is alone: it leads every interview and its memory is the only copy.
 package poller

@@ -112,9 +112,11 @@ func TestClusterSurvivesOwnerKill(t *testing.T) {
 	worst := slices.Max(slices.Collect(mapValues(resumed)))
 	t.Logf("owner killed: polling of all %d interviews resumed on other nodes within %v (lease TTL %v, interval %v)",
 		interviews, worst.Round(time.Millisecond), clusterLeaseTTL, clusterInterval)
-	// The lease lapses at most one TTL after the last renewal; the first
-	// read follows within the sampling step and the read's own time.
-	if worst > clusterLeaseTTL+300*time.Millisecond {
+	// The lease lapses at most one TTL after its last renewal, so within
+	// the TTL of the kill; the other nodes look at it then, plus their
+	// jitter (at most 10% of the interval), and read at once. The margin
+	// covers that, the sampling step and a loaded machine.
+	if worst > clusterLeaseTTL+500*time.Millisecond {
 		t.Fatalf("polling resumed %v after the kill, want within the lease TTL %v", worst, clusterLeaseTTL)
 	}
 	waitAll(t, "the change made during the failover reached every subscriber", subs, 3)

@@ -179,10 +179,7 @@ func TestManagersShareOnePoller(t *testing.T) {
 	var ms [2]*poller.Manager
 	for i := range ms {
 		recs[i] = &recorder{}
-		m, err := poller.New(src, recs[i], poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := mustManager(t, src, recs[i], poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
 		t.Cleanup(m.Close)
 		ms[i] = m
 	}
@@ -248,10 +245,7 @@ func TestPushOnAnyNodeReachesAll(t *testing.T) {
 	var ms [2]*poller.Manager
 	for i := range ms {
 		recs[i] = &recorder{}
-		m, err := poller.New(src, recs[i], poller.Config{Interval: time.Hour, Cluster: newNode(t, srv)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := mustManager(t, src, recs[i], poller.Config{Interval: time.Hour, Cluster: newNode(t, srv)})
 		t.Cleanup(m.Close)
 		ms[i] = m
 	}

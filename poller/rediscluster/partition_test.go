@@ -2,6 +2,7 @@ package rediscluster
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -77,14 +78,8 @@ func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
 	src := &source{status: map[string]string{}, calls: map[string]int{}}
 	pa := newPartitioned(newNode(t, srv))
 	recA, recB := &recorder{}, &recorder{}
-	a, err := poller.New(src, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := poller.New(src, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustManager(t, src, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
+	b := mustManager(t, src, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
 	defer pa.stop()
 	defer a.Close()
 	defer b.Close()
@@ -116,59 +111,73 @@ func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
 	}
 }
 
-// TestLaterClusterChangeWinsOverALocalNumber: a change numbered alone
-// during an outage can outnumber a later change the cluster committed
-// (clock skew, or a lagging upstream replica). Once back, both nodes end
-// on the later status of the flow, with the same id, and the node cut off
-// publishes it to its subscribers.
-func TestLaterClusterChangeWinsOverALocalNumber(t *testing.T) {
-	srv := redistest.Start(t)
+// TestOutageEndsOnTheLaterStatus: while node A is cut off from Redis, A
+// and the cluster (node B) each see a status of the flow, in either order,
+// so a local id may outnumber a later status the cluster committed (clock
+// skew, a lagging replica, a late webhook). Once A is back, both nodes
+// serve the later status of the flow with one id, and A's subscribers
+// never see the flow move back or a status twice in a row.
+func TestOutageEndsOnTheLaterStatus(t *testing.T) {
 	const interval = 100 * time.Millisecond
-	srcA := &source{status: map[string]string{}, calls: map[string]int{}}
-	srcB := &source{status: map[string]string{}, calls: map[string]int{}}
-	pa := newPartitioned(newNode(t, srv))
-	recA, recB := &recorder{}, &recorder{}
-	a, err := poller.New(srcA, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := poller.New(srcB, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pa.stop()
-	defer a.Close()
-	defer b.Close()
-	srcA.set("iv", "UNKNOWN")
-	srcB.set("iv", "UNKNOWN")
-	b.Register("iv", "tok")
-	defer b.Watch("iv")()
-	time.Sleep(5 * interval)
-	defer a.Watch("iv")()
-	time.Sleep(5 * interval)
+	for _, tc := range []struct {
+		name         string
+		aloneFirst   bool   // A sees its status before B commits its own
+		aSees, bSees string // what each node's upstream answers
+	}{
+		{"cluster later in the flow, local id higher", false, "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED"},
+		{"local later in the flow, cluster id higher", true, "FACE_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			srcA := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+			srcB := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+			pa := newPartitioned(newNode(t, srv))
+			recA, recB := &recorder{}, &recorder{}
+			a := mustManager(t, srcA, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
+			b := mustManager(t, srcB, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
+			defer pa.stop()
+			defer a.Close()
+			defer b.Close()
+			b.Register("iv", "tok")
+			defer b.Watch("iv")() // B leads
+			time.Sleep(5 * interval)
+			defer a.Watch("iv")()
+			time.Sleep(5 * interval)
 
-	pa.off.Store(true)
-	srcB.set("iv", "FACE_VALIDATION_FINISHED") // B (leader) commits this first
-	time.Sleep(3 * interval)
-	srcA.set("iv", "ID_VALIDATION_FINISHED") // A, alone, reads a lagging answer later
-	time.Sleep(3 * interval)
-	pa.heal()
-	time.Sleep(2 * time.Second)
-	ua, _ := a.Last("iv")
-	ub, _ := b.Last("iv")
-	t.Logf("a published %v\nb published %v", recA.of("iv"), recB.of("iv"))
-	if ua != ub || ua.Status != "FACE_VALIDATION_FINISHED" {
-		t.Fatalf("after the resync a serves %+v, b serves %+v; want both on FACE_VALIDATION_FINISHED with one id", ua, ub)
+			pa.off.Store(true)
+			steps := []func(){func() { srcB.set("iv", tc.bSees) }, func() { srcA.set("iv", tc.aSees) }}
+			if tc.aloneFirst {
+				steps[0], steps[1] = steps[1], steps[0]
+			}
+			for _, step := range steps {
+				step()
+				time.Sleep(3 * interval)
+			}
+			pa.heal()
+			time.Sleep(2 * time.Second)
+
+			ua, _ := a.Last("iv")
+			ub, _ := b.Last("iv")
+			if ua != ub || ua.Status != "FACE_VALIDATION_FINISHED" {
+				t.Fatalf("a serves %+v, b serves %+v; want both on FACE_VALIDATION_FINISHED with one id", ua, ub)
+			}
+			pubA := recA.of("iv")
+			if last := pubA[len(pubA)-1]; last.Status != "FACE_VALIDATION_FINISHED" {
+				t.Fatalf("a's subscribers last got %+v, want FACE_VALIDATION_FINISHED", last)
+			}
+			for i := 1; i < len(pubA); i++ {
+				if pubA[i].Seq <= pubA[i-1].Seq || pubA[i].Status == pubA[i-1].Status || regresses(pubA[i-1].Status, pubA[i].Status) {
+					t.Fatalf("a published %v: want increasing ids, the flow forward only, no status twice in a row", pubA)
+				}
+			}
+		})
 	}
-	pubA := recA.of("iv")
-	if last := pubA[len(pubA)-1]; last.Status != "FACE_VALIDATION_FINISHED" {
-		t.Fatalf("a's subscribers last got %+v, want FACE_VALIDATION_FINISHED", last)
-	}
-	for i := 1; i < len(pubA); i++ {
-		if pubA[i].Seq <= pubA[i-1].Seq || pubA[i].Status == pubA[i-1].Status {
-			t.Fatalf("a published %v: want increasing ids and no status twice in a row", pubA)
-		}
-	}
+}
+
+// regresses reports whether next comes before cur in the flow.
+func regresses(cur, next string) bool {
+	flow := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}
+	return slices.Index(flow, next) < slices.Index(flow, cur)
 }
 
 type needsToken struct{ *source }
@@ -188,14 +197,8 @@ func TestTokenRegisteredDuringAnOutageIsSharedOnceBack(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	src := needsToken{&source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}}
 	pa := newPartitioned(newNode(t, srv))
-	a, err := poller.New(src, &recorder{}, poller.Config{Interval: interval, Cluster: pa})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := poller.New(src, &recorder{}, poller.Config{Interval: interval, Cluster: newNode(t, srv)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustManager(t, src, &recorder{}, poller.Config{Interval: interval, Cluster: pa})
+	b := mustManager(t, src, &recorder{}, poller.Config{Interval: interval, Cluster: newNode(t, srv)})
 	defer pa.stop()
 	defer a.Close()
 	defer b.Close()
@@ -230,8 +233,8 @@ func TestTakeoverAfterCrash(t *testing.T) {
 	na := newNode(t, srv)
 	ca := &crashable{partitioned: newPartitioned(na)}
 	recB := &recorder{}
-	a, _ := poller.New(src, &recorder{}, poller.Config{Interval: interval, Cluster: ca, Linger: time.Minute})
-	b, _ := poller.New(src, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
+	a := mustManager(t, src, &recorder{}, poller.Config{Interval: interval, Cluster: ca, Linger: time.Minute})
+	b := mustManager(t, src, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
 	defer ca.stop()
 	defer b.Close()
 	a.Register("iv", "tok")
@@ -256,52 +259,6 @@ func TestTakeoverAfterCrash(t *testing.T) {
 			t.Fatal("no takeover")
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// TestLaterStatusSeenAloneWins: a node alone sees a later status of the
-// flow, with a lower id than an earlier status the cluster committed
-// meanwhile (a lagging replica, a late webhook, clock skew). Once back, its
-// subscribers never see the flow move back, and both nodes end on the
-// later status.
-func TestLaterStatusSeenAloneWins(t *testing.T) {
-	srv := redistest.Start(t)
-	const interval = 100 * time.Millisecond
-	srcA := &source{status: map[string]string{}, calls: map[string]int{}}
-	srcB := &source{status: map[string]string{}, calls: map[string]int{}}
-	pa := newPartitioned(newNode(t, srv))
-	recA, recB := &recorder{}, &recorder{}
-	a := mustManager(t, srcA, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
-	b := mustManager(t, srcB, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
-	defer pa.stop()
-	defer a.Close()
-	defer b.Close()
-	srcA.set("iv", "UNKNOWN")
-	srcB.set("iv", "UNKNOWN")
-	b.Register("iv", "tok")
-	defer b.Watch("iv")()
-	time.Sleep(5 * interval)
-	defer a.Watch("iv")()
-	time.Sleep(5 * interval)
-
-	pa.off.Store(true)
-	srcA.set("iv", "FACE_VALIDATION_FINISHED") // A alone sees the later status first
-	time.Sleep(3 * interval)
-	srcB.set("iv", "ID_VALIDATION_FINISHED") // B commits an earlier status, later
-	time.Sleep(3 * interval)
-	pa.heal()
-	time.Sleep(2 * time.Second)
-	ua, _ := a.Last("iv")
-	ub, _ := b.Last("iv")
-	pubA := recA.of("iv")
-	t.Logf("a published %v\nb published %v", pubA, recB.of("iv"))
-	for i := 1; i < len(pubA); i++ {
-		if pubA[i].Status == "ID_VALIDATION_FINISHED" && pubA[i-1].Status == "FACE_VALIDATION_FINISHED" {
-			t.Errorf("a's subscribers saw the flow move back: %v", pubA)
-		}
-	}
-	if ua.Status != "FACE_VALIDATION_FINISHED" || ub.Status != "FACE_VALIDATION_FINISHED" {
-		t.Errorf("a serves %+v, b serves %+v; want the later status A saw, FACE_VALIDATION_FINISHED", ua, ub)
 	}
 }
 
@@ -362,6 +319,7 @@ func TestLostStateKeyTakesNewChanges(t *testing.T) {
 	}
 }
 
+// mustManager starts a Manager, as one gateway node.
 func mustManager(t *testing.T, src poller.Source, pub poller.Publisher, cfg poller.Config) *poller.Manager {
 	t.Helper()
 	m, err := poller.New(src, pub, cfg)

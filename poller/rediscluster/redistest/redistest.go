@@ -64,6 +64,7 @@ func (s *Server) Restart() {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	cmd := exec.Command(s.path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--maxclients", "10000", "--loglevel", "warning")
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)

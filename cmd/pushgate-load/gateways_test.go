@@ -86,21 +86,8 @@ func TestGatewaysSpreadOverNodes(t *testing.T) {
 	list := nodes[0].srv.URL + ", " + nodes[1].srv.URL + "/," + nodes[2].srv.URL // spaces and a trailing slash are fine
 
 	const interviews, subs = 7, 4
-	cfg, err := parseFlags([]string{"-gateway", list, "-sim", srv.Sim, "-json", "-timeout", "50s", "-procs", "2",
-		"-interviews", "7", "-subscribers-per-interview", "4", "-interval", "200ms", "-duration", "2s"}, testWriter{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.progressEach = 500 * time.Millisecond
-	var out bytes.Buffer
-	if err := run(t.Context(), cfg, &out, testWriter{t}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("summary: %s", out.Bytes())
-	var s summary
-	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
-		t.Fatal(err)
-	}
+	s := runTool(t, "-gateway", list, "-sim", srv.Sim, "-procs", "2",
+		"-interviews", "7", "-subscribers-per-interview", "4", "-interval", "200ms", "-duration", "2s")
 
 	// The load itself went through: every stream open, every change once.
 	if s.Connections != interviews*subs || s.Errors != 0 || s.EventsMissed != 0 || s.Duplicates != 0 || s.OutOfOrder != 0 ||

@@ -64,7 +64,13 @@ func pushgateBin(t *testing.T) string {
 // summary.
 func loadRun(t *testing.T, args ...string) summary {
 	t.Helper()
-	args = append([]string{"-spawn", "-pushgate-bin", pushgateBin(t), "-json", "-timeout", "50s"}, args...)
+	return runTool(t, append([]string{"-spawn", "-pushgate-bin", pushgateBin(t)}, args...)...)
+}
+
+// runTool runs the tool with args plus -json, and decodes its summary.
+func runTool(t *testing.T, args ...string) summary {
+	t.Helper()
+	args = append([]string{"-json", "-timeout", "50s"}, args...)
 	cfg, err := parseFlags(args, testWriter{t})
 	if err != nil {
 		t.Fatal(err)

@@ -73,16 +73,9 @@ func (p *partitioned) Changes() <-chan poller.Change { return p.out }
 // change alone; once back it shares it, so a node that follows it serves
 // the same status with the same id.
 func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
-	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
 	src := &source{status: map[string]string{}, calls: map[string]int{}}
-	pa := newPartitioned(newNode(t, srv))
-	recA, recB := &recorder{}, &recorder{}
-	a := mustManager(t, src, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
-	b := mustManager(t, src, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
-	defer pa.stop()
-	defer a.Close()
-	defer b.Close()
+	pa, a, b, recA, recB := twoNodes(t, src, src, interval)
 
 	src.set("iv", "UNKNOWN")
 	a.Register("iv", "tok")
@@ -128,16 +121,9 @@ func TestOutageEndsOnTheLaterStatus(t *testing.T) {
 		{"local later in the flow, cluster id higher", true, "FACE_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := redistest.Start(t)
 			srcA := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
 			srcB := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
-			pa := newPartitioned(newNode(t, srv))
-			recA, recB := &recorder{}, &recorder{}
-			a := mustManager(t, srcA, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
-			b := mustManager(t, srcB, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
-			defer pa.stop()
-			defer a.Close()
-			defer b.Close()
+			pa, a, b, recA, _ := twoNodes(t, srcA, srcB, interval)
 			b.Register("iv", "tok")
 			defer b.Watch("iv")() // B leads
 			time.Sleep(5 * interval)
@@ -317,6 +303,21 @@ func TestLostStateKeyTakesNewChanges(t *testing.T) {
 	if u.Status != "ID_VALIDATION_FINISHED" {
 		t.Fatalf("a serves %+v; published %v", u, rec.of("iv"))
 	}
+}
+
+// twoNodes starts a Redis and two Managers on it, as two gateway nodes: A
+// can be cut off from Redis (pa), B cannot. Both stop when the test ends.
+func twoNodes(t *testing.T, srcA, srcB poller.Source, interval time.Duration) (pa *partitioned, a, b *poller.Manager, recA, recB *recorder) {
+	t.Helper()
+	srv := redistest.Start(t)
+	pa = newPartitioned(newNode(t, srv))
+	t.Cleanup(pa.stop)
+	recA, recB = &recorder{}, &recorder{}
+	a = mustManager(t, srcA, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
+	t.Cleanup(a.Close)
+	b = mustManager(t, srcB, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
+	t.Cleanup(b.Close)
+	return pa, a, b, recA, recB
 }
 
 // mustManager starts a Manager, as one gateway node.

@@ -288,20 +288,11 @@ func (m *Manager) Register(interviewID, sessionToken string) {
 // SessionToken returns the upstream session token Register stored for the
 // interview, on any node of a cluster ("" when none).
 func (m *Manager) SessionToken(interviewID string) string {
-	m.mu.Lock()
-	st := m.interviews[interviewID]
-	if st == nil && m.shared {
-		st = m.stateLocked(interviewID)
-	}
-	if st == nil {
-		m.mu.Unlock()
+	st, err := m.tracked(interviewID)
+	if err != nil {
 		return ""
 	}
-	if st.token == "" && !m.syncedLocked(st) {
-		m.mu.Unlock()
-		m.sync(st)
-		m.mu.Lock()
-	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
 	return st.token
 }
@@ -466,7 +457,8 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		return Update{}, err
 	}
 	m.mu.Unlock()
-	if u, ok := m.follow(st); ok {
+	u, followed, leads := m.follow(st)
+	if followed {
 		return u, nil
 	}
 
@@ -476,7 +468,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	status, err := m.call(interviewID, token)
 
 	m.mu.Lock()
-	if st.stop == nil && m.shared {
+	if leads && st.stop == nil {
 		m.releaseIdle(st)
 	}
 	if err != nil {
@@ -489,7 +481,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	}
 	st.failures, st.retryAt, st.readAt, st.lastErr = 0, time.Time{}, time.Now(), nil
 	m.mu.Unlock()
-	u, _ := m.apply(st, status, began)
+	u, _ = m.apply(st, status, began)
 	return u, nil
 }
 
@@ -519,22 +511,23 @@ func (m *Manager) releaseIdle(st *interview) {
 }
 
 // follow asks the cluster whether another node reads the interview, and if
-// so returns the status it shared instead of reading upstream. With no
-// status known yet, it waits up to one interval for the other node's first
-// read before reading itself. A cluster out of reach means this node reads.
-func (m *Manager) follow(st *interview) (Update, bool) {
+// so returns the status it shared instead of reading upstream (followed).
+// With no status known yet, it waits up to one interval for the other
+// node's first read before reading itself. leads reports that this node
+// holds the lease; a cluster out of reach means this node reads, alone.
+func (m *Manager) follow(st *interview) (u Update, followed, leads bool) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	wait, err := m.cluster.Lead(ctx, st.id)
 	cancel()
 	if err != nil || wait <= 0 {
-		return Update{}, false
+		return Update{}, false, err == nil
 	}
 	m.mu.Lock()
 	st.following = time.Now().Add(wait)
 	u, known := st.cur, st.known
 	m.mu.Unlock()
 	if u.Seq > 0 {
-		return u, true
+		return u, true, false
 	}
 	t := time.NewTimer(m.cfg.Interval)
 	defer t.Stop()
@@ -542,12 +535,11 @@ func (m *Manager) follow(st *interview) (Update, bool) {
 	case <-known:
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return st.cur, true
+		return st.cur, true, false
 	case <-t.C:
-		return Update{}, false
 	case <-m.ctx.Done():
-		return Update{}, false
 	}
+	return Update{}, false, false
 }
 
 // Push applies a status the upstream pushed (its webhook) to a tracked
@@ -567,7 +559,9 @@ func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
 }
 
 // tracked returns the state of an interview this node knows or, in a
-// cluster, one that another node registered.
+// cluster, one that another node registered: an interview this node has no
+// session token for is loaded first, unless it was loaded since the last
+// resync.
 func (m *Manager) tracked(interviewID string) (*interview, error) {
 	m.mu.Lock()
 	st, closed := m.interviews[interviewID], m.closed
@@ -575,10 +569,10 @@ func (m *Manager) tracked(interviewID string) (*interview, error) {
 	case closed:
 		m.mu.Unlock()
 		return nil, ErrClosed
-	case st != nil:
+	case st != nil && (st.token != "" || m.syncedLocked(st)):
 		m.mu.Unlock()
 		return st, nil
-	case !m.shared:
+	case st == nil && !m.shared:
 		m.mu.Unlock()
 		return nil, ErrUnknownInterview
 	}
@@ -663,10 +657,13 @@ func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update,
 // already shows that status records the new id without publishing it.
 // st.publish must be held; m.mu must not.
 func (m *Manager) reconcileLocked(st *interview) {
+	if !m.shared {
+		return
+	}
 	m.mu.Lock()
 	cur, shared := st.cur, st.shared
 	m.mu.Unlock()
-	if !m.shared || cur.Seq == 0 || cur.Seq == shared.Seq {
+	if cur.Seq == 0 || cur.Seq == shared.Seq {
 		return
 	}
 	target := cur.Status
@@ -798,14 +795,16 @@ func (m *Manager) sync(st *interview) {
 	if sh.PushedAt.After(st.pushedAt) {
 		st.pushedAt = sh.PushedAt
 	}
-	if len(sh.History) == 0 {
-		st.shared = Update{} // nothing stored (expired, or a Redis that restarted empty)
-	}
 	m.mu.Unlock()
 	if sh.Token == "" && token != "" {
 		_ = m.cluster.Share(ctx, st.id, token) // the shared copy lost it
 	}
 	st.publish.Lock()
+	if len(sh.History) == 0 {
+		m.mu.Lock()
+		st.shared = Update{} // nothing stored (expired, or a Redis that restarted empty)
+		m.mu.Unlock()
+	}
 	m.mergeLocked(st, sh.History, false)
 	m.reconcileLocked(st)
 	st.publish.Unlock()

@@ -215,7 +215,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *listeners) error
 		Metrics:           metrics,
 		Logger:            log,
 	}
-	degraded := func() string { return "" }
+	var degraded func() string // nil: a single node is never degraded
 	if cluster != nil {
 		pcfg.Cluster, degraded = cluster, cluster.Degraded
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -109,7 +110,7 @@ func TestClusterSurvivesOwnerKill(t *testing.T) {
 	if len(resumed) < interviews {
 		t.Fatalf("polling resumed for %d of %d interviews within %v of the kill", len(resumed), interviews, 3*clusterLeaseTTL)
 	}
-	worst := slices.Max(slices.Collect(mapValues(resumed)))
+	worst := slices.Max(slices.Collect(maps.Values(resumed)))
 	t.Logf("owner killed: polling of all %d interviews resumed on other nodes within %v (lease TTL %v, interval %v)",
 		interviews, worst.Round(time.Millisecond), clusterLeaseTTL, clusterInterval)
 	// The lease lapses at most one TTL after its last renewal, so within
@@ -558,16 +559,6 @@ func checkFlows(t *testing.T, subs []*subscriber, want []string, local []int) {
 			t.Fatalf("subscribers of %s got ids %v and %v, want the same on every node", id, prev, shared)
 		}
 		ids[id] = shared
-	}
-}
-
-func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
-	return func(yield func(V) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
-		}
 	}
 }
 

@@ -229,7 +229,9 @@ func TestTakeoverAfterCrash(t *testing.T) {
 	defer b.Watch("iv")()
 	time.Sleep(5 * interval)
 	holder, _ := srv.Do("GET", "pushgate:{iv}:lease")
-	t.Logf("holder before crash a=%v", holder == na.ID())
+	if holder != na.ID() {
+		t.Fatalf("lease held by %q before the crash, want a (%q): the test needs a to lead", holder, na.ID())
+	}
 	ca.dead.Store(true)
 	ca.off.Store(true)
 	kill(na)

@@ -48,6 +48,13 @@ type Cluster interface {
 	Changes() <-chan Change
 }
 
+// DegradedReporter is an optional interface of a Cluster: Degraded says
+// why this node serves in a degraded mode ("" when it does not), e.g. it
+// polls alone while the shared copy is out of reach. See Manager.Degraded.
+type DegradedReporter interface {
+	Degraded() string
+}
+
 // Shared is what the cluster knows of an interview.
 type Shared struct {
 	History  []Update  // the last changes, oldest first

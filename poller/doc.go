@@ -1,23 +1,23 @@
 // Package poller decides when to ask the upstream API for an interview's
-// onboarding status and what changed.
+// onboarding status and what changed. It sits between upstream and sse:
+// upstream -> poller -> sse -> page.
 //
 // Data flow:
 //
-//	sse handler ──Watch(id)──▶ Manager ──one goroutine per watched interview──┐
-//	sse handler ──Current(id)─▶   │                                          │
-//	                              ▼                                          ▼
-//	                   singleflight.Group keyed by id ──semaphore──▶ Source.Status (upstream)
-//	                              │
-//	                              ▼ only when the status differs from the last one
-//	                         Publisher.Publish(Update{id, status, seq})
+//	sse ──Watch(id)──▶ Manager ──one goroutine per watched interview──┐
+//	sse ──Current(id)─▶   │                                           │
+//	                      ▼                                           ▼
+//	           singleflight.Group keyed by id ──ceiling, semaphore──▶ Source.Status (upstream)
+//	                      │
+//	                      ▼ only when the status differs from the last one
+//	                 Publisher.Publish(Update{id, status, seq})  (sse's Broker)
 //
 // Every upstream status read for an interview, whether a poller tick, a
 // snapshot for a new subscriber or a request from a polling client, goes
 // through the same singleflight key and is skipped while the last read is
 // younger than one interval, so any number of tabs costs at most one upstream
 // call per interval. A poller starts with the first watcher, stops Linger
-// after the last one leaves, and stops for good once ONBOARDING_FINISHED has
-// been published.
+// after the last one leaves, and stops for good once the flow finished.
 //
 // Push applies a status the upstream pushed (its webhook) through the same
 // numbering and dedupe, so a change seen by a push and by a poll is
@@ -36,4 +36,10 @@
 // Each node keeps its own memory of the interviews it serves, loaded from
 // the cluster on first use and after every resync. Without a Cluster the
 // node is alone: it leads every interview and its memory is the only copy.
+//
+// Files: manager.go holds the Manager and the map of interviews;
+// interview.go the per-interview state, which owns its locks; watch.go
+// watchers, pollers and linger; read.go reads, backoff and the caps on
+// upstream calls; change.go applying and publishing changes; sync.go and
+// cluster.go the cluster; flow.go statuses, their order and Update.
 package poller

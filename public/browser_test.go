@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,10 +18,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
-	"github.com/pushgate/pushgate/public"
 	"github.com/pushgate/pushgate/sse"
-	"github.com/pushgate/pushgate/upstream"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -32,7 +32,8 @@ import (
 // interval is the poll interval of the gateway under test.
 const interval = 200 * time.Millisecond
 
-var flow = []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED", "ONBOARDING_FINISHED"}
+// flow is the path the simulator's flow page walks.
+var flow = simulator.Flow
 
 // flowButtons are the simulator's flow page buttons, one per status after
 // UNKNOWN.
@@ -70,37 +71,21 @@ type gateway struct {
 func startGateway(t *testing.T, eventsOn bool) *gateway {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sim := simulator.New(simulator.Config{APIKey: "browser-test"})
-	simSrv := httptest.NewServer(sim)
-	t.Cleanup(simSrv.Close)
-	client, err := upstream.New(upstream.Config{BaseURL: simSrv.URL, APIKey: "browser-test", FlowID: "flow"})
+	gl, sl := listen(t), listen(t)
+	gw, err := pushgate.New(pushgate.Config{
+		Secret: "browser-test-secret-0123456789ab",
+		Poller: poller.Config{Interval: interval},
+		Broker: sse.BrokerConfig{Retry: 300 * time.Millisecond},
+		Logger: quiet,
+	}, pushgate.Listeners{Gateway: gl, Simulator: sl})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(client.CloseIdleConnections)
-	broker, err := sse.NewBroker(sse.BrokerConfig{Retry: 300 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	statuses, err := poller.New(client, broker, poller.Config{Interval: interval, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(statuses.Close)
-	tokens, err := sse.NewTokens([]byte("browser-test-secret-0123456789ab"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := sse.New(sse.Config{
-		Upstream: client, Statuses: statuses, Broker: broker, Tokens: tokens,
-		FlowOrigin: simSrv.URL, Page: public.Files, Ready: client.Healthy, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, sim, broker := gw.Handler, gw.Simulator, gw.Broker
 	g := &gateway{sim: sim, broker: broker, eventsOn: eventsOn, requests: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The gateway's handler is served here, behind a middleware that counts
+	// the page's requests and can take /events away.
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		g.requests[r.URL.Path]++
 		if r.URL.Path == "/events" && r.Header.Get("Last-Event-ID") != "" {
@@ -115,13 +100,26 @@ func startGateway(t *testing.T, eventsOn bool) *gateway {
 		}
 		h.ServeHTTP(w, r)
 	}))
+	srv.Listener.Close()
+	srv.Listener = gl
+	srv.Start()
 	t.Cleanup(func() {
 		h.Drain()
 		srv.CloseClientConnections()
 		srv.Close()
+		gw.Close()
 	})
 	g.url = srv.URL
 	return g
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 func (g *gateway) count(path string) int {

@@ -1,4 +1,4 @@
-package sse
+package sse_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -27,9 +28,12 @@ func TestTokensGuardEveryInterviewRoute(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	other := g.start()
-	expired := &Tokens{secret: g.tokens.secret, ttl: time.Minute, now: func() time.Time { return time.Now().Add(-time.Hour) }}
-	expiredTok, _ := expired.Issue(s.InterviewID)
-	foreign, _ := (&Tokens{secret: []byte("another secret of enough length"), ttl: time.Hour, now: time.Now}).Issue(s.InterviewID)
+	expiredTok := expiredToken(t, s.InterviewID)
+	foreignTokens, err := sse.NewTokens([]byte("another secret of enough length"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _ := foreignTokens.Issue(s.InterviewID)
 
 	cases := []struct {
 		name   string
@@ -121,8 +125,8 @@ func TestUnknownInterviewLeavesNothingBehind(t *testing.T) {
 			t.Fatalf("%s: %d %s, want 404 interview not found", route, code, body)
 		}
 	}
-	if g.statuses.Polling("never-started") || g.statuses.Watchers("never-started") != 0 || g.broker.Connections() != 0 {
-		t.Fatal("a poller, watcher or stream was left behind for an unknown interview")
+	if g.pollers() != 0 || g.broker.Connections() != 0 {
+		t.Fatal("a poller or stream was left behind for an unknown interview")
 	}
 }
 
@@ -248,7 +252,7 @@ func TestUpstreamRetryAfterIsHonoured(t *testing.T) {
 	g := newGateway(t, options{interval: 20 * time.Millisecond})
 	s := g.start()
 	st := g.open(s, "")
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 	g.sim.SetFaults(simulator.Faults{ErrorRate: 1, Status: 429, RetryAfterS: 60})
 	calls := func() int64 { return g.sim.Stats().StatusByInterview[s.InterviewID] }
 	before := calls()

@@ -1,12 +1,10 @@
 package sse
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +103,7 @@ func (c *conn) Flush() {
 		var snapshot []byte
 		missed := c.statuses.Since(c.interviewID, c.lastSeq)
 		for _, u := range missed {
-			snapshot = append(snapshot, c.broker.frame(u)...)
+			snapshot = append(snapshot, statusFrame(u, c.broker.cfg.Retry)...)
 			c.lastSeq = u.Seq
 		}
 		frame = append(snapshot, frame...)
@@ -143,7 +141,7 @@ func (c *conn) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ms := c.retryHint.Load(); ms > 0 && c.started && !c.done {
-		c.send([]byte("retry: " + strconv.FormatInt(ms, 10) + "\n\n"))
+		c.send(retryFrame(ms))
 	}
 	c.finishLocked()
 }
@@ -174,15 +172,4 @@ func (c *conn) send(frame []byte) bool {
 	}
 	_ = c.rc.SetWriteDeadline(time.Time{})
 	return true
-}
-
-// frameID parses the "id: N" line r3labs writes first in a data frame.
-func frameID(frame []byte) (uint64, bool) {
-	rest, ok := bytes.CutPrefix(frame, []byte("id: "))
-	if !ok {
-		return 0, false
-	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	seq, err := strconv.ParseUint(string(line), 10, 64)
-	return seq, err == nil
 }

@@ -1,20 +1,30 @@
 // Package sse is pushgate's browser-facing HTTP surface: the page, the
-// session API and the Server-Sent Events streams, routed with gorilla/mux
-// and streamed with r3labs/sse.
+// session API, the upstream's webhook and the Server-Sent Events streams,
+// routed with gorilla/mux and streamed with r3labs/sse. It is the last
+// step of the flow upstream -> poller -> sse -> page, and knows the
+// upstream only through the small interfaces it declares (Upstream, and
+// the behaviours of errors mapped in httpError).
 //
 // Data flow:
 //
-//	GET /onboarding-url ─▶ Upstream.Start + OnboardingURL ─▶ poller.Register, token + cookie
+//	GET /onboarding-url ─▶ sessions.start: Upstream.StartSession ─▶ poller.Register ─▶ token + cookie
 //	GET /events ─▶ token ─▶ poller.Current (snapshot) ─▶ poller.Watch ─▶ Broker.join
 //	                 └─▶ r3labs ServeHTTP(conn) ◀── r3labs stream ◀── Broker.Publish ◀── poller
-//	GET /onboarding-status, /fetch-score ─▶ token ─▶ poller.Current (shared singleflight read)
+//	GET /onboarding-status, /fetch-score ─▶ token ─▶ sessions: poller.Current, Upstream.Score
 //	POST /webhooks/onboarding-status ─▶ bearer secret ─▶ poller.Push ─▶ Broker.Publish
 //
 // conn wraps each client's ResponseWriter: it writes the snapshot once
 // r3labs has registered the client, drops events the client already has,
-// runs every write under a deadline, and ends the stream after
-// ONBOARDING_FINISHED. Broker owns the r3labs server and works around its
-// sharp edges. LimitListener keeps open connections under the open-file
-// limit and refuses the rest with a 503. Errors become HTTP statuses and
-// JSON bodies in httpError only.
+// runs every write under a deadline, and ends the stream after the flow
+// finished. Broker owns the r3labs server and works around its sharp
+// edges; wire.go owns the wire format. LimitListener keeps open
+// connections under the open-file limit and refuses the rest with a 503.
+//
+// Files: routes.go (Handler, routes), config.go, api.go (session, status,
+// score, health), stream.go (/events), session.go (starting sessions and
+// reading scores, apart from HTTP), auth.go and token.go (tokens, cookies),
+// middleware.go (security headers, CORS, body cap, request metrics),
+// ratelimit.go, webhook.go, broker.go, conn.go, wire.go, listener.go,
+// errors.go (the one place errors become statuses and JSON bodies) and
+// metrics.go.
 package sse

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
-	"github.com/pushgate/pushgate/upstream"
 )
 
 // Error is an error with the HTTP status it answers. Handlers return it for
@@ -25,6 +24,28 @@ func (e *Error) Error() string { return e.Message }
 
 func errorf(status int, msg string) *Error { return &Error{Status: status, Message: msg} }
 
+// errMalformedAnswer wraps an upstream answer sse itself found unusable.
+var errMalformedAnswer = errors.New("sse: malformed upstream answer")
+
+// Errors of the upstream (through Upstream and the poller's Source) are
+// mapped by what they say of themselves, so this package need not import
+// the upstream client; its errors implement these methods.
+type (
+	notFound     interface{ NotFound() bool }     // the interview does not exist upstream
+	rateLimited  interface{ RateLimited() bool }  // the upstream asks callers to slow down
+	unavailable  interface{ Unavailable() bool }  // the upstream could not answer; try again
+	unauthorized interface{ Unauthorized() bool } // the upstream refused the gateway's credentials
+	malformed    interface{ Malformed() bool }    // the upstream's answer broke the API's promise
+	rejected     interface{ Rejected() bool }     // the upstream refused the request itself
+	retryDelayer interface{ RetryDelay() time.Duration }
+)
+
+// is reports whether err, or an error it wraps, behaves as asked.
+func is[T any](err error, behaves func(T) bool) bool {
+	var v T
+	return errors.As(err, &v) && behaves(v)
+}
+
 // httpError maps any error a handler met to the status and message the
 // client sees. It is the only place that does.
 func httpError(err error) *Error {
@@ -32,11 +53,10 @@ func httpError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	var ue *upstream.Error
-	errors.As(err, &ue)
 	retry := func(e *Error) *Error {
-		if ue != nil {
-			e.RetryAfter = ue.RetryAfter
+		var rd retryDelayer
+		if errors.As(err, &rd) {
+			e.RetryAfter = rd.RetryDelay()
 		}
 		return e
 	}
@@ -49,17 +69,17 @@ func httpError(err error) *Error {
 		return errorf(http.StatusUnauthorized, "token expired: start a new session")
 	case errors.Is(err, ErrTokenWrongInterview):
 		return errorf(http.StatusForbidden, "token is for another interview")
-	case errors.Is(err, upstream.ErrNotFound), errors.Is(err, upstream.ErrNoSession):
+	case is(err, notFound.NotFound):
 		return errorf(http.StatusNotFound, "interview not found")
-	case errors.Is(err, upstream.ErrRateLimited):
+	case is(err, rateLimited.RateLimited):
 		return retry(errorf(http.StatusTooManyRequests, "the verification service is rate limiting requests; try again later"))
-	case errors.Is(err, upstream.ErrUnavailable):
+	case is(err, unavailable.Unavailable):
 		return retry(errorf(http.StatusServiceUnavailable, "the verification service is unavailable; try again shortly"))
-	case errors.Is(err, upstream.ErrUnauthorized):
+	case is(err, unauthorized.Unauthorized):
 		return errorf(http.StatusBadGateway, "the verification service rejected the gateway's credentials")
-	case errors.Is(err, upstream.ErrMalformed):
+	case is(err, malformed.Malformed), errors.Is(err, errMalformedAnswer):
 		return errorf(http.StatusBadGateway, "the verification service sent a malformed answer")
-	case errors.Is(err, upstream.ErrRejected):
+	case is(err, rejected.Rejected):
 		return errorf(http.StatusBadGateway, "the verification service rejected the request")
 	case errors.Is(err, context.DeadlineExceeded):
 		return errorf(http.StatusServiceUnavailable, "the verification service did not answer in time")

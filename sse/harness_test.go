@@ -1,67 +1,72 @@
-package sse
+package sse_test
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/prometheus/client_golang/prometheus"
 
+	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/pollertest"
+	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/sse/ssetest"
 	"github.com/pushgate/pushgate/upstream"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The tests of this file's package drive a whole pushgate in the test
+// process, built by gateway.New as the command builds it: the simulator
+// over HTTP, the real upstream client, poller, broker and handler.
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// gateway is a whole pushgate in the test process: the simulator over
-// HTTP, the real upstream client, poller, broker and handler.
+// gateway is a running pushgate (pushgate.Gateway) and what the tests
+// drive it with.
 type gateway struct {
-	t        testingTB
+	t        testing.TB
+	metrics  *prometheus.Registry
+	logs     *logBuffer // what the gateway logged, with options.keepLogs
 	sim      *simulator.Simulator
 	simURL   string
 	url      string
 	statuses *poller.Manager
-	broker   *Broker
-	handler  *Handler
-	tokens   *Tokens
+	broker   *sse.Broker
+	handler  *sse.Handler
+	tokens   *sse.Tokens
 }
 
 type options struct {
-	interval     time.Duration // poll interval; zero means 50ms
-	linger       time.Duration // zero means 200ms
-	writeTimeout time.Duration // zero means 2s
-	heartbeat    time.Duration // zero means 1m
-	broker       BrokerConfig  // caps; the durations and Logger above win
-	handler      Config        // CORS, rate limits and the like; the wiring is the harness's
-	poller       poller.Config // timeouts, backoff, caps; interval, linger and Logger above win
-	upstreamURL  string        // where the client calls the upstream; empty means the simulator
-	smallBuffers bool          // tiny socket send buffers, so a reader that stalls blocks writes soon
-	webhooks     bool          // the simulator pushes every change to the gateway's webhook
+	interval     time.Duration    // poll interval; zero means 50ms
+	linger       time.Duration    // zero means 200ms
+	writeTimeout time.Duration    // zero means 2s
+	heartbeat    time.Duration    // zero means 1m
+	broker       sse.BrokerConfig // caps; the durations above win
+	handler      sse.Config       // CORS, rate limits and the like; the wiring is the gateway's
+	poller       poller.Config    // timeouts, backoff, caps; interval and linger above win
+	upstreamURL  string           // where the client calls the upstream (a simulator of the test's own behind it); empty means the built-in simulator
+	smallBuffers bool             // tiny socket send buffers, so a reader that stalls blocks writes soon
+	webhooks     bool             // the simulator pushes every change to the gateway's webhook
+	keepLogs     bool             // keep the gateway's log in gateway.logs; else discard it
 }
 
-// webhookSecret is the bearer secret of the harness's webhook calls.
-const webhookSecret = "webhook-secret-for-tests"
+const (
+	// webhookSecret is the bearer secret of the harness's webhook calls.
+	webhookSecret = "webhook-secret-for-tests"
+	// tokenSecret signs the harness's browser tokens.
+	tokenSecret = "0123456789abcdef0123456789abcdef"
+)
 
-// testingTB is what newGateway needs of a test or benchmark.
-type testingTB interface {
-	Helper()
-	Fatal(...any)
-	Fatalf(string, ...any)
-	Cleanup(func())
-}
-
-func newGateway(t testingTB, o options) *gateway {
+func newGateway(t testing.TB, o options) *gateway {
 	t.Helper()
 	if o.interval == 0 {
 		o.interval = 50 * time.Millisecond
@@ -75,65 +80,90 @@ func newGateway(t testingTB, o options) *gateway {
 	if o.heartbeat == 0 {
 		o.heartbeat = time.Minute
 	}
-	srv := httptest.NewUnstartedServer(nil) // bound now, so the simulator knows where to push
-	simCfg := simulator.Config{APIKey: "test-key"}
+	cfg := pushgate.Config{
+		Upstream:      upstream.Config{Timeout: 2 * time.Second},
+		Simulator:     pushgate.SimulatorConfig{Webhooks: o.webhooks},
+		Secret:        tokenSecret,
+		Poller:        o.poller,
+		Broker:        o.broker,
+		HTTP:          o.handler,
+		ShutdownGrace: 5 * time.Second,
+		Logger:        quiet,
+	}
+	cfg.Poller.Interval, cfg.Poller.Linger = o.interval, o.linger
+	cfg.Broker.WriteTimeout, cfg.Broker.Heartbeat = o.writeTimeout, o.heartbeat
+	cfg.HTTP.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
+	if cfg.HTTP.SessionsPerMinute == 0 {
+		cfg.HTTP.SessionsPerMinute = -1 // tests start many sessions; the limit has its own tests
+	}
 	if o.webhooks {
-		simCfg.WebhookURL, simCfg.WebhookSecret = "http://"+srv.Listener.Addr().String()+"/webhooks/onboarding-status", webhookSecret
-		o.handler.WebhookSecret = webhookSecret
+		cfg.HTTP.WebhookSecret = webhookSecret
 	}
-	sim := simulator.New(simCfg)
-	simSrv := httptest.NewServer(sim)
-	t.Cleanup(simSrv.Close)
-	t.Cleanup(sim.Close)
-	base := simSrv.URL
-	if o.upstreamURL != "" {
-		base = o.upstreamURL
+	logs := &logBuffer{}
+	if o.keepLogs {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
-	client, err := upstream.New(upstream.Config{BaseURL: base, APIKey: "test-key", FlowID: "flow", Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.CloseIdleConnections)
-	bc := o.broker
-	bc.WriteTimeout, bc.Heartbeat, bc.Retry, bc.Logger = o.writeTimeout, o.heartbeat, 0, quiet
-	broker, err := NewBroker(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	pc := o.poller
-	pc.Interval, pc.Linger, pc.Logger = o.interval, o.linger, quiet
-	statuses, err := poller.New(client, broker, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(statuses.Close)
-	tokens, err := NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := o.handler
-	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = client, statuses, broker, tokens
-	hc.FlowOrigin, hc.Ready, hc.Logger = simSrv.URL, client.Healthy, quiet
-	hc.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
-	if hc.SessionsPerMinute == 0 {
-		hc.SessionsPerMinute = -1 // tests start many sessions; the limit has its own tests
-	}
-	h, err := New(hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
+	ls := pushgate.Listeners{Gateway: listen(t)}
 	if o.smallBuffers {
-		srv.Listener = smallBufferListener{srv.Listener}
+		ls.Gateway = smallBufferListener{ls.Gateway}
 	}
-	srv.Start()
+	var sim *simulator.Simulator
+	var simURL string
+	if o.upstreamURL != "" {
+		sim = simulator.New(simulator.Config{APIKey: "test-key"})
+		simSrv := httptest.NewServer(sim)
+		t.Cleanup(simSrv.Close)
+		cfg.Upstream.BaseURL, cfg.Upstream.APIKey, cfg.Upstream.FlowID = o.upstreamURL, "test-key", "flow"
+		cfg.FlowOrigin, simURL = simSrv.URL, simSrv.URL
+	} else {
+		ls.Simulator = listen(t)
+	}
+	gw, err := pushgate.New(cfg, ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sim == nil {
+		sim, simURL = gw.Simulator, gw.SimURL
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx) }()
 	t.Cleanup(func() {
-		h.Drain()
-		srv.CloseClientConnections()
-		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	})
-	return &gateway{t: t, sim: sim, simURL: simSrv.URL, url: srv.URL, statuses: statuses, broker: broker, handler: h, tokens: tokens}
+	return &gateway{t: t, logs: logs, metrics: gw.Metrics, sim: sim, simURL: simURL, url: "http://" + ls.Gateway.Addr().String(),
+		statuses: gw.Statuses, broker: gw.Broker, handler: gw.Handler, tokens: gw.Tokens}
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// logBuffer keeps what the gateway logs, from any goroutine.
+type logBuffer struct {
+	mu  sync.Mutex // protects buf
+	buf []byte
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	return len(p), nil
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf)
 }
 
 // smallBufferListener shrinks each accepted connection's send buffer.
@@ -146,6 +176,9 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// pollers is the number of pollers running, as /metrics shows it.
+func (g *gateway) pollers() float64 { return pollertest.Pollers(g.t, g.metrics) }
 
 // session is what /onboarding-url hands the browser.
 type session struct {
@@ -170,7 +203,7 @@ func (g *gateway) start() session {
 		g.t.Fatal(err)
 	}
 	for _, c := range resp.Cookies() {
-		if c.Name == cookieName(s.InterviewID) {
+		if c.Name == sse.CookieName(s.InterviewID) {
 			s.cookie = c
 		}
 	}
@@ -203,19 +236,8 @@ func (g *gateway) get(path string, header http.Header) (int, http.Header, string
 
 func tokenHeader(tok string) http.Header { return http.Header{"X-Token": {tok}} }
 
-// event is one parsed SSE event.
-type event struct {
-	id, name, data, retry string
-}
-
-// stream is an open SSE response read in the background.
-type stream struct {
-	resp   *http.Response
-	events chan event // closed at the end of the stream
-}
-
 // open connects to /events; lastID "" sends no Last-Event-ID.
-func (g *gateway) open(s session, lastID string) *stream {
+func (g *gateway) open(s session, lastID string) *ssetest.Stream {
 	g.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, g.url+"/events?interviewId="+s.InterviewID, nil)
 	if err != nil {
@@ -225,120 +247,41 @@ func (g *gateway) open(s session, lastID string) *stream {
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return ssetest.Open(g.t, http.DefaultClient, req)
+}
+
+// expiredToken returns a token for the interview, signed with the
+// harness's secret, that has expired.
+func expiredToken(t testing.TB, interviewID string) string {
+	t.Helper()
+	tokens, err := sse.NewTokens([]byte(tokenSecret), time.Second)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
-	st := &stream{resp: resp, events: make(chan event, 4096)}
-	g.t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		close(st.events)
-		return st
-	}
-	go readEvents(resp.Body, st.events)
-	return st
-}
-
-// readEvents parses an event stream as a browser's EventSource does:
-// fields until a blank line; comments ignored; an event with data is
-// dispatched, a retry-only block too (so tests can see the hint).
-func readEvents(r io.Reader, out chan<- event) {
-	defer close(out)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	var ev event
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if ev.data != "" || ev.retry != "" {
-				out <- ev
-			}
-			ev = event{}
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "id":
-			ev.id = value
-		case "event":
-			ev.name = value
-		case "data":
-			if ev.data != "" {
-				ev.data += "\n"
-			}
-			ev.data += value
-		case "retry":
-			ev.retry = value
-		}
-	}
-}
-
-// next returns the next event, or fails when none arrives in time (a guard
-// against hanging, not a measurement) or the stream ended.
-func (s *stream) next(t *testing.T) event {
-	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatal("stream ended, want another event")
-		}
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event within 10s")
-	}
-	return event{}
-}
-
-// ended waits for the end of the stream and returns events still unread.
-func (s *stream) ended(t *testing.T) []event {
-	t.Helper()
-	var rest []event
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case ev, ok := <-s.events:
-			if !ok {
-				return rest
-			}
-			rest = append(rest, ev)
-		case <-deadline:
-			t.Fatal("stream still open after 10s")
-		}
-	}
+	tok, exp := tokens.Issue(interviewID)
+	time.Sleep(time.Until(exp))
+	return tok
 }
 
 // statusOf decodes a status event.
-func statusOf(t *testing.T, ev event) poller.Update {
+func statusOf(t testing.TB, ev ssetest.Event) poller.Update {
 	t.Helper()
-	if ev.name != "status" {
-		t.Fatalf("event %+v: want a status event", ev)
-	}
-	var u poller.Update
-	if err := json.Unmarshal([]byte(ev.data), &u); err != nil {
-		t.Fatalf("event data %q: %v", ev.data, err)
-	}
-	if ev.id == "" || ev.id != jsonNumber(u.Seq) {
-		t.Fatalf("event id %q does not match seq %d", ev.id, u.Seq)
+	u, err := ssetest.Status(ev)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return u
 }
 
-func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
-
 // eventually polls cond until it holds or 10s pass.
-func eventually(t testingTB, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	eventuallyWithin(t, 10*time.Second, what, cond)
 }
 
 // eventuallyWithin polls cond until it holds or d passes (a guard against
 // hanging, sized for a loaded CI machine, not a measurement).
-func eventuallyWithin(t testingTB, d time.Duration, what string, cond func() bool) {
+func eventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -351,11 +294,11 @@ func eventuallyWithin(t testingTB, d time.Duration, what string, cond func() boo
 
 // sameChange reads the next event of every stream: each must be status,
 // numbered above prev, and the same event for all. It returns that event.
-func sameChange(t *testing.T, streams []*stream, status string, prev poller.Update) poller.Update {
+func sameChange(t *testing.T, streams []*ssetest.Stream, status string, prev poller.Update) poller.Update {
 	t.Helper()
 	var change poller.Update
 	for i, st := range streams {
-		u := statusOf(t, st.next(t))
+		u := statusOf(t, st.Next(t))
 		if i == 0 {
 			change = u
 		}

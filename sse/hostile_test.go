@@ -1,16 +1,15 @@
-package sse
+package sse_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -20,13 +19,15 @@ const allowedOrigin = "https://shop.example"
 // 4xx it deserves with a JSON error naming the problem, never a 5xx, and
 // none may reach the upstream API.
 func TestHostileInput(t *testing.T) {
-	var logs bytes.Buffer
-	g := newGateway(t, options{handler: Config{AllowedOrigins: []string{allowedOrigin}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	g := newGateway(t, options{handler: sse.Config{AllowedOrigins: []string{allowedOrigin}}, keepLogs: true})
 	s, other := g.start(), g.start()
 	id := s.InterviewID
-	expired := &Tokens{secret: g.tokens.secret, ttl: time.Minute, now: func() time.Time { return time.Now().Add(-2 * time.Minute) }}
-	expiredTok, _ := expired.Issue(id)
-	foreignTok, _ := (&Tokens{secret: []byte("some other secret, 32 bytes long"), ttl: time.Hour, now: time.Now}).Issue(id)
+	expiredTok := expiredToken(t, id)
+	foreignTokens, err := sse.NewTokens([]byte("some other secret, 32 bytes long"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignTok, _ := foreignTokens.Issue(id)
 	ghostTok, _ := g.tokens.Issue("never-started")
 	before := g.sim.Stats()
 
@@ -63,8 +64,8 @@ func TestHostileInput(t *testing.T) {
 			tc{"wrong signature", "GET", q(route, id), tok(foreignTok), "", 401, "invalid token"},
 			tc{"expired token", "GET", q(route, id), tok(expiredTok), "", 401, "token expired"},
 			tc{"other interview's token", "GET", q(route, id), tok(other.Token), "", 403, "another interview"},
-			tc{"other interview's cookie", "GET", q(route, id), cookie(cookieName(id), other.Token), "", 403, "another interview"},
-			tc{"cookie of another name", "GET", q(route, id), cookie(cookieName(other.InterviewID), s.Token), "", 401, "missing token"},
+			tc{"other interview's cookie", "GET", q(route, id), cookie(sse.CookieName(id), other.Token), "", 403, "another interview"},
+			tc{"cookie of another name", "GET", q(route, id), cookie(sse.CookieName(other.InterviewID), s.Token), "", 401, "missing token"},
 			tc{"Basic auth", "GET", q(route, id), http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, "", 401, "missing token"},
 			tc{"huge token", "GET", q(route, id), tok(strings.Repeat("A", 8000)), "", 401, "invalid token"},
 			tc{"POST", "POST", q(route, id), auth, "", 405, "not allowed"},
@@ -143,7 +144,7 @@ func TestHostileInput(t *testing.T) {
 		t.Errorf("bad requests cost %d upstream status calls (only the 409 case may read once)", n)
 	}
 	for _, secret := range []string{s.Token, other.Token, expiredTok, foreignTok, "test-key"} {
-		if strings.Contains(logs.String(), secret) {
+		if strings.Contains(g.logs.String(), secret) {
 			t.Errorf("a token or the API key appears in the logs")
 		}
 	}
@@ -157,7 +158,7 @@ func truncate(s string) string {
 }
 
 func TestCORSGrantsListedOriginsOnly(t *testing.T) {
-	g := newGateway(t, options{handler: Config{AllowedOrigins: []string{allowedOrigin}}})
+	g := newGateway(t, options{handler: sse.Config{AllowedOrigins: []string{allowedOrigin}}})
 	s := g.start()
 	t.Run("preflight from a listed origin", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodOptions, g.url+"/events", nil)
@@ -196,53 +197,8 @@ func TestCORSGrantsListedOriginsOnly(t *testing.T) {
 	}
 }
 
-func TestTokenRotation(t *testing.T) {
-	old, err := NewTokens([]byte("the old secret, 32 bytes long..."), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldTok, _ := old.Issue("iv1")
-	now := time.Now()
-	cur, err := NewTokens([]byte("the new secret, 32 bytes long..."), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cur.Verify(oldTok, "iv1"); err != ErrTokenInvalid {
-		t.Fatalf("old token without a grace period: %v, want invalid", err)
-	}
-	if err := cur.AcceptPrevious([]byte("the old secret, 32 bytes long..."), now.Add(30*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := cur.Verify(oldTok, "iv1"); err != nil {
-		t.Fatalf("old token during the grace period: %v", err)
-	}
-	if err := cur.Verify(oldTok, "iv2"); err != ErrTokenWrongInterview {
-		t.Fatalf("old token for another interview: %v", err)
-	}
-	newTok, _ := cur.Issue("iv1")
-	if err := old.Verify(newTok, "iv1"); err != ErrTokenInvalid {
-		t.Fatal("the old secret verifies new tokens")
-	}
-	cur.now = func() time.Time { return now.Add(31 * time.Minute) }
-	if err := cur.Verify(oldTok, "iv1"); err != ErrTokenInvalid {
-		t.Fatalf("old token after the grace period: %v, want invalid", err)
-	}
-	if err := cur.Verify(newTok, "iv1"); err != nil {
-		t.Fatalf("new token: %v", err)
-	}
-	cur.now = func() time.Time { return now.Add(2 * time.Hour) }
-	for range 2 { // reuse after expiry stays refused
-		if err := cur.Verify(newTok, "iv1"); err != ErrTokenExpired {
-			t.Fatalf("token reused after expiry: %v, want expired", err)
-		}
-	}
-	if err := cur.AcceptPrevious([]byte("short"), now); err == nil {
-		t.Fatal("a short previous secret was accepted")
-	}
-}
-
 func TestSessionRateLimit(t *testing.T) {
-	g := newGateway(t, options{handler: Config{SessionsPerMinute: 6, SessionBurst: 2, ClientIPHeader: "X-Forwarded-For"}})
+	g := newGateway(t, options{handler: sse.Config{SessionsPerMinute: 6, SessionBurst: 2, ClientIPHeader: "X-Forwarded-For"}})
 	from := func(ip string) (int, http.Header, string) {
 		return g.get("/onboarding-url", http.Header{"X-Forwarded-For": {"203.0.113.9, " + ip}})
 	}
@@ -268,7 +224,7 @@ func TestSessionRateLimit(t *testing.T) {
 	}
 
 	t.Run("proxy header ignored unless configured", func(t *testing.T) {
-		g := newGateway(t, options{handler: Config{SessionsPerMinute: 6, SessionBurst: 1}})
+		g := newGateway(t, options{handler: sse.Config{SessionsPerMinute: 6, SessionBurst: 1}})
 		for i, want := range []int{200, 429} {
 			code, _, _ := g.get("/onboarding-url", http.Header{"X-Forwarded-For": {fmt.Sprint("192.0.2.", i)}})
 			if code != want {
@@ -279,7 +235,7 @@ func TestSessionRateLimit(t *testing.T) {
 }
 
 func TestStreamCaps(t *testing.T) {
-	g := newGateway(t, options{broker: BrokerConfig{MaxPerInterview: 2, MaxPerClient: 3, MaxStreams: 4}})
+	g := newGateway(t, options{broker: sse.BrokerConfig{MaxPerInterview: 2, MaxPerClient: 3, MaxStreams: 4}})
 	a, b := g.start(), g.start()
 	open := func(s session) int { return openStream(t, g, s) }
 	for _, s := range []session{a, a} {
@@ -303,7 +259,7 @@ func TestStreamCaps(t *testing.T) {
 	}
 
 	t.Run("total", func(t *testing.T) {
-		g := newGateway(t, options{broker: BrokerConfig{MaxStreams: 1}})
+		g := newGateway(t, options{broker: sse.BrokerConfig{MaxStreams: 1}})
 		s := g.start()
 		if code := openStream(t, g, s); code != 200 {
 			t.Fatalf("first stream: %d", code)
@@ -320,10 +276,10 @@ func TestStreamCaps(t *testing.T) {
 func openStream(t *testing.T, g *gateway, s session) int {
 	t.Helper()
 	st := g.open(s, "")
-	if st.resp.StatusCode == 200 {
-		statusOf(t, st.next(t))
+	if st.Resp.StatusCode == 200 {
+		statusOf(t, st.Next(t))
 	}
-	return st.resp.StatusCode
+	return st.Resp.StatusCode
 }
 
 // TestMalformedUpstreamAnswersAre502 covers upstream answers that are not

@@ -1,4 +1,4 @@
-package sse
+package sse_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pushgate/pushgate/poller/pollertest"
+	"github.com/pushgate/pushgate/sse"
 )
 
 // TestLimitListenerRefusesPlainly: over the cap, a client gets a 503 with
@@ -20,7 +22,7 @@ func TestLimitListenerRefusesPlainly(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	limited, err := LimitListener(ln, 2, reg)
+	limited, err := sse.LimitListener(ln, 2, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func TestLimitListenerRefusesPlainly(t *testing.T) {
 	if resp.StatusCode != 503 || e.Error == "" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("over the cap: %d %+v, want 503 with a JSON error and Retry-After", resp.StatusCode, e)
 	}
-	if n := testutil.ToFloat64(limited.(*limitListener).refused); n != 1 {
+	if n := pollertest.Metric(t, reg, "pushgate_connections_refused_total"); n != 1 {
 		t.Fatalf("refused counter %v, want 1", n)
 	}
 	// A held connection still serves.
@@ -68,7 +70,7 @@ func TestLimitListenerRefusesPlainly(t *testing.T) {
 	}
 	// A slot freed is a slot taken.
 	held[1].CloseIdleConnections()
-	eventually(t, "the freed slot", func() bool { return limited.(*limitListener).open.Load() == 1 })
+	eventually(t, "the freed slot", func() bool { return pollertest.Metric(t, reg, "pushgate_connections_open") == 1 })
 	if code, err := get(third); err != nil || code != 200 {
 		t.Fatalf("after a slot was freed: %d %v", code, err)
 	}

@@ -135,6 +135,12 @@ func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
 	return m, nil
 }
 
+func (m *handlerMetrics) rateLimit(route string) {
+	if m != nil {
+		m.rateLimited.WithLabelValues(route).Inc()
+	}
+}
+
 func (m *handlerMetrics) webhook(result string) {
 	if m != nil {
 		m.webhooks.WithLabelValues(result).Inc()

@@ -1,4 +1,4 @@
-package sse
+package sse_test
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/sse/ssetest"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -33,9 +35,9 @@ func TestUpstreamErrorsBackOffAndRecover(t *testing.T) {
 	const interval, backoffMax = 50 * time.Millisecond, 400 * time.Millisecond
 	g := newGateway(t, options{interval: interval, poller: poller.Config{BackoffMax: backoffMax}})
 	s := g.start()
-	streams := []*stream{g.open(s, ""), g.open(s, ""), g.open(s, "")}
+	streams := []*ssetest.Stream{g.open(s, ""), g.open(s, ""), g.open(s, "")}
 	for _, st := range streams {
-		statusOf(t, st.next(t))
+		statusOf(t, st.Next(t))
 	}
 	calls := func() int64 { return g.sim.Stats().StatusByInterview[s.InterviewID] }
 
@@ -63,7 +65,7 @@ func TestUpstreamErrorsBackOffAndRecover(t *testing.T) {
 	recovered := time.Now()
 	g.sim.ClearFaults()
 	for _, st := range streams {
-		if u := statusOf(t, st.next(t)); u.Status != "ID_VALIDATION_FINISHED" {
+		if u := statusOf(t, st.Next(t)); u.Status != "ID_VALIDATION_FINISHED" {
 			t.Fatalf("after recovery got %+v", u)
 		}
 	}
@@ -97,7 +99,7 @@ func TestUpstreamConnectionRefused(t *testing.T) {
 	target.Store(u)
 	s := g.start()
 	st := g.open(s, "")
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 
 	front.Close() // connection refused from now on
 	time.Sleep(500 * time.Millisecond)
@@ -113,7 +115,7 @@ func TestUpstreamConnectionRefused(t *testing.T) {
 		t.Fatalf("reopening the upstream address: %v", err)
 	}
 	defer serve(ln).Close()
-	if u := statusOf(t, st.next(t)); u.Status != "ID_VALIDATION_FINISHED" {
+	if u := statusOf(t, st.Next(t)); u.Status != "ID_VALIDATION_FINISHED" {
 		t.Fatalf("after the upstream came back got %+v", u)
 	}
 }
@@ -125,14 +127,14 @@ func TestHangingUpstreamHoldsOnlyItsInterview(t *testing.T) {
 	g := newGateway(t, options{interval: 50 * time.Millisecond, poller: poller.Config{CallTimeout: 300 * time.Millisecond, BackoffMax: 300 * time.Millisecond, MaxConcurrent: 4}})
 	stuck, fine := g.start(), g.start()
 	stuckStream, fineStream := g.open(stuck, ""), g.open(fine, "")
-	statusOf(t, stuckStream.next(t))
-	statusOf(t, fineStream.next(t))
+	statusOf(t, stuckStream.Next(t))
+	statusOf(t, fineStream.Next(t))
 
 	g.sim.SetFaults(simulator.Faults{Hang: true, Interviews: []string{stuck.InterviewID}})
 	for _, status := range flow[1:4] {
 		g.setStatus(fine.InterviewID, status)
 		g.setStatus(stuck.InterviewID, status)
-		if u := statusOf(t, fineStream.next(t)); u.Status != status {
+		if u := statusOf(t, fineStream.Next(t)); u.Status != status {
 			t.Fatalf("the healthy interview got %+v, want %s", u, status)
 		}
 	}
@@ -141,7 +143,7 @@ func TestHangingUpstreamHoldsOnlyItsInterview(t *testing.T) {
 		t.Errorf("%d status calls of one interview were in flight at once, want reads never to pile up", st.MaxStatusInFlight)
 	}
 	g.sim.ClearFaults()
-	if u := statusOf(t, stuckStream.next(t)); u.Status != flow[3] {
+	if u := statusOf(t, stuckStream.Next(t)); u.Status != flow[3] {
 		t.Fatalf("the stuck interview after the hang got %+v, want %s: the shared read must not stay stuck", u, flow[3])
 	}
 }
@@ -152,7 +154,7 @@ func TestMalformedAnswersAreErrors(t *testing.T) {
 	g := newGateway(t, options{interval: 50 * time.Millisecond, poller: poller.Config{BackoffMax: 400 * time.Millisecond}})
 	s := g.start()
 	st := g.open(s, "")
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 	calls := func() int64 { return g.sim.Stats().StatusByInterview[s.InterviewID] }
 	g.sim.SetFaults(simulator.Faults{MalformedRate: 1})
 	before := calls()
@@ -162,7 +164,7 @@ func TestMalformedAnswersAreErrors(t *testing.T) {
 	}
 	g.sim.ClearFaults()
 	g.setStatus(s.InterviewID, "A_STATUS_FROM_THE_FUTURE")
-	if u := statusOf(t, st.next(t)); u.Status != "A_STATUS_FROM_THE_FUTURE" {
+	if u := statusOf(t, st.Next(t)); u.Status != "A_STATUS_FROM_THE_FUTURE" {
 		t.Fatalf("got %+v, want the unknown status passed through", u)
 	}
 }
@@ -278,7 +280,7 @@ func connectOnce(g *gateway, s session) error {
 
 // settle waits for the connections to be gone and returns the goroutine
 // count and live heap.
-func settle(t testingTB, g *gateway) (goroutines int, heap uint64) {
+func settle(t testing.TB, g *gateway) (goroutines int, heap uint64) {
 	eventually(t, "connections closed", func() bool { return g.broker.Connections() == 0 })
 	http.DefaultClient.CloseIdleConnections()
 	var ms runtime.MemStats
@@ -326,7 +328,7 @@ func TestReconnectStorm(t *testing.T) {
 	}
 	const interviews, perInterview = 1000, 5
 	g := newGateway(t, options{interval: 200 * time.Millisecond, linger: time.Minute, writeTimeout: 10 * time.Second,
-		broker: BrokerConfig{MaxPerClient: -1, MaxStreams: -1}})
+		broker: sse.BrokerConfig{MaxPerClient: -1, MaxStreams: -1}})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1, DisableKeepAlives: true}}
 	t.Cleanup(client.CloseIdleConnections)
 	sessions := make([]session, interviews)
@@ -388,26 +390,24 @@ func follow(ctx context.Context, client *http.Client, base string, s session, wa
 		if !first {
 			reconnects.Add(1)
 		}
-		events := make(chan event, 16)
-		go readEvents(resp.Body, events)
-		for ev := range events {
-			if ev.name != "status" {
-				continue
+		done := false
+		ssetest.Read(resp.Body, func(ev ssetest.Event) bool {
+			u, err := ssetest.Status(ev)
+			if err != nil {
+				return true // the retry hint of an ended stream
 			}
-			last, _ = strconv.ParseUint(ev.id, 10, 64)
-			status := ev.data[strings.Index(ev.data, `"onboardingStatus":"`)+20:]
-			seen = append(seen, status[:strings.IndexByte(status, '"')])
+			last = u.Seq
+			seen = append(seen, u.Status)
 			if first && len(seen) == 1 {
 				connected.Add(1)
 			}
-			if seen[len(seen)-1] == want {
-				resp.Body.Close()
-				for range events {
-				}
-				return seen
-			}
-		}
+			done = u.Status == want
+			return !done
+		})
 		resp.Body.Close()
+		if done {
+			return seen
+		}
 	}
 	return seen
 }

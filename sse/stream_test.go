@@ -1,4 +1,4 @@
-package sse
+package sse_test
 
 import (
 	"bufio"
@@ -11,20 +11,24 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/sse/ssetest"
+	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
-var flow = []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED", "ONBOARDING_FINISHED"}
+// flow is the path the simulator's flow page walks.
+var flow = simulator.Flow
 
 func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterval(t *testing.T) {
 	const interval = 50 * time.Millisecond
-	g := newGateway(t, options{interval: interval, broker: BrokerConfig{MaxPerInterview: 20}})
+	g := newGateway(t, options{interval: interval, broker: sse.BrokerConfig{MaxPerInterview: 20}})
 	s := g.start()
 	began := time.Now()
-	streams := make([]*stream, 20)
+	streams := make([]*ssetest.Stream, 20)
 	var first poller.Update
 	for i := range streams {
 		streams[i] = g.open(s, "")
-		u := statusOf(t, streams[i].next(t))
+		u := statusOf(t, streams[i].Next(t))
 		if i == 0 {
 			first = u
 		}
@@ -39,7 +43,7 @@ func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterva
 		prev = sameChange(t, streams, status, prev)
 	}
 	for i, st := range streams {
-		if rest := st.ended(t); len(rest) != 0 {
+		if rest := st.Ended(t); len(rest) != 0 {
 			t.Fatalf("subscriber %d got %v after ONBOARDING_FINISHED, want the stream to end", i, rest)
 		}
 	}
@@ -48,7 +52,7 @@ func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterva
 	if max := int64(elapsed/interval) + 1; calls > max {
 		t.Fatalf("20 subscribers over %v cost %d upstream status calls, want at most one per %v interval (%d)", elapsed, calls, interval, max)
 	}
-	eventually(t, "poller stops after ONBOARDING_FINISHED", func() bool { return !g.statuses.Polling(s.InterviewID) })
+	eventually(t, "poller stops after ONBOARDING_FINISHED", func() bool { return g.pollers() == 0 })
 	eventually(t, "connections gone", func() bool { return g.broker.Connections() == 0 })
 }
 
@@ -56,13 +60,13 @@ func TestReconnectWithLastEventIDGetsOnlyWhatIsNewer(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	first := g.open(s, "")
-	base := statusOf(t, first.next(t)).Seq // UNKNOWN
+	base := statusOf(t, first.Next(t)).Seq // UNKNOWN
 	g.setStatus(s.InterviewID, flow[1])
-	seen := statusOf(t, first.next(t))
+	seen := statusOf(t, first.Next(t))
 	if seen.Status != flow[1] || seen.Seq <= base {
 		t.Fatalf("got %+v, want %s above seq %d", seen, flow[1], base)
 	}
-	first.resp.Body.Close() // the tab loses its connection
+	first.Resp.Body.Close() // the tab loses its connection
 
 	var missed []poller.Update
 	for _, status := range flow[2:4] {
@@ -74,15 +78,15 @@ func TestReconnectWithLastEventIDGetsOnlyWhatIsNewer(t *testing.T) {
 
 	again := g.open(s, strconv.FormatUint(seen.Seq, 10))
 	for _, want := range missed {
-		if u := statusOf(t, again.next(t)); u != want {
+		if u := statusOf(t, again.Next(t)); u != want {
 			t.Fatalf("after reconnect got %+v, want %+v", u, want)
 		}
 	}
 	g.setStatus(s.InterviewID, flow[4])
-	if u := statusOf(t, again.next(t)); u.Seq <= missed[1].Seq || !u.Finished() {
+	if u := statusOf(t, again.Next(t)); u.Seq <= missed[1].Seq || !u.Finished() {
 		t.Fatalf("got %+v, want ONBOARDING_FINISHED above seq %d", u, missed[1].Seq)
 	}
-	if rest := again.ended(t); len(rest) != 0 {
+	if rest := again.Ended(t); len(rest) != 0 {
 		t.Fatalf("extra events %v", rest)
 	}
 }
@@ -95,21 +99,21 @@ func TestFinishedInterview(t *testing.T) {
 
 	t.Run("a new tab gets the final status and the stream ends", func(t *testing.T) {
 		st := g.open(s, "")
-		if final = statusOf(t, st.next(t)); !final.Finished() {
+		if final = statusOf(t, st.Next(t)); !final.Finished() {
 			t.Fatalf("got %+v", final)
 		}
-		if rest := st.ended(t); len(rest) != 0 {
+		if rest := st.Ended(t); len(rest) != 0 {
 			t.Fatalf("extra events %v", rest)
 		}
 	})
 	t.Run("a reconnect after the final event gets 204", func(t *testing.T) {
 		st := g.open(s, strconv.FormatUint(final.Seq, 10))
-		if st.resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("status %d, want 204 so EventSource stops", st.resp.StatusCode)
+		if st.Resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("status %d, want 204 so EventSource stops", st.Resp.StatusCode)
 		}
 	})
 	t.Run("no poller is left", func(t *testing.T) {
-		eventually(t, "poller stopped", func() bool { return !g.statuses.Polling(s.InterviewID) })
+		eventually(t, "poller stopped", func() bool { return g.pollers() == 0 })
 	})
 }
 
@@ -117,22 +121,22 @@ func TestSubscriberArrivingMidFlowGetsHistoryThenLive(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	watcher := g.open(s, "")
-	statusOf(t, watcher.next(t))
+	statusOf(t, watcher.Next(t))
 	for _, status := range flow[1:3] {
 		g.setStatus(s.InterviewID, status)
-		statusOf(t, watcher.next(t))
+		statusOf(t, watcher.Next(t))
 	}
 	late := g.open(s, "")
 	var last uint64
 	for i, status := range flow[:3] {
-		u := statusOf(t, late.next(t))
+		u := statusOf(t, late.Next(t))
 		if u.Status != status || u.Seq <= last {
 			t.Fatalf("late subscriber event %d = %+v, want %s above seq %d", i, u, status, last)
 		}
 		last = u.Seq
 	}
 	g.setStatus(s.InterviewID, flow[3])
-	if u := statusOf(t, late.next(t)); u.Status != flow[3] || u.Seq <= last {
+	if u := statusOf(t, late.Next(t)); u.Status != flow[3] || u.Seq <= last {
 		t.Fatalf("got %+v, want %s above seq %d", u, flow[3], last)
 	}
 }
@@ -141,14 +145,14 @@ func TestUpstreamStatusesCannotInjectEvents(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	st := g.open(s, "")
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 	for _, hostile := range []string{"NEW_STATUS_FROM_UPSTREAM", "X\n\nevent: evil\ndata: {}\n\n", "X\r\nid: 999\r\n", ": comment", "retry: 1"} {
 		g.setStatus(s.InterviewID, hostile)
-		ev := st.next(t)
+		ev := st.Next(t)
 		if u := statusOf(t, ev); u.Status != hostile {
 			t.Fatalf("status %q arrived as %q", hostile, u.Status)
 		}
-		if strings.ContainsAny(ev.data, "\r\n") || ev.retry != "2000" {
+		if strings.ContainsAny(ev.Data, "\r\n") || ev.Retry != "2000" {
 			t.Fatalf("status %q changed the event framing: %+v", hostile, ev)
 		}
 	}
@@ -159,13 +163,13 @@ func TestUpstreamStatusesCannotInjectEvents(t *testing.T) {
 // same interview receive every event within that deadline.
 func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 	const deadline = time.Second
-	g := newGateway(t, options{writeTimeout: deadline, interval: time.Hour, smallBuffers: true, broker: BrokerConfig{MaxPerInterview: 101}})
+	g := newGateway(t, options{writeTimeout: deadline, interval: time.Hour, smallBuffers: true, broker: sse.BrokerConfig{MaxPerInterview: 101}})
 	s := g.start()
-	healthy := make([]*stream, 100)
+	healthy := make([]*ssetest.Stream, 100)
 	var seq uint64
 	for i := range healthy {
 		healthy[i] = g.open(s, "")
-		seq = statusOf(t, healthy[i].next(t)).Seq
+		seq = statusOf(t, healthy[i].Next(t)).Seq
 	}
 
 	// A client that sends its request and never reads a byte.
@@ -187,7 +191,7 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 		sent := time.Now()
 		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: fmt.Sprint(i, big), Seq: seq})
 		for h, st := range healthy {
-			if u := statusOf(t, st.next(t)); u.Seq != seq {
+			if u := statusOf(t, st.Next(t)); u.Seq != seq {
 				t.Fatalf("healthy client %d got seq %d, want %d", h, u.Seq, seq)
 			}
 		}
@@ -204,7 +208,7 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 		seq++
 		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: fmt.Sprint("S", i), Seq: seq})
 		for h, st := range healthy {
-			if u := statusOf(t, st.next(t)); u.Seq != seq {
+			if u := statusOf(t, st.Next(t)); u.Seq != seq {
 				t.Fatalf("healthy client %d got seq %d, want %d", h, u.Seq, seq)
 			}
 		}
@@ -214,23 +218,23 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 func TestDrainEndsStreamsWithSpreadRetryHints(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
-	streams := make([]*stream, 10)
+	streams := make([]*ssetest.Stream, 10)
 	for i := range streams {
 		streams[i] = g.open(s, "")
-		statusOf(t, streams[i].next(t))
+		statusOf(t, streams[i].Next(t))
 	}
 	g.handler.Drain()
 	hints := map[string]bool{}
 	for i, st := range streams {
-		rest := st.ended(t)
-		if len(rest) != 1 || rest[0].data != "" {
+		rest := st.Ended(t)
+		if len(rest) != 1 || rest[0].Data != "" {
 			t.Fatalf("stream %d ended with %v, want exactly one retry hint", i, rest)
 		}
-		ms, err := strconv.Atoi(rest[0].retry)
+		ms, err := strconv.Atoi(rest[0].Retry)
 		if err != nil || ms < 2000 || ms > 10000 {
-			t.Fatalf("retry hint %q, want 2000..10000 ms", rest[0].retry)
+			t.Fatalf("retry hint %q, want 2000..10000 ms", rest[0].Retry)
 		}
-		hints[rest[0].retry] = true
+		hints[rest[0].Retry] = true
 	}
 	if len(hints) < 2 {
 		t.Fatalf("all 10 clients got the same retry hint %v: reconnects would not spread", hints)
@@ -247,20 +251,20 @@ func TestDrainEndsStreamsWithSpreadRetryHints(t *testing.T) {
 func TestPollerStopsAfterLastSubscriberLeaves(t *testing.T) {
 	g := newGateway(t, options{linger: 300 * time.Millisecond})
 	s := g.start()
-	var streams []*stream
+	var streams []*ssetest.Stream
 	for range 3 {
 		st := g.open(s, "")
-		statusOf(t, st.next(t))
+		statusOf(t, st.Next(t))
 		streams = append(streams, st)
 	}
-	if !g.statuses.Polling(s.InterviewID) || g.statuses.Watchers(s.InterviewID) != 3 {
-		t.Fatalf("polling %v with %d watchers, want a poller for 3", g.statuses.Polling(s.InterviewID), g.statuses.Watchers(s.InterviewID))
+	if g.pollers() != 1 || g.broker.Connections() != 3 {
+		t.Fatalf("%v pollers for %d streams, want one poller for 3", g.pollers(), g.broker.Connections())
 	}
 	for _, st := range streams {
-		st.resp.Body.Close()
+		st.Resp.Body.Close()
 	}
-	eventually(t, "watchers gone", func() bool { return g.statuses.Watchers(s.InterviewID) == 0 })
-	eventually(t, "poller stopped after the linger", func() bool { return !g.statuses.Polling(s.InterviewID) })
+	eventually(t, "streams gone", func() bool { return g.broker.Connections() == 0 })
+	eventually(t, "poller stopped after the linger", func() bool { return g.pollers() == 0 })
 	calls := g.sim.Stats().StatusByInterview[s.InterviewID]
 	time.Sleep(300 * time.Millisecond)
 	if after := g.sim.Stats().StatusByInterview[s.InterviewID]; after != calls {
@@ -323,10 +327,10 @@ func TestReconnectFromAnotherGatewayLifetime(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	st := g.open(s, "")
-	current := statusOf(t, st.next(t))
+	current := statusOf(t, st.Next(t))
 	for _, lastID := range []string{"3", strconv.FormatUint(current.Seq+1000, 10)} {
 		again := g.open(s, lastID)
-		if u := statusOf(t, again.next(t)); u != current {
+		if u := statusOf(t, again.Next(t)); u != current {
 			t.Fatalf("Last-Event-ID %s got %+v, want the current status %+v", lastID, u, current)
 		}
 	}

@@ -1,4 +1,4 @@
-package sse
+package sse_test
 
 import (
 	"net/http"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
 // postWebhook sends a webhook call as the upstream would.
@@ -39,10 +41,10 @@ func hook(id, status string) string {
 func TestWebhookDeliversAtOnce(t *testing.T) {
 	g := newGateway(t, options{interval: time.Hour, webhooks: true})
 	s := g.start()
-	streams := []*stream{g.open(s, ""), g.open(s, ""), g.open(s, "")}
+	streams := []*ssetest.Stream{g.open(s, ""), g.open(s, ""), g.open(s, "")}
 	var first poller.Update
 	for _, st := range streams {
-		first = statusOf(t, st.next(t))
+		first = statusOf(t, st.Next(t))
 	}
 	prev := first
 	for _, status := range flow[1:] {
@@ -50,7 +52,7 @@ func TestWebhookDeliversAtOnce(t *testing.T) {
 		prev = sameChange(t, streams, status, prev)
 	}
 	for _, st := range streams {
-		if rest := st.ended(t); len(rest) != 0 {
+		if rest := st.Ended(t); len(rest) != 0 {
 			t.Fatalf("extra events %v", rest)
 		}
 	}
@@ -65,7 +67,7 @@ func TestWebhookAndPollDeliverOnce(t *testing.T) {
 	g := newGateway(t, options{interval: 20 * time.Millisecond, webhooks: true, poller: poller.Config{PushInterval: 20 * time.Millisecond}})
 	s := g.start()
 	st := g.open(s, "")
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 	for _, status := range flow[1:] {
 		g.setStatus(s.InterviewID, status)
 		time.Sleep(60 * time.Millisecond)                                    // polls see it too
@@ -75,7 +77,7 @@ func TestWebhookAndPollDeliverOnce(t *testing.T) {
 		}
 	}
 	var got []string
-	for _, ev := range st.ended(t) {
+	for _, ev := range st.Ended(t) {
 		got = append(got, statusOf(t, ev).Status)
 	}
 	if strings.Join(got, ",") != strings.Join(flow[1:], ",") {
@@ -86,24 +88,24 @@ func TestWebhookAndPollDeliverOnce(t *testing.T) {
 // TestWebhookOlderStatusIsIgnored: the upstream may deliver an old webhook
 // late; the flow only moves forward, so it changes nothing.
 func TestWebhookOlderStatusIsIgnored(t *testing.T) {
-	g := newGateway(t, options{interval: time.Hour, handler: Config{WebhookSecret: webhookSecret}})
+	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookSecret: webhookSecret}})
 	s := g.start()
 	st := g.open(s, "")
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 	for _, status := range []string{"FACE_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED", "MANUAL_REVIEW_APPROVED"} {
 		if code, body := g.postWebhook(webhookSecret, hook(s.InterviewID, status)); code != 200 || !strings.Contains(body, `"success":true`) {
 			t.Fatalf("webhook %s: %d %s", status, code, body)
 		}
 	}
 	for _, want := range []string{"FACE_VALIDATION_FINISHED", "MANUAL_REVIEW_APPROVED"} {
-		if u := statusOf(t, st.next(t)); u.Status != want {
+		if u := statusOf(t, st.Next(t)); u.Status != want {
 			t.Fatalf("got %s, want %s (the late ID_VALIDATION_FINISHED ignored)", u.Status, want)
 		}
 	}
 }
 
 func TestWebhookRefusesBadCalls(t *testing.T) {
-	g := newGateway(t, options{interval: time.Hour, handler: Config{
+	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{
 		WebhookSecret:  webhookSecret,
 		WebhookSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	}})
@@ -142,7 +144,7 @@ func TestWebhookRefusesBadCalls(t *testing.T) {
 		}
 	})
 	t.Run("source not allowed", func(t *testing.T) {
-		g := newGateway(t, options{handler: Config{WebhookSecret: webhookSecret, WebhookSources: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+		g := newGateway(t, options{handler: sse.Config{WebhookSecret: webhookSecret, WebhookSources: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
 		if code, body := g.postWebhook(webhookSecret, hook(s.InterviewID, "UNKNOWN")); code != 403 {
 			t.Fatalf("%d %s, want 403", code, body)
 		}
@@ -162,9 +164,9 @@ func TestWebhooksRelaxPolling(t *testing.T) {
 	g := newGateway(t, options{interval: interval, webhooks: true, poller: poller.Config{PushInterval: 500 * time.Millisecond, PushSilence: time.Minute}})
 	s := g.start()
 	st := g.open(s, "")
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 	g.setStatus(s.InterviewID, flow[1]) // a webhook arrives
-	statusOf(t, st.next(t))
+	statusOf(t, st.Next(t))
 	calls := func() int64 { return g.sim.Stats().StatusByInterview[s.InterviewID] }
 	before := calls()
 	time.Sleep(time.Second)

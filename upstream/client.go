@@ -125,9 +125,9 @@ func newHTTPClient() *http.Client {
 	}
 }
 
-// CloseIdleConnections closes the idle keep-alive connections of the
-// underlying HTTP client. Call it when the Client is no longer used.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+// Close releases the Client's idle keep-alive connections. The gateway
+// calls it when it stops, after the last call; a later call opens new ones.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 // Healthy returns nil unless the most recent call that reached a verdict
 // found the upstream unavailable (network error, timeout, 5xx); then it

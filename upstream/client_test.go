@@ -50,7 +50,7 @@ func newClient(t *testing.T, cfg upstream.Config) *upstream.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.CloseIdleConnections)
+	t.Cleanup(c.Close)
 	return c
 }
 

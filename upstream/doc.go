@@ -1,15 +1,18 @@
 // Package upstream is the gateway's HTTP client of the upstream onboarding
-// API (Incode Omni). It speaks that API and nothing else.
+// API (Incode Omni). It speaks that API and nothing else, and is the first
+// step of the flow upstream -> poller -> sse -> page.
 //
-//	cmd/pushgate ──Config──▶ New ──▶ *Client
-//	poller ──Status/Score──▶ Client ──HTTPS──▶ upstream (or upstream/simulator)
-//	sse    ──Start/OnboardingURL──▶ Client
+//	cmd/pushgate/gateway ──Config──▶ New ──▶ *Client
+//	poller ──Status──▶ Client ──HTTPS──▶ upstream (or upstream/simulator)
+//	sse    ──Start/OnboardingURL/Score (through gateway's adapter)──▶ Client
 //
 // Every call runs under its own timeout (Config.Timeout) inside the caller's
 // context, reads at most Config.MaxResponseBytes, and fails with an *Error
 // whose Kind is one of the Err* sentinels, so callers decide with errors.Is
-// whether to back off (ErrRateLimited, ErrUnavailable) or give up. Healthy
-// reports whether the last call found the upstream unavailable.
+// whether to back off (ErrRateLimited, ErrUnavailable) or give up; the same
+// errors answer by method (NotFound, Unavailable, RetryDelay, ...) for
+// callers that map them by behaviour without importing this package.
+// Healthy reports whether the last call found the upstream unavailable.
 //
 // The Client never retries: when and how often to ask is the caller's call.
 // Tokens and the API key travel in headers only and never appear in errors.

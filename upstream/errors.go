@@ -67,6 +67,31 @@ func (e *Error) Error() string {
 // Callers that back off read it through an interface of their own.
 func (e *Error) RetryDelay() time.Duration { return e.RetryAfter }
 
+// The methods below tell what kind of failure e is, for callers that map
+// errors by behaviour instead of importing this package's sentinels.
+
+// NotFound reports that the interview does not exist upstream, or that the
+// gateway holds no session token to read it with.
+func (e *Error) NotFound() bool { return e.Kind == ErrNotFound || e.Kind == ErrNoSession }
+
+// RateLimited reports that the upstream asked callers to slow down (429).
+func (e *Error) RateLimited() bool { return e.Kind == ErrRateLimited }
+
+// Unavailable reports that the upstream could not answer: 5xx, a network
+// error or a timeout. Trying again later may succeed.
+func (e *Error) Unavailable() bool { return e.Kind == ErrUnavailable }
+
+// Unauthorized reports that the upstream refused the gateway's credentials.
+func (e *Error) Unauthorized() bool { return e.Kind == ErrUnauthorized }
+
+// Malformed reports that the upstream's answer was not what the API
+// promises.
+func (e *Error) Malformed() bool { return e.Kind == ErrMalformed }
+
+// Rejected reports that the upstream refused the request itself (a 4xx
+// other than those above).
+func (e *Error) Rejected() bool { return e.Kind == ErrRejected }
+
 // Unwrap returns Kind and Err, so errors.Is matches both the sentinel and the
 // cause (for example context.DeadlineExceeded).
 func (e *Error) Unwrap() []error {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
 // The clients below are deliberately bare: one goroutine per connection, a
@@ -167,9 +169,9 @@ func (w *worker) stream(ctx context.Context, sl *slot, iv assigned, conn int) {
 	defer w.open.Add(-1)
 	defer c.Close()
 	defer closeAtStop(ctx, c)()
-	var p sseParser
+	p := ssetest.Parser{MaxLine: maxSSELine}
 	buf := make([]byte, scratchSize)
-	emit := func(ev sseEvent) { w.onEvent(sl, iv, ev) }
+	emit := func(ev ssetest.Event) { w.onEvent(sl, iv, ev) }
 	for {
 		n, rerr := body.Read(buf)
 		if err := p.Feed(buf[:n], emit); err != nil {
@@ -183,6 +185,11 @@ func (w *worker) stream(ctx context.Context, sl *slot, iv assigned, conn int) {
 	}
 }
 
+// maxSSELine caps one SSE line; a longer one means the stream is not what
+// pushgate sends, and buffering it would defeat the small per-connection
+// footprint.
+const maxSSELine = 16 << 10
+
 // eventData is the JSON of a status event.
 type eventData struct {
 	InterviewID string `json:"interviewId"`
@@ -190,9 +197,9 @@ type eventData struct {
 	Seq         int64  `json:"seq"`
 }
 
-func (w *worker) onEvent(sl *slot, iv assigned, ev sseEvent) {
+func (w *worker) onEvent(sl *slot, iv assigned, ev ssetest.Event) {
 	at := time.Now().UnixNano()
-	if ev.Event != "status" {
+	if ev.Type != "status" {
 		return
 	}
 	var d eventData

@@ -1,21 +1,3 @@
-// Command pushgate-load opens many concurrent sessions against pushgate and
-// its simulator, drives status changes through the simulator's control API,
-// and reports delivery, latency, upstream calls and memory.
-//
-//	pushgate-load -spawn -interviews 1000 -subscribers-per-interview 10 -json
-//	pushgate-load -spawn -mode polling -interviews 1000 -subscribers-per-interview 10
-//	pushgate-load -gateway http://10.0.0.1:8080,http://10.0.0.2:8080 -sim http://10.0.0.9:8090 -interviews 1000 -subscribers-per-interview 3
-//
-// The data flow of one run:
-//
-//	sessions ──▶ workers (this process, or -worker child processes)
-//	             │ one goroutine per connection: SSE stream or polling browser
-//	driver ──POST /sim/interviews/{id}/status──▶ simulator ──▶ gateway ──▶ workers
-//	parent: receipts − change times ⇒ latency, missed, duplicates; /sim/stats ⇒ upstream calls
-//
-// With several -gateway URLs (the nodes of a cluster), session i is created
-// at node i mod N and subscriber k of interview i streams from node
-// (i+k) mod N, so an interview's subscribers sit on different nodes.
 package main
 
 import (
@@ -91,7 +73,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.interval, "interval", time.Second, "server poll interval when spawning, and the browsers' poll interval in polling mode")
 	fs.Float64Var(&c.ramp, "ramp", 0, "new connections per second over all workers; 0 = as fast as possible (at most 256 connecting at once per process)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to drive changes with every connection open; changes of one interview stay at least 2 intervals apart, so it must be at least changes x 2 x interval")
-	fs.IntVar(&c.changes, "changes", 4, "status changes per interview along UNKNOWN -> ID_VALIDATION_FINISHED -> POST_PROCESSING_FINISHED -> FACE_VALIDATION_FINISHED -> ONBOARDING_FINISHED (0-4; 4 finishes the flow)")
+	fs.IntVar(&c.changes, "changes", len(walk)-1, fmt.Sprintf("status changes per interview along %s (0-%d; %[2]d finishes the flow)", strings.Join(walk, " -> "), len(walk)-1))
 	fs.StringVar(&c.mode, "mode", "sse", "sse (streams from the gateway) or polling (each browser polls a pass-through backend run here, one upstream call per poll, as in the integration guide)")
 	fs.IntVar(&c.procs, "procs", 0, "worker processes holding the connections; 0 = automatic (as few as the open-file limit allows; 1 = all in this process)")
 	fs.IntVar(&c.sourceIPs, "source-ips", 0, "spread client connections over source addresses 127.0.0.1..127.0.0.N; 0 = automatic (one per 20,000 connections)")

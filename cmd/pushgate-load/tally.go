@@ -3,19 +3,14 @@ package main
 import (
 	"sort"
 	"time"
+
+	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
-// walk is the status path the driver walks every interview along; change k
-// (1-based) sets walk[k]. Every subscriber first sees walk[0].
-var walk = []string{
-	"UNKNOWN",
-	"ID_VALIDATION_FINISHED",
-	"POST_PROCESSING_FINISHED",
-	"FACE_VALIDATION_FINISHED",
-	"ONBOARDING_FINISHED",
-}
-
-const finished = "ONBOARDING_FINISHED"
+// walk is the status path the driver walks every interview along, the
+// simulator's flow; change k (1-based) sets walk[k]. Every subscriber
+// first sees walk[0].
+var walk = simulator.Flow
 
 // statusIndex is the position of status in walk, or -1 for one the driver
 // never sets.

@@ -7,48 +7,6 @@ import (
 	"time"
 )
 
-func TestSSEParser(t *testing.T) {
-	const stream = "id: 7\ndata: {\"a\":1}\nevent: status\nretry: 2000\n\n" +
-		": heartbeat\n\n" + // a comment dispatches nothing
-		"data: line one\r\ndata:line two\r\n\r\n" + // CRLF, no space after the colon, two data lines
-		"event: status\n\n" + // no data: nothing to dispatch
-		"id: 9\nevent: status\ndata: {\"b\":2}\n\n" +
-		"data: no end yet"
-	want := []sseEvent{
-		{ID: "7", Event: "status", Data: `{"a":1}`},
-		{ID: "7", Event: "message", Data: "line one\nline two"}, // the id persists
-		{ID: "9", Event: "status", Data: `{"b":2}`},
-	}
-	// Every split of the input into two Feed calls must give the same events.
-	for cut := 0; cut <= len(stream); cut++ {
-		var p sseParser
-		var got []sseEvent
-		emit := func(ev sseEvent) { got = append(got, ev) }
-		if err := p.Feed([]byte(stream[:cut]), emit); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Feed([]byte(stream[cut:]), emit); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("split at %d: got %+v, want %+v", cut, got, want)
-		}
-	}
-	// One byte at a time too.
-	var p sseParser
-	var n int
-	for i := range len(stream) {
-		p.Feed([]byte{stream[i]}, func(sseEvent) { n++ })
-	}
-	if n != len(want) {
-		t.Errorf("byte by byte: %d events, want %d", n, len(want))
-	}
-	var long sseParser
-	if err := long.Feed(make([]byte, maxSSELine+1), func(sseEvent) {}); err == nil {
-		t.Error("a line over the cap was buffered")
-	}
-}
-
 func TestAccount(t *testing.T) {
 	ms := int64(time.Millisecond)
 	// Interview 0: all four changes made at 1000, 2000, 3000, 4000 ms.

@@ -1,7 +1,3 @@
-// Command pushgate-sim runs the upstream onboarding API simulator on its own:
-// the upstream API, the control API (/sim/...) and the flow page.
-//
-//	pushgate-sim -addr 127.0.0.1:8090 -api-key KEY -admin-token TOKEN
 package main
 
 import (

@@ -5,7 +5,6 @@ package main
 // except under CI=true.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
+	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
 const (
@@ -366,23 +366,11 @@ func (n *node) kill() { n.proc.kill() }
 // metric reads one unlabelled metric from the node's /metrics.
 func (n *node) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := n.client.Get(n.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	v := metricValue(scrape(t, n.client, n.base), name)
+	if v < 0 {
+		t.Fatalf("%s/metrics has no %s", n.base, name)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %q", name, sc.Text())
-			}
-			return f
-		}
-	}
-	t.Fatalf("%s/metrics has no %s", n.base, name)
-	return 0
+	return v
 }
 
 // waitReady waits until /readyz answers 200 with a body ok accepts.
@@ -465,15 +453,11 @@ func (sub *subscriber) stream(c *cluster, n *node, s session) bool {
 	if resp.StatusCode != http.StatusOK {
 		return false
 	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		d, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var u poller.Update
-		if json.Unmarshal([]byte(d), &u) != nil {
-			continue
+	finished := false
+	ssetest.Read(resp.Body, func(ev ssetest.Event) bool {
+		u, err := ssetest.Status(ev)
+		if err != nil {
+			return true // the retry hint of an ended stream
 		}
 		sub.mu.Lock()
 		sub.events = append(sub.events, u)
@@ -482,11 +466,10 @@ func (sub *subscriber) stream(c *cluster, n *node, s session) bool {
 		case sub.changed <- struct{}{}:
 		default:
 		}
-		if u.Finished() {
-			return true
-		}
-	}
-	return false
+		finished = u.Finished()
+		return !finished
+	})
+	return finished
 }
 
 func (sub *subscriber) last() poller.Update {

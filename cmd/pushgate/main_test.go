@@ -6,12 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
 func TestMain(m *testing.M) {
@@ -35,7 +38,7 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.addr != "127.0.0.1:9" || c.pollInterval != 250*time.Millisecond || c.heartbeat != 5*time.Second {
+	if c.addr != "127.0.0.1:9" || c.gw.Poller.Interval != 250*time.Millisecond || c.gw.Broker.Heartbeat != 5*time.Second {
 		t.Fatalf("flags must win over env, env over defaults: %+v", c)
 	}
 	for _, bad := range [][]string{
@@ -89,15 +92,15 @@ func TestFiftyCurlClients(t *testing.T) {
 		wg.Go(func() {
 			defer resp.Body.Close()
 			var data []string
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			ssetest.Read(resp.Body, func(ev ssetest.Event) bool {
+				if ev.Data != "" {
 					if len(data) == 0 {
-						firsts <- d
+						firsts <- ev.Data
 					}
-					data = append(data, d)
+					data = append(data, ev.Data)
 				}
-			}
+				return true
+			})
 			lasts <- strings.Join(data, " | ")
 		})
 	}
@@ -174,15 +177,20 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	getJSON(t, in.base+"/onboarding-url", &s)
 	resp := authGet(t, in.base+"/events", s.InterviewID, s.Token)
 	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "id: ") {
-		t.Fatalf("first line %q", line)
-	}
+	var events []ssetest.Event
 	stopped := make(chan error, 1)
-	go func() { stopped <- in.stop() }() // SIGTERM
-	rest, _ := io.ReadAll(br)
-	if !strings.Contains(string(rest), "\nretry: ") {
-		t.Fatalf("stream ended without a retry hint: %q", rest)
+	ssetest.Read(resp.Body, func(ev ssetest.Event) bool {
+		if len(events) == 0 {
+			if _, err := ssetest.Status(ev); err != nil {
+				t.Errorf("first event: %v", err)
+			}
+			go func() { stopped <- in.stop() }() // SIGTERM
+		}
+		events = append(events, ev)
+		return true
+	})
+	if len(events) < 2 || events[len(events)-1].Data != "" || events[len(events)-1].Retry == "" {
+		t.Fatalf("stream ended without a retry hint: %+v", events)
 	}
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
@@ -239,7 +247,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	if !strings.Contains(logs, "request failed") {
 		t.Fatalf("the failures were not logged at all: %s", logs)
 	}
-	for _, secret := range []string{adminToken, s.Token, s.Token[:30], simAPIKey} {
+	for _, secret := range []string{adminToken, s.Token, s.Token[:30], gateway.SimulatorAPIKey} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("%q appears in the logs:\n%s", secret, logs)
 		}
@@ -267,7 +275,7 @@ func start(t *testing.T, args ...string) *instance {
 	done := make(chan error, 1)
 	go func() {
 		log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		done <- run(ctx, cfg, log, &listeners{gateway: gw, sim: sim})
+		done <- run(ctx, cfg, log, &gateway.Listeners{Gateway: gw, Simulator: sim})
 	}()
 	in := &instance{base: "http://" + gw.Addr().String(), sim: "http://" + sim.Addr().String(), logs: logs}
 	var once sync.Once
@@ -277,7 +285,7 @@ func start(t *testing.T, args ...string) *instance {
 			cancel()
 			select {
 			case runErr = <-done:
-			case <-time.After(cfg.shutdownGrace + time.Second):
+			case <-time.After(cfg.gw.ShutdownGrace + time.Second):
 				runErr = errors.New("no clean exit within the shutdown grace period")
 			}
 			http.DefaultClient.CloseIdleConnections()
@@ -331,28 +339,7 @@ func TestMetricsAreScraped(t *testing.T) {
 	} else {
 		refused.Body.Close()
 	}
-	metric := func(text, series string) float64 {
-		for line := range strings.Lines(text) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
-				var f float64
-				fmt.Sscan(v, &f)
-				return f
-			}
-		}
-		return -1
-	}
-	scrape := func() string {
-		resp, err := http.Get(in.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("/metrics: %s", resp.Status)
-		}
-		return string(body)
-	}
+	scrape := func() string { return scrape(t, http.DefaultClient, in.base) }
 	text := scrape()
 	for series, want := range map[string]float64{
 		`pushgate_sse_connections`:                                         1,
@@ -364,7 +351,7 @@ func TestMetricsAreScraped(t *testing.T) {
 		`pushgate_http_requests_total{code="429",route="/onboarding-url"}`: 1,
 		`pushgate_upstream_calls_total{endpoint="start",outcome="ok"}`:     1,
 	} {
-		if got := metric(text, series); got != want {
+		if got := metricValue(text, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
@@ -375,7 +362,7 @@ func TestMetricsAreScraped(t *testing.T) {
 	resp.Body.Close()
 	io.ReadAll(br) // the stream ends after ONBOARDING_FINISHED
 	deadline := time.Now().Add(5 * time.Second)
-	for metric(scrape(), "pushgate_sse_connections") != 0 && time.Now().Before(deadline) {
+	for metricValue(scrape(), "pushgate_sse_connections") != 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	text = scrape()
@@ -388,13 +375,43 @@ func TestMetricsAreScraped(t *testing.T) {
 		`pushgate_webhooks_total{result="applied"}`:                        1, // the simulator pushed the finish
 		`process_resident_memory_bytes`:                                    1,
 	} {
-		if got := metric(text, series); got < atLeast {
+		if got := metricValue(text, series); got < atLeast {
 			t.Errorf("%s = %v, want at least %v", series, got, atLeast)
 		}
 	}
-	if got := metric(text, "pushgate_sse_connections"); got != 0 {
+	if got := metricValue(text, "pushgate_sse_connections"); got != 0 {
 		t.Errorf("pushgate_sse_connections = %v after the stream ended", got)
 	}
+}
+
+// scrape returns base's /metrics, as Prometheus reads it.
+func scrape(t *testing.T, client *http.Client, base string) string {
+	t.Helper()
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s/metrics: %s", base, resp.Status)
+	}
+	return string(body)
+}
+
+// metricValue reads one series (a name, with its labels if any) of a
+// scrape; -1 when it is absent.
+func metricValue(text, series string) float64 {
+	for line := range strings.Lines(text) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return f
+		}
+	}
+	return -1
 }
 
 // TestDrainDelay: on SIGTERM with -drain-delay, /readyz turns 503 first

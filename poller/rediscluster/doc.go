@@ -18,4 +18,7 @@
 // own watched interviews, as a single node does. A health check notices
 // Redis coming back and sends a Resync, after which nodes reload what they
 // serve and take leases again.
+//
+// Files: node.go (Node, its lifecycle), lease.go, state.go (commit, load,
+// share), feed.go (the channel and resyncs), health.go, metrics.go.
 package rediscluster

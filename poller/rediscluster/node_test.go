@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
 
@@ -115,15 +116,15 @@ func TestCommitStoresOnlyOnTopOfWhatItSaw(t *testing.T) {
 	if err != nil || sh.Token != "session-token" || !slices.Equal(sh.History, []poller.Update{first, second}) || time.Since(sh.PushedAt) > time.Minute {
 		t.Fatalf("Load = %+v, %v; want the token, both changes and the push time", sh, err)
 	}
-	// The history keeps the last historyLen changes.
-	for i := range historyLen + 3 {
+	// The history keeps the last poller.HistoryLen changes.
+	for i := range poller.HistoryLen + 3 {
 		u := poller.Update{InterviewID: "iv", Status: fmt.Sprint("S", i), Seq: uint64(102 + i)}
 		if stored, err := a.Commit(ctx, u.Seq-1, u, false); err != nil || stored != nil {
 			t.Fatalf("commit %d = %v, %v", i, stored, err)
 		}
 	}
-	if sh, _ := a.Load(ctx, "iv"); len(sh.History) != historyLen || sh.History[historyLen-1].Seq != uint64(102+historyLen+2) {
-		t.Fatalf("history holds %d changes ending %v, want the last %d", len(sh.History), sh.History[len(sh.History)-1], historyLen)
+	if sh, _ := a.Load(ctx, "iv"); len(sh.History) != poller.HistoryLen || sh.History[poller.HistoryLen-1].Seq != uint64(102+poller.HistoryLen+2) {
+		t.Fatalf("history holds %d changes ending %v, want the last %d", len(sh.History), sh.History[len(sh.History)-1], poller.HistoryLen)
 	}
 	if sh, err := a.Load(ctx, "never-seen"); err != nil || sh.Token != "" || len(sh.History) != 0 {
 		t.Fatalf("Load of an unknown interview = %+v, %v; want nothing", sh, err)
@@ -174,19 +175,20 @@ func TestOutageDegradesThenResyncs(t *testing.T) {
 func TestManagersShareOnePoller(t *testing.T) {
 	srv := redistest.Start(t)
 	const interval, interviews = 100 * time.Millisecond, 20
-	src := &source{status: map[string]string{}, calls: map[string]int{}}
-	var recs [2]*recorder
+	src := &pollertest.Source{}
+	var recs [2]*pollertest.Recorder
 	var ms [2]*poller.Manager
+	var regs [2]*prometheus.Registry
 	for i := range ms {
-		recs[i] = &recorder{}
-		m := mustManager(t, src, recs[i], poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
+		recs[i], regs[i] = &pollertest.Recorder{}, prometheus.NewRegistry()
+		m := mustManager(t, src, recs[i], poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute, Metrics: regs[i]})
 		t.Cleanup(m.Close)
 		ms[i] = m
 	}
 	ids := make([]string, interviews)
 	for i := range ids {
 		ids[i] = fmt.Sprint("iv", i)
-		src.set(ids[i], "UNKNOWN")
+		src.Set(ids[i], "UNKNOWN")
 		ms[i%2].Register(ids[i], "token-"+ids[i])
 		for _, m := range ms {
 			if _, err := m.Current(context.Background(), ids[i]); err != nil {
@@ -197,28 +199,28 @@ func TestManagersShareOnePoller(t *testing.T) {
 	}
 	steps := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}
 	time.Sleep(3 * interval)
-	began, before := time.Now(), src.total()
+	began, before := time.Now(), src.Total()
 	for _, s := range steps[1:3] {
 		for _, id := range ids {
-			src.set(id, s)
+			src.Set(id, s)
 		}
 		time.Sleep(5 * interval)
 	}
-	elapsed, calls := time.Since(began), src.total()-before
+	elapsed, calls := time.Since(began), src.Total()-before
 	perInterval := float64(calls) / interviews / (float64(elapsed) / float64(interval))
 	t.Logf("%d calls for %d interviews over %v: %.2f per interview per interval", calls, interviews, elapsed.Round(time.Millisecond), perInterval)
 	if perInterval > 1.05 {
 		t.Fatalf("two nodes made %.2f calls per interview per interval, want at most 1.05", perInterval)
 	}
 	for _, id := range ids {
-		src.set(id, poller.StatusFinished)
+		src.Set(id, poller.StatusFinished)
 	}
 	time.Sleep(5 * interval)
 	for _, id := range ids {
-		if src.token(id) != "token-"+id {
-			t.Fatalf("%s read with token %q", id, src.token(id))
+		if toks := src.Tokens(id); len(toks) == 0 || toks[len(toks)-1] != "token-"+id {
+			t.Fatalf("%s read with tokens %q", id, toks)
 		}
-		a, b := recs[0].of(id), recs[1].of(id)
+		a, b := recs[0].Of(id), recs[1].Of(id)
 		if !slices.Equal(a, b) || len(a) != len(steps) {
 			t.Fatalf("%s: node A published %v, node B %v; want the same %d changes", id, a, b, len(steps))
 		}
@@ -227,10 +229,10 @@ func TestManagersShareOnePoller(t *testing.T) {
 				t.Fatalf("%s: change %d = %+v, want %s with a higher seq", id, i, u, steps[i])
 			}
 		}
-		for _, m := range ms {
-			if m.Polling(id) {
-				t.Fatalf("%s: a poller runs after the flow finished", id)
-			}
+	}
+	for i, reg := range regs {
+		if n := pollertest.Pollers(t, reg); n != 0 {
+			t.Fatalf("node %d: %v pollers run after every flow finished", i, n)
 		}
 	}
 }
@@ -240,11 +242,11 @@ func TestManagersShareOnePoller(t *testing.T) {
 // both nodes, and that node can read the session token the other stored.
 func TestPushOnAnyNodeReachesAll(t *testing.T) {
 	srv := redistest.Start(t)
-	src := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
-	var recs [2]*recorder
+	src := &pollertest.Source{}
+	var recs [2]*pollertest.Recorder
 	var ms [2]*poller.Manager
 	for i := range ms {
-		recs[i] = &recorder{}
+		recs[i] = &pollertest.Recorder{}
 		m := mustManager(t, src, recs[i], poller.Config{Interval: time.Hour, Cluster: newNode(t, srv)})
 		t.Cleanup(m.Close)
 		ms[i] = m
@@ -263,10 +265,10 @@ func TestPushOnAnyNodeReachesAll(t *testing.T) {
 		t.Fatalf("push on the other node = %+v, %v, %v; want a new change above %d", u, changed, err, first.Seq)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(recs[0].of("iv")) < 2 && time.Now().Before(deadline) {
+	for len(recs[0].Of("iv")) < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := recs[0].of("iv"); !slices.Equal(got, []poller.Update{first, u}) {
+	if got := recs[0].Of("iv"); !slices.Equal(got, []poller.Update{first, u}) {
 		t.Fatalf("the watching node published %v, want %v then the pushed %v", got, first, u)
 	}
 	if _, changed, _ := ms[0].Push("iv", "ID_VALIDATION_FINISHED"); changed {
@@ -275,72 +277,9 @@ func TestPushOnAnyNodeReachesAll(t *testing.T) {
 	if tok := ms[1].SessionToken("iv"); tok != "token-iv" {
 		t.Fatalf("SessionToken on the other node = %q, want the one the first node registered", tok)
 	}
-	if calls := src.total(); calls != 1 {
+	if calls := src.Total(); calls != 1 {
 		t.Fatalf("%d upstream calls, want only the first node's snapshot", calls)
 	}
-}
-
-type source struct {
-	mu     sync.Mutex
-	status map[string]string
-	calls  map[string]int
-	tokens map[string]string
-}
-
-func (s *source) Status(_ context.Context, id, token string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls[id]++
-	if s.tokens == nil {
-		s.tokens = map[string]string{}
-	}
-	s.tokens[id] = token
-	return s.status[id], nil
-}
-
-func (s *source) set(id, status string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.status[id] = status
-}
-
-func (s *source) token(id string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokens[id]
-}
-
-func (s *source) total() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		n += c
-	}
-	return n
-}
-
-type recorder struct {
-	mu  sync.Mutex
-	got []poller.Update
-}
-
-func (r *recorder) Publish(u poller.Update) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, u)
-}
-
-func (r *recorder) of(id string) []poller.Update {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []poller.Update
-	for _, u := range r.got {
-		if u.InterviewID == id {
-			out = append(out, u)
-		}
-	}
-	return out
 }
 
 // next waits for the node's next change.

@@ -2,13 +2,13 @@ package rediscluster
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
 
@@ -74,10 +74,10 @@ func (p *partitioned) Changes() <-chan poller.Change { return p.out }
 // the same status with the same id.
 func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
 	const interval = 100 * time.Millisecond
-	src := &source{status: map[string]string{}, calls: map[string]int{}}
+	src := &pollertest.Source{}
 	pa, a, b, recA, recB := twoNodes(t, src, src, interval)
 
-	src.set("iv", "UNKNOWN")
+	src.Set("iv", "UNKNOWN")
 	a.Register("iv", "tok")
 	defer a.Watch("iv")()
 	time.Sleep(5 * interval)
@@ -86,7 +86,7 @@ func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
 	}
 
 	pa.off.Store(true) // A alone
-	src.set("iv", "ID_VALIDATION_FINISHED")
+	src.Set("iv", "ID_VALIDATION_FINISHED")
 	time.Sleep(5 * interval)
 	if u, _ := a.Last("iv"); u.Status != "ID_VALIDATION_FINISHED" {
 		t.Fatalf("a alone: %+v", u)
@@ -98,7 +98,7 @@ func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	ub, _ := b.Last("iv")
 	ua, _ := a.Last("iv")
-	t.Logf("a: %+v  b: %+v  a published %v  b published %v", ua, ub, recA.of("iv"), recB.of("iv"))
+	t.Logf("a: %+v  b: %+v  a published %v  b published %v", ua, ub, recA.Of("iv"), recB.Of("iv"))
 	if ub != ua || ub.Status != "ID_VALIDATION_FINISHED" {
 		t.Fatalf("2s after Redis came back, b serves %+v while a serves %+v (upstream: ID_VALIDATION_FINISHED)", ub, ua)
 	}
@@ -121,8 +121,8 @@ func TestOutageEndsOnTheLaterStatus(t *testing.T) {
 		{"local later in the flow, cluster id higher", true, "FACE_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srcA := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
-			srcB := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+			srcA := &pollertest.Source{}
+			srcB := &pollertest.Source{}
 			pa, a, b, recA, _ := twoNodes(t, srcA, srcB, interval)
 			b.Register("iv", "tok")
 			defer b.Watch("iv")() // B leads
@@ -131,7 +131,7 @@ func TestOutageEndsOnTheLaterStatus(t *testing.T) {
 			time.Sleep(5 * interval)
 
 			pa.off.Store(true)
-			steps := []func(){func() { srcB.set("iv", tc.bSees) }, func() { srcA.set("iv", tc.aSees) }}
+			steps := []func(){func() { srcB.Set("iv", tc.bSees) }, func() { srcA.Set("iv", tc.aSees) }}
 			if tc.aloneFirst {
 				steps[0], steps[1] = steps[1], steps[0]
 			}
@@ -147,12 +147,12 @@ func TestOutageEndsOnTheLaterStatus(t *testing.T) {
 			if ua != ub || ua.Status != "FACE_VALIDATION_FINISHED" {
 				t.Fatalf("a serves %+v, b serves %+v; want both on FACE_VALIDATION_FINISHED with one id", ua, ub)
 			}
-			pubA := recA.of("iv")
+			pubA := recA.Of("iv")
 			if last := pubA[len(pubA)-1]; last.Status != "FACE_VALIDATION_FINISHED" {
 				t.Fatalf("a's subscribers last got %+v, want FACE_VALIDATION_FINISHED", last)
 			}
 			for i := 1; i < len(pubA); i++ {
-				if pubA[i].Seq <= pubA[i-1].Seq || pubA[i].Status == pubA[i-1].Status || regresses(pubA[i-1].Status, pubA[i].Status) {
+				if pubA[i].Seq <= pubA[i-1].Seq || pubA[i].Status == pubA[i-1].Status || poller.FlowOrder(pubA[i-1].Status, pubA[i].Status) < 0 {
 					t.Fatalf("a published %v: want increasing ids, the flow forward only, no status twice in a row", pubA)
 				}
 			}
@@ -160,19 +160,13 @@ func TestOutageEndsOnTheLaterStatus(t *testing.T) {
 	}
 }
 
-// regresses reports whether next comes before cur in the flow.
-func regresses(cur, next string) bool {
-	flow := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}
-	return slices.Index(flow, next) < slices.Index(flow, cur)
-}
-
-type needsToken struct{ *source }
+type needsToken struct{ *pollertest.Source }
 
 func (s needsToken) Status(ctx context.Context, id, token string) (string, error) {
 	if token == "" {
 		return "", context.DeadlineExceeded // stands for upstream.ErrNoSession
 	}
-	return s.source.Status(ctx, id, token)
+	return s.Source.Status(ctx, id, token)
 }
 
 // TestTokenRegisteredDuringAnOutageIsSharedOnceBack: a session registered
@@ -181,10 +175,10 @@ func (s needsToken) Status(ctx context.Context, id, token string) (string, error
 func TestTokenRegisteredDuringAnOutageIsSharedOnceBack(t *testing.T) {
 	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
-	src := needsToken{&source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}}
+	src := needsToken{&pollertest.Source{}}
 	pa := newPartitioned(newNode(t, srv))
-	a := mustManager(t, src, &recorder{}, poller.Config{Interval: interval, Cluster: pa})
-	b := mustManager(t, src, &recorder{}, poller.Config{Interval: interval, Cluster: newNode(t, srv)})
+	a := mustManager(t, src, &pollertest.Recorder{}, poller.Config{Interval: interval, Cluster: pa})
+	b := mustManager(t, src, &pollertest.Recorder{}, poller.Config{Interval: interval, Cluster: newNode(t, srv)})
 	defer pa.stop()
 	defer a.Close()
 	defer b.Close()
@@ -215,11 +209,11 @@ func (c *crashable) Release(id string) {
 func TestTakeoverAfterCrash(t *testing.T) {
 	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
-	src := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+	src := &pollertest.Source{}
 	na := newNode(t, srv)
 	ca := &crashable{partitioned: newPartitioned(na)}
-	recB := &recorder{}
-	a := mustManager(t, src, &recorder{}, poller.Config{Interval: interval, Cluster: ca, Linger: time.Minute})
+	recB := &pollertest.Recorder{}
+	a := mustManager(t, src, &pollertest.Recorder{}, poller.Config{Interval: interval, Cluster: ca, Linger: time.Minute})
 	b := mustManager(t, src, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
 	defer ca.stop()
 	defer b.Close()
@@ -237,7 +231,7 @@ func TestTakeoverAfterCrash(t *testing.T) {
 	kill(na)
 	a.Close()
 	died := time.Now()
-	src.set("iv", "ID_VALIDATION_FINISHED")
+	src.Set("iv", "ID_VALIDATION_FINISHED")
 	for {
 		if u, _ := b.Last("iv"); u.Status == "ID_VALIDATION_FINISHED" {
 			t.Logf("b took over %v after the crash (ttl %v)", time.Since(died), ttl)
@@ -256,9 +250,9 @@ func TestTakeoverAfterCrash(t *testing.T) {
 func TestRolledBackRedisTakesNewChanges(t *testing.T) {
 	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
-	src := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
+	src := &pollertest.Source{}
 	pa := newPartitioned(newNode(t, srv))
-	rec := &recorder{}
+	rec := &pollertest.Recorder{}
 	a := mustManager(t, src, rec, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
 	defer pa.stop()
 	defer a.Close()
@@ -267,7 +261,7 @@ func TestRolledBackRedisTakesNewChanges(t *testing.T) {
 	time.Sleep(5 * interval)
 	oldSeq, _ := srv.Do("HGET", "pushgate:{iv}:state", "seq")
 	oldHist, _ := srv.Do("LINDEX", "pushgate:{iv}:history", "0")
-	src.set("iv", "ID_VALIDATION_FINISHED")
+	src.Set("iv", "ID_VALIDATION_FINISHED")
 	time.Sleep(5 * interval)
 
 	pa.off.Store(true) // failover: the new primary lacks the last commit
@@ -277,10 +271,10 @@ func TestRolledBackRedisTakesNewChanges(t *testing.T) {
 	pa.heal()
 	time.Sleep(5 * interval)
 
-	src.set("iv", "FACE_VALIDATION_FINISHED")
+	src.Set("iv", "FACE_VALIDATION_FINISHED")
 	time.Sleep(2 * time.Second)
 	u, _ := a.Last("iv")
-	t.Logf("published %v", rec.of("iv"))
+	t.Logf("published %v", rec.Of("iv"))
 	if u.Status != "FACE_VALIDATION_FINISHED" {
 		t.Fatalf("2s after upstream moved on, a serves %+v", u)
 	}
@@ -291,30 +285,30 @@ func TestRolledBackRedisTakesNewChanges(t *testing.T) {
 func TestLostStateKeyTakesNewChanges(t *testing.T) {
 	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
-	src := &source{status: map[string]string{"iv": "UNKNOWN"}, calls: map[string]int{}}
-	rec := &recorder{}
+	src := &pollertest.Source{}
+	rec := &pollertest.Recorder{}
 	a := mustManager(t, src, rec, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})
 	defer a.Close()
 	a.Register("iv", "tok")
 	defer a.Watch("iv")()
 	time.Sleep(5 * interval)
 	srv.Do("DEL", "pushgate:{iv}:state")
-	src.set("iv", "ID_VALIDATION_FINISHED")
+	src.Set("iv", "ID_VALIDATION_FINISHED")
 	time.Sleep(2 * time.Second)
 	u, _ := a.Last("iv")
 	if u.Status != "ID_VALIDATION_FINISHED" {
-		t.Fatalf("a serves %+v; published %v", u, rec.of("iv"))
+		t.Fatalf("a serves %+v; published %v", u, rec.Of("iv"))
 	}
 }
 
 // twoNodes starts a Redis and two Managers on it, as two gateway nodes: A
 // can be cut off from Redis (pa), B cannot. Both stop when the test ends.
-func twoNodes(t *testing.T, srcA, srcB poller.Source, interval time.Duration) (pa *partitioned, a, b *poller.Manager, recA, recB *recorder) {
+func twoNodes(t *testing.T, srcA, srcB poller.Source, interval time.Duration) (pa *partitioned, a, b *poller.Manager, recA, recB *pollertest.Recorder) {
 	t.Helper()
 	srv := redistest.Start(t)
 	pa = newPartitioned(newNode(t, srv))
 	t.Cleanup(pa.stop)
-	recA, recB = &recorder{}, &recorder{}
+	recA, recB = &pollertest.Recorder{}, &pollertest.Recorder{}
 	a = mustManager(t, srcA, recA, poller.Config{Interval: interval, Cluster: pa, Linger: time.Minute})
 	t.Cleanup(a.Close)
 	b = mustManager(t, srcB, recB, poller.Config{Interval: interval, Cluster: newNode(t, srv), Linger: time.Minute})

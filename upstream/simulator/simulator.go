@@ -33,6 +33,12 @@ const (
 	StatusOnboardingFinished     = "ONBOARDING_FINISHED"
 )
 
+// Flow is the path the flow page walks, in order: a session starts at
+// Flow[0] and its flow ends at the last. Tests and the load tool drive the
+// simulator along it. It is the simulator's scenario, not a rule of the
+// gateway, which orders statuses by its own rules (poller.FlowOrder).
+var Flow = []string{StatusUnknown, StatusIDValidationFinished, StatusPostProcessingFinished, StatusFaceValidationFinished, StatusOnboardingFinished}
+
 const defaultStepDelay = 1500 * time.Millisecond
 
 // Config configures a Simulator. The zero value works.

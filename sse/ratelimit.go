@@ -4,16 +4,12 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// maxBody caps request bodies; no route needs one.
-const maxBody = 4 << 10
 
 // clientAddr returns the address a request comes from: the last entry of
 // the trusted proxy's header when one is configured (the entry that proxy
@@ -38,13 +34,13 @@ func clientAddr(r *http.Request, proxyHeader string) string {
 // limiters are forgotten, so the map stays as large as the set of recent
 // clients. The zero value is not usable; see newRateLimits.
 type rateLimits struct {
-	every rate.Limit
-	burst int
-
-	mu        sync.Mutex // protects clients, swept
-	clients   map[string]*limiter
-	sweptAt   time.Time
+	every     rate.Limit
+	burst     int
 	idleAfter time.Duration
+
+	mu      sync.Mutex // protects clients, sweptAt
+	clients map[string]*limiter
+	sweptAt time.Time
 }
 
 type limiter struct {
@@ -91,41 +87,6 @@ func (l *rateLimits) wait(client string) time.Duration {
 		return d
 	}
 	return 0
-}
-
-// cors grants cross-origin access to the listed origins only, with
-// credentials, and answers their preflight requests. Every answer varies
-// by Origin, so caches never hand one origin's grant to another.
-type cors struct {
-	origins []string
-}
-
-const (
-	corsMethods = "GET, POST"
-	corsHeaders = "X-Token, Authorization, Last-Event-ID, Content-Type"
-)
-
-// apply adds the CORS headers for r's origin when it is listed. It
-// reports whether r is a preflight request (which the caller then answers:
-// 204 when allowed, 403 when not) and whether its origin is allowed.
-func (c cors) apply(w http.ResponseWriter, r *http.Request) (preflight, allowed bool) {
-	w.Header().Add("Vary", "Origin")
-	origin := r.Header.Get("Origin")
-	preflight = r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != ""
-	if origin == "" || !slices.Contains(c.origins, origin) {
-		return preflight, false
-	}
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
-	if preflight {
-		h.Add("Vary", "Access-Control-Request-Method")
-		h.Add("Vary", "Access-Control-Request-Headers")
-		h.Set("Access-Control-Allow-Methods", corsMethods)
-		h.Set("Access-Control-Allow-Headers", corsHeaders)
-		h.Set("Access-Control-Max-Age", "600")
-	}
-	return preflight, true
 }
 
 // retrySeconds rounds a wait up to whole seconds for Retry-After.

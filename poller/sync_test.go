@@ -1,4 +1,4 @@
-package poller
+package poller_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/pollertest"
 )
 
 // gatedCluster: another node holds every lease; Load takes its snapshot,
@@ -13,12 +16,12 @@ import (
 type gatedCluster struct {
 	loaded chan struct{}
 	gate   chan struct{}
-	feed   chan Change
+	feed   chan poller.Change
 	mu     sync.Mutex // protects hist
-	hist   []Update
+	hist   []poller.Update
 }
 
-func (c *gatedCluster) store(u Update) {
+func (c *gatedCluster) store(u poller.Update) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.hist = append(c.hist, u)
@@ -26,10 +29,10 @@ func (c *gatedCluster) store(u Update) {
 
 func (c *gatedCluster) Lead(context.Context, string) (time.Duration, error) { return time.Second, nil }
 func (c *gatedCluster) Release(string)                                      {}
-func (c *gatedCluster) Commit(context.Context, uint64, Update, bool) ([]Update, error) {
+func (c *gatedCluster) Commit(context.Context, uint64, poller.Update, bool) ([]poller.Update, error) {
 	return nil, nil
 }
-func (c *gatedCluster) Load(ctx context.Context, id string) (Shared, error) {
+func (c *gatedCluster) Load(ctx context.Context, id string) (poller.Shared, error) {
 	c.mu.Lock()
 	h := slices.Clone(c.hist)
 	c.mu.Unlock()
@@ -38,24 +41,24 @@ func (c *gatedCluster) Load(ctx context.Context, id string) (Shared, error) {
 	default:
 	}
 	<-c.gate
-	return Shared{History: h, Token: "tok"}, nil
+	return poller.Shared{History: h, Token: "tok"}, nil
 }
 func (c *gatedCluster) Share(context.Context, string, string) error { return nil }
-func (c *gatedCluster) Changes() <-chan Change                      { return c.feed }
+func (c *gatedCluster) Changes() <-chan poller.Change               { return c.feed }
 
 // TestChangeHeardDuringALoadIsNotLost: a change heard on the feed while
 // the interview is being loaded, which the load's older snapshot lacks,
 // leaves the interview stale, so the next read loads it again.
 func TestChangeHeardDuringALoadIsNotLost(t *testing.T) {
-	x1 := Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 100}
-	x2 := Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 200}
-	c := &gatedCluster{loaded: make(chan struct{}, 1), gate: make(chan struct{}), hist: []Update{x1}, feed: make(chan Change, 1)}
-	m := newManager(t, newFakeSource(), &recorder{}, Config{Interval: 50 * time.Millisecond, Cluster: c})
+	x1 := poller.Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 100}
+	x2 := poller.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 200}
+	c := &gatedCluster{loaded: make(chan struct{}, 1), gate: make(chan struct{}), hist: []poller.Update{x1}, feed: make(chan poller.Change, 1)}
+	m := newManager(t, &pollertest.Source{}, &pollertest.Recorder{}, poller.Config{Interval: 50 * time.Millisecond, Cluster: c})
 	done := make(chan string)
 	go func() { done <- m.SessionToken("iv") }() // a score request: loads iv
 	<-c.loaded
 	c.store(x2) // committed by the leader meanwhile
-	c.feed <- Change{Update: x2, Prev: x1.Seq}
+	c.feed <- poller.Change{Update: x2, Prev: x1.Seq}
 	time.Sleep(50 * time.Millisecond) // received() ran: gap, inactive -> syncGen = 0
 	close(c.gate)
 	<-done

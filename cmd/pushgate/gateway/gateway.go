@@ -1,0 +1,297 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/rediscluster"
+	"github.com/pushgate/pushgate/public"
+	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/upstream"
+	"github.com/pushgate/pushgate/upstream/simulator"
+)
+
+// SimulatorAPIKey is the API key the gateway and its built-in simulator
+// share.
+const SimulatorAPIKey = "built-in-simulator-key"
+
+// Config is everything a gateway is built from. The zero value of every
+// field selects its default; the fields of the packages' own configs that
+// wire the parts together (loggers, metrics, the cluster, the upstream)
+// are set by New.
+type Config struct {
+	// Upstream is the onboarding API. An empty BaseURL runs the built-in
+	// simulator on Listeners.Simulator instead, with its own key and flow.
+	Upstream upstream.Config
+	// Simulator tunes the built-in simulator; unused with an upstream.
+	Simulator SimulatorConfig
+	// FlowOrigin is the origin of the flow pages the page frames. Empty
+	// means the simulator's public URL, or the upstream's origin (with a
+	// warning: the flow pages may live elsewhere).
+	FlowOrigin string
+	// Secret signs the browsers' tokens (at least 16 bytes). Empty picks a
+	// random one, with a warning: tokens then die with the process.
+	Secret string
+	// PreviousSecret is the secret before the last rotation; its tokens
+	// verify for PreviousSecretGrace after New (zero: one TokenTTL).
+	PreviousSecret      string
+	PreviousSecretGrace time.Duration
+	// TokenTTL is the lifetime of browser tokens. Zero means 1h. An
+	// interview nobody watches is remembered as long (Poller.Retention,
+	// and the cluster's retention, when zero).
+	TokenTTL time.Duration
+	// Redis turns on cluster mode when its URL is set.
+	Redis rediscluster.Config
+	// Poller, Broker and HTTP tune the parts. Poller.CallTimeout defaults
+	// to Upstream.Timeout, HTTP.RequestTimeout to twice that, HTTP.Page to
+	// the embedded page, and HTTP.WebhookSecret, with the simulator's
+	// webhooks on, to a random secret.
+	Poller poller.Config
+	Broker sse.BrokerConfig
+	HTTP   sse.Config
+	// MaxConnections caps the open connections of the gateway's listener;
+	// those over it are answered 503. Zero means no cap.
+	MaxConnections int
+	// ReadHeaderTimeout is the time a client has to send its request
+	// headers. Zero means 10s.
+	ReadHeaderTimeout time.Duration
+	// DrainDelay is how long /readyz answers 503 before Serve ends the
+	// streams at shutdown; ShutdownGrace bounds the whole shutdown (zero
+	// means 10s).
+	DrainDelay    time.Duration
+	ShutdownGrace time.Duration
+	// Logger receives everything the parts log. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// SimulatorConfig tunes the built-in simulator.
+type SimulatorConfig struct {
+	// PublicURL is where browsers reach the simulator. Empty means its
+	// listener's address.
+	PublicURL string
+	// Faults are injected from the start, as POST /sim/faults takes them.
+	Faults string
+	// Webhooks makes the simulator push every change to the gateway's
+	// webhook, as the upstream does once configured.
+	Webhooks bool
+}
+
+// Listeners are the bound sockets a gateway serves.
+type Listeners struct {
+	Gateway   net.Listener // required: the page, the API and the streams
+	Simulator net.Listener // the built-in simulator; required without an upstream
+}
+
+// Gateway is a built pushgate. Its parts are exported for the tests and
+// tools that drive one; Serve runs it.
+type Gateway struct {
+	Handler   *sse.Handler
+	Broker    *sse.Broker
+	Statuses  *poller.Manager
+	Tokens    *sse.Tokens
+	Metrics   *prometheus.Registry
+	Simulator *simulator.Simulator // the built-in simulator; nil with an upstream
+	URL       string               // where a local browser opens the page
+	SimURL    string               // the simulator's public URL; "" with an upstream
+	// UpstreamURL and FlowOrigin are those in use, after defaults.
+	UpstreamURL, FlowOrigin string
+
+	cfg       Config
+	log       *slog.Logger
+	ls        Listeners
+	listener  net.Listener       // ls.Gateway under the connection cap
+	client    *upstream.Client   // the upstream, or the built-in simulator over HTTP
+	cluster   *rediscluster.Node // nil for a single node
+	serving   sync.WaitGroup     // the servers' Serve calls
+	serveErrs chan error         // a server that stopped on its own
+	closers   []func()           // undo what New built; Close runs them in reverse order
+	closeOnce sync.Once
+	// shutdownBy ends the grace period of Serve's shutdown; zero until then.
+	shutdownBy time.Time
+}
+
+// New builds a gateway on ls from cfg. With no upstream it starts serving
+// the built-in simulator at once; the rest is served by Serve. Close (or
+// Serve's shutdown) releases everything New started.
+func New(cfg Config, ls Listeners) (g *Gateway, err error) {
+	if ls.Gateway == nil || (cfg.Upstream.BaseURL == "" && ls.Simulator == nil) {
+		return nil, errors.New("gateway: a gateway listener, and without an upstream a simulator listener, are required")
+	}
+	cfg.setDefaults()
+	g = &Gateway{cfg: cfg, log: cfg.Logger, ls: ls, URL: "http://" + reachable(ls.Gateway.Addr().String()), serveErrs: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	g.Metrics = prometheus.NewRegistry()
+	g.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := g.newUpstream(); err != nil {
+		return nil, err
+	}
+	if g.Tokens, err = newTokens(cfg, g.log); err != nil {
+		return nil, err
+	}
+	if err := g.newCluster(); err != nil {
+		return nil, err
+	}
+	if err := g.newStatuses(); err != nil {
+		return nil, err
+	}
+	if err := g.newHandler(); err != nil {
+		return nil, err
+	}
+	g.listener = ls.Gateway
+	if cfg.MaxConnections > 0 {
+		if g.listener, err = sse.LimitListener(ls.Gateway, cfg.MaxConnections, g.Metrics); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = time.Hour
+	}
+	if c.Upstream.Timeout == 0 {
+		c.Upstream.Timeout = 5 * time.Second
+	}
+	if c.Poller.CallTimeout == 0 {
+		c.Poller.CallTimeout = c.Upstream.Timeout
+	}
+	if c.Poller.Retention == 0 {
+		c.Poller.Retention = c.TokenTTL
+	}
+	if c.Redis.Retention == 0 {
+		c.Redis.Retention = c.TokenTTL
+	}
+	if c.HTTP.RequestTimeout == 0 {
+		c.HTTP.RequestTimeout = 2 * c.Upstream.Timeout
+	}
+	if c.HTTP.Page == nil {
+		c.HTTP.Page = public.Files
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 10 * time.Second
+	}
+}
+
+// newTokens makes the browsers' token issuer, with the previous secret
+// accepted for its grace period.
+func newTokens(cfg Config, log *slog.Logger) (*sse.Tokens, error) {
+	secret := []byte(cfg.Secret)
+	if len(secret) == 0 {
+		secret = []byte(randomSecret())
+		log.Warn("-secret not set; using a random one: tokens will not survive a restart or verify on other nodes")
+	}
+	tokens, err := sse.NewTokens(secret, cfg.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.PreviousSecret != "" {
+		grace := cfg.PreviousSecretGrace
+		if grace == 0 {
+			grace = cfg.TokenTTL
+		}
+		if err := tokens.AcceptPrevious([]byte(cfg.PreviousSecret), time.Now().Add(grace)); err != nil {
+			return nil, err
+		}
+	}
+	return tokens, nil
+}
+
+// newCluster joins the Redis cluster when one is configured.
+func (g *Gateway) newCluster() error {
+	if g.cfg.Redis.URL == "" {
+		return nil
+	}
+	rc := g.cfg.Redis
+	rc.Metrics, rc.Logger = g.Metrics, g.log
+	node, err := rediscluster.New(rc)
+	if err != nil {
+		return err
+	}
+	g.cluster = node
+	g.closers = append(g.closers, node.Close) // after the pollers: they release their leases
+	g.log.Info("cluster mode", "redis", redactURL(rc.URL), "node", node.ID())
+	return nil
+}
+
+// newStatuses starts the broker and the poller that feeds it.
+func (g *Gateway) newStatuses() error {
+	bc := g.cfg.Broker
+	bc.Metrics, bc.Logger = g.Metrics, g.log
+	broker, err := sse.NewBroker(bc)
+	if err != nil {
+		return err
+	}
+	g.Broker = broker
+	g.closers = append(g.closers, broker.Close)
+	pc := g.cfg.Poller
+	pc.Metrics, pc.Logger = g.Metrics, g.log
+	if g.cluster != nil {
+		pc.Cluster = g.cluster
+	}
+	if g.Statuses, err = poller.New(g.client, broker, pc); err != nil {
+		return err
+	}
+	g.closers = append(g.closers, g.Statuses.Close)
+	return nil
+}
+
+// newHandler builds the HTTP surface.
+func (g *Gateway) newHandler() error {
+	hc := g.cfg.HTTP
+	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamSessions{g.client}, g.Statuses, g.Broker, g.Tokens
+	hc.FlowOrigin, hc.Metrics, hc.Logger = g.FlowOrigin, g.Metrics, g.log
+	hc.MetricsHandler = promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{})
+	h, err := sse.New(hc)
+	if err != nil {
+		return err
+	}
+	g.Handler = h
+	g.closers = append(g.closers, h.Drain)
+	return nil
+}
+
+// newServer returns a server with timeouts that keep slow clients from
+// holding it. WriteTimeout stays 0: streams use per-write deadlines.
+func (g *Gateway) newServer(h http.Handler, ln net.Listener) *server {
+	return &server{
+		Server: &http.Server{
+			Handler: h,
+			// No ReadTimeout: its deadline would also cut open streams;
+			// no handler reads a request body.
+			ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		},
+		ln: ln,
+	}
+}
+
+// randomSecret returns 32 random bytes, hex-encoded.
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/upstream"
+	"github.com/pushgate/pushgate/upstream/simulator"
+)
+
+// newUpstream makes the upstream client: of the configured upstream, or of
+// the built-in simulator, which it starts serving on its listener.
+func (g *Gateway) newUpstream() error {
+	uc, flowOrigin := g.cfg.Upstream, g.cfg.FlowOrigin
+	if uc.BaseURL == "" {
+		if err := g.startSimulator(); err != nil {
+			return err
+		}
+		uc.BaseURL, uc.APIKey, uc.FlowID = "http://"+g.ls.Simulator.Addr().String(), SimulatorAPIKey, "pushgate-sim-flow"
+		if flowOrigin == "" {
+			flowOrigin = g.SimURL
+		}
+	}
+	if flowOrigin == "" {
+		flowOrigin = uc.BaseURL
+		g.log.Warn("-flow-origin not set; framing only the upstream's origin, which may not be where the flow pages live", "origin", flowOrigin)
+	}
+	g.UpstreamURL, g.FlowOrigin = uc.BaseURL, origin(flowOrigin)
+	uc.Metrics = g.Metrics
+	client, err := upstream.New(uc)
+	if err != nil {
+		return err
+	}
+	g.client = client
+	g.closers = append(g.closers, client.Close)
+	return nil
+}
+
+// startSimulator serves the built-in simulator on its listener. With its
+// webhooks on, it pushes every change to this gateway's webhook route.
+func (g *Gateway) startSimulator() error {
+	cfg := &g.cfg
+	g.SimURL = cfg.Simulator.PublicURL
+	if g.SimURL == "" {
+		g.SimURL = "http://" + reachable(g.ls.Simulator.Addr().String())
+	}
+	sc := simulator.Config{APIKey: SimulatorAPIKey, AdminToken: cfg.Upstream.AdminToken, PublicURL: g.SimURL, Logger: g.log.With("component", "simulator")}
+	if cfg.Simulator.Webhooks {
+		if cfg.HTTP.WebhookSecret == "" {
+			cfg.HTTP.WebhookSecret = randomSecret()
+		}
+		sc.WebhookURL = "http://" + loopback(g.ls.Gateway.Addr().String()) + "/webhooks/onboarding-status"
+		sc.WebhookSecret = cfg.HTTP.WebhookSecret
+	}
+	g.Simulator = simulator.New(sc)
+	g.closers = append(g.closers, g.Simulator.Close) // its webhooks; Serve stops them first
+	if cfg.Simulator.Faults != "" {
+		f, err := simulator.ParseFaults(cfg.Simulator.Faults)
+		if err != nil {
+			return err
+		}
+		g.Simulator.SetFaults(f)
+	}
+	sim := g.newServer(g.Simulator, g.ls.Simulator)
+	g.start(sim)
+	g.closers = append(g.closers, func() { g.shutdownServer(sim) }) // last: reads in flight may need it
+	return nil
+}
+
+// upstreamSessions gives sse what it needs of the upstream client.
+type upstreamSessions struct{ c *upstream.Client }
+
+var _ sse.Upstream = upstreamSessions{}
+
+// StartSession starts a session and fetches its onboarding URL.
+func (u upstreamSessions) StartSession(ctx context.Context) (sse.UpstreamSession, error) {
+	s, err := u.c.Start(ctx, upstream.StartOptions{})
+	if err != nil {
+		return sse.UpstreamSession{}, err
+	}
+	flowURL, err := u.c.OnboardingURL(ctx, s)
+	if err != nil {
+		return sse.UpstreamSession{}, err
+	}
+	return sse.UpstreamSession{InterviewID: s.InterviewID, SessionToken: s.Token, FlowURL: flowURL}, nil
+}
+
+// Score reads an interview's score.
+func (u upstreamSessions) Score(ctx context.Context, interviewID, sessionToken string) (sse.Score, error) {
+	s, err := u.c.Score(ctx, interviewID, sessionToken)
+	if err != nil {
+		return sse.Score{}, err
+	}
+	return sse.Score{Status: s.Status, Raw: s.Raw}, nil
+}
+
+// reachable turns a listen address into one a local browser can open.
+func reachable(addr string) string { return withHost(addr, "localhost") }
+
+// loopback turns a listen address into one this process can call.
+func loopback(addr string) string { return withHost(addr, "127.0.0.1") }
+
+// withHost replaces an empty or unspecified host in addr with host.
+func withHost(addr, host string) string {
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(h); h != "" && (ip == nil || !ip.IsUnspecified()) {
+		host = h
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// origin cuts a URL down to scheme://host[:port].
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(raw, "/")
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// redactURL hides the password of a URL for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,116 @@
+package poller
+
+import (
+	"context"
+	"time"
+)
+
+// Push applies a status the upstream pushed (its webhook) to a tracked
+// interview, with the same sequence numbers and dedupe as polled ones: a
+// change seen by both is published once. It reports whether the status
+// was new. A push of a known flow status that ranks before the current one
+// (an old webhook delivered late) is ignored: the flow only moves forward.
+// Interviews neither this node nor its cluster knows give
+// ErrUnknownInterview.
+func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
+	st, err := m.tracked(interviewID)
+	if err != nil {
+		return Update{}, false, err
+	}
+	u, changed := m.apply(st, status, time.Time{})
+	return u, changed, nil
+}
+
+// apply records a status read at readAt (zero for a push) and publishes it
+// when it changed. Holding st.publish across the change and its publish
+// keeps the publishes of one interview in Seq order, whichever goroutine
+// (poll, push or the cluster's feed) makes them. A read that began before
+// the last change made elsewhere may be older than it, so it only counts
+// when it moves the flow forward. In a cluster the change is committed to
+// the shared copy first, on top of the last change this node knows is
+// stored there; a commit that finds changes this node missed merges them
+// and decides again.
+func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update, bool) {
+	st.publish.Lock()
+	defer st.publish.Unlock()
+	pushed := readAt.IsZero()
+	m.reconcilePublishing(st)
+	for attempt := 0; ; attempt++ {
+		st.mu.Lock()
+		if pushed {
+			st.pushedAt, st.usedAt = time.Now(), time.Now()
+		}
+		cur, base := st.cur, st.shared.Seq
+		if !st.changesLocked(status, readAt) {
+			st.mu.Unlock()
+			return cur, false
+		}
+		next := Update{InterviewID: st.id, Status: status, Seq: nextSeq(cur.Seq)}
+		st.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+		stored, err := m.cluster.Commit(ctx, base, next, pushed)
+		cancel()
+		if err == nil && len(stored) > 0 {
+			// Another node committed first: take its changes, then decide
+			// again against them, a few times at most.
+			m.mergePublishing(st, stored, false)
+			if attempt < 3 {
+				continue
+			}
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			return st.cur, false
+		}
+		st.mu.Lock()
+		if err == nil {
+			st.shared = next
+		} else {
+			// The shared copy is out of reach, or refused the change: this
+			// node goes on alone, and shares what it saw once it syncs.
+			st.syncGen = 0
+		}
+		st.recordLocked(next)
+		st.mu.Unlock()
+		if !m.closed.Load() {
+			m.metrics.changed()
+			m.pub.Publish(next)
+		}
+		return next, true
+	}
+}
+
+// mergePublishing takes changes committed elsewhere (by another node, or
+// before this node loaded the interview), oldest first, and publishes
+// those it did not have, in order. A change that only renumbers the
+// current status (see reconcilePublishing) is recorded but not published:
+// subscribers never get the same status twice in a row.
+func (m *Manager) mergePublishing(st *interview, changes []Update, pushed bool) {
+	var fresh []Update
+	st.mu.Lock()
+	alone := st.cur.Seq != st.shared.Seq // cur was numbered alone: reconcilePublishing decides
+	for _, u := range changes {
+		u.InterviewID = st.id
+		st.shared = u // the stored tail, even when older than what this node thought (a Redis rolled back)
+		if u.Seq <= st.cur.Seq || (alone && regresses(st.cur.Status, u.Status)) {
+			continue
+		}
+		same := u.Status == st.cur.Status
+		st.recordLocked(u)
+		if !same {
+			fresh = append(fresh, u)
+		}
+	}
+	if len(fresh) > 0 {
+		st.external = time.Now()
+		if pushed {
+			st.pushedAt = st.external
+		}
+	}
+	st.mu.Unlock()
+	if !m.closed.Load() {
+		for _, u := range fresh {
+			m.pub.Publish(u)
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package poller_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/pollertest"
+)
+
+func TestPublishesEachChangeOnceInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Jitter: -1})
+		defer m.Watch("a")()
+		steps := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "SOMETHING_NEW", "FACE_VALIDATION_FINISHED", poller.StatusFinished}
+		for _, s := range steps {
+			src.Set("a", s)
+			time.Sleep(3500 * time.Millisecond) // three reads see each status
+		}
+		synctest.Wait()
+		got := rec.Of("a")
+		if len(got) != len(steps) {
+			t.Fatalf("published %d updates, want %d: %v", len(got), len(steps), got)
+		}
+		// A sequence number is the clock in ms at the change (synctest's
+		// clock starts at 2000-01-01 and each status is seen within 1s).
+		start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i, u := range got {
+			at := start.Add(time.Duration(i) * 3500 * time.Millisecond)
+			if u.Status != steps[i] || u.Seq < uint64(at.UnixMilli()) || u.Seq > uint64(at.Add(time.Second).UnixMilli()) {
+				t.Errorf("update %d = %+v, want %s numbered by the clock after %v", i, u, steps[i], at)
+			}
+		}
+		// A client that saw the second change catches up on the rest from memory.
+		if since := m.Since("a", got[1].Seq); len(since) != len(steps)-2 || since[0] != got[2] || since[len(since)-1].Status != poller.StatusFinished {
+			t.Fatalf("Since(second) = %v, want the changes after it", since)
+		}
+		if since := m.Since("a", got[len(got)-1].Seq); len(since) != 0 {
+			t.Fatalf("Since(last) = %v, want nothing", since)
+		}
+	})
+}
+
+func TestHistoryKeepsTheLastChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &pollertest.Source{}
+		m := newManager(t, src, &pollertest.Recorder{}, poller.Config{Interval: time.Second})
+		for i := range poller.HistoryLen + 5 {
+			src.Set("a", fmt.Sprint("S", i))
+			if _, err := m.Current(context.Background(), "a"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+		}
+		since := m.Since("a", 0)
+		if len(since) != poller.HistoryLen || since[0].Status != "S5" || since[poller.HistoryLen-1].Status != fmt.Sprint("S", poller.HistoryLen+4) {
+			t.Fatalf("Since(0) after %d changes kept %s..%s (%d), want the last %d", poller.HistoryLen+5, since[0].Status, since[len(since)-1].Status, len(since), poller.HistoryLen)
+		}
+		for i := 1; i < len(since); i++ {
+			if since[i].Seq <= since[i-1].Seq {
+				t.Fatalf("history seqs not increasing: %v", since)
+			}
+		}
+	})
+}
+
+func TestPushAppliesOnceAndInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+		reg := prometheus.NewRegistry()
+		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Metrics: reg})
+		if _, _, err := m.Push("nobody", "UNKNOWN"); !errors.Is(err, poller.ErrUnknownInterview) {
+			t.Fatalf("push for an untracked interview: %v", err)
+		}
+		m.Register("a", "tok")
+		defer m.Watch("a")()
+		time.Sleep(100 * time.Millisecond) // the first read: UNKNOWN
+		steps := []struct {
+			status  string
+			changed bool
+		}{
+			{"ID_VALIDATION_FINISHED", true},
+			{"ID_VALIDATION_FINISHED", false},  // the upstream's retry
+			{"FACE_VALIDATION_FINISHED", true}, // a step skipped is fine
+			{"ID_VALIDATION_FINISHED", false},  // a late, older webhook
+			{"A_NEW_STATUS", true},             // unknown statuses pass
+			{"POST_PROCESSING_FINISHED", true}, // after an unknown one, anything goes
+			{poller.StatusFinished, true},
+		}
+		for _, s := range steps {
+			src.Set("a", s.status) // the upstream agrees, so polls change nothing
+			if _, changed, err := m.Push("a", s.status); err != nil || changed != s.changed {
+				t.Fatalf("push %s: changed %v, %v; want %v", s.status, changed, err, s.changed)
+			}
+			time.Sleep(2 * time.Second)
+		}
+		got := rec.Of("a")
+		want := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "A_NEW_STATUS", "POST_PROCESSING_FINISHED", poller.StatusFinished}
+		if len(got) != len(want) {
+			t.Fatalf("published %v, want %v", got, want)
+		}
+		for i, u := range got {
+			if u.Status != want[i] || (i > 0 && u.Seq <= got[i-1].Seq) {
+				t.Fatalf("update %d = %+v, want %s with a higher seq", i, u, want[i])
+			}
+		}
+		if pollertest.Pollers(t, reg) != 0 {
+			t.Fatal("a pushed ONBOARDING_FINISHED did not stop the poller")
+		}
+	})
+}
+
+// TestPushRelaxesPolling: while pushes arrive, the interview is polled at
+// PushInterval only; after PushSilence without one, at Interval again.
+func TestPushRelaxesPolling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &pollertest.Source{}
+		m := newManager(t, src, &pollertest.Recorder{}, poller.Config{Interval: time.Second, Jitter: -1, PushInterval: 15 * time.Second, PushSilence: time.Minute})
+		m.Register("a", "tok")
+		defer m.Watch("a")()
+		time.Sleep(500 * time.Millisecond)
+		m.Push("a", "ID_VALIDATION_FINISHED")
+		src.Set("a", "ID_VALIDATION_FINISHED")
+		before := src.Calls("a")
+		time.Sleep(59 * time.Second)
+		if n := src.Calls("a") - before; n < 3 || n > 5 {
+			t.Fatalf("%d polls in the minute after a push, want about 4 (every 15 s)", n)
+		}
+		time.Sleep(30 * time.Second) // silence: back to every second
+		before = src.Calls("a")
+		time.Sleep(10 * time.Second)
+		if n := src.Calls("a") - before; n < 9 {
+			t.Fatalf("%d polls in 10 s after the pushes stopped, want about 10", n)
+		}
+	})
+}
+
+// TestPushOvertakesAReadInFlight: a read that began before a push may
+// carry an older status; it must not undo the push. If it carries a later
+// step (the webhook lagged), that step is taken.
+func TestPushOvertakesAReadInFlight(t *testing.T) {
+	for _, tc := range []struct{ read, push, want string }{
+		{read: "UNKNOWN", push: "ID_VALIDATION_FINISHED", want: "ID_VALIDATION_FINISHED"},
+		{read: "FACE_VALIDATION_FINISHED", push: "ID_VALIDATION_FINISHED", want: "FACE_VALIDATION_FINISHED"},
+	} {
+		t.Run(tc.read, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+				m := newManager(t, src, rec, poller.Config{Interval: time.Second})
+				m.Register("a", "tok")
+				if _, err := m.Current(context.Background(), "a"); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second)
+				src.Hold()
+				src.Set("a", tc.read)
+				done := make(chan poller.Update)
+				go func() {
+					u, _ := m.Current(context.Background(), "a") // reads slowly
+					done <- u
+				}()
+				synctest.Wait()
+				if _, changed, _ := m.Push("a", tc.push); !changed {
+					t.Fatal("push not applied")
+				}
+				src.Release()
+				if u := <-done; u.Status != tc.want {
+					t.Fatalf("the read in flight answered %+v, want %s", u, tc.want)
+				}
+				if got := rec.Of("a"); got[len(got)-1].Status != tc.want {
+					t.Fatalf("published %v, want %s last", got, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// TestPollerDoesNotSpinAfterAPush: a push just before a poll is due makes
+// the poll wait a full interval after the push, not loop on memory.
+func TestPollerDoesNotSpinAfterAPush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		src := &pollertest.Source{}
+		m := newManager(t, src, &pollertest.Recorder{}, poller.Config{Interval: time.Second, Jitter: -1, PushInterval: 300 * time.Millisecond, Metrics: reg})
+		m.Register("a", "tok")
+		if _, err := m.Current(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Watch("a")()
+		time.Sleep(400 * time.Millisecond)
+		m.Push("a", "ID_VALIDATION_FINISHED")
+		time.Sleep(1200 * time.Millisecond)
+		if n := pollertest.Metric(t, reg, "pushgate_status_reads_total", "answer", "single"); n > 4 {
+			t.Fatalf("%v poller reads in 1.2 s after a push, want a handful", n)
+		}
+	})
+}
+
+// TestFlowNeverMovesBack: a poll answering an older status than a push
+// (a lagging upstream replica) changes nothing, and a manual review after
+// ONBOARDING_FINISHED keeps the interview finished.
+func TestFlowNeverMovesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+		reg := prometheus.NewRegistry()
+		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Metrics: reg})
+		m.Register("a", "tok")
+		src.Set("a", "ID_VALIDATION_FINISHED")
+		m.Current(context.Background(), "a")
+		m.Push("a", "FACE_VALIDATION_FINISHED")
+		time.Sleep(2 * time.Second)
+		if u, _ := m.Current(context.Background(), "a"); u.Status != "FACE_VALIDATION_FINISHED" {
+			t.Fatalf("a lagging poll moved the flow back to %s", u.Status)
+		}
+		m.Push("a", poller.StatusFinished)
+		m.Push("a", "MANUAL_REVIEW_APPROVED")
+		defer m.Watch("a")()
+		time.Sleep(time.Minute)
+		if u, _ := m.Last("a"); !u.Finished() || pollertest.Pollers(t, reg) != 0 {
+			t.Fatalf("after a manual review: %+v, %v pollers; want finished, not polled", u, pollertest.Pollers(t, reg))
+		}
+		var got []string
+		for _, u := range rec.Of("a") {
+			got = append(got, u.Status)
+		}
+		if strings.Join(got, ",") != "ID_VALIDATION_FINISHED,FACE_VALIDATION_FINISHED,ONBOARDING_FINISHED,MANUAL_REVIEW_APPROVED" {
+			t.Fatalf("published %v", got)
+		}
+	})
+}

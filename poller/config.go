@@ -1,0 +1,98 @@
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config tunes a Manager. The zero value of every field selects its default.
+type Config struct {
+	// Interval is the time between two upstream reads of one interview.
+	// Zero means 1s.
+	Interval time.Duration
+	// Jitter is the largest random delay added to each wait, as a fraction
+	// of Interval, so that many interviews do not tick together. Zero means
+	// 0.1; a negative value turns jitter off.
+	Jitter float64
+	// Linger is how long a poller keeps running after its last watcher
+	// left. Zero means 10s.
+	Linger time.Duration
+	// CallTimeout bounds each upstream read, independent of the callers
+	// waiting for it. Zero means 5s.
+	CallTimeout time.Duration
+	// MaxConcurrent caps upstream reads in flight across all interviews.
+	// Zero means 64.
+	MaxConcurrent int
+	// BackoffMax caps the exponential backoff after failed reads. Zero
+	// means 30s.
+	BackoffMax time.Duration
+	// Retention is how long the state of an interview nobody watches is
+	// kept (its last status, sequence number and session token). Zero
+	// means 1h.
+	Retention time.Duration
+	// PushInterval is the poll interval of an interview whose changes the
+	// upstream pushes (Push, from its webhook): polling is then only a
+	// safety net. Zero means 15s.
+	PushInterval time.Duration
+	// PushSilence is how long after the last push an interview is polled
+	// at PushInterval; after it, polling returns to Interval. Zero means 1m.
+	PushSilence time.Duration
+	// MaxCallsPerSecond is a ceiling on upstream status calls per second
+	// across all interviews, so an outage's retries or a recovery cannot
+	// flood the upstream. Zero means no ceiling.
+	MaxCallsPerSecond float64
+	// Cluster shares interviews with the other gateway nodes: leases so
+	// that one node reads each interview, the shared status and its
+	// changes. Nil means this node is alone.
+	Cluster Cluster
+	// Metrics registers the Manager's Prometheus collectors. Nil records
+	// no metrics.
+	Metrics prometheus.Registerer
+	// Logger receives read failures and recoveries. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// setDefaults fills the zero fields with their defaults and checks the
+// others.
+func (c *Config) setDefaults() error {
+	for _, d := range []struct {
+		field *time.Duration
+		def   time.Duration
+	}{
+		{&c.Interval, time.Second}, {&c.Linger, 10 * time.Second}, {&c.CallTimeout, 5 * time.Second},
+		{&c.BackoffMax, 30 * time.Second}, {&c.Retention, time.Hour}, {&c.PushInterval, 15 * time.Second},
+		{&c.PushSilence, time.Minute},
+	} {
+		if *d.field == 0 {
+			*d.field = d.def
+		}
+		if *d.field < 0 {
+			return errors.New("poller: durations must not be negative")
+		}
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 0.1
+	}
+	if c.Jitter < 0 {
+		c.Jitter = 0
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	switch {
+	case c.MaxConcurrent < 0:
+		return errors.New("poller: MaxConcurrent must not be negative")
+	case c.MaxCallsPerSecond < 0:
+		return errors.New("poller: MaxCallsPerSecond must not be negative")
+	case c.Jitter > 1:
+		return fmt.Errorf("poller: Jitter %v is above 1", c.Jitter)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package poller
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// interview is the state of one interview on this node. It owns its locks;
+// the Manager holds only the map of them.
+//
+// Naming rule: a function or method whose name ends in Locked needs the
+// mu of the interview it works on held by its caller; one ending in
+// Publishing needs that interview's publish held, and mu not held. No
+// other function needs a lock held when it is called.
+//
+// Lock order: publish, then Manager.mu, then mu. Nothing takes publish or
+// Manager.mu while holding mu, and mu is never held across a call to the
+// upstream, the cluster or the Publisher.
+type interview struct {
+	id string // immutable
+
+	// publish is held from a change to its publish (see Manager.apply), so
+	// the publishes of one interview keep Seq order whichever goroutine
+	// (poll, push or the cluster's feed) makes them.
+	publish sync.Mutex
+
+	mu         sync.Mutex    // protects every field below
+	token      string        // upstream session token, "" when unknown
+	cur        Update        // last known status; Seq 0 means none yet
+	history    []Update      // the last HistoryLen changes, oldest first, ending with cur
+	readAt     time.Time     // last successful upstream read
+	retryAt    time.Time     // no upstream read before this (backoff, Retry-After)
+	lastErr    error         // the last read's error while it keeps failing
+	failures   int           // consecutive failed reads
+	reading    int           // reads and loads in flight; the sweeper keeps the state meanwhile
+	pushedAt   time.Time     // last status the upstream pushed; zero when none
+	external   time.Time     // last change made by a push or another node
+	following  time.Time     // another node reads upstream until then
+	syncGen    uint64        // Manager.gen when last loaded from the cluster; 0: never
+	staleMarks int           // times the feed showed the state stale; a load racing one does not count
+	shared     Update        // the last change known stored in the cluster; Seq 0: none
+	known      chan struct{} // closed once a status is known; nil after
+	watchers   int
+	stop       context.CancelFunc // stops the running poller; nil when none runs
+	linger     *time.Timer        // pending stop after the last watcher left
+	lingerGen  int                // tells a stale linger callback from the current one
+	usedAt     time.Time          // last Register, Current or unwatch; drives Retention
+}
+
+func newInterview(id string) *interview {
+	return &interview{id: id, usedAt: time.Now(), known: make(chan struct{})}
+}
+
+// idleLocked reports whether nothing uses the state now: no watcher, no
+// poller, no read or load in flight.
+func (st *interview) idleLocked() bool {
+	return st.watchers == 0 && st.stop == nil && st.reading == 0
+}
+
+// freshLocked reports whether an upstream read would be redundant at now:
+// the flow finished, the status was read or pushed within the last
+// interval, a backoff runs, or another node of the cluster reads it.
+func (st *interview) freshLocked(now time.Time, interval time.Duration) bool {
+	return st.cur.Finished() || now.Sub(st.readAt) < interval || now.Sub(st.pushedAt) < interval ||
+		now.Before(st.retryAt) || now.Before(st.following)
+}
+
+// changesLocked decides whether status, read at readAt (zero for a push),
+// changes the interview.
+func (st *interview) changesLocked(status string, readAt time.Time) bool {
+	switch {
+	case st.cur.Seq == 0:
+		return true
+	case st.cur.Status == status:
+		return false
+	case !readAt.IsZero() && !readAt.After(st.external):
+		// A change made elsewhere overtook this read: its answer may be
+		// older than that change, so only a status known to come later
+		// is taken.
+		return advances(st.cur.Status, status)
+	default:
+		// The flow only moves forward: an answer behind what was already
+		// seen (a late webhook, a lagging replica) changes nothing.
+		return !regresses(st.cur.Status, status)
+	}
+}
+
+// recordLocked makes u the interview's current status and stops its poller
+// once the flow finished.
+func (st *interview) recordLocked(u Update) {
+	if st.known != nil {
+		close(st.known)
+		st.known = nil
+	}
+	st.cur = u
+	if len(st.history) == HistoryLen {
+		st.history = append(st.history[:0], st.history[1:]...)
+	}
+	st.history = append(st.history, u)
+	if u.Finished() {
+		st.stopLocked()
+	}
+}
+
+// since returns the remembered changes with Seq above seq, oldest first.
+func (st *interview) since(seq uint64) []Update {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	i := len(st.history)
+	for i > 0 && st.history[i-1].Seq > seq {
+		i--
+	}
+	return slices.Clone(st.history[i:])
+}
+
+// stopLocked stops the running poller, if any.
+func (st *interview) stopLocked() {
+	if st.stop != nil {
+		st.stop()
+		st.stop = nil
+	}
+}

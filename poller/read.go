@@ -1,0 +1,232 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// retryDelayer is implemented by source errors that carry the upstream's
+// Retry-After.
+type retryDelayer interface {
+	RetryDelay() time.Duration
+}
+
+// Current returns the interview's status. It answers from memory while a
+// poller keeps the status fresh, after the flow finished, during a backoff,
+// or when the last read is younger than one interval; otherwise it reads
+// upstream through the shared singleflight call. ctx only bounds the wait:
+// the read itself runs under CallTimeout and is not cancelled when this
+// caller gives up. After a failed read, the last known status is returned
+// if there is one.
+func (m *Manager) Current(ctx context.Context, interviewID string) (Update, error) {
+	st, err := m.lock(interviewID)
+	if err != nil {
+		return Update{}, err
+	}
+	now := time.Now()
+	st.usedAt = now
+	if st.cur.Seq > 0 && m.syncedLocked(st) && (st.stop != nil || st.freshLocked(now, m.cfg.Interval)) {
+		u := st.cur
+		st.mu.Unlock()
+		m.metrics.read("memory")
+		return u, nil
+	}
+	st.mu.Unlock()
+	return m.read(ctx, interviewID)
+}
+
+// read joins or starts the singleflight read of an interview and waits for
+// it or for ctx.
+func (m *Manager) read(ctx context.Context, interviewID string) (Update, error) {
+	ch := m.reads.DoChan(interviewID, func() (any, error) { return m.fetch(interviewID) })
+	select {
+	case r := <-ch:
+		u, _ := r.Val.(Update)
+		switch {
+		case r.Err != nil:
+			m.metrics.read("failed")
+		case r.Shared:
+			m.metrics.read("shared")
+		default:
+			m.metrics.read("single")
+		}
+		if r.Err != nil && u.Seq > 0 {
+			return u, nil // keep serving the last known status
+		}
+		return u, r.Err
+	case <-ctx.Done():
+		return Update{}, ctx.Err()
+	}
+}
+
+// fetch runs in the singleflight goroutine of one interview: reads of the
+// same interview never overlap, which keeps its publishes in Seq order.
+// On error it returns the last known status with the error.
+func (m *Manager) fetch(interviewID string) (Update, error) {
+	st, err := m.lock(interviewID)
+	if err != nil {
+		return Update{}, err
+	}
+	m.wg.Add(1) // under st.mu with the Manager open: Close waits for it
+	defer m.wg.Done()
+	st.reading++ // the sweeper keeps st meanwhile
+	defer func() { st.mu.Lock(); st.reading--; st.mu.Unlock() }()
+	// Stale, or reads fail for want of a session token another node may
+	// have shared since: load the shared state first.
+	stale := !m.syncedLocked(st) || (m.shared && st.token == "" && st.failures > 0)
+	st.mu.Unlock()
+	if stale {
+		m.sync(st)
+	}
+
+	st.mu.Lock()
+	began := time.Now()
+	if st.cur.Seq > 0 && st.freshLocked(began, m.cfg.Interval) {
+		u := st.cur
+		st.mu.Unlock()
+		return u, nil
+	}
+	if st.lastErr != nil && began.Before(st.retryAt) {
+		err := st.lastErr // backing off, and no status known yet
+		st.mu.Unlock()
+		return Update{}, err
+	}
+	st.mu.Unlock()
+	u, followed, leads := m.follow(st)
+	if followed {
+		return u, nil
+	}
+
+	st.mu.Lock()
+	token := st.token
+	st.mu.Unlock()
+	status, err := m.call(interviewID, token)
+
+	st.mu.Lock()
+	if leads && st.stop == nil {
+		m.releaseIdle(st)
+	}
+	if err != nil {
+		u := m.failedLocked(st, err)
+		st.mu.Unlock()
+		return u, err
+	}
+	if st.failures > 0 {
+		m.cfg.Logger.Info("upstream status read recovered", "interview", interviewID, "failures", st.failures)
+	}
+	st.failures, st.retryAt, st.readAt, st.lastErr = 0, time.Time{}, time.Now(), nil
+	st.mu.Unlock()
+	u, _ = m.apply(st, status, began)
+	return u, nil
+}
+
+// releaseIdle gives the lease a one-off read took (a snapshot before Watch,
+// a polling client) back one interval later, unless a poller started here
+// meanwhile and keeps it. Holding it that long lets the stream that asked
+// for the snapshot start its poller without the lease changing hands, and
+// other nodes, which wait for the lease to lapse, do not wait on a lease
+// nobody uses.
+func (m *Manager) releaseIdle(st *interview) {
+	m.wg.Add(1) // the caller's fetch is counted: Close has not returned
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTimer(m.cfg.Interval)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-m.ctx.Done():
+		}
+		st.mu.Lock()
+		idle := st.stop == nil
+		st.mu.Unlock()
+		if idle {
+			m.cluster.Release(st.id)
+		}
+	}()
+}
+
+// follow asks the cluster whether another node reads the interview, and if
+// so returns the status it shared instead of reading upstream (followed).
+// With no status known yet, it waits up to one interval for the other
+// node's first read before reading itself. leads reports that this node
+// holds the lease; a cluster out of reach means this node reads, alone.
+func (m *Manager) follow(st *interview) (u Update, followed, leads bool) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	wait, err := m.cluster.Lead(ctx, st.id)
+	cancel()
+	if err != nil || wait <= 0 {
+		return Update{}, false, err == nil
+	}
+	st.mu.Lock()
+	st.following = time.Now().Add(wait)
+	u, known := st.cur, st.known
+	st.mu.Unlock()
+	if u.Seq > 0 {
+		return u, true, false
+	}
+	t := time.NewTimer(m.cfg.Interval)
+	defer t.Stop()
+	select {
+	case <-known:
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.cur, true, false
+	case <-t.C:
+	case <-m.ctx.Done():
+	}
+	return Update{}, false, false
+}
+
+// call performs one upstream read under the global rate ceiling and
+// concurrency cap. Waiting for those and the call itself each get
+// CallTimeout, so a wait never eats the time of a call already sent.
+func (m *Manager) call(interviewID, token string) (string, error) {
+	wait, cancelWait := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancelWait()
+	if m.ceiling != nil {
+		if err := m.ceiling.Wait(wait); err != nil {
+			return "", fmt.Errorf("poller: waiting under the upstream call ceiling: %w", err)
+		}
+	}
+	select {
+	case m.sem <- struct{}{}:
+	case <-wait.Done():
+		return "", fmt.Errorf("poller: waiting for an upstream slot: %w", wait.Err())
+	}
+	defer func() { <-m.sem }()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancel()
+	return m.src.Status(ctx, interviewID, token)
+}
+
+// failedLocked records a failed read of st and schedules the next attempt.
+// It returns the last known status.
+func (m *Manager) failedLocked(st *interview, err error) Update {
+	st.failures++
+	delay := m.backoff(st.failures)
+	var rd retryDelayer
+	if errors.As(err, &rd) && rd.RetryDelay() > delay {
+		delay = rd.RetryDelay()
+	}
+	st.retryAt, st.lastErr = time.Now().Add(delay), err
+	if st.failures == 1 {
+		m.cfg.Logger.Warn("upstream status read failed", "interview", st.id, "err", err, "retry_in", delay)
+	} else {
+		m.cfg.Logger.Debug("upstream status read failed", "interview", st.id, "err", err, "failures", st.failures, "retry_in", delay)
+	}
+	return st.cur
+}
+
+// backoff is the wait after n consecutive failures: Interval doubled per
+// failure, capped at BackoffMax, with the upper half randomised.
+func (m *Manager) backoff(n int) time.Duration {
+	d := m.cfg.Interval
+	for i := 1; i < n && d < m.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, m.cfg.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}

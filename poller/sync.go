@@ -1,0 +1,232 @@
+package poller
+
+import "context"
+
+// This file keeps a node's memory of its interviews in step with the
+// cluster's shared copy (see Cluster): loads, the change feed, resyncs,
+// and sharing what the node saw alone while the shared copy was out of
+// reach. A node alone (no Config.Cluster) is always in step.
+
+// syncedLocked reports whether st holds what the cluster knows: it was
+// loaded since the last resync (always, for a node alone).
+func (m *Manager) syncedLocked(st *interview) bool {
+	return !m.shared || st.syncGen == m.gen.Load()
+}
+
+// tracked returns the state of an interview this node knows or, in a
+// cluster, one that another node registered: an interview this node has no
+// session token for is loaded first, unless it was loaded since the last
+// resync.
+func (m *Manager) tracked(interviewID string) (*interview, error) {
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	st := m.interviews[interviewID]
+	if st != nil {
+		st.mu.Lock()
+		known := st.token != "" || m.syncedLocked(st)
+		st.mu.Unlock()
+		if known {
+			m.mu.Unlock()
+			return st, nil
+		}
+	} else if !m.shared {
+		m.mu.Unlock()
+		return nil, ErrUnknownInterview
+	} else {
+		st = newInterview(interviewID)
+		m.interviews[interviewID] = st
+	}
+	st.mu.Lock()
+	st.reading++ // kept while loading
+	st.mu.Unlock()
+	m.mu.Unlock()
+
+	m.sync(st)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.reading--
+	if st.token == "" && st.cur.Seq == 0 && st.idleLocked() {
+		if m.interviews[interviewID] == st {
+			delete(m.interviews, interviewID) // not ours to remember
+		}
+		return nil, ErrUnknownInterview
+	}
+	return st, nil
+}
+
+// sync loads the interview's shared state, merges what this node missed
+// and shares what it saw alone. Out of reach, it leaves st as it is, still
+// marked stale.
+func (m *Manager) sync(st *interview) {
+	if !m.shared {
+		return
+	}
+	// A resync or a missed change during the load leaves st stale.
+	gen := m.gen.Load()
+	st.mu.Lock()
+	marks := st.staleMarks
+	st.mu.Unlock()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	defer cancel()
+	sh, err := m.cluster.Load(ctx, st.id)
+	if err != nil {
+		return
+	}
+	st.mu.Lock()
+	token := st.token
+	if token == "" {
+		st.token = sh.Token
+	}
+	if sh.PushedAt.After(st.pushedAt) {
+		st.pushedAt = sh.PushedAt
+	}
+	st.mu.Unlock()
+	if sh.Token == "" && token != "" {
+		_ = m.cluster.Share(ctx, st.id, token) // the shared copy lost it
+	}
+	st.publish.Lock()
+	if len(sh.History) == 0 {
+		st.mu.Lock()
+		st.shared = Update{} // nothing stored (expired, or a Redis that restarted empty)
+		st.mu.Unlock()
+	}
+	m.mergePublishing(st, sh.History, false)
+	m.reconcilePublishing(st)
+	st.publish.Unlock()
+	st.mu.Lock()
+	if st.staleMarks == marks {
+		st.syncGen = gen
+	}
+	st.mu.Unlock()
+}
+
+// reconcilePublishing shares what this node saw alone (while the shared
+// copy was out of reach) once it is back: the later of its own status and
+// the stored one in the flow is committed as a new change, numbered above
+// both, so that every node ends on the same status and ids again. A node
+// that already shows that status records the new id without publishing it.
+func (m *Manager) reconcilePublishing(st *interview) {
+	if !m.shared {
+		return
+	}
+	st.mu.Lock()
+	cur, shared := st.cur, st.shared
+	st.mu.Unlock()
+	if cur.Seq == 0 || cur.Seq == shared.Seq {
+		return
+	}
+	target := cur.Status
+	if shared.Seq > 0 && advances(cur.Status, shared.Status) {
+		target = shared.Status
+	}
+	next := Update{InterviewID: st.id, Status: target, Seq: nextSeq(max(cur.Seq, shared.Seq))}
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+	stored, err := m.cluster.Commit(ctx, shared.Seq, next, false)
+	cancel()
+	switch {
+	case err != nil:
+		return // still out of reach: tried again at the next sync
+	case len(stored) > 0:
+		m.mergePublishing(st, stored, false) // decided again at the next sync
+		st.mu.Lock()
+		st.syncGen = 0
+		st.mu.Unlock()
+		return
+	}
+	st.mu.Lock()
+	st.shared = next
+	st.mu.Unlock()
+	m.mergePublishing(st, []Update{next}, false)
+}
+
+// receive runs in its own goroutine and applies the changes other nodes
+// commit.
+func (m *Manager) receive(changes <-chan Change) {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case c, ok := <-changes:
+			if !ok {
+				return
+			}
+			if c.Resync {
+				m.resync()
+			} else {
+				m.received(c)
+			}
+		}
+	}
+}
+
+// received applies one change of another node to an interview this node
+// serves. A change that does not follow the last one this node knows is
+// stored, or that meets changes this node made alone, means the interview
+// must be loaded whole instead.
+func (m *Manager) received(c Change) {
+	st := m.find(c.InterviewID)
+	if st == nil {
+		return // not served here; loaded when it is
+	}
+	st.publish.Lock()
+	st.mu.Lock()
+	follows := c.Prev == st.shared.Seq && st.cur.Seq == st.shared.Seq
+	stale := !follows && c.Seq > st.shared.Seq
+	active := st.watchers > 0 || st.stop != nil
+	if stale && !active {
+		st.syncGen = 0 // loaded when next used
+		st.staleMarks++
+	}
+	st.mu.Unlock()
+	if follows {
+		m.mergePublishing(st, []Update{c.Update}, c.Pushed)
+	}
+	st.publish.Unlock()
+	if stale && active {
+		m.sync(st)
+	}
+}
+
+// resync marks every interview stale, reloads those watched here, so that
+// their subscribers get what this node missed, and shares again every
+// session token this node holds, in case the shared copy lost them.
+func (m *Manager) resync() {
+	m.mu.Lock()
+	m.gen.Add(1)
+	var active, others []*interview
+	for _, st := range m.interviews {
+		st.mu.Lock()
+		switch {
+		case st.watchers > 0 || st.stop != nil:
+			active = append(active, st)
+		case st.token != "":
+			others = append(others, st)
+		}
+		st.mu.Unlock()
+	}
+	m.mu.Unlock()
+	for _, st := range active {
+		if m.ctx.Err() != nil {
+			return
+		}
+		m.sync(st)
+	}
+	for _, st := range others {
+		st.mu.Lock()
+		token := st.token
+		st.mu.Unlock()
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+		err := m.cluster.Share(ctx, st.id, token)
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Watch adds a watcher to an interview and starts its poller if none runs
+// and the flow has not finished. The returned func removes the watcher; it
+// may be called more than once.
+func (m *Manager) Watch(interviewID string) (unwatch func()) {
+	st, err := m.lock(interviewID)
+	if err != nil {
+		return func() {} // closed: nothing to watch
+	}
+	defer st.mu.Unlock()
+	st.watchers++
+	if st.linger != nil {
+		st.linger.Stop()
+		st.linger = nil
+		st.lingerGen++
+	}
+	m.startLocked(st)
+	var once sync.Once
+	return func() { once.Do(func() { m.unwatch(st) }) }
+}
+
+func (m *Manager) unwatch(st *interview) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.watchers--
+	if st.watchers > 0 {
+		return
+	}
+	st.usedAt = time.Now()
+	if st.stop == nil || m.closed.Load() {
+		return
+	}
+	st.lingerGen++
+	gen := st.lingerGen
+	st.linger = time.AfterFunc(m.cfg.Linger, func() { st.lingerDone(gen) })
+}
+
+// lingerDone runs in the linger timer's goroutine: the last watcher left
+// Linger ago, so the poller stops unless a watcher came back.
+func (st *interview) lingerDone(gen int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if gen != st.lingerGen || st.watchers > 0 {
+		return
+	}
+	st.linger = nil
+	st.stopLocked()
+}
+
+// startLocked starts the poller of st unless one runs, the flow finished or
+// the Manager is closed.
+func (m *Manager) startLocked(st *interview) {
+	if m.closed.Load() || st.stop != nil || st.cur.Finished() {
+		return
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	st.stop = cancel
+	m.wg.Add(1)
+	go m.poll(ctx, st)
+}
+
+// poll is the poller goroutine of one interview. It gives the interview's
+// lease back when it ends.
+func (m *Manager) poll(ctx context.Context, st *interview) {
+	defer m.wg.Done()
+	defer m.cluster.Release(st.id)
+	t := time.NewTimer(m.nextWait(st))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := m.read(ctx, st.id); errors.Is(err, ErrClosed) {
+			return
+		}
+		t.Reset(m.nextWait(st))
+	}
+}
+
+// nextWait is the time until the interview's next read is due, plus jitter.
+func (m *Manager) nextWait(st *interview) time.Duration {
+	st.mu.Lock()
+	interval := m.cfg.Interval
+	if !st.pushedAt.IsZero() && time.Since(st.pushedAt) < m.cfg.PushSilence {
+		interval = m.cfg.PushInterval // the upstream pushes: polling is a safety net
+	}
+	// A push counts as a read: it is as fresh (see freshLocked). While
+	// another node reads, the next look is when its lease may lapse.
+	next := st.readAt.Add(interval)
+	for _, t := range []time.Time{st.pushedAt.Add(m.cfg.Interval), st.retryAt, st.following} {
+		if t.After(next) {
+			next = t
+		}
+	}
+	st.mu.Unlock()
+	return max(time.Until(next), 0) + m.jitter()
+}
+
+func (m *Manager) jitter() time.Duration {
+	if m.cfg.Jitter == 0 {
+		return 0
+	}
+	return rand.N(time.Duration(float64(m.cfg.Interval)*m.cfg.Jitter) + 1)
+}

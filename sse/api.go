@@ -1,0 +1,80 @@
+package sse
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// onboardingURL starts an upstream session and hands the browser the flow
+// URL and a token (also as a cookie scoped to this interview).
+func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
+	if wait := h.limits.wait(clientAddr(r, h.cfg.ClientIPHeader)); wait > 0 {
+		h.metrics.rateLimit("/onboarding-url")
+		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
+		return
+	}
+	s, err := h.sessions.start(r.Context())
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	h.setSessionCookie(w, r, s.InterviewID, s.Token, s.Expires)
+	writeJSON(w, http.StatusOK, map[string]string{"url": s.FlowURL, "interviewId": s.InterviewID, "token": s.Token})
+}
+
+// onboardingStatus answers the interview's status, for pages that poll.
+func (h *Handler) onboardingStatus(w http.ResponseWriter, r *http.Request) {
+	id, err := h.authorized(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	u, err := h.sessions.status(r.Context(), id)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"onboardingStatus": u.Status})
+}
+
+// fetchScore answers the score once the flow finished.
+func (h *Handler) fetchScore(w http.ResponseWriter, r *http.Request) {
+	id, err := h.authorized(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	score, err := h.sessions.score(r.Context(), id)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	status := score.Status
+	if status == "" {
+		status = "UNKNOWN"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": status, "score": score.Raw})
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 503 while shutting down or while the upstream cannot
+// serve, and says when the node serves in a degraded mode.
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if h.unready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "shutting down"})
+		return
+	}
+	if err := h.cfg.Statuses.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "not ready: " + err.Error()})
+		return
+	}
+	body := map[string]string{"status": "ready"}
+	if why := h.cfg.Statuses.Degraded(); why != "" {
+		body["status"], body["degraded"] = "degraded", why
+	}
+	writeJSON(w, http.StatusOK, body)
+}

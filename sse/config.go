@@ -1,0 +1,105 @@
+package sse
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pushgate/pushgate/poller"
+)
+
+// Config wires a Handler. Fields marked required must be set.
+type Config struct {
+	Upstream Upstream        // required; starts sessions and reads scores
+	Statuses *poller.Manager // required; reads and watches statuses, and says whether the node is ready
+	Broker   *Broker         // required; the Publisher of Statuses
+	Tokens   *Tokens         // required
+	// FlowOrigin is the origin of the onboarding flow pages shown in the
+	// iframe (e.g. "https://demo-onboarding.incodesmile.com"). Required:
+	// the page's CSP frames only it, and Permissions-Policy delegates the
+	// camera, microphone and geolocation to it alone.
+	FlowOrigin string
+	// Page is served at "/" (index.html and its assets). Nil serves no page.
+	Page fs.FS
+	// AllowedOrigins may call the API and open streams from other origins,
+	// with credentials (CORS). Empty grants no other origin.
+	AllowedOrigins []string
+	// FrameAncestors is the CSP frame-ancestors source list: who may frame
+	// the page. Empty means 'self'.
+	FrameAncestors string
+	// ClientIPHeader names a header a trusted reverse proxy sets to the
+	// client's address (X-Forwarded-For, X-Real-IP); its last entry is
+	// used. Empty means the peer address is the client. Set it only behind
+	// such a proxy: otherwise clients pick their own address.
+	ClientIPHeader string
+	// SessionsPerMinute limits /onboarding-url, which starts a paid
+	// upstream session, per client address; SessionBurst calls may come at
+	// once. Zero means 10 per minute and a burst of 5; a negative rate
+	// turns the limit off.
+	SessionsPerMinute float64
+	SessionBurst      int
+	// WebhookSecret turns on POST /webhooks/onboarding-status, where the
+	// upstream pushes status changes; its calls must carry
+	// "Authorization: Bearer <WebhookSecret>". Empty leaves the route off.
+	WebhookSecret string
+	// WebhookSources, when not empty, are the only client addresses
+	// webhook calls are taken from.
+	WebhookSources []netip.Prefix
+	// Metrics registers the Handler's Prometheus collectors (requests by
+	// route and code, rate-limit refusals). Nil records no metrics.
+	Metrics prometheus.Registerer
+	// MetricsHandler is served at GET /metrics. Nil serves no metrics.
+	MetricsHandler http.Handler
+	// SecureCookie marks the session cookie Secure even when the request
+	// did not arrive over TLS (set it behind a TLS-terminating proxy).
+	SecureCookie bool
+	// RequestTimeout bounds the upstream work of one non-streaming
+	// request. Zero means 10s.
+	RequestTimeout time.Duration
+	// Logger receives request errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// setDefaults fills the zero fields with their defaults, checks the others
+// and returns the flow's origin.
+func (c *Config) setDefaults() (flowOrigin string, err error) {
+	if c.Upstream == nil || c.Statuses == nil || c.Broker == nil || c.Tokens == nil {
+		return "", errors.New("sse: Upstream, Statuses, Broker and Tokens are required")
+	}
+	flow, err := url.Parse(c.FlowOrigin)
+	if err != nil || (flow.Scheme != "http" && flow.Scheme != "https") || flow.Host == "" || (flow.Path != "" && flow.Path != "/") {
+		return "", fmt.Errorf("sse: FlowOrigin %q is not an origin like https://host[:port]", c.FlowOrigin)
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.FrameAncestors == "" {
+		c.FrameAncestors = "'self'"
+	}
+	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
+		return "", fmt.Errorf("sse: FrameAncestors %q must be a space-separated source list", c.FrameAncestors)
+	}
+	if c.SessionsPerMinute == 0 {
+		c.SessionsPerMinute = 10
+	}
+	if c.SessionBurst == 0 {
+		c.SessionBurst = 5
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {
+			return "", fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
+		}
+	}
+	return flow.Scheme + "://" + flow.Host, nil
+}

@@ -1,0 +1,135 @@
+package sse
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/gorilla/mux"
+)
+
+// maxBody caps request bodies; no route needs one.
+const maxBody = 4 << 10
+
+// securityHeaders are sent on every answer: the page frames only the flow
+// origin and delegates the camera, microphone and geolocation to it alone.
+func securityHeaders(flowOrigin, frameAncestors string) map[string]string {
+	q := strconv.Quote(flowOrigin)
+	return map[string]string{
+		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+			"connect-src 'self'; frame-src " + flowOrigin + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + frameAncestors,
+		"Permissions-Policy":     "camera=(" + q + "), microphone=(" + q + "), geolocation=(" + q + ")",
+		"X-Content-Type-Options": "nosniff",
+		"Referrer-Policy":        "strict-origin-when-cross-origin",
+	}
+}
+
+// guard runs before routing, on every request: it sets the security
+// headers, answers CORS preflight requests, and caps the request body.
+func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
+	for k, v := range h.headers {
+		w.Header().Set(k, v)
+	}
+	if preflight, allowed := h.cors.apply(w, r); preflight {
+		if !allowed {
+			writeError(w, r, h.log, errorf(http.StatusForbidden, "origin "+r.Header.Get("Origin")+" may not call this API"))
+			return true
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	if r.ContentLength > maxBody {
+		writeError(w, r, h.log, errorf(http.StatusRequestEntityTooLarge, "request body too large: no route takes more than "+strconv.Itoa(maxBody)+" bytes"))
+		return true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	return false
+}
+
+// cors grants cross-origin access to the listed origins only, with
+// credentials, and answers their preflight requests. Every answer varies
+// by Origin, so caches never hand one origin's grant to another.
+type cors struct {
+	origins []string
+}
+
+const (
+	corsMethods = "GET, POST"
+	corsHeaders = "X-Token, Authorization, Last-Event-ID, Content-Type"
+)
+
+// apply adds the CORS headers for r's origin when it is listed. It
+// reports whether r is a preflight request (which the caller then answers:
+// 204 when allowed, 403 when not) and whether its origin is allowed.
+func (c cors) apply(w http.ResponseWriter, r *http.Request) (preflight, allowed bool) {
+	w.Header().Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	preflight = r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != ""
+	if origin == "" || !slices.Contains(c.origins, origin) {
+		return preflight, false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	if preflight {
+		h.Add("Vary", "Access-Control-Request-Method")
+		h.Add("Vary", "Access-Control-Request-Headers")
+		h.Set("Access-Control-Allow-Methods", corsMethods)
+		h.Set("Access-Control-Allow-Headers", corsHeaders)
+		h.Set("Access-Control-Max-Age", "600")
+	}
+	return preflight, true
+}
+
+// countRequests routes r and counts its answer by route and status code in
+// pushgate_http_requests_total.
+func (h *Handler) countRequests(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w, route: "unmatched"}
+	h.router.ServeHTTP(rec, r)
+	h.metrics.requests.WithLabelValues(rec.route, strconv.Itoa(rec.status())).Inc()
+}
+
+// nameRoute is router middleware (it runs once a route matched): it puts
+// the route's path template on the statusRecorder, for metric labels that
+// stay few whatever paths clients send.
+func nameRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*statusRecorder); ok {
+			if tpl, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
+				rec.route = tpl
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status code of an answer. Unwrap keeps
+// http.ResponseController (flushes, write deadlines) working through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	route string // the matched route's path template
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}

@@ -1,0 +1,120 @@
+package sse
+
+import (
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gorilla/mux"
+)
+
+// Handler is the browser-facing HTTP surface: the page, the session API and
+// the SSE streams.
+type Handler struct {
+	cfg      Config
+	log      *slog.Logger
+	router   *mux.Router
+	sessions *sessions
+	limits   *rateLimits // of /onboarding-url, per client address
+	cors     cors
+	metrics  *handlerMetrics
+	draining atomic.Bool       // streams refused and ended
+	unready  atomic.Bool       // /readyz answers 503
+	headers  map[string]string // security headers on every answer
+}
+
+// New returns a Handler serving cfg.
+func New(cfg Config) (*Handler, error) {
+	flowOrigin, err := cfg.setDefaults()
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		headers:  securityHeaders(flowOrigin, cfg.FrameAncestors),
+		sessions: &sessions{upstream: cfg.Upstream, statuses: cfg.Statuses, tokens: cfg.Tokens, timeout: cfg.RequestTimeout},
+		limits:   newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
+		cors:     cors{origins: cfg.AllowedOrigins},
+	}
+	if h.metrics, err = newHandlerMetrics(cfg.Metrics); err != nil {
+		return nil, err
+	}
+	h.router = h.routes()
+	return h, nil
+}
+
+func (h *Handler) routes() *mux.Router {
+	r := mux.NewRouter().SkipClean(true) // odd paths get a JSON 404, not a redirect
+	r.HandleFunc("/onboarding-url", h.onboardingURL).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/events", h.events).Methods(http.MethodGet)
+	r.HandleFunc("/onboarding-status", h.onboardingStatus).Methods(http.MethodGet)
+	r.HandleFunc("/fetch-score", h.fetchScore).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet, http.MethodHead)
+	if h.cfg.WebhookSecret != "" {
+		r.HandleFunc("/webhooks/onboarding-status", h.webhook).Methods(http.MethodPost)
+	}
+	if h.cfg.MetricsHandler != nil {
+		r.Handle("/metrics", h.cfg.MetricsHandler).Methods(http.MethodGet)
+	}
+	r.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }).Methods(http.MethodGet, http.MethodHead)
+	if h.cfg.Page != nil {
+		files := http.FileServerFS(h.cfg.Page)
+		r.Handle("/", files).Methods(http.MethodGet, http.MethodHead)
+		entries, _ := fs.ReadDir(h.cfg.Page, ".")
+		for _, e := range entries {
+			if !e.IsDir() && e.Name() != "index.html" {
+				r.Handle("/"+e.Name(), files).Methods(http.MethodGet, http.MethodHead)
+			}
+		}
+	}
+	r.Use(nameRoute)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, h.log, errorf(http.StatusNotFound, "no such route: "+req.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(h.methodNotAllowed)
+	return r
+}
+
+// ServeHTTP guards the request (security headers, CORS, body cap), then
+// routes it, counting the answer when metrics are on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.guard(w, r) {
+		return
+	}
+	if h.metrics == nil {
+		h.router.ServeHTTP(w, r)
+		return
+	}
+	h.countRequests(w, r)
+}
+
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if h.router.Match(probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, r, h.log, errorf(http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use "+strings.Join(allow, " or ")))
+}
+
+// Unready turns /readyz to 503 while everything else keeps working, so a
+// load balancer stops sending new clients before Drain.
+func (h *Handler) Unready() { h.unready.Store(true) }
+
+// Drain turns readiness off, refuses new streams and ends the open ones
+// with a randomised retry hint. Call it before http.Server.Shutdown, which
+// would otherwise wait for open streams forever.
+func (h *Handler) Drain() {
+	h.unready.Store(true)
+	h.draining.Store(true)
+	h.cfg.Broker.Drain()
+}

@@ -1,0 +1,80 @@
+package sse
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	r3 "github.com/r3labs/sse/v2"
+
+	"github.com/pushgate/pushgate/poller"
+)
+
+// This file owns everything that knows the wire format r3labs writes:
+// the events pushgate publishes, the frames conn writes itself (the
+// snapshot and the final retry hint) in the same format, and the parsing
+// of a frame's id. A status event on the wire:
+//
+//	id: <seq>
+//	data: {"interviewId":"...","onboardingStatus":"...","seq":<seq>}
+//	event: status
+//	retry: <ms>
+//
+// The data is JSON, so no upstream string can carry a raw newline into the
+// stream, and an event is never empty (an empty one ends r3labs' streams).
+
+// statusEvent builds the r3labs event of a status change. A new event for
+// every publish: r3labs may write into it.
+func statusEvent(u poller.Update, retry time.Duration) *r3.Event {
+	return &r3.Event{
+		ID:    []byte(strconv.FormatUint(u.Seq, 10)),
+		Event: []byte("status"),
+		Data:  statusData(u),
+		Retry: []byte(strconv.FormatInt(retry.Milliseconds(), 10)),
+	}
+}
+
+// heartbeatEvent is the comment that keeps idle streams open through
+// proxies.
+func heartbeatEvent() *r3.Event { return &r3.Event{Comment: []byte("heartbeat")} }
+
+// statusFrame is the wire form of a status event, as r3labs writes it, for
+// the snapshot a connection gets before any published change.
+func statusFrame(u poller.Update, retry time.Duration) []byte {
+	ev := statusEvent(u, retry)
+	out := make([]byte, 0, 64+len(ev.Data))
+	out = append(out, "id: "...)
+	out = append(out, ev.ID...)
+	out = append(out, "\ndata: "...)
+	out = append(out, ev.Data...)
+	out = append(out, "\nevent: "...)
+	out = append(out, ev.Event...)
+	out = append(out, "\nretry: "...)
+	out = append(out, ev.Retry...)
+	return append(out, "\n\n"...)
+}
+
+// retryFrame is a retry hint alone, the last thing an ended stream writes.
+func retryFrame(ms int64) []byte {
+	return []byte("retry: " + strconv.FormatInt(ms, 10) + "\n\n")
+}
+
+func statusData(u poller.Update) []byte {
+	data, err := json.Marshal(u)
+	if err != nil {
+		panic("sse: encoding a status update: " + err.Error()) // strings and ints always encode
+	}
+	return data
+}
+
+// frameID parses the "id: N" line r3labs writes first in a data frame.
+func frameID(frame []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(frame, []byte("id: "))
+	if !ok {
+		return 0, false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	seq, err := strconv.ParseUint(string(line), 10, 64)
+	return seq, err == nil
+}

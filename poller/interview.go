@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type interview struct {
 	// the publishes of one interview keep Seq order whichever goroutine
 	// (poll, push or the cluster's feed) makes them.
 	publish sync.Mutex
+
+	// last is cur, published for readers that take no lock: Manager.Last
+	// runs for every event delivered to every subscriber. Set with cur.
+	last atomic.Pointer[Update]
 
 	mu         sync.Mutex    // protects every field below
 	token      string        // upstream session token, "" when unknown
@@ -95,6 +100,7 @@ func (st *interview) recordLocked(u Update) {
 		st.known = nil
 	}
 	st.cur = u
+	st.last.Store(&u)
 	if len(st.history) == HistoryLen {
 		st.history = append(st.history[:0], st.history[1:]...)
 	}

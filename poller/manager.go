@@ -61,7 +61,7 @@ type Manager struct {
 	gen    atomic.Uint64 // grows with every resync; an interview loaded before it is stale
 	closed atomic.Bool   // set under mu, read anywhere
 
-	mu         sync.Mutex // protects interviews, and orders closed with lookups
+	mu         sync.RWMutex // protects interviews, and orders closed with lookups
 	interviews map[string]*interview
 }
 
@@ -172,15 +172,15 @@ func (m *Manager) SessionToken(interviewID string) string {
 	return st.token
 }
 
-// Last returns the last known status without calling upstream.
+// Last returns the last known status without calling upstream. It takes
+// no interview lock: it runs for every event delivered to every subscriber.
 func (m *Manager) Last(interviewID string) (Update, bool) {
-	st := m.find(interviewID)
-	if st == nil {
-		return Update{}, false
+	if st := m.find(interviewID); st != nil {
+		if u := st.last.Load(); u != nil {
+			return *u, true
+		}
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.cur, st.cur.Seq > 0
+	return Update{}, false
 }
 
 // Since returns the remembered changes (the last HistoryLen) with Seq
@@ -194,8 +194,8 @@ func (m *Manager) Since(interviewID string, seq uint64) []Update {
 
 // find returns the state of an interview, nil when there is none.
 func (m *Manager) find(interviewID string) *interview {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	return m.interviews[interviewID]
 }
 
@@ -220,8 +220,8 @@ func (m *Manager) lock(interviewID string) (*interview, error) {
 // count returns how many interviews match, for the metrics' gauges. match
 // is called with the interview's mu held.
 func (m *Manager) count(match func(*interview) bool) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	n := 0
 	for _, st := range m.interviews {
 		st.mu.Lock()

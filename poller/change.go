@@ -13,10 +13,11 @@ import (
 // Interviews neither this node nor its cluster knows give
 // ErrUnknownInterview.
 func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
-	st, err := m.tracked(interviewID)
+	st, done, err := m.tracked(interviewID)
 	if err != nil {
 		return Update{}, false, err
 	}
+	defer done()
 	u, changed := m.apply(st, status, time.Time{})
 	return u, changed, nil
 }

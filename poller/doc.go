@@ -41,5 +41,6 @@
 // interview.go the per-interview state, which owns its locks; watch.go
 // watchers, pollers and linger; read.go reads, backoff and the caps on
 // upstream calls; change.go applying and publishing changes; sync.go and
-// cluster.go the cluster; flow.go statuses, their order and Update.
+// cluster.go the cluster; flow.go statuses, their order and Update;
+// config.go the Config; metrics.go the Prometheus collectors.
 package poller

@@ -39,7 +39,7 @@ type interview struct {
 	retryAt    time.Time     // no upstream read before this (backoff, Retry-After)
 	lastErr    error         // the last read's error while it keeps failing
 	failures   int           // consecutive failed reads
-	reading    int           // reads and loads in flight; the sweeper keeps the state meanwhile
+	reading    int           // reads, loads and pushes in flight; the sweeper keeps the state meanwhile
 	pushedAt   time.Time     // last status the upstream pushed; zero when none
 	external   time.Time     // last change made by a push or another node
 	following  time.Time     // another node reads upstream until then
@@ -51,7 +51,8 @@ type interview struct {
 	stop       context.CancelFunc // stops the running poller; nil when none runs
 	linger     *time.Timer        // pending stop after the last watcher left
 	lingerGen  int                // tells a stale linger callback from the current one
-	usedAt     time.Time          // last Register, Current or unwatch; drives Retention
+	pollers    int                // pollers started; tells the running one from one still ending
+	usedAt     time.Time          // last Register, Current, push or unwatch; drives Retention
 }
 
 func newInterview(id string) *interview {

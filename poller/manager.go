@@ -151,10 +151,12 @@ func (m *Manager) Degraded() string {
 // Register records the upstream session token of an interview, so that its
 // status can be read with it, on this node and, in a cluster, on all.
 func (m *Manager) Register(interviewID, sessionToken string) {
-	if st, err := m.lock(interviewID); err == nil {
-		st.token, st.usedAt = sessionToken, time.Now()
-		st.mu.Unlock()
+	st, err := m.lock(interviewID)
+	if err != nil {
+		return // closed
 	}
+	st.token, st.usedAt = sessionToken, time.Now()
+	st.mu.Unlock()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	defer cancel()
 	_ = m.cluster.Share(ctx, interviewID, sessionToken) // unreachable: this node still has it
@@ -163,10 +165,11 @@ func (m *Manager) Register(interviewID, sessionToken string) {
 // SessionToken returns the upstream session token Register stored for the
 // interview, on any node of a cluster ("" when none).
 func (m *Manager) SessionToken(interviewID string) string {
-	st, err := m.tracked(interviewID)
+	st, done, err := m.tracked(interviewID)
 	if err != nil {
 		return ""
 	}
+	defer done()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.token

@@ -16,33 +16,31 @@ func (m *Manager) syncedLocked(st *interview) bool {
 // tracked returns the state of an interview this node knows or, in a
 // cluster, one that another node registered: an interview this node has no
 // session token for is loaded first, unless it was loaded since the last
-// resync.
-func (m *Manager) tracked(interviewID string) (*interview, error) {
+// resync. The state is kept from the sweeper until the caller calls done.
+func (m *Manager) tracked(interviewID string) (st *interview, done func(), err error) {
 	m.mu.Lock()
 	if m.closed.Load() {
 		m.mu.Unlock()
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
-	st := m.interviews[interviewID]
-	if st != nil {
-		st.mu.Lock()
-		known := st.token != "" || m.syncedLocked(st)
-		st.mu.Unlock()
-		if known {
-			m.mu.Unlock()
-			return st, nil
-		}
-	} else if !m.shared {
+	st = m.interviews[interviewID]
+	switch {
+	case st == nil && !m.shared:
 		m.mu.Unlock()
-		return nil, ErrUnknownInterview
-	} else {
+		return nil, nil, ErrUnknownInterview
+	case st == nil:
 		st = newInterview(interviewID)
 		m.interviews[interviewID] = st
 	}
 	st.mu.Lock()
-	st.reading++ // kept while loading
+	st.reading++ // kept until done
+	known := st.token != "" || m.syncedLocked(st)
 	st.mu.Unlock()
 	m.mu.Unlock()
+	done = func() { st.mu.Lock(); st.reading--; st.mu.Unlock() }
+	if known {
+		return st, done, nil
+	}
 
 	m.sync(st)
 
@@ -52,12 +50,11 @@ func (m *Manager) tracked(interviewID string) (*interview, error) {
 	defer st.mu.Unlock()
 	st.reading--
 	if st.token == "" && st.cur.Seq == 0 && st.idleLocked() {
-		if m.interviews[interviewID] == st {
-			delete(m.interviews, interviewID) // not ours to remember
-		}
-		return nil, ErrUnknownInterview
+		delete(m.interviews, interviewID) // not ours to remember
+		return nil, nil, ErrUnknownInterview
 	}
-	return st, nil
+	st.reading++
+	return st, done, nil
 }
 
 // sync loads the interview's shared state, merges what this node missed

@@ -64,15 +64,24 @@ func (m *Manager) startLocked(st *interview) {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	st.stop = cancel
+	st.pollers++
 	m.wg.Add(1)
-	go m.poll(ctx, st)
+	go m.poll(ctx, st, st.pollers)
 }
 
-// poll is the poller goroutine of one interview. It gives the interview's
-// lease back when it ends.
-func (m *Manager) poll(ctx context.Context, st *interview) {
+// poll is the poller goroutine of one interview, the nth started. It gives
+// the interview's lease back when it ends, unless a newer poller runs,
+// which holds the lease now.
+func (m *Manager) poll(ctx context.Context, st *interview, n int) {
 	defer m.wg.Done()
-	defer m.cluster.Release(st.id)
+	defer func() {
+		st.mu.Lock()
+		newer := st.pollers != n
+		st.mu.Unlock()
+		if !newer {
+			m.cluster.Release(st.id)
+		}
+	}()
 	t := time.NewTimer(m.nextWait(st))
 	defer t.Stop()
 	for {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -71,13 +70,17 @@ type gateway struct {
 func startGateway(t *testing.T, eventsOn bool) *gateway {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gl, sl := listen(t), listen(t)
+	ls, err := pushgate.Listen("127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := ls.Gateway
 	gw, err := pushgate.New(pushgate.Config{
 		Secret: "browser-test-secret-0123456789ab",
 		Poller: poller.Config{Interval: interval},
 		Broker: sse.BrokerConfig{Retry: 300 * time.Millisecond},
 		Logger: quiet,
-	}, pushgate.Listeners{Gateway: gl, Simulator: sl})
+	}, ls)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +114,6 @@ func startGateway(t *testing.T, eventsOn bool) *gateway {
 	})
 	g.url = srv.URL
 	return g
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
 }
 
 func (g *gateway) count(path string) int {

@@ -103,7 +103,14 @@ func newGateway(t testing.TB, o options) *gateway {
 	if o.keepLogs {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
-	ls := pushgate.Listeners{Gateway: listen(t)}
+	simAddr := "127.0.0.1:0"
+	if o.upstreamURL != "" {
+		simAddr = "" // the test's own upstream
+	}
+	ls, err := pushgate.Listen("127.0.0.1:0", simAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if o.smallBuffers {
 		ls.Gateway = smallBufferListener{ls.Gateway}
 	}
@@ -115,8 +122,6 @@ func newGateway(t testing.TB, o options) *gateway {
 		t.Cleanup(simSrv.Close)
 		cfg.Upstream.BaseURL, cfg.Upstream.APIKey, cfg.Upstream.FlowID = o.upstreamURL, "test-key", "flow"
 		cfg.FlowOrigin, simURL = simSrv.URL, simSrv.URL
-	} else {
-		ls.Simulator = listen(t)
 	}
 	gw, err := pushgate.New(cfg, ls)
 	if err != nil {
@@ -136,15 +141,6 @@ func newGateway(t testing.TB, o options) *gateway {
 	})
 	return &gateway{t: t, logs: logs, metrics: gw.Metrics, sim: sim, simURL: simURL, url: "http://" + ls.Gateway.Addr().String(),
 		statuses: gw.Statuses, broker: gw.Broker, handler: gw.Handler, tokens: gw.Tokens}
-}
-
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
 }
 
 // logBuffer keeps what the gateway logs, from any goroutine.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -52,10 +51,15 @@ func main() {
 // addresses.
 func run(ctx context.Context, cfg config, log *slog.Logger, ls *gateway.Listeners) error {
 	if ls == nil {
-		var err error
-		if ls, err = listen(cfg); err != nil {
+		simAddr := cfg.simAddr
+		if cfg.gw.Upstream.BaseURL != "" {
+			simAddr = "" // no built-in simulator
+		}
+		bound, err := gateway.Listen(cfg.addr, simAddr)
+		if err != nil {
 			return err
 		}
+		ls = &bound
 	}
 	cfg.gw.Logger = log
 	cfg.gw.MaxConnections, cfg.gw.Broker.MaxStreams = capacity(cfg.maxStreams, cfg.fileLimit, log)
@@ -96,23 +100,6 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// listen binds the gateway's address and, without an upstream, the
-// simulator's.
-func listen(cfg config) (*gateway.Listeners, error) {
-	gw, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return nil, fmt.Errorf("gateway listener: %w", err)
-	}
-	ls := &gateway.Listeners{Gateway: gw}
-	if cfg.gw.Upstream.BaseURL == "" {
-		if ls.Simulator, err = net.Listen("tcp", cfg.simAddr); err != nil {
-			gw.Close()
-			return nil, fmt.Errorf("simulator listener: %w", err)
-		}
-	}
-	return ls, nil
 }
 
 // fileReserve is how many open files a node keeps for other things than

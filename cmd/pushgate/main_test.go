@@ -145,15 +145,6 @@ func authGet(t *testing.T, url, interviewID, token string) *http.Response {
 	return resp
 }
 
-func listenLoopback(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
-
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -269,7 +260,11 @@ func start(t *testing.T, args ...string) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, sim := listenLoopback(t), listenLoopback(t)
+	ls, err := gateway.Listen("127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, sim := ls.Gateway, ls.Simulator
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

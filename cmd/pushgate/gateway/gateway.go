@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,6 +92,23 @@ type SimulatorConfig struct {
 type Listeners struct {
 	Gateway   net.Listener // required: the page, the API and the streams
 	Simulator net.Listener // the built-in simulator; required without an upstream
+}
+
+// Listen binds the gateway's address and, when simAddr is not empty, the
+// built-in simulator's ("127.0.0.1:0" picks a free loopback port).
+func Listen(addr, simAddr string) (Listeners, error) {
+	gw, err := net.Listen("tcp", addr)
+	if err != nil {
+		return Listeners{}, fmt.Errorf("gateway listener: %w", err)
+	}
+	ls := Listeners{Gateway: gw}
+	if simAddr != "" {
+		if ls.Simulator, err = net.Listen("tcp", simAddr); err != nil {
+			gw.Close()
+			return Listeners{}, fmt.Errorf("simulator listener: %w", err)
+		}
+	}
+	return ls, nil
 }
 
 // Gateway is a built pushgate. Its parts are exported for the tests and

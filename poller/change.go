@@ -72,6 +72,9 @@ func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update,
 			st.syncGen = 0
 		}
 		st.recordLocked(next)
+		if pushed {
+			st.external = time.Now() // reads that began before it may be older
+		}
 		st.mu.Unlock()
 		if !m.closed.Load() {
 			m.metrics.changed()

@@ -88,12 +88,16 @@ func TestPushAppliesOnceAndInOrder(t *testing.T) {
 			changed bool
 		}{
 			{"ID_VALIDATION_FINISHED", true},
-			{"ID_VALIDATION_FINISHED", false},  // the upstream's retry
-			{"FACE_VALIDATION_FINISHED", true}, // a step skipped is fine
-			{"ID_VALIDATION_FINISHED", false},  // a late, older webhook
-			{"A_NEW_STATUS", true},             // unknown statuses pass
-			{"POST_PROCESSING_FINISHED", true}, // after an unknown one, anything goes
-			{poller.StatusFinished, true},
+			{"ID_VALIDATION_FINISHED", false},         // the upstream's retry
+			{"GOVERNMENT_VALIDATION_FINISHED", true},  // after the ID checks
+			{"FACE_VALIDATION_FINISHED", true},        //
+			{"POST_PROCESSING_FINISHED", true},        // post-processing ends after the face check
+			{"A_NEW_STATUS", true},                    // unknown statuses pass
+			{poller.StatusFinished, true},             //
+			{"FACE_VALIDATION_FINISHED", false},       // a late webhook cannot reopen the flow
+			{"ANOTHER_NEW_STATUS", false},             // nor can an unknown status
+			{poller.StatusManualReviewApproved, true}, // a review decided later
+			{poller.StatusFinished, false},            // a late ONBOARDING_FINISHED after it
 		}
 		for _, s := range steps {
 			src.Set("a", s.status) // the upstream agrees, so polls change nothing
@@ -103,7 +107,8 @@ func TestPushAppliesOnceAndInOrder(t *testing.T) {
 			time.Sleep(2 * time.Second)
 		}
 		got := rec.Of("a")
-		want := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "A_NEW_STATUS", "POST_PROCESSING_FINISHED", poller.StatusFinished}
+		want := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED",
+			"POST_PROCESSING_FINISHED", "A_NEW_STATUS", poller.StatusFinished, poller.StatusManualReviewApproved}
 		if len(got) != len(want) {
 			t.Fatalf("published %v, want %v", got, want)
 		}
@@ -144,12 +149,13 @@ func TestPushRelaxesPolling(t *testing.T) {
 }
 
 // TestPushOvertakesAReadInFlight: a read that began before a push may
-// carry an older status; it must not undo the push. If it carries a later
-// step (the webhook lagged), that step is taken.
+// carry an older status; it must not undo the push. Only a read that
+// finishes the flow (the webhook lagged) is taken.
 func TestPushOvertakesAReadInFlight(t *testing.T) {
 	for _, tc := range []struct{ read, push, want string }{
 		{read: "UNKNOWN", push: "ID_VALIDATION_FINISHED", want: "ID_VALIDATION_FINISHED"},
-		{read: "FACE_VALIDATION_FINISHED", push: "ID_VALIDATION_FINISHED", want: "FACE_VALIDATION_FINISHED"},
+		{read: "FACE_VALIDATION_FINISHED", push: "ID_VALIDATION_FINISHED", want: "ID_VALIDATION_FINISHED"},
+		{read: poller.StatusFinished, push: "FACE_VALIDATION_FINISHED", want: poller.StatusFinished},
 	} {
 		t.Run(tc.read, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -204,10 +210,11 @@ func TestPollerDoesNotSpinAfterAPush(t *testing.T) {
 	})
 }
 
-// TestFlowNeverMovesBack: a poll answering an older status than a push
-// (a lagging upstream replica) changes nothing, and a manual review after
-// ONBOARDING_FINISHED keeps the interview finished.
-func TestFlowNeverMovesBack(t *testing.T) {
+// TestFinishedFlowNeverMovesBack: unfinished statuses are taken in the
+// order they arrive, from pushes and polls alike; once the flow finished,
+// nothing the upstream says afterwards (a lagging read, a late webhook)
+// moves it back, and a manual review decided later keeps it finished.
+func TestFinishedFlowNeverMovesBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
 		reg := prometheus.NewRegistry()
@@ -217,13 +224,19 @@ func TestFlowNeverMovesBack(t *testing.T) {
 		m.Current(context.Background(), "a")
 		m.Push("a", "FACE_VALIDATION_FINISHED")
 		time.Sleep(2 * time.Second)
-		if u, _ := m.Current(context.Background(), "a"); u.Status != "FACE_VALIDATION_FINISHED" {
-			t.Fatalf("a lagging poll moved the flow back to %s", u.Status)
+		if u, _ := m.Current(context.Background(), "a"); u.Status != "ID_VALIDATION_FINISHED" {
+			t.Fatalf("a poll after the push answered %s: the status that arrived last is the current one", u.Status)
 		}
 		m.Push("a", poller.StatusFinished)
 		m.Push("a", "MANUAL_REVIEW_APPROVED")
+		if _, changed, _ := m.Push("a", poller.StatusFinished); changed {
+			t.Fatal("a late ONBOARDING_FINISHED undid the manual review")
+		}
 		defer m.Watch("a")()
 		time.Sleep(time.Minute)
+		if u, _ := m.Current(context.Background(), "a"); u.Status != "MANUAL_REVIEW_APPROVED" {
+			t.Fatalf("a lagging read after the review moved the flow back to %s", u.Status)
+		}
 		if u, _ := m.Last("a"); !u.Finished() || pollertest.Pollers(t, reg) != 0 {
 			t.Fatalf("after a manual review: %+v, %v pollers; want finished, not polled", u, pollertest.Pollers(t, reg))
 		}
@@ -231,7 +244,7 @@ func TestFlowNeverMovesBack(t *testing.T) {
 		for _, u := range rec.Of("a") {
 			got = append(got, u.Status)
 		}
-		if strings.Join(got, ",") != "ID_VALIDATION_FINISHED,FACE_VALIDATION_FINISHED,ONBOARDING_FINISHED,MANUAL_REVIEW_APPROVED" {
+		if strings.Join(got, ",") != "ID_VALIDATION_FINISHED,FACE_VALIDATION_FINISHED,ID_VALIDATION_FINISHED,ONBOARDING_FINISHED,MANUAL_REVIEW_APPROVED" {
 			t.Fatalf("published %v", got)
 		}
 	})

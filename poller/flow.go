@@ -34,41 +34,32 @@ type Update struct {
 
 // Finished reports whether u ends the user's flow: ONBOARDING_FINISHED,
 // or a manual review decided after it.
-func (u Update) Finished() bool {
-	r, ok := flowRank[u.Status]
-	return ok && r >= flowRank[StatusFinished]
+func (u Update) Finished() bool { return finalRank[u.Status] > 0 }
+
+// finalRank orders the statuses that end the user's flow:
+// ONBOARDING_FINISHED, then the outcomes of a manual review decided after
+// it. Every other status, known or not, ranks 0: the upstream sends them
+// in no fixed order (post-processing may finish after the face check,
+// government validation after the ID checks), so they are taken in the
+// order they arrive, and none can end the flow.
+var finalRank = map[string]int{
+	StatusFinished:             1,
+	StatusManualReviewApproved: 2,
+	StatusManualReviewRejected: 2,
 }
 
-// flowRank orders the statuses of a flow; later statuses rank higher, and
-// the outcomes of a manual review tie.
-var flowRank = map[string]int{
-	StatusUnknown:                      0,
-	StatusIDValidationFinished:         1,
-	StatusIDValidationFinishedSecondID: 2,
-	StatusPostProcessingFinished:       3,
-	StatusFaceValidationFinished:       4,
-	StatusGovernmentValidationFinished: 5,
-	StatusFinished:                     6,
-	StatusManualReviewApproved:         7,
-	StatusManualReviewRejected:         7,
-}
-
-// FlowOrder compares two statuses by their place in the flow: negative
-// when next comes before cur, positive when after, zero when either is not
-// a known flow status (unknown statuses are never judged) or they tie.
+// FlowOrder compares two statuses by how far they take the flow: negative
+// when next would move a finished flow back (ONBOARDING_FINISHED after a
+// manual review, or any unfinished status after either), positive when
+// next finishes a flow cur had not, or decides its review; zero otherwise.
 func FlowOrder(cur, next string) int {
-	rc, okc := flowRank[cur]
-	rn, okn := flowRank[next]
-	if !okc || !okn {
-		return 0
-	}
-	return rn - rc
+	return finalRank[next] - finalRank[cur]
 }
 
-// regresses reports whether next is a known status that comes before cur.
+// regresses reports whether next would move a finished flow back.
 func regresses(cur, next string) bool { return FlowOrder(cur, next) < 0 }
 
-// advances reports whether next is a known status that comes after cur.
+// advances reports whether next finishes the flow further than cur.
 func advances(cur, next string) bool { return FlowOrder(cur, next) > 0 }
 
 // nextSeq is the sequence number of the change after prev: the wall clock

@@ -82,13 +82,13 @@ func (st *interview) changesLocked(status string, readAt time.Time) bool {
 	case st.cur.Status == status:
 		return false
 	case !readAt.IsZero() && !readAt.After(st.external):
-		// A change made elsewhere overtook this read: its answer may be
-		// older than that change, so only a status known to come later
-		// is taken.
+		// A change made elsewhere (a push, another node) overtook this
+		// read: its answer may be older than that change, so it is taken
+		// only when it finishes the flow further.
 		return advances(st.cur.Status, status)
 	default:
-		// The flow only moves forward: an answer behind what was already
-		// seen (a late webhook, a lagging replica) changes nothing.
+		// Statuses are taken in the order they arrive; only a finished
+		// flow never moves back (see FlowOrder).
 		return !regresses(st.cur.Status, status)
 	}
 }

@@ -104,21 +104,22 @@ func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
 	}
 }
 
-// TestOutageEndsOnTheLaterStatus: while node A is cut off from Redis, A
-// and the cluster (node B) each see a status of the flow, in either order,
-// so a local id may outnumber a later status the cluster committed (clock
-// skew, a lagging replica, a late webhook). Once A is back, both nodes
-// serve the later status of the flow with one id, and A's subscribers
-// never see the flow move back or a status twice in a row.
-func TestOutageEndsOnTheLaterStatus(t *testing.T) {
+// TestOutageEndsOnTheFinishedStatus: while node A is cut off from Redis,
+// A and the cluster (node B) each see a status, in either order, one of
+// them ONBOARDING_FINISHED, so a local id may outnumber the status the
+// cluster committed (clock skew, a lagging replica, a late webhook). Once
+// A is back, both nodes serve the finished status with one id, and A's
+// subscribers never see a finished flow move back or a status twice in a
+// row.
+func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	for _, tc := range []struct {
 		name         string
 		aloneFirst   bool   // A sees its status before B commits its own
 		aSees, bSees string // what each node's upstream answers
 	}{
-		{"cluster later in the flow, local id higher", false, "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED"},
-		{"local later in the flow, cluster id higher", true, "FACE_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED"},
+		{"cluster finished, local id higher", false, "FACE_VALIDATION_FINISHED", poller.StatusFinished},
+		{"local finished, cluster id higher", true, poller.StatusFinished, "FACE_VALIDATION_FINISHED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srcA := &pollertest.Source{}
@@ -144,16 +145,16 @@ func TestOutageEndsOnTheLaterStatus(t *testing.T) {
 
 			ua, _ := a.Last("iv")
 			ub, _ := b.Last("iv")
-			if ua != ub || ua.Status != "FACE_VALIDATION_FINISHED" {
-				t.Fatalf("a serves %+v, b serves %+v; want both on FACE_VALIDATION_FINISHED with one id", ua, ub)
+			if ua != ub || ua.Status != poller.StatusFinished {
+				t.Fatalf("a serves %+v, b serves %+v; want both on ONBOARDING_FINISHED with one id", ua, ub)
 			}
 			pubA := recA.Of("iv")
-			if last := pubA[len(pubA)-1]; last.Status != "FACE_VALIDATION_FINISHED" {
-				t.Fatalf("a's subscribers last got %+v, want FACE_VALIDATION_FINISHED", last)
+			if last := pubA[len(pubA)-1]; last.Status != poller.StatusFinished {
+				t.Fatalf("a's subscribers last got %+v, want ONBOARDING_FINISHED", last)
 			}
 			for i := 1; i < len(pubA); i++ {
 				if pubA[i].Seq <= pubA[i-1].Seq || pubA[i].Status == pubA[i-1].Status || poller.FlowOrder(pubA[i-1].Status, pubA[i].Status) < 0 {
-					t.Fatalf("a published %v: want increasing ids, the flow forward only, no status twice in a row", pubA)
+					t.Fatalf("a published %v: want increasing ids, a finished flow never back, no status twice in a row", pubA)
 				}
 			}
 		})

@@ -38,9 +38,21 @@ type Config struct {
 	FlowID string
 	// AdminToken, when set, makes Status and Score read by interview id through
 	// the admin endpoints (/omni/get/onboarding/status?id=, /omni/get/score?id=)
-	// with x-api-key and the admin token in X-Incode-Hardware-Id. When empty,
-	// they use the session endpoints with the caller's session token.
+	// with x-api-key and the admin token in X-Incode-Hardware-Id: admin mode.
+	// The token is used as it is; whoever set it renews it (admin tokens
+	// expire after 24 h). When empty and AdminEmail is empty, Status and
+	// Score use the session endpoints with the caller's session token.
 	AdminToken string
+	// AdminEmail and AdminPassword, when set (and AdminToken is not), turn
+	// on admin mode with tokens the Client gets itself from
+	// POST /executive/log-in: it logs in at the first admin read, logs in
+	// again once three quarters of AdminTokenTTL have passed, and on a 401
+	// logs in again once and retries the read.
+	AdminEmail    string
+	AdminPassword string
+	// AdminTokenTTL is how long an admin token from a log-in lives. Zero
+	// means 24h, the upstream's lifetime.
+	AdminTokenTTL time.Duration
 	// Timeout bounds each call, reading the answer included. Zero means 5s.
 	Timeout time.Duration
 	// MaxResponseBytes caps an answer body; a larger 2xx body is ErrMalformed.
@@ -57,13 +69,13 @@ type Config struct {
 
 // Client calls the upstream onboarding API. It is safe for concurrent use.
 type Client struct {
-	base       *url.URL
-	apiKey     string
-	flowID     string
-	adminToken string
-	timeout    time.Duration
-	maxBody    int64
-	hc         *http.Client
+	base    *url.URL
+	apiKey  string
+	flowID  string
+	admin   adminAuth
+	timeout time.Duration
+	maxBody int64
+	hc      *http.Client
 
 	metrics   *metrics
 	mu        sync.Mutex // protects unhealthy
@@ -88,14 +100,20 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxResponseBytes < 0 {
 		return nil, errors.New("upstream: negative MaxResponseBytes")
 	}
+	if (cfg.AdminEmail == "") != (cfg.AdminPassword == "") || cfg.AdminTokenTTL < 0 {
+		return nil, errors.New("upstream: AdminEmail and AdminPassword go together, and AdminTokenTTL must not be negative")
+	}
 	c := &Client{
-		base:       u,
-		apiKey:     cfg.APIKey,
-		flowID:     cfg.FlowID,
-		adminToken: cfg.AdminToken,
-		timeout:    cfg.Timeout,
-		maxBody:    cfg.MaxResponseBytes,
-		hc:         cfg.HTTPClient,
+		base:    u,
+		apiKey:  cfg.APIKey,
+		flowID:  cfg.FlowID,
+		timeout: cfg.Timeout,
+		maxBody: cfg.MaxResponseBytes,
+		hc:      cfg.HTTPClient,
+		admin:   adminAuth{fixed: cfg.AdminToken, email: cfg.AdminEmail, password: cfg.AdminPassword, ttl: cfg.AdminTokenTTL},
+	}
+	if c.admin.ttl == 0 {
+		c.admin.ttl = 24 * time.Hour
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout
@@ -139,151 +157,16 @@ func (c *Client) Healthy() error {
 	return c.unhealthy
 }
 
-// StartOptions are the optional fields of Start.
-type StartOptions struct {
-	ExternalCustomerID string
-	RedirectionURL     string
-}
-
-// Session is the upstream's answer to Start. Token is a secret: it reads the
-// session's results.
-type Session struct {
-	InterviewID     string
-	Token           string
-	InterviewCode   string
-	FlowType        string
-	ClientID        string
-	Env             string
-	ExistingSession bool
-}
-
-// sessionJSON is Session as the upstream spells it; the two convert.
-type sessionJSON struct {
-	InterviewID     string `json:"interviewId"`
-	Token           string `json:"token"`
-	InterviewCode   string `json:"interviewCode"`
-	FlowType        string `json:"flowType"`
-	ClientID        string `json:"clientId"`
-	Env             string `json:"env"`
-	ExistingSession bool   `json:"existingSession"`
-}
-
-// Start opens an onboarding session (POST /omni/start).
-func (c *Client) Start(ctx context.Context, opts StartOptions) (_ Session, err error) {
-	defer c.metrics.observe("start", time.Now(), &err)
-	body := struct {
-		ConfigurationID    string `json:"configurationId"`
-		CountryCode        string `json:"countryCode"`
-		Language           string `json:"language"`
-		ExternalCustomerID string `json:"externalCustomerId,omitempty"`
-		RedirectionURL     string `json:"redirectionUrl,omitempty"`
-	}{c.flowID, "ALL", "en-US", opts.ExternalCustomerID, opts.RedirectionURL}
-	rq := request{op: "start", method: http.MethodPost, path: "/omni/start", body: body, apiKey: true}
-	code, raw, err := c.do(ctx, rq)
-	if err != nil {
-		return Session{}, err
-	}
-	s, err := decodeSession(raw)
-	if err != nil {
-		return Session{}, malformed(rq.op, code, err)
-	}
-	return s, nil
-}
-
-// OnboardingURL returns the URL of the flow page for s
-// (GET /0/omni/onboarding-url).
-func (c *Client) OnboardingURL(ctx context.Context, s Session) (_ string, err error) {
-	defer c.metrics.observe("onboarding-url", time.Now(), &err)
-	const op = "onboarding-url"
-	if s.Token == "" {
-		return "", &Error{Op: op, Kind: ErrNoSession}
-	}
-	q := url.Values{}
-	if s.ClientID != "" {
-		q.Set("clientId", s.ClientID)
-	}
-	rq := request{op: op, method: http.MethodGet, path: "/0/omni/onboarding-url", query: q, token: s.Token}
-	code, raw, err := c.do(ctx, rq)
-	if err != nil {
-		return "", err
-	}
-	u, err := decodeOnboardingURL(raw)
-	if err != nil {
-		return "", malformed(op, code, err)
-	}
-	return u, nil
-}
-
-// Status returns the interview's onboardingStatus as the upstream spells it;
-// unknown values pass through. With an admin token it reads by interviewID
-// and ignores sessionToken; without, it reads with sessionToken and ignores
-// interviewID, and an empty sessionToken is ErrNoSession without a call.
-func (c *Client) Status(ctx context.Context, interviewID, sessionToken string) (_ string, err error) {
-	defer c.metrics.observe("status", time.Now(), &err)
-	rq, err := c.read("status", "/omni/get/onboarding/status", interviewID, sessionToken)
-	if err != nil {
-		return "", err
-	}
-	code, raw, err := c.do(ctx, rq)
-	if err != nil {
-		return "", err
-	}
-	status, err := decodeStatus(raw)
-	if err != nil {
-		return "", malformed(rq.op, code, err)
-	}
-	return status, nil
-}
-
-// Score is the upstream's score of an interview.
-type Score struct {
-	Status string          // overall.status: OK, WARN, FAIL, UNKNOWN...; "" when absent or null
-	Raw    json.RawMessage // the whole answer, always a JSON object
-}
-
-// Score returns the interview's score; it reads like Status does.
-func (c *Client) Score(ctx context.Context, interviewID, sessionToken string) (_ Score, err error) {
-	defer c.metrics.observe("score", time.Now(), &err)
-	rq, err := c.read("score", "/omni/get/score", interviewID, sessionToken)
-	if err != nil {
-		return Score{}, err
-	}
-	code, raw, err := c.do(ctx, rq)
-	if err != nil {
-		return Score{}, err
-	}
-	s, err := decodeScore(raw)
-	if err != nil {
-		return Score{}, malformed(rq.op, code, err)
-	}
-	return s, nil
-}
-
-// read builds a read of one interview: by id on the admin endpoint when the
-// Client has an admin token, else on the session endpoint ("/0" + path).
-func (c *Client) read(op, path, interviewID, sessionToken string) (request, error) {
-	if c.adminToken != "" {
-		if interviewID == "" {
-			return request{}, &Error{Op: op, Kind: ErrRejected, Message: "no interview id"}
-		}
-		q := url.Values{"id": {interviewID}}
-		return request{op: op, method: http.MethodGet, path: path, query: q, apiKey: true, token: c.adminToken}, nil
-	}
-	if sessionToken == "" {
-		return request{}, &Error{Op: op, Kind: ErrNoSession}
-	}
-	return request{op: op, method: http.MethodGet, path: "/0" + path, token: sessionToken}, nil
-}
-
 // request is one call to the upstream.
 type request struct {
-	op     string
-	method string
-	path   string // joined onto the base URL
-	query  url.Values
-	body   any    // JSON-encoded when non-nil
-	apiKey bool   // send x-api-key
-	token  string // X-Incode-Hardware-Id; empty sends none
+	op      string
+	method  string
+	path    string // joined onto the base URL
+	query   url.Values
+	body    any    // JSON-encoded when non-nil
+	apiKey  bool   // send x-api-key
+	token   string // X-Incode-Hardware-Id; empty sends none
+	session bool   // token is a session token (not an admin token)
 }
 
 // do sends rq under the Client's timeout and returns the status code and body
@@ -326,7 +209,8 @@ func (c *Client) roundTrip(parent context.Context, rq request) (int, []byte, *Er
 			Op:         rq.op,
 			StatusCode: code,
 			Kind:       kindOf(code),
-			Message:    cleanMessage(errorMessage(body), c.apiKey, c.adminToken, rq.token),
+			Message:    cleanMessage(errorMessage(body), c.apiKey, c.admin.fixed, c.admin.password, rq.token),
+			session:    rq.session,
 		}
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())

@@ -44,6 +44,21 @@ func decodeOnboardingURL(raw []byte) (string, error) {
 	return ans.URL, nil
 }
 
+// decodeLogIn decodes an answer of POST /executive/log-in. On success the
+// admin token is non-empty.
+func decodeLogIn(raw []byte) (string, error) {
+	var ans struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return "", err
+	}
+	if ans.Token == "" {
+		return "", errors.New("answer lacks token")
+	}
+	return ans.Token, nil
+}
+
 // decodeStatus decodes an answer of the status endpoints. On success the
 // status is non-empty; unknown values pass through.
 func decodeStatus(raw []byte) (string, error) {

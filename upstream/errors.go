@@ -33,6 +33,8 @@ type Error struct {
 	Message    string        // upstream's "message" (else "error") field, truncated
 	Kind       error         // one of the Err* sentinels
 	Err        error         // underlying cause, may be nil
+
+	session bool // the call carried a session token, not an admin token
 }
 
 // Error reads like `upstream: status: unavailable: HTTP 503: <message>`.
@@ -87,6 +89,25 @@ func (e *Error) Unauthorized() bool { return e.Kind == ErrUnauthorized }
 // Malformed reports that the upstream's answer was not what the API
 // promises.
 func (e *Error) Malformed() bool { return e.Kind == ErrMalformed }
+
+// SessionEnded says whether the upstream has forgotten the interview's
+// session for good: "not_found" when a status or score read answered that
+// the interview does not exist (404), "expired" when a read with a session
+// token was refused (401: the session token is no longer valid); "" for
+// any other failure. A 401 in admin mode is about the gateway's own
+// credentials, not the session.
+func (e *Error) SessionEnded() string {
+	if e.Op != "status" && e.Op != "score" {
+		return ""
+	}
+	switch {
+	case e.StatusCode == 404:
+		return "not_found"
+	case e.StatusCode == 401 && e.session:
+		return "expired"
+	}
+	return ""
+}
 
 // Rejected reports that the upstream refused the request itself (a 4xx
 // other than those above).

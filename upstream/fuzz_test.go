@@ -17,6 +17,7 @@ const (
 	decStatus
 	decScore
 	decErrorMessage
+	decLogIn
 	decoders
 )
 
@@ -103,8 +104,20 @@ func FuzzDecode(f *testing.F) {
 			checkScore(t, raw)
 		case decErrorMessage:
 			checkErrorMessage(t, raw)
+		case decLogIn:
+			checkLogIn(t, raw)
 		}
 	})
+}
+
+func checkLogIn(t *testing.T, raw []byte) {
+	tok, err := decodeLogIn(raw)
+	switch {
+	case err != nil && tok != "":
+		t.Fatalf("decodeLogIn(%q) = %q with error %v; want no token", raw, tok, err)
+	case err == nil && (tok == "" || !json.Valid(raw)):
+		t.Fatalf("decodeLogIn(%q) = %q: want a token from a JSON answer", raw, tok)
+	}
 }
 
 func checkSession(t *testing.T, raw []byte) {

@@ -23,6 +23,7 @@ const (
 	opOnboardingURL
 	opStatus
 	opScore
+	opLogIn
 )
 
 // Stats counts the upstream API calls the Simulator received, faulted and
@@ -33,6 +34,7 @@ type Stats struct {
 	OnboardingURL     int64            `json:"onboarding_url"`
 	Status            int64            `json:"status"`
 	Score             int64            `json:"score"`
+	LogIn             int64            `json:"log_in"` // admin log-ins (POST /executive/log-in)
 	StatusByInterview map[string]int64 `json:"status_by_interview"`
 	// MaxStatusInFlight is the most status calls about one interview that
 	// were ever in flight at once: a gateway that shares its reads keeps
@@ -40,6 +42,14 @@ type Stats struct {
 	MaxStatusInFlight int64 `json:"max_status_in_flight"`
 	// Webhooks counts the status changes announced to the webhook URL.
 	Webhooks int64 `json:"webhooks"`
+	// WebhookTokens counts the OAuth access tokens fetched for webhooks.
+	WebhookTokens int64 `json:"webhook_tokens"`
+}
+
+func (s *Simulator) countWebhookToken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.WebhookTokens++
 }
 
 func (s *Simulator) countWebhook() {
@@ -110,6 +120,8 @@ func (s *Simulator) count(o op, r *http.Request) (Faults, string) {
 		s.stats.Score++
 	case opStatus:
 		s.stats.Status++
+	case opLogIn:
+		s.stats.LogIn++
 	}
 	id := ""
 	iv, ok := s.byID[r.URL.Query().Get("id")]
@@ -133,15 +145,17 @@ func (s *Simulator) start(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
 		return
 	}
-	var body struct {
-		ConfigurationID string `json:"configurationId"`
-	}
+	var body StartOptions
 	if err := decodeBody(w, r, &body, false); err != nil {
 		writeError(w, r, http.StatusBadRequest, "body: "+err.Error())
 		return
 	}
-	iv := s.newInterview()
-	s.log.Info("simulator: session started", "interview", iv.id, "flow", body.ConfigurationID)
+	if len(body.CustomFields) > 0 && body.CustomFields[0] != '{' {
+		writeError(w, r, http.StatusBadRequest, "customFields must be an object")
+		return
+	}
+	iv := s.newInterview(body)
+	s.log.Info("simulator: session started", "interview", iv.id, "flow", body.ConfigurationID, "language", body.Language)
 	writeJSON(w, http.StatusOK, struct {
 		InterviewID     string `json:"interviewId"`
 		Token           string `json:"token"`
@@ -169,7 +183,9 @@ func (s *Simulator) score(w http.ResponseWriter, r *http.Request, iv interview) 
 	writeJSON(w, http.StatusOK, scoreFor(iv.outcome))
 }
 
-// session resolves the interview from the session token in X-Incode-Hardware-Id.
+// session resolves the interview from the session token in
+// X-Incode-Hardware-Id: 401 for an unknown or expired token, 404 for a
+// session the upstream has deleted.
 func (s *Simulator) session(h func(http.ResponseWriter, *http.Request, interview)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -179,11 +195,16 @@ func (s *Simulator) session(h func(http.ResponseWriter, *http.Request, interview
 			cp = *iv
 		}
 		s.mu.Unlock()
-		if !ok {
+		switch {
+		case !ok:
 			writeError(w, r, http.StatusUnauthorized, "invalid or missing session token")
-			return
+		case cp.deleted:
+			writeError(w, r, http.StatusNotFound, "interview not found")
+		case cp.expired:
+			writeError(w, r, http.StatusUnauthorized, "session token expired")
+		default:
+			h(w, r, cp)
 		}
-		h(w, r, cp)
 	}
 }
 
@@ -195,9 +216,8 @@ func (s *Simulator) admin(h func(http.ResponseWriter, *http.Request, interview))
 			writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
 			return
 		}
-		tok := r.Header.Get("X-Incode-Hardware-Id")
-		if s.adminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.adminToken)) != 1 {
-			writeError(w, r, http.StatusUnauthorized, "invalid or missing admin token")
+		if msg := s.adminTokenRefused(r.Header.Get("X-Incode-Hardware-Id")); msg != "" {
+			writeError(w, r, http.StatusUnauthorized, msg)
 			return
 		}
 		id := r.URL.Query().Get("id")
@@ -206,7 +226,7 @@ func (s *Simulator) admin(h func(http.ResponseWriter, *http.Request, interview))
 			return
 		}
 		iv, ok := s.lookup(id)
-		if !ok {
+		if !ok || iv.deleted {
 			writeError(w, r, http.StatusNotFound, "interview not found")
 			return
 		}
@@ -254,16 +274,18 @@ func applyFaults(w http.ResponseWriter, r *http.Request, f Faults) bool {
 	return true
 }
 
-// writeError answers the way the upstream does:
-// {timestamp, status, error, message, path}.
+// writeError answers the way the upstream does: {timestamp (ms), status,
+// error, message, path}, where status is the upstream's own four-digit
+// code, not the HTTP one (here the HTTP code times ten: the upstream's
+// codes are not published, and a client must not take them for HTTP's).
 func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	writeJSON(w, code, struct {
-		Timestamp string `json:"timestamp"`
+		Timestamp int64  `json:"timestamp"`
 		Status    int    `json:"status"`
 		Error     string `json:"error"`
 		Message   string `json:"message"`
 		Path      string `json:"path"`
-	}{time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"), code, http.StatusText(code), msg, r.URL.Path})
+	}{time.Now().UnixMilli(), code * 10, http.StatusText(code), msg, r.URL.Path})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 )
@@ -63,4 +64,61 @@ func (s *Simulator) controlSetFaults(w http.ResponseWriter, r *http.Request) {
 func (s *Simulator) controlClearFaults(w http.ResponseWriter, r *http.Request) {
 	s.ClearFaults()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// StartOptions are what a POST /omni/start asked for.
+type StartOptions struct {
+	ConfigurationID    string          `json:"configurationId"`
+	CountryCode        string          `json:"countryCode"`
+	Language           string          `json:"language"`
+	ExternalCustomerID string          `json:"externalCustomerId,omitempty"`
+	RedirectionURL     string          `json:"redirectionUrl,omitempty"`
+	CustomFields       json.RawMessage `json:"customFields,omitempty"`
+}
+
+// SessionInfo is what the Simulator knows of a session, for tests.
+type SessionInfo struct {
+	InterviewID      string       `json:"interviewId"`
+	OnboardingStatus string       `json:"onboardingStatus"`
+	Start            StartOptions `json:"start"`
+	Deleted          bool         `json:"deleted"`
+	Expired          bool         `json:"expired"`
+}
+
+// Session returns what the Simulator knows of an interview.
+func (s *Simulator) Session(interviewID string) (SessionInfo, bool) {
+	iv, ok := s.lookup(interviewID)
+	if !ok {
+		return SessionInfo{}, false
+	}
+	return SessionInfo{InterviewID: iv.id, OnboardingStatus: iv.status, Start: iv.start, Deleted: iv.deleted, Expired: iv.expired}, true
+}
+
+// Delete makes the upstream forget an interview: from now on its reads
+// answer 404, by session token and by admin id alike.
+func (s *Simulator) Delete(interviewID string) error {
+	return s.update(interviewID, func(iv *interview) { iv.deleted = true })
+}
+
+// Expire makes the interview's session token stop working: reads with it
+// answer 401 (admin reads still work).
+func (s *Simulator) Expire(interviewID string) error {
+	return s.update(interviewID, func(iv *interview) { iv.expired = true })
+}
+
+func (s *Simulator) controlSession(w http.ResponseWriter, r *http.Request) {
+	info, ok := s.Session(r.PathValue("id"))
+	if !ok {
+		writeError(w, r, http.StatusNotFound, ErrUnknownInterview.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Simulator) controlDelete(w http.ResponseWriter, r *http.Request) {
+	s.answerControl(w, r, s.Delete(r.PathValue("id")))
+}
+
+func (s *Simulator) controlExpire(w http.ResponseWriter, r *http.Request) {
+	s.answerControl(w, r, s.Expire(r.PathValue("id")))
 }

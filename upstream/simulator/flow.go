@@ -3,9 +3,11 @@ package simulator
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -16,7 +18,13 @@ import (
 //go:embed web
 var webFS embed.FS
 
-var flowTemplate = template.Must(template.ParseFS(webFS, "web/flow.html"))
+var flowTemplate = template.Must(template.New("flow.html").Funcs(template.FuncMap{"json": toJSON}).ParseFS(webFS, "web/flow.html"))
+
+// toJSON encodes v for a template; the template escapes it for its place.
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
 
 // flowCSP keeps every script and style in files served from this origin. It
 // sets no frame-ancestors: the page must open in another origin's iframe.
@@ -38,35 +46,36 @@ type flowData struct {
 	Steps       []stepItem
 	StepDelayMS int64
 	Auto        bool
+	Order       [][]string // the statuses each step sets, in order
 }
 
 var stepLabels = []string{"Capture ID", "Confirm details", "Selfie", "Finish"}
 
-// stepOf maps a status to the page step that follows it. Statuses the page
-// does not know start at step 1.
-func stepOf(status string) int {
-	switch status {
-	case StatusIDValidationFinished, "ID_VALIDATION_FINISHED_SECOND_ID":
-		return 2
-	case StatusPostProcessingFinished:
-		return 3
-	case StatusFaceValidationFinished, "GOVERNMENT_VALIDATION_FINISHED":
-		return 4
-	case StatusOnboardingFinished, "MANUAL_REVIEW_APPROVED", "MANUAL_REVIEW_REJECTED":
-		return 5
-	default:
-		return 1
+// stepOf maps a status to the page step that follows the step that set
+// it, in the given order. Statuses the page does not set start at step 1;
+// a manual review comes after the last step.
+func stepOf(status string, steps [][]string) int {
+	if status == "MANUAL_REVIEW_APPROVED" || status == "MANUAL_REVIEW_REJECTED" {
+		return len(steps) + 1
 	}
+	for i, step := range steps {
+		if slices.Contains(step, status) {
+			return i + 2
+		}
+	}
+	return 1
 }
 
 func (s *Simulator) flowPage(w http.ResponseWriter, r *http.Request) {
 	iv, ok := s.lookup(r.PathValue("id"))
-	if !ok {
+	if !ok || iv.deleted {
 		s.renderPage(w, http.StatusNotFound, "notfound", nil)
 		return
 	}
-	step := stepOf(iv.status)
+	order := orderSteps[s.order]
+	step := stepOf(iv.status, order)
 	d := flowData{
+		Order:       order,
 		InterviewID: iv.id,
 		Status:      iv.status,
 		Step:        step,

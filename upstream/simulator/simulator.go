@@ -24,20 +24,59 @@ const (
 	OutcomeFail = "FAIL"
 )
 
-// Statuses the flow page walks through, in order.
+// Statuses the flow page sets.
 const (
-	StatusUnknown                = "UNKNOWN"
-	StatusIDValidationFinished   = "ID_VALIDATION_FINISHED"
-	StatusPostProcessingFinished = "POST_PROCESSING_FINISHED"
-	StatusFaceValidationFinished = "FACE_VALIDATION_FINISHED"
-	StatusOnboardingFinished     = "ONBOARDING_FINISHED"
+	StatusUnknown                      = "UNKNOWN"
+	StatusIDValidationFinished         = "ID_VALIDATION_FINISHED"
+	StatusIDValidationFinishedSecondID = "ID_VALIDATION_FINISHED_SECOND_ID"
+	StatusGovernmentValidationFinished = "GOVERNMENT_VALIDATION_FINISHED"
+	StatusPostProcessingFinished       = "POST_PROCESSING_FINISHED"
+	StatusFaceValidationFinished       = "FACE_VALIDATION_FINISHED"
+	StatusOnboardingFinished           = "ONBOARDING_FINISHED"
 )
 
-// Flow is the path the flow page walks, in order: a session starts at
-// Flow[0] and its flow ends at the last. Tests and the load tool drive the
-// simulator along it. It is the simulator's scenario, not a rule of the
-// gateway, which orders statuses by its own rules (poller.FlowOrder).
-var Flow = []string{StatusUnknown, StatusIDValidationFinished, StatusPostProcessingFinished, StatusFaceValidationFinished, StatusOnboardingFinished}
+// Orders the flow page can set statuses in (Config.Order).
+const (
+	// OrderSteps sets one status per step, along Flow.
+	OrderSteps = "steps"
+	// OrderIncode sets them as Incode's flows send them: the ID checks,
+	// then a second ID; government validation after the ID checks; the
+	// face check, then post-processing, which ends in the background.
+	OrderIncode = "incode"
+)
+
+// orderSteps lists, for each order, the statuses each of the flow page's
+// four steps sets, in order.
+var orderSteps = map[string][][]string{
+	OrderSteps: {
+		{StatusIDValidationFinished}, {StatusPostProcessingFinished},
+		{StatusFaceValidationFinished}, {StatusOnboardingFinished},
+	},
+	OrderIncode: {
+		{StatusIDValidationFinished, StatusIDValidationFinishedSecondID}, {StatusGovernmentValidationFinished},
+		{StatusFaceValidationFinished, StatusPostProcessingFinished}, {StatusOnboardingFinished},
+	},
+}
+
+// Path returns the statuses a session goes through when its flow page is
+// played in order, starting with UNKNOWN; nil for an unknown order.
+func Path(order string) []string {
+	steps, ok := orderSteps[order]
+	if !ok {
+		return nil
+	}
+	path := []string{StatusUnknown}
+	for _, step := range steps {
+		path = append(path, step...)
+	}
+	return path
+}
+
+// Flow is the path the flow page walks by default (OrderSteps): a session
+// starts at Flow[0] and its flow ends at the last. Tests and the load tool
+// drive the simulator along it. It is the simulator's scenario, not a rule
+// of the gateway, which takes statuses in the order they arrive.
+var Flow = Path(OrderSteps)
 
 const defaultStepDelay = 1500 * time.Millisecond
 
@@ -46,20 +85,43 @@ type Config struct {
 	// APIKey is the x-api-key that /omni/... calls must carry. Empty accepts
 	// any non-empty key.
 	APIKey string
-	// AdminToken is the admin token the admin endpoints accept in
-	// X-Incode-Hardware-Id. Empty makes them answer 401.
+	// AdminToken is an admin token the admin endpoints accept in
+	// X-Incode-Hardware-Id, forever.
 	AdminToken string
+	// AdminEmail and AdminPassword are the executive credentials
+	// POST /executive/log-in takes; each log-in answers a new admin token
+	// that the admin endpoints accept for AdminTokenTTL (zero: 24h, as the
+	// upstream does), then refuse with 401. Empty refuses every log-in.
+	AdminEmail    string
+	AdminPassword string
+	AdminTokenTTL time.Duration
+	// Order is the order in which the flow page sets statuses: OrderSteps
+	// (the default: one status per step, along Flow) or OrderIncode (the
+	// orders Incode's flows send: a second ID, government validation after
+	// the ID checks, post-processing after the face check).
+	Order string
 	// PublicURL is the base URL browsers reach the Simulator at; flow URLs are
 	// built on it. Empty means "http://" + the request's Host.
 	PublicURL string
 	// StepDelay is the auto-advance step time of the flow page. Zero means 1.5s.
 	StepDelay time.Duration
 	// WebhookURL receives a POST for every status change, as the upstream's
-	// webhook does: {"interviewId","onboardingStatus","clientId","flowId"}
-	// with "Authorization: Bearer <WebhookSecret>", one retry on failure.
-	// Empty sends none. Close stops the sender.
-	WebhookURL    string
-	WebhookSecret string
+	// webhook does: {"interviewId","onboardingStatus","clientId","flowId"},
+	// and "externalId" when the session has one; one retry on failure.
+	// Empty sends none. Close stops the sender. How the calls are
+	// authenticated follows the upstream's two setups, and a third:
+	//   - WebhookTokenURL set: OAuth 2.0 client credentials. The sender
+	//     POSTs grant_type=client_credentials there with Basic
+	//     WebhookClientID:WebhookClientSecret, sends the access token as
+	//     a bearer until it expires, then fetches a new one;
+	//   - else WebhookSecret set: "Authorization: Bearer <WebhookSecret>";
+	//   - else no Authorization header at all (the upstream without OAuth;
+	//     a secret may sit in the URL's path).
+	WebhookURL          string
+	WebhookSecret       string
+	WebhookTokenURL     string
+	WebhookClientID     string
+	WebhookClientSecret string
 	// Logger receives a line per session started and per control change.
 	// Nil discards them, so tests stay quiet.
 	Logger *slog.Logger
@@ -71,6 +133,8 @@ type Config struct {
 type Simulator struct {
 	apiKey     string
 	adminToken string
+	executive  adminLogin
+	order      string
 	publicURL  string
 	stepDelay  time.Duration
 	log        *slog.Logger
@@ -79,12 +143,13 @@ type Simulator struct {
 	webhooks   *webhooks // nil without a WebhookURL
 	closeOnce  sync.Once
 
-	mu       sync.Mutex            // protects byID, byToken, inFlight, faults, stats
-	inFlight map[string]int64      // status calls in flight, by interview id
-	byID     map[string]*interview // by interview id
-	byToken  map[string]*interview // by session token
-	faults   Faults
-	stats    Stats
+	mu          sync.Mutex            // protects byID, byToken, adminTokens, inFlight, faults, stats
+	adminTokens map[string]time.Time  // admin tokens from log-ins, and when each expires
+	inFlight    map[string]int64      // status calls in flight, by interview id
+	byID        map[string]*interview // by interview id
+	byToken     map[string]*interview // by session token
+	faults      Faults
+	stats       Stats
 }
 
 // interview is one session; its fields are guarded by Simulator.mu.
@@ -94,21 +159,27 @@ type interview struct {
 	code    string
 	status  string
 	outcome string
+	start   StartOptions // what the start asked for
+	deleted bool         // the upstream no longer knows it: reads answer 404
+	expired bool         // its session token no longer works: session reads answer 401
 }
 
 // New returns a Simulator.
 func New(cfg Config) *Simulator {
 	s := &Simulator{
-		apiKey:     cfg.APIKey,
-		adminToken: cfg.AdminToken,
-		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
-		stepDelay:  cfg.StepDelay,
-		log:        cfg.Logger,
-		page:       flowTemplate,
-		byID:       make(map[string]*interview),
-		byToken:    make(map[string]*interview),
-		inFlight:   make(map[string]int64),
-		stats:      Stats{StatusByInterview: make(map[string]int64)},
+		apiKey:      cfg.APIKey,
+		adminToken:  cfg.AdminToken,
+		executive:   adminLogin{email: cfg.AdminEmail, password: cfg.AdminPassword, ttl: cfg.AdminTokenTTL},
+		order:       cfg.Order,
+		adminTokens: make(map[string]time.Time),
+		publicURL:   strings.TrimRight(cfg.PublicURL, "/"),
+		stepDelay:   cfg.StepDelay,
+		log:         cfg.Logger,
+		page:        flowTemplate,
+		byID:        make(map[string]*interview),
+		byToken:     make(map[string]*interview),
+		inFlight:    make(map[string]int64),
+		stats:       Stats{StatusByInterview: make(map[string]int64)},
 	}
 	if s.stepDelay <= 0 {
 		s.stepDelay = defaultStepDelay
@@ -116,8 +187,14 @@ func New(cfg Config) *Simulator {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.executive.ttl <= 0 {
+		s.executive.ttl = 24 * time.Hour
+	}
+	if Path(s.order) == nil {
+		s.order = OrderSteps
+	}
 	if cfg.WebhookURL != "" {
-		s.webhooks = newWebhooks(cfg.WebhookURL, cfg.WebhookSecret, s)
+		s.webhooks = newWebhooks(cfg, s)
 	}
 	s.router = s.routes()
 	return s
@@ -151,12 +228,18 @@ func (s *Simulator) routes() *http.ServeMux {
 	get, post, del := http.MethodGet, http.MethodPost, http.MethodDelete
 
 	route("/omni/start", map[string]http.Handler{post: s.api(opStart, s.start)})
+	route("/executive/log-in", map[string]http.Handler{post: s.api(opLogIn, s.logIn)})
 	route("/0/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.session(s.onboardingURL))})
 	route("/0/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.session(s.status))})
 	route("/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.admin(s.status))})
 	route("/0/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.session(s.score))})
 	route("/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.admin(s.score))})
 
+	route("/sim/interviews/{id}", map[string]http.Handler{
+		get: http.HandlerFunc(s.controlSession),
+		del: http.HandlerFunc(s.controlDelete),
+	})
+	route("/sim/interviews/{id}/expire", map[string]http.Handler{post: http.HandlerFunc(s.controlExpire)})
 	route("/sim/interviews/{id}/status", map[string]http.Handler{post: http.HandlerFunc(s.controlStatus)})
 	route("/sim/interviews/{id}/score", map[string]http.Handler{post: http.HandlerFunc(s.controlScore)})
 	route("/sim/stats", map[string]http.Handler{get: http.HandlerFunc(s.controlStats)})
@@ -183,7 +266,7 @@ func (s *Simulator) SetStatus(interviewID, status string) error {
 	err := s.update(interviewID, func(iv *interview) {
 		if iv.status != status && s.webhooks != nil {
 			// Queued under the lock, so webhooks go out in the order of the changes.
-			s.webhooks.announce(webhookCall{InterviewID: interviewID, OnboardingStatus: status, ClientID: "sim", FlowID: "sim-flow"}, s)
+			s.webhooks.announce(webhookCall{InterviewID: interviewID, OnboardingStatus: status, ExternalID: iv.start.ExternalCustomerID, ClientID: "sim", FlowID: "sim-flow"}, s)
 		}
 		iv.status = status
 	})
@@ -222,13 +305,14 @@ func (s *Simulator) update(interviewID string, change func(*interview)) error {
 }
 
 // newInterview creates and registers a session in state UNKNOWN with an OK score.
-func (s *Simulator) newInterview() *interview {
+func (s *Simulator) newInterview(opts StartOptions) *interview {
 	iv := &interview{
 		id:      randomHex(12),
 		token:   randomToken(),
 		code:    strings.ToUpper(randomHex(3)),
 		status:  StatusUnknown,
 		outcome: OutcomeOK,
+		start:   opts,
 	}
 	s.mu.Lock()
 	s.byID[iv.id] = iv

@@ -119,7 +119,7 @@ func wantError(t *testing.T, a answer, code int, path string) {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
 	var e struct {
-		Timestamp string `json:"timestamp"`
+		Timestamp int64  `json:"timestamp"`
 		Status    int    `json:"status"`
 		Error     string `json:"error"`
 		Message   string `json:"message"`
@@ -128,11 +128,11 @@ func wantError(t *testing.T, a answer, code int, path string) {
 	if err := json.Unmarshal(a.body, &e); err != nil {
 		t.Fatalf("error body %s: %v", a.body, err)
 	}
-	if _, err := time.Parse(time.RFC3339, e.Timestamp); err != nil {
-		t.Errorf("timestamp %q: %v", e.Timestamp, err)
+	if age := time.Since(time.UnixMilli(e.Timestamp)); age < 0 || age > time.Minute {
+		t.Errorf("timestamp %d ms is not the time of the answer", e.Timestamp)
 	}
-	if e.Status != code || e.Error != http.StatusText(code) || e.Message == "" || e.Path != path {
-		t.Errorf("error body %+v, want status %d, error %q, a message, path %q", e, code, http.StatusText(code), path)
+	if e.Status < 1000 || e.Status > 9999 || e.Error != http.StatusText(code) || e.Message == "" || e.Path != path {
+		t.Errorf("error body %+v, want a four-digit status, error %q, a message, path %q", e, http.StatusText(code), path)
 	}
 }
 
@@ -410,7 +410,7 @@ func TestSetErrors(t *testing.T) {
 	if err := sim.SetScore("nope", OutcomeOK); !errors.Is(err, ErrUnknownInterview) {
 		t.Errorf("SetScore unknown: %v, want ErrUnknownInterview", err)
 	}
-	iv := sim.newInterview()
+	iv := sim.newInterview(StartOptions{})
 	if err := sim.SetStatus(iv.id, ""); err == nil || errors.Is(err, ErrUnknownInterview) {
 		t.Errorf("SetStatus empty: %v, want a bad-value error", err)
 	}
@@ -737,17 +737,30 @@ func TestFlowScript(t *testing.T) {
 		name    string
 		mode    string
 		outcome string
-		from    string // status before the page opens
-		want    []string
+		order   string
+		from    string   // status before the page opens
+		want    []string // the statuses the page shows, one per step
+		set     []string // every status the page sets, in order
 	}{
-		{"click, OK", "click", "OK", "", []string{StatusIDValidationFinished, StatusPostProcessingFinished, StatusFaceValidationFinished, StatusOnboardingFinished}},
-		{"click, FAIL", "click", "FAIL", "", []string{StatusIDValidationFinished, StatusPostProcessingFinished, StatusFaceValidationFinished, StatusOnboardingFinished}},
-		{"auto, WARN", "auto", "WARN", "", []string{StatusIDValidationFinished, StatusPostProcessingFinished, StatusFaceValidationFinished, StatusOnboardingFinished}},
-		{"auto from selfie", "auto", "OK", StatusPostProcessingFinished, []string{StatusFaceValidationFinished, StatusOnboardingFinished}},
+		{"click, OK", "click", "OK", "", "", Flow[1:], Flow[1:]},
+		{"click, FAIL", "click", "FAIL", "", "", Flow[1:], Flow[1:]},
+		{"auto, WARN", "auto", "WARN", "", "", Flow[1:], Flow[1:]},
+		{"auto from selfie", "auto", "OK", "", StatusPostProcessingFinished, Flow[3:], Flow[3:]},
+		{"Incode's order, click", "click", "OK", OrderIncode, "",
+			[]string{StatusIDValidationFinishedSecondID, StatusGovernmentValidationFinished, StatusPostProcessingFinished, StatusOnboardingFinished},
+			Path(OrderIncode)[1:]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{APIKey: testKey, StepDelay: 5 * time.Millisecond})
+			announced := make(chan string, 16)
+			receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var c webhookCall
+				json.NewDecoder(r.Body).Decode(&c)
+				announced <- c.OnboardingStatus
+			}))
+			defer receiver.Close()
+			sim := New(Config{APIKey: testKey, StepDelay: 5 * time.Millisecond, Order: tt.order})
+			h := newHarnessFor(t, sim)
 			s := h.start()
 			if tt.from != "" {
 				if err := h.sim.SetStatus(s.InterviewID, tt.from); err != nil {
@@ -756,8 +769,11 @@ func TestFlowScript(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
+			order, _ := json.Marshal(orderSteps[sim.order])
+			sim.webhooks = newWebhooks(Config{WebhookURL: receiver.URL}, sim) // announces what the page sets from now on
+			defer sim.webhooks.close()
 			cmd := exec.CommandContext(ctx, node, "testdata/flow_harness.js", h.srv.URL+"/flow/"+s.InterviewID,
-				fmt.Sprint(stepOf(readStatus(t, h, s.Token))), "5", tt.mode, tt.outcome)
+				fmt.Sprint(stepOf(readStatus(t, h, s.Token), orderSteps[sim.order])), "5", tt.mode, tt.outcome, string(order))
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
@@ -769,6 +785,16 @@ func TestFlowScript(t *testing.T) {
 			}
 			if got := readStatus(t, h, s.Token); got != StatusOnboardingFinished {
 				t.Errorf("upstream status %q, want ONBOARDING_FINISHED", got)
+			}
+			for i, want := range tt.set {
+				select {
+				case got := <-announced:
+					if got != want {
+						t.Fatalf("status %d set by the page: %s, want %s (all: %v)", i, got, want, tt.set)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("status %d (%s) never set", i, want)
+				}
 			}
 			if overall, _ := scoreStatuses(t, h.sessionGet("/0/omni/get/score", s.Token).body); overall != tt.outcome {
 				t.Errorf("score %q, want %q", overall, tt.outcome)
@@ -800,59 +826,5 @@ func TestFaultsForSomeInterviews(t *testing.T) {
 		if _, err := ParseFaults(bad); err == nil {
 			t.Errorf("ParseFaults(%q) accepted", bad)
 		}
-	}
-}
-
-// TestWebhooks: each status change is POSTed to the webhook URL, in order,
-// with the bearer secret; a failed call is retried once.
-func TestWebhooks(t *testing.T) {
-	type call struct {
-		auth string
-		body map[string]string
-	}
-	calls := make(chan call, 16)
-	fail := make(chan bool, 16)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]string
-		json.NewDecoder(r.Body).Decode(&body)
-		calls <- call{r.Header.Get("Authorization"), body}
-		select {
-		case <-fail:
-			w.WriteHeader(http.StatusInternalServerError)
-		default:
-			io.WriteString(w, `{"success":true}`)
-		}
-	}))
-	defer receiver.Close()
-	sim := New(Config{APIKey: testKey, WebhookURL: receiver.URL, WebhookSecret: "hook-secret"})
-	defer sim.Close()
-	h := newHarnessFor(t, sim)
-	s := h.start()
-	sim.webhooks.retryAfter = 10 * time.Millisecond
-
-	fail <- true // the first call fails, its retry succeeds
-	for _, status := range []string{"ID_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED"} {
-		if err := sim.SetStatus(s.InterviewID, status); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := []string{"ID_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED"} // retry, then the next change
-	for i, status := range want {
-		select {
-		case c := <-calls:
-			if c.auth != "Bearer hook-secret" || c.body["interviewId"] != s.InterviewID || c.body["onboardingStatus"] != status {
-				t.Fatalf("call %d: %+v, want %s with the secret", i, c, status)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("call %d (%s) never came", i, status)
-		}
-	}
-	select {
-	case c := <-calls:
-		t.Fatalf("unexpected call %+v: an unchanged status is not announced", c)
-	case <-time.After(100 * time.Millisecond):
-	}
-	if n := sim.Stats().Webhooks; n != 2 {
-		t.Fatalf("stats count %d webhooks, want 2 changes", n)
 	}
 }

@@ -15,15 +15,18 @@ const webhookQueue = 4096
 type webhookCall struct {
 	InterviewID      string `json:"interviewId"`
 	OnboardingStatus string `json:"onboardingStatus"`
+	ExternalID       string `json:"externalId,omitempty"`
 	ClientID         string `json:"clientId"`
 	FlowID           string `json:"flowId"`
 }
 
 // webhooks sends each status change to the configured URL, as the
-// upstream does: POST with a bearer token, one retry after a failure or a
-// non-200 answer. One goroutine sends them in the order they happened.
+// upstream does: POST, authenticated as Config says, one retry after a
+// failure or a non-200 answer. One goroutine sends them in the order they
+// happened; it alone touches the OAuth token.
 type webhooks struct {
 	url, secret string
+	oauth       *oauthClient // nil unless Config.WebhookTokenURL is set
 	client      *http.Client
 	retryAfter  time.Duration
 	queue       chan webhookCall
@@ -31,15 +34,18 @@ type webhooks struct {
 	done        chan struct{}
 }
 
-func newWebhooks(url, secret string, s *Simulator) *webhooks {
+func newWebhooks(cfg Config, s *Simulator) *webhooks {
 	ctx, stop := context.WithCancel(context.Background())
 	w := &webhooks{
-		url: url, secret: secret,
+		url: cfg.WebhookURL, secret: cfg.WebhookSecret,
 		client:     &http.Client{Timeout: 5 * time.Second},
 		retryAfter: time.Second,
 		queue:      make(chan webhookCall, webhookQueue),
 		stop:       stop,
 		done:       make(chan struct{}),
+	}
+	if cfg.WebhookTokenURL != "" {
+		w.oauth = &oauthClient{url: cfg.WebhookTokenURL, id: cfg.WebhookClientID, secret: cfg.WebhookClientSecret, sim: s}
 	}
 	go w.run(ctx, s)
 	return w
@@ -86,12 +92,24 @@ func (w *webhooks) send(ctx context.Context, c webhookCall) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+w.secret)
+	switch {
+	case w.oauth != nil:
+		token, err := w.oauth.token(ctx, w.client)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	case w.secret != "":
+		req.Header.Set("Authorization", "Bearer "+w.secret)
+	}
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && w.oauth != nil {
+		w.oauth.forget() // refused before it expired: the retry fetches a new one
+	}
 	if resp.StatusCode != http.StatusOK {
 		return &webhookError{code: resp.StatusCode}
 	}

@@ -1,6 +1,6 @@
 // Runs web/static/flow.js against a minimal DOM that mirrors web/flow.html,
 // with fetch going to the simulator under test.
-// Usage: node flow_harness.js PAGE_URL STEP STEP_DELAY_MS click|auto OUTCOME
+// Usage: node flow_harness.js PAGE_URL STEP STEP_DELAY_MS click|auto OUTCOME ORDER_JSON
 // Prints each status the page shows, one a line, and exits 0 when #done shows.
 "use strict";
 
@@ -8,7 +8,7 @@ const fs = require("fs");
 const path = require("path");
 const vm = require("vm");
 
-const [pageURL, startStep, delayMS, mode, outcome] = process.argv.slice(2);
+const [pageURL, startStep, delayMS, mode, outcome, order] = process.argv.slice(2);
 const interview = new URL(pageURL).pathname.split("/").pop();
 
 function element(id, props) {
@@ -31,7 +31,7 @@ function element(id, props) {
 
 const byId = {};
 const add = (el) => { byId[el.id] = el; return el; };
-add(element("flow", { dataset: { interview, step: startStep, stepDelayMs: delayMS } }));
+add(element("flow", { dataset: { interview, step: startStep, stepDelayMs: delayMS, order } }));
 add(element("auto", { checked: mode === "auto" }));
 add(element("status", { textContent: "" }));
 add(element("error", { hidden: true }));
@@ -57,7 +57,7 @@ vm.runInContext(fs.readFileSync(path.join(__dirname, "..", "web", "static", "flo
 const buttons = ["capture-id", "confirm-id", "take-selfie", "finish"];
 let last = "";
 let clicked = -1;
-const deadline = Date.now() + 5000;
+const deadline = Date.now() + 10000;
 (function tick() {
   const status = byId.status.textContent;
   if (status !== last) {

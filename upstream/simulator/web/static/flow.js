@@ -13,15 +13,17 @@
   const statusOut = document.getElementById("status");
   const errorBox = document.getElementById("error");
 
-  // steps[n] is step n: its button and the status it sets. Step 4 sets the
-  // score first, then ONBOARDING_FINISHED; step 5 is "done".
-  const steps = [
-    null,
-    { button: "capture-id", status: "ID_VALIDATION_FINISHED" },
-    { button: "confirm-id", status: "POST_PROCESSING_FINISHED" },
-    { button: "take-selfie", status: "FACE_VALIDATION_FINISHED" },
-    { button: "finish", status: "ONBOARDING_FINISHED" },
-  ];
+  // steps[n] is step n: its button and the statuses it sets, in order
+  // (data-order: one list per step, as the simulator's order wants them).
+  // Step 4 sets the score first, then ONBOARDING_FINISHED; step 5 is "done".
+  const order = JSON.parse(root.dataset.order || "[]");
+  const buttons = ["capture-id", "confirm-id", "take-selfie", "finish"];
+  const steps = [null].concat(buttons.map(function (button, i) {
+    return { button: button, statuses: order[i] || [] };
+  }));
+  // A step that sets several statuses sets them this far apart, so each
+  // is its own change upstream.
+  const statusGap = 300;
   let step = Number(root.dataset.step) || 1;
   let busy = false;
   let timer = null;
@@ -79,8 +81,15 @@
       if (step === 4) {
         await post("/score", { status: outcome() });
       }
-      await post("/status", { onboardingStatus: current.status });
-      show(step + 1, current.status);
+      let last = "";
+      for (const [i, status] of current.statuses.entries()) {
+        if (i > 0) {
+          await new Promise(function (resolve) { setTimeout(resolve, statusGap); });
+        }
+        await post("/status", { onboardingStatus: status });
+        last = status;
+      }
+      show(step + 1, last);
     } catch (err) {
       setError("Could not save this step (" + err.message + "). Try again.");
     } finally {

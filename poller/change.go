@@ -18,12 +18,12 @@ func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
 		return Update{}, false, err
 	}
 	defer done()
-	u, changed := m.apply(st, status, time.Time{})
+	u, changed := m.apply(st, status, "", time.Time{})
 	return u, changed, nil
 }
 
-// apply records a status read at readAt (zero for a push) and publishes it
-// when it changed. Holding st.publish across the change and its publish
+// apply records a status read at readAt (zero for a push), or the end of
+// the session (end not ""), and publishes it when it changed. Holding st.publish across the change and its publish
 // keeps the publishes of one interview in Seq order, whichever goroutine
 // (poll, push or the cluster's feed) makes them. A read that began before
 // the last change made elsewhere may be older than it, so it only counts
@@ -31,7 +31,7 @@ func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
 // the shared copy first, on top of the last change this node knows is
 // stored there; a commit that finds changes this node missed merges them
 // and decides again.
-func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update, bool) {
+func (m *Manager) apply(st *interview, status, end string, readAt time.Time) (Update, bool) {
 	st.publish.Lock()
 	defer st.publish.Unlock()
 	pushed := readAt.IsZero()
@@ -42,11 +42,14 @@ func (m *Manager) apply(st *interview, status string, readAt time.Time) (Update,
 			st.pushedAt, st.usedAt = time.Now(), time.Now()
 		}
 		cur, base := st.cur, st.shared.Seq
-		if !st.changesLocked(status, readAt) {
+		if !st.changesLocked(status, end, readAt) {
 			st.mu.Unlock()
 			return cur, false
 		}
-		next := Update{InterviewID: st.id, Status: status, Seq: nextSeq(cur.Seq)}
+		next := Update{InterviewID: st.id, Status: status, Seq: nextSeq(cur.Seq), End: end}
+		if end != "" {
+			next.Status = cur.Status // the last status seen stays
+		}
 		st.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
@@ -99,7 +102,7 @@ func (m *Manager) mergePublishing(st *interview, changes []Update, pushed bool) 
 		if u.Seq <= st.cur.Seq || (alone && regresses(st.cur.Status, u.Status)) {
 			continue
 		}
-		same := u.Status == st.cur.Status
+		same := u.Status == st.cur.Status && u.End == st.cur.End
 		st.recordLocked(u)
 		if !same {
 			fresh = append(fresh, u)

@@ -249,3 +249,49 @@ func TestFinishedFlowNeverMovesBack(t *testing.T) {
 		}
 	})
 }
+
+// goneErr is an upstream error that says the session is gone.
+type goneErr string
+
+func (e goneErr) Error() string        { return "session gone: " + string(e) }
+func (e goneErr) SessionEnded() string { return string(e) }
+
+// TestForgottenSessionEnds: when the upstream answers that a session it
+// knew is gone, subscribers get one last update carrying End, after the
+// last status; nobody polls it again, and nothing changes it afterwards.
+// An interview never seen answering so is only an error.
+func TestForgottenSessionEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+		reg := prometheus.NewRegistry()
+		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Metrics: reg})
+		m.Register("a", "tok")
+		defer m.Watch("a")()
+		time.Sleep(1500 * time.Millisecond)
+		src.Set("a", "ID_VALIDATION_FINISHED")
+		time.Sleep(time.Second)
+		src.SetErr(goneErr(poller.EndExpired))
+		time.Sleep(2 * time.Second)
+		got := rec.Of("a")
+		if len(got) != 3 || got[2].End != poller.EndExpired || got[2].Status != "ID_VALIDATION_FINISHED" || got[2].Seq <= got[1].Seq || !got[2].Done() {
+			t.Fatalf("published %+v, want UNKNOWN, ID_VALIDATION_FINISHED, then the end after it", got)
+		}
+		calls := src.Calls("a")
+		time.Sleep(time.Minute)
+		if src.Calls("a") != calls || pollertest.Pollers(t, reg) != 0 {
+			t.Fatalf("an ended session was polled again: %d -> %d calls, %v pollers", calls, src.Calls("a"), pollertest.Pollers(t, reg))
+		}
+		if u, err := m.Current(context.Background(), "a"); err != nil || u != got[2] {
+			t.Fatalf("Current = %+v, %v; want the end, from memory", u, err)
+		}
+		if _, changed, _ := m.Push("a", poller.StatusFinished); changed {
+			t.Fatal("a push changed an ended session")
+		}
+		if _, err := m.Current(context.Background(), "never-seen"); err == nil {
+			t.Fatal("an interview nobody registered, gone upstream, gave no error")
+		}
+		if len(rec.Of("never-seen")) != 0 {
+			t.Fatal("an end was published for an interview nobody registered")
+		}
+	})
+}

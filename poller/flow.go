@@ -30,7 +30,21 @@ type Update struct {
 	InterviewID string `json:"interviewId"`
 	Status      string `json:"onboardingStatus"`
 	Seq         uint64 `json:"seq"`
+	// End is set once the upstream has forgotten the session: "expired"
+	// (its token no longer works) or "not_found" (it no longer exists).
+	// Status then keeps the last status seen. "" while the session lives.
+	End string `json:"end,omitempty"`
 }
+
+// Session ends (Update.End).
+const (
+	EndExpired  = "expired"
+	EndNotFound = "not_found"
+)
+
+// Done reports whether nothing will follow u: the flow finished, or the
+// upstream forgot the session.
+func (u Update) Done() bool { return u.Finished() || u.End != "" }
 
 // Finished reports whether u ends the user's flow: ONBOARDING_FINISHED,
 // or a manual review decided after it.

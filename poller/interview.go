@@ -69,14 +69,18 @@ func (st *interview) idleLocked() bool {
 // the flow finished, the status was read or pushed within the last
 // interval, a backoff runs, or another node of the cluster reads it.
 func (st *interview) freshLocked(now time.Time, interval time.Duration) bool {
-	return st.cur.Finished() || now.Sub(st.readAt) < interval || now.Sub(st.pushedAt) < interval ||
+	return st.cur.Done() || now.Sub(st.readAt) < interval || now.Sub(st.pushedAt) < interval ||
 		now.Before(st.retryAt) || now.Before(st.following)
 }
 
-// changesLocked decides whether status, read at readAt (zero for a push),
-// changes the interview.
-func (st *interview) changesLocked(status string, readAt time.Time) bool {
+// changesLocked decides whether status, or the end of the session (end
+// not ""), read at readAt (zero for a push), changes the interview.
+func (st *interview) changesLocked(status, end string, readAt time.Time) bool {
 	switch {
+	case st.cur.End != "":
+		return false // an ended session never changes again
+	case end != "":
+		return true
 	case st.cur.Seq == 0:
 		return true
 	case st.cur.Status == status:
@@ -106,7 +110,7 @@ func (st *interview) recordLocked(u Update) {
 		st.history = append(st.history[:0], st.history[1:]...)
 	}
 	st.history = append(st.history, u)
-	if u.Finished() {
+	if u.Done() {
 		st.stopLocked()
 	}
 }

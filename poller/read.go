@@ -14,6 +14,13 @@ type retryDelayer interface {
 	RetryDelay() time.Duration
 }
 
+// sessionEnder is implemented by source errors that can tell the upstream
+// has forgotten the session for good: SessionEnded answers EndExpired or
+// EndNotFound then, "" otherwise.
+type sessionEnder interface {
+	SessionEnded() string
+}
+
 // Current returns the interview's status. It answers from memory while a
 // poller keeps the status fresh, after the flow finished, during a backoff,
 // or when the last read is younger than one interval; otherwise it reads
@@ -110,6 +117,14 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		m.releaseIdle(st)
 	}
 	if err != nil {
+		var se sessionEnder
+		if errors.As(err, &se) && se.SessionEnded() != "" && (st.cur.Seq > 0 || st.token != "") {
+			// A session this node knew is gone upstream: its subscribers
+			// get its end, and nobody polls it again.
+			st.mu.Unlock()
+			u, _ := m.apply(st, "", se.SessionEnded(), began)
+			return u, nil
+		}
 		u := m.failedLocked(st, err)
 		st.mu.Unlock()
 		return u, err
@@ -119,7 +134,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	}
 	st.failures, st.retryAt, st.readAt, st.lastErr = 0, time.Time{}, time.Now(), nil
 	st.mu.Unlock()
-	u, _ = m.apply(st, status, began)
+	u, _ = m.apply(st, status, "", began)
 	return u, nil
 }
 

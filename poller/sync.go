@@ -1,6 +1,9 @@
 package poller
 
-import "context"
+import (
+	"cmp"
+	"context"
+)
 
 // This file keeps a node's memory of its interviews in step with the
 // cluster's shared copy (see Cluster): loads, the change feed, resyncs,
@@ -122,7 +125,7 @@ func (m *Manager) reconcilePublishing(st *interview) {
 	if shared.Seq > 0 && advances(cur.Status, shared.Status) {
 		target = shared.Status
 	}
-	next := Update{InterviewID: st.id, Status: target, Seq: nextSeq(max(cur.Seq, shared.Seq))}
+	next := Update{InterviewID: st.id, Status: target, Seq: nextSeq(max(cur.Seq, shared.Seq)), End: cmp.Or(cur.End, shared.End)}
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	stored, err := m.cluster.Commit(ctx, shared.Seq, next, false)
 	cancel()

@@ -59,7 +59,7 @@ func (st *interview) lingerDone(gen int) {
 // startLocked starts the poller of st unless one runs, the flow finished or
 // the Manager is closed.
 func (m *Manager) startLocked(st *interview) {
-	if m.closed.Load() || st.stop != nil || st.cur.Finished() {
+	if m.closed.Load() || st.stop != nil || st.cur.Done() {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.ctx)

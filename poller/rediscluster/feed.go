@@ -71,7 +71,7 @@ func (n *Node) deliver(payload string) {
 	if m.Node == n.id {
 		return // committed here; the Manager has it
 	}
-	c := poller.Change{Update: poller.Update{InterviewID: m.ID, Status: m.Status, Seq: m.Seq}, Prev: m.Prev, Pushed: m.Pushed}
+	c := poller.Change{Update: poller.Update{InterviewID: m.ID, Status: m.Status, Seq: m.Seq, End: m.End}, Prev: m.Prev, Pushed: m.Pushed}
 	select {
 	case n.changes <- c:
 		n.metrics.feed("received")

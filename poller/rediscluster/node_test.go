@@ -116,6 +116,17 @@ func TestCommitStoresOnlyOnTopOfWhatItSaw(t *testing.T) {
 	if err != nil || sh.Token != "session-token" || !slices.Equal(sh.History, []poller.Update{first, second}) || time.Since(sh.PushedAt) > time.Minute {
 		t.Fatalf("Load = %+v, %v; want the token, both changes and the push time", sh, err)
 	}
+	// The end of a session travels like any change.
+	end := poller.Update{InterviewID: "ended", Status: "UNKNOWN", Seq: 7, End: poller.EndNotFound}
+	if stored, err := a.Commit(ctx, 0, end, false); err != nil || stored != nil {
+		t.Fatalf("commit of an end = %v, %v", stored, err)
+	}
+	if c := next(t, b); c.Update != end {
+		t.Fatalf("b heard %+v, want the end %+v", c.Update, end)
+	}
+	if sh, _ := b.Load(ctx, "ended"); !slices.Equal(sh.History, []poller.Update{end}) {
+		t.Fatalf("Load of an ended session = %+v, want its end", sh.History)
+	}
 	// The history keeps the last poller.HistoryLen changes.
 	for i := range poller.HistoryLen + 3 {
 		u := poller.Update{InterviewID: "iv", Status: fmt.Sprint("S", i), Seq: uint64(102 + i)}

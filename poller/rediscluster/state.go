@@ -43,6 +43,7 @@ return 1`)
 type entry struct {
 	Status string `json:"s"`
 	Seq    uint64 `json:"q"`
+	End    string `json:"e,omitempty"`
 }
 
 // message is one change on the channel.
@@ -51,6 +52,7 @@ type message struct {
 	ID     string `json:"i"`
 	Status string `json:"s"`
 	Seq    uint64 `json:"q"`
+	End    string `json:"e,omitempty"`
 	Prev   uint64 `json:"p,omitempty"`
 	Pushed bool   `json:"w,omitempty"`
 }
@@ -60,8 +62,8 @@ func (n *Node) Commit(ctx context.Context, prev uint64, next poller.Update, push
 	if n.down.Load() {
 		return nil, ErrUnavailable
 	}
-	e, _ := json.Marshal(entry{Status: next.Status, Seq: next.Seq})
-	msg, _ := json.Marshal(message{Node: n.id, ID: next.InterviewID, Status: next.Status, Seq: next.Seq, Prev: prev, Pushed: pushed})
+	e, _ := json.Marshal(entry{Status: next.Status, Seq: next.Seq, End: next.End})
+	msg, _ := json.Marshal(message{Node: n.id, ID: next.InterviewID, Status: next.Status, Seq: next.Seq, End: next.End, Prev: prev, Pushed: pushed})
 	flag := "0"
 	if pushed {
 		flag = "1"
@@ -147,7 +149,7 @@ func decodeHistory(interviewID string, items []any) []poller.Update {
 		if json.Unmarshal([]byte(s), &e) != nil || e.Seq == 0 {
 			continue
 		}
-		out = append(out, poller.Update{InterviewID: interviewID, Status: e.Status, Seq: e.Seq})
+		out = append(out, poller.Update{InterviewID: interviewID, Status: e.Status, Seq: e.Seq, End: e.End})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package sse
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // onboardingURL starts an upstream session and hands the browser the flow
@@ -14,13 +15,48 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
 		return
 	}
-	s, err := h.sessions.start(r.Context())
+	q := r.URL.Query()
+	if q.Has("externalCustomerId") || q.Has("redirectionUrl") || q.Has("customFields") {
+		writeError(w, r, h.log, errorf(http.StatusBadRequest, "externalCustomerId, redirectionUrl and customFields are set by the integrator's backend, never by a browser"))
+		return
+	}
+	language, err := pickLanguage(q.Get("language"), h.cfg.Languages)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	s, err := h.sessions.start(r.Context(), StartOptions{Language: language})
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
 	h.setSessionCookie(w, r, s.InterviewID, s.Token, s.Expires)
-	writeJSON(w, http.StatusOK, map[string]string{"url": s.FlowURL, "interviewId": s.InterviewID, "token": s.Token})
+	writeJSON(w, http.StatusOK, map[string]string{"url": s.FlowURL, "interviewId": s.InterviewID, "token": s.Token, "language": language})
+}
+
+// pickLanguage chooses the flow's language for what the page asked:
+// the listed language it names, else the first listed one with the same
+// primary language (es-MX gets es-ES), else the first listed. An empty ask
+// gets the first; a malformed one is refused.
+func pickLanguage(asked string, listed []string) (string, error) {
+	if asked == "" {
+		return listed[0], nil
+	}
+	if !languagePattern.MatchString(asked) {
+		return "", errorf(http.StatusBadRequest, "language must be a language tag like en-US")
+	}
+	primary := func(tag string) string { p, _, _ := strings.Cut(tag, "-"); return strings.ToLower(p) }
+	for _, l := range listed {
+		if strings.EqualFold(l, asked) {
+			return l, nil
+		}
+	}
+	for _, l := range listed {
+		if primary(l) == primary(asked) {
+			return l, nil
+		}
+	}
+	return listed[0], nil
 }
 
 // onboardingStatus answers the interview's status, for pages that poll.
@@ -50,11 +86,14 @@ func (h *Handler) fetchScore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
+	// The verdict only: which check failed stays on the server, where the
+	// integrator's backend can read it; shown to the browser, it would tell
+	// a fraudster what to change.
 	status := score.Status
 	if status == "" {
 		status = "UNKNOWN"
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": status, "score": score.Raw})
+	writeJSON(w, http.StatusOK, map[string]string{"status": status})
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {

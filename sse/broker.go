@@ -152,7 +152,7 @@ func (b *Broker) Publish(u poller.Update) {
 		return
 	}
 	b.metrics.publish()
-	if b.srv.TryPublish(u.InterviewID, statusEvent(u, b.cfg.Retry)) {
+	if b.srv.TryPublish(u.InterviewID, updateEvent(u, b.cfg.Retry)) {
 		return
 	}
 	b.metrics.drop("buffer_full")

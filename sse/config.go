@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,8 +28,19 @@ type Config struct {
 	// the page's CSP frames only it, and Permissions-Policy delegates the
 	// camera, microphone and geolocation to it alone.
 	FlowOrigin string
-	// Page is served at "/" (index.html and its assets). Nil serves no page.
+	// Page is served at "/" (index.html and its assets). Nil serves no
+	// page. index.html is a template: {{.IframeAllow}} is the iframe's
+	// allow attribute (see IframePermissions).
 	Page fs.FS
+	// IframePermissions are the device features the flow in the iframe
+	// may use: the iframe's allow attribute names them, and the
+	// Permissions-Policy header delegates them to FlowOrigin alone. Empty
+	// means camera, microphone, geolocation, accelerometer and gyroscope,
+	// as the upstream's flows need.
+	IframePermissions []string
+	// Languages the flow may start in; the page asks for one (?language=),
+	// and a language not listed gets the first. Empty means en-US only.
+	Languages []string
 	// AllowedOrigins may call the API and open streams from other origins,
 	// with credentials (CORS). Empty grants no other origin.
 	AllowedOrigins []string
@@ -47,9 +59,18 @@ type Config struct {
 	SessionsPerMinute float64
 	SessionBurst      int
 	// WebhookSecret turns on POST /webhooks/onboarding-status, where the
-	// upstream pushes status changes; its calls must carry
-	// "Authorization: Bearer <WebhookSecret>". Empty leaves the route off.
+	// upstream pushes status changes, for calls with "Authorization:
+	// Bearer <WebhookSecret>", and POST /webhooks/onboarding-status/<WebhookSecret>
+	// for an upstream that sends no Authorization header.
 	WebhookSecret string
+	// WebhookClientID and WebhookClientSecret turn on OAuth 2.0 client
+	// credentials for webhook calls: POST /webhooks/token issues access
+	// tokens, valid for WebhookTokenTTL (zero: 1h), that
+	// POST /webhooks/onboarding-status takes as bearers. With neither
+	// these nor WebhookSecret, the webhook routes are off.
+	WebhookClientID     string
+	WebhookClientSecret string
+	WebhookTokenTTL     time.Duration
 	// WebhookSources, when not empty, are the only client addresses
 	// webhook calls are taken from.
 	WebhookSources []netip.Prefix
@@ -67,6 +88,11 @@ type Config struct {
 	// Logger receives request errors. Nil means slog.Default().
 	Logger *slog.Logger
 }
+
+var (
+	featurePattern  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
+	languagePattern = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$`)
+)
 
 // setDefaults fills the zero fields with their defaults, checks the others
 // and returns the flow's origin.
@@ -90,11 +116,33 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
 		return "", fmt.Errorf("sse: FrameAncestors %q must be a space-separated source list", c.FrameAncestors)
 	}
+	if (c.WebhookClientID == "") != (c.WebhookClientSecret == "") {
+		return "", errors.New("sse: WebhookClientID and WebhookClientSecret go together")
+	}
+	if c.WebhookTokenTTL == 0 {
+		c.WebhookTokenTTL = time.Hour
+	}
 	if c.SessionsPerMinute == 0 {
 		c.SessionsPerMinute = 10
 	}
 	if c.SessionBurst == 0 {
 		c.SessionBurst = 5
+	}
+	if len(c.IframePermissions) == 0 {
+		c.IframePermissions = []string{"camera", "microphone", "geolocation", "accelerometer", "gyroscope"}
+	}
+	for _, f := range c.IframePermissions {
+		if !featurePattern.MatchString(f) {
+			return "", fmt.Errorf("sse: iframe permission %q is not a Permissions-Policy feature name", f)
+		}
+	}
+	if len(c.Languages) == 0 {
+		c.Languages = []string{"en-US"}
+	}
+	for _, l := range c.Languages {
+		if !languagePattern.MatchString(l) {
+			return "", fmt.Errorf("sse: language %q is not a language tag like en-US", l)
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {

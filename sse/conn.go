@@ -103,7 +103,7 @@ func (c *conn) Flush() {
 		var snapshot []byte
 		missed := c.statuses.Since(c.interviewID, c.lastSeq)
 		for _, u := range missed {
-			snapshot = append(snapshot, statusFrame(u, c.broker.cfg.Retry)...)
+			snapshot = append(snapshot, updateFrame(u, c.broker.cfg.Retry)...)
 			c.lastSeq = u.Seq
 		}
 		frame = append(snapshot, frame...)
@@ -120,7 +120,7 @@ func (c *conn) Flush() {
 		return
 	}
 	c.broker.metrics.deliver(events)
-	if u, ok := c.statuses.Last(c.interviewID); ok && u.Finished() && c.lastSeq >= u.Seq {
+	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && c.lastSeq >= u.Seq {
 		c.finishLocked()
 	}
 }

@@ -38,7 +38,7 @@ func TestConnGate(t *testing.T) {
 	}
 	defer b.Close()
 	mem := fixedMemory{{InterviewID: "a", Status: "UNKNOWN", Seq: 1}, {InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 2}}
-	frame := func(u poller.Update) string { return string(statusFrame(u, b.cfg.Retry)) }
+	frame := func(u poller.Update) string { return string(updateFrame(u, b.cfg.Retry)) }
 
 	tests := []struct {
 		name     string

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gorilla/mux"
+
 	"github.com/pushgate/pushgate/poller"
 )
 
@@ -107,11 +109,23 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if e.Status == http.StatusInternalServerError {
 		level = slog.LevelError
 	}
-	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
+	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", logPath(r), "status", e.Status, "err", err)
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(e.RetryAfter), 10))
 	}
 	writeJSON(w, e.Status, map[string]string{"error": e.Message})
+}
+
+// logPath is the path to log for r: the matched route's template, so that
+// a secret in the path (a webhook's) never reaches the log; the raw path
+// for requests no route matched.
+func logPath(r *http.Request) string {
+	if route := mux.CurrentRoute(r); route != nil {
+		if tpl, err := route.GetPathTemplate(); err == nil {
+			return tpl
+		}
+	}
+	return r.URL.Path
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -43,7 +43,7 @@ func FuzzEventFrame(f *testing.F) {
 		// nothing more, and make every new input take seconds to minimize.
 		interviewID, status = interviewID[:min(len(interviewID), 64)], status[:min(len(status), 64)]
 		u := poller.Update{InterviewID: interviewID, Status: status, Seq: seq}
-		frame := statusFrame(u, retryHint)
+		frame := updateFrame(u, retryHint)
 		if !utf8.Valid(frame) {
 			t.Fatalf("frame(%+v) = %q: not UTF-8, which EventSource decodes with replacements", u, frame)
 		}
@@ -83,7 +83,7 @@ func FuzzEventFrame(f *testing.F) {
 		if got != want {
 			t.Fatalf("frame(%+v) = %q: data decodes to %+v, want %+v", u, frame, got, want)
 		}
-		if e := statusEvent(u, retryHint); ev.Data != string(e.Data) {
+		if e := updateEvent(u, retryHint); ev.Data != string(e.Data) {
 			t.Fatalf("frame(%+v) data %q differs from the published event's %q", u, ev.Data, e.Data)
 		}
 	})

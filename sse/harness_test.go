@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +57,10 @@ type options struct {
 	upstreamURL  string           // where the client calls the upstream (a simulator of the test's own behind it); empty means the built-in simulator
 	smallBuffers bool             // tiny socket send buffers, so a reader that stalls blocks writes soon
 	webhooks     bool             // the simulator pushes every change to the gateway's webhook
+	webhookAuth  string           // how: pushgate.WebhookAuth*; empty as the gateway defaults it
+	order        string           // the order the simulator's flow page sets statuses in
+	flowOrigin   string           // the configured flow origin; empty means the simulator's
+	page         fs.FS            // the page; nil means a stand-in
 	keepLogs     bool             // keep the gateway's log in gateway.logs; else discard it
 }
 
@@ -82,7 +87,7 @@ func newGateway(t testing.TB, o options) *gateway {
 	}
 	cfg := pushgate.Config{
 		Upstream:      upstream.Config{Timeout: 2 * time.Second},
-		Simulator:     pushgate.SimulatorConfig{Webhooks: o.webhooks},
+		Simulator:     pushgate.SimulatorConfig{Webhooks: o.webhooks, WebhookAuth: o.webhookAuth, Order: o.order},
 		Secret:        tokenSecret,
 		Poller:        o.poller,
 		Broker:        o.broker,
@@ -92,11 +97,14 @@ func newGateway(t testing.TB, o options) *gateway {
 	}
 	cfg.Poller.Interval, cfg.Poller.Linger = o.interval, o.linger
 	cfg.Broker.WriteTimeout, cfg.Broker.Heartbeat = o.writeTimeout, o.heartbeat
-	cfg.HTTP.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
+	cfg.HTTP.Page, cfg.FlowOrigin = o.page, o.flowOrigin
+	if cfg.HTTP.Page == nil {
+		cfg.HTTP.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
+	}
 	if cfg.HTTP.SessionsPerMinute == 0 {
 		cfg.HTTP.SessionsPerMinute = -1 // tests start many sessions; the limit has its own tests
 	}
-	if o.webhooks {
+	if o.webhooks && o.webhookAuth != pushgate.WebhookAuthOAuth {
 		cfg.HTTP.WebhookSecret = webhookSecret
 	}
 	logs := &logBuffer{}

@@ -107,6 +107,11 @@ type handlerMetrics struct {
 	requests    *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
 	webhooks    *prometheus.CounterVec
+	// webhookTokens counts the token endpoint's answers.
+	webhookTokens *prometheus.CounterVec
+	// flowOrigin counts onboarding URLs on another origin than the
+	// configured flow origin.
+	flowOrigin prometheus.Counter
 }
 
 func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
@@ -127,7 +132,15 @@ func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
 			Help: "Webhook calls from the upstream, by result: applied (a new status), duplicate (already known), older (ignored: the flow had moved on), unknown_interview (acknowledged, ignored), refused (4xx).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.rateLimited, m.webhooks} {
+	m.webhookTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pushgate_webhook_tokens_total",
+		Help: "Answers of the webhooks' OAuth token endpoint, by result: issued, refused (wrong client, grant or body).",
+	}, []string{"result"})
+	m.flowOrigin = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pushgate_flow_origin_mismatch_total",
+		Help: "Onboarding URLs the upstream answered on another origin than -flow-origin: the page's CSP blocks those iframes.",
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.rateLimited, m.webhooks, m.webhookTokens, m.flowOrigin} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -138,6 +151,18 @@ func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
 func (m *handlerMetrics) rateLimit(route string) {
 	if m != nil {
 		m.rateLimited.WithLabelValues(route).Inc()
+	}
+}
+
+func (m *handlerMetrics) flowOriginMismatch() {
+	if m != nil {
+		m.flowOrigin.Inc()
+	}
+}
+
+func (m *handlerMetrics) webhookToken(result string) {
+	if m != nil {
+		m.webhookTokens.WithLabelValues(result).Inc()
 	}
 }
 

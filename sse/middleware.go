@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -12,13 +13,19 @@ import (
 const maxBody = 4 << 10
 
 // securityHeaders are sent on every answer: the page frames only the flow
-// origin and delegates the camera, microphone and geolocation to it alone.
-func securityHeaders(flowOrigin, frameAncestors string) map[string]string {
+// origin and delegates the device features the flow needs (camera,
+// microphone, geolocation, motion sensors: Config.IframePermissions) to it
+// alone.
+func securityHeaders(flowOrigin, frameAncestors string, features []string) map[string]string {
 	q := strconv.Quote(flowOrigin)
+	policy := make([]string, len(features))
+	for i, f := range features {
+		policy[i] = f + "=(" + q + ")"
+	}
 	return map[string]string{
 		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 			"connect-src 'self'; frame-src " + flowOrigin + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + frameAncestors,
-		"Permissions-Policy":     "camera=(" + q + "), microphone=(" + q + "), geolocation=(" + q + ")",
+		"Permissions-Policy":     strings.Join(policy, ", "),
 		"X-Content-Type-Options": "nosniff",
 		"Referrer-Policy":        "strict-origin-when-cross-origin",
 	}

@@ -17,6 +17,7 @@ type Handler struct {
 	log      *slog.Logger
 	router   *mux.Router
 	sessions *sessions
+	index    *index      // the page's index.html; nil without a Page
 	limits   *rateLimits // of /onboarding-url, per client address
 	cors     cors
 	metrics  *handlerMetrics
@@ -32,15 +33,21 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		headers:  securityHeaders(flowOrigin, cfg.FrameAncestors),
-		sessions: &sessions{upstream: cfg.Upstream, statuses: cfg.Statuses, tokens: cfg.Tokens, timeout: cfg.RequestTimeout},
-		limits:   newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
-		cors:     cors{origins: cfg.AllowedOrigins},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		headers: securityHeaders(flowOrigin, cfg.FrameAncestors, cfg.IframePermissions),
+		limits:  newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
+		cors:    cors{origins: cfg.AllowedOrigins},
 	}
 	if h.metrics, err = newHandlerMetrics(cfg.Metrics); err != nil {
 		return nil, err
+	}
+	h.sessions = &sessions{upstream: cfg.Upstream, statuses: cfg.Statuses, tokens: cfg.Tokens, timeout: cfg.RequestTimeout,
+		flowOrigin: flowOrigin, log: cfg.Logger, metrics: h.metrics}
+	if cfg.Page != nil {
+		if h.index, err = newIndex(cfg.Page, cfg.IframePermissions); err != nil {
+			return nil, err
+		}
 	}
 	h.router = h.routes()
 	return h, nil
@@ -54,8 +61,14 @@ func (h *Handler) routes() *mux.Router {
 	r.HandleFunc("/fetch-score", h.fetchScore).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet, http.MethodHead)
-	if h.cfg.WebhookSecret != "" {
+	if h.cfg.WebhookSecret != "" || h.cfg.WebhookClientID != "" {
 		r.HandleFunc("/webhooks/onboarding-status", h.webhook).Methods(http.MethodPost)
+	}
+	if h.cfg.WebhookSecret != "" {
+		r.HandleFunc("/webhooks/onboarding-status/{secret}", h.webhook).Methods(http.MethodPost)
+	}
+	if h.cfg.WebhookClientID != "" {
+		r.HandleFunc("/webhooks/token", h.webhookToken).Methods(http.MethodPost)
 	}
 	if h.cfg.MetricsHandler != nil {
 		r.Handle("/metrics", h.cfg.MetricsHandler).Methods(http.MethodGet)
@@ -63,7 +76,7 @@ func (h *Handler) routes() *mux.Router {
 	r.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }).Methods(http.MethodGet, http.MethodHead)
 	if h.cfg.Page != nil {
 		files := http.FileServerFS(h.cfg.Page)
-		r.Handle("/", files).Methods(http.MethodGet, http.MethodHead)
+		r.Handle("/", h.index).Methods(http.MethodGet, http.MethodHead)
 		entries, _ := fs.ReadDir(h.cfg.Page, ".")
 		for _, e := range entries {
 			if !e.IsDir() && e.Name() != "index.html" {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -18,9 +21,18 @@ import (
 type Upstream interface {
 	// StartSession starts an onboarding session and returns it with the
 	// URL of the flow the page shows.
-	StartSession(ctx context.Context) (UpstreamSession, error)
+	StartSession(ctx context.Context, opts StartOptions) (UpstreamSession, error)
 	// Score reads the score of an interview, with its session token.
 	Score(ctx context.Context, interviewID, sessionToken string) (Score, error)
+}
+
+// StartOptions are what a new session starts with.
+type StartOptions struct {
+	Language string // the flow's language, one of Config.Languages
+	// Set by the integrator's backend only, never by a browser:
+	ExternalCustomerID string         // the person's id in the customer's own systems
+	RedirectionURL     string         // where the flow sends the person at its end
+	CustomFields       map[string]any // kept with the session upstream
 }
 
 // UpstreamSession is a session the upstream started.
@@ -40,11 +52,15 @@ type Score struct {
 // scores: the work behind /onboarding-url, /onboarding-status and
 // /fetch-score, apart from HTTP.
 type sessions struct {
-	upstream Upstream
-	statuses *poller.Manager
-	tokens   *Tokens
-	timeout  time.Duration      // bounds the upstream work of one request
-	scores   singleflight.Group // upstream score reads, keyed by interview id
+	upstream   Upstream
+	statuses   *poller.Manager
+	tokens     *Tokens
+	timeout    time.Duration      // bounds the upstream work of one request
+	flowOrigin string             // where onboarding URLs must point: the page frames only it
+	log        *slog.Logger       //
+	metrics    *handlerMetrics    //
+	warnedAt   atomic.Int64       // unix ms of the last log of a flow origin mismatch
+	scores     singleflight.Group // upstream score reads, keyed by interview id
 }
 
 // browserSession is what the browser gets for a new session.
@@ -57,26 +73,61 @@ type browserSession struct {
 
 // start starts an upstream session, registers it with the poller, so its
 // status is read with its session token, and issues the browser's token.
-func (s *sessions) start(ctx context.Context) (browserSession, error) {
+func (s *sessions) start(ctx context.Context, opts StartOptions) (browserSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	up, err := s.upstream.StartSession(ctx)
+	up, err := s.upstream.StartSession(ctx, opts)
 	if err != nil {
 		return browserSession{}, err
 	}
 	if !validInterviewID(up.InterviewID) {
 		return browserSession{}, fmt.Errorf("start answered interview id %q: %w", up.InterviewID, errMalformedAnswer)
 	}
+	s.checkFlowOrigin(up.FlowURL)
 	s.statuses.Register(up.InterviewID, up.SessionToken)
 	tok, exp := s.tokens.Issue(up.InterviewID)
 	return browserSession{InterviewID: up.InterviewID, FlowURL: up.FlowURL, Token: tok, Expires: exp}, nil
 }
 
-// status reads the interview's status through the poller's shared path.
+// checkFlowOrigin reports, loudly, an onboarding URL on another origin
+// than the configured flow origin: the page's CSP blocks such an iframe,
+// so users would see a blank flow. The log says which origin to configure;
+// it is written at most once a minute, and every such URL is counted.
+func (s *sessions) checkFlowOrigin(flowURL string) {
+	u, err := url.Parse(flowURL)
+	if err == nil && u.Scheme+"://"+u.Host == s.flowOrigin {
+		return
+	}
+	s.metrics.flowOriginMismatch()
+	now := time.Now().UnixMilli()
+	if last := s.warnedAt.Load(); now-last > time.Minute.Milliseconds() && s.warnedAt.CompareAndSwap(last, now) {
+		got := flowURL
+		if err == nil {
+			got = u.Scheme + "://" + u.Host
+		}
+		s.log.Error("the upstream's onboarding URLs are on another origin than -flow-origin: the page's CSP blocks them and the iframe stays blank; set -flow-origin to theirs",
+			"flow_origin", s.flowOrigin, "onboarding_url_origin", got)
+	}
+}
+
+// status reads the interview's status through the poller's shared path. A
+// session the upstream forgot answers 410 Gone.
 func (s *sessions) status(ctx context.Context, interviewID string) (poller.Update, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.statuses.Current(ctx, interviewID)
+	u, err := s.statuses.Current(ctx, interviewID)
+	if err == nil && u.End != "" {
+		return u, sessionEnded(u.End)
+	}
+	return u, err
+}
+
+// sessionEnded is the error for a session the upstream forgot.
+func sessionEnded(reason string) *Error {
+	if reason == poller.EndNotFound {
+		return errorf(http.StatusGone, "this verification session no longer exists; start a new one")
+	}
+	return errorf(http.StatusGone, "this verification session has expired; start a new one")
 }
 
 // score reads the score once the flow finished. Concurrent requests for

@@ -35,7 +35,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	if last > u.Seq {
 		last = 0 // ids from before this gateway's state began: resend the current status
 	}
-	if u.Finished() && last == u.Seq {
+	if u.Done() && last == u.Seq {
 		w.WriteHeader(http.StatusNoContent) // the client saw the end: EventSource stops
 		return
 	}

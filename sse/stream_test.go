@@ -2,6 +2,7 @@ package sse_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -334,4 +335,69 @@ func TestReconnectFromAnotherGatewayLifetime(t *testing.T) {
 			t.Fatalf("Last-Event-ID %s got %+v, want the current status %+v", lastID, u, current)
 		}
 	}
+}
+
+// TestForgottenSessionEndsTheStream: when the upstream forgets a session
+// (deleted: 404; its token expired: 401), every subscriber gets one last
+// "end" event naming the reason, and its stream closes; a reconnect after
+// it gets 204, polling clients get 410, and nobody polls the upstream for
+// it again.
+func TestForgottenSessionEndsTheStream(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		forget func(*simulator.Simulator, string) error
+		msg    string
+	}{
+		{poller.EndNotFound, (*simulator.Simulator).Delete, "no longer exists"},
+		{poller.EndExpired, (*simulator.Simulator).Expire, "expired"},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			g := newGateway(t, options{})
+			s := g.start()
+			a, b := g.open(s, ""), g.open(s, "")
+			first := statusOf(t, a.Next(t))
+			statusOf(t, b.Next(t))
+			if err := tc.forget(g.sim, s.InterviewID); err != nil {
+				t.Fatal(err)
+			}
+			var end ssetest.Event
+			for _, st := range []*ssetest.Stream{a, b} {
+				end = st.Next(t)
+				var data map[string]string
+				json.Unmarshal([]byte(end.Data), &data)
+				if end.Type != "end" || data["interviewId"] != s.InterviewID || data["reason"] != tc.reason || len(data) != 2 || !idAbove(end.ID, first.Seq) {
+					t.Fatalf("last event %+v, want end with reason %s after id %d", end, tc.reason, first.Seq)
+				}
+				if rest := st.Ended(t); len(rest) != 0 {
+					t.Fatalf("after the end: %v, want the stream closed", rest)
+				}
+			}
+			if again := g.open(s, end.ID); again.Resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("reconnect after the end: %d, want 204 so EventSource stops", again.Resp.StatusCode)
+			}
+			fresh := g.open(s, "") // a new tab: the history, then the end
+			if u := statusOf(t, fresh.Next(t)); u != first {
+				t.Fatalf("new tab first got %+v", u)
+			}
+			if ev := fresh.Next(t); ev.Type != "end" || ev.ID != end.ID {
+				t.Fatalf("new tab then got %+v, want the end", ev)
+			}
+			for _, route := range []string{"/onboarding-status", "/fetch-score"} {
+				if code, _, body := g.get(route+"?interviewId="+s.InterviewID, tokenHeader(s.Token)); code != http.StatusGone || !strings.Contains(jsonError(t, body), tc.msg) {
+					t.Fatalf("%s: %d %s, want 410 saying %q", route, code, body, tc.msg)
+				}
+			}
+			calls := g.sim.Stats().StatusByInterview[s.InterviewID]
+			time.Sleep(300 * time.Millisecond) // 6 intervals
+			if n := g.sim.Stats().StatusByInterview[s.InterviewID]; n != calls || g.pollers() != 0 {
+				t.Fatalf("the ended session was polled again: %d -> %d calls, %v pollers", calls, n, g.pollers())
+			}
+		})
+	}
+}
+
+// idAbove reports whether the event id is a number above seq.
+func idAbove(id string, seq uint64) bool {
+	n, err := strconv.ParseUint(id, 10, 64)
+	return err == nil && n > seq
 }

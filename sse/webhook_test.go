@@ -1,15 +1,20 @@
 package sse_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
+	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
 // postWebhook sends a webhook call as the upstream would.
@@ -85,22 +90,32 @@ func TestWebhookAndPollDeliverOnce(t *testing.T) {
 	}
 }
 
-// TestWebhookOlderStatusIsIgnored: the upstream may deliver an old webhook
-// late; the flow only moves forward, so it changes nothing.
-func TestWebhookOlderStatusIsIgnored(t *testing.T) {
+// TestWebhookStatusesArriveInTheirOrder: every status the upstream sends
+// reaches the stream in the order it arrives, Incode's orders included
+// (post-processing after the face check); only a late one after the flow
+// finished is ignored.
+func TestWebhookStatusesArriveInTheirOrder(t *testing.T) {
 	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookSecret: webhookSecret}})
 	s := g.start()
 	st := g.open(s, "")
 	statusOf(t, st.Next(t))
-	for _, status := range []string{"FACE_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED", "MANUAL_REVIEW_APPROVED"} {
+	sent := []string{"ID_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED_SECOND_ID", "GOVERNMENT_VALIDATION_FINISHED",
+		"FACE_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "ONBOARDING_FINISHED", "FACE_VALIDATION_FINISHED"}
+	for _, status := range sent {
 		if code, body := g.postWebhook(webhookSecret, hook(s.InterviewID, status)); code != 200 || !strings.Contains(body, `"success":true`) {
 			t.Fatalf("webhook %s: %d %s", status, code, body)
 		}
 	}
-	for _, want := range []string{"FACE_VALIDATION_FINISHED", "MANUAL_REVIEW_APPROVED"} {
+	for _, want := range sent[:6] {
 		if u := statusOf(t, st.Next(t)); u.Status != want {
-			t.Fatalf("got %s, want %s (the late ID_VALIDATION_FINISHED ignored)", u.Status, want)
+			t.Fatalf("got %s, want %s", u.Status, want)
 		}
+	}
+	if rest := st.Ended(t); len(rest) != 0 {
+		t.Fatalf("after ONBOARDING_FINISHED the stream got %v, want its end (the late FACE_VALIDATION_FINISHED ignored)", rest)
+	}
+	if u, _ := g.statuses.Last(s.InterviewID); u.Status != "ONBOARDING_FINISHED" {
+		t.Fatalf("status %s after a late webhook, want ONBOARDING_FINISHED", u.Status)
 	}
 }
 
@@ -172,5 +187,154 @@ func TestWebhooksRelaxPolling(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := calls() - before; n > 3 {
 		t.Fatalf("%d status calls in 1 s after a webhook, want about 2 (the 500 ms safety interval), not 50", n)
+	}
+}
+
+// post sends a request with a body and headers (name/value pairs) and
+// returns the status, headers and body of the answer.
+func (g *gateway) post(path, contentType, body string, hdr ...string) (int, http.Header, string) {
+	g.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+const (
+	clientID     = "incode-webhooks"
+	clientSecret = "client-secret-for-tests"
+)
+
+func basic(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+}
+
+// TestWebhookOAuthTokenEndpoint: POST /webhooks/token speaks OAuth 2.0
+// client credentials (RFC 6749 sections 4.4 and 5): a right client gets a
+// bearer access token that the webhook route takes, on every node with the
+// same secret, until it expires; nothing else takes it, and every wrong
+// request gets the error code the RFC names.
+func TestWebhookOAuthTokenEndpoint(t *testing.T) {
+	oauth := sse.Config{WebhookClientID: clientID, WebhookClientSecret: clientSecret, WebhookTokenTTL: 2 * time.Second}
+	g := newGateway(t, options{interval: time.Hour, handler: oauth})
+	other := newGateway(t, options{interval: time.Hour, handler: oauth}) // another node: same secret
+	const form = "application/x-www-form-urlencoded"
+	for _, tc := range []struct {
+		name, auth, contentType, body string
+		code                          int
+		oauthError                    string
+	}{
+		{"no client", "", form, "grant_type=client_credentials", 401, "invalid_client"},
+		{"wrong secret", basic(clientID, "guess"), form, "grant_type=client_credentials", 401, "invalid_client"},
+		{"wrong client", basic("someone", clientSecret), form, "grant_type=client_credentials", 401, "invalid_client"},
+		{"bearer instead of basic", "Bearer " + clientSecret, form, "grant_type=client_credentials", 401, "invalid_client"},
+		{"wrong grant", basic(clientID, clientSecret), form, "grant_type=password&username=a&password=b", 400, "unsupported_grant_type"},
+		{"no grant", basic(clientID, clientSecret), form, "scope=webhooks", 400, "invalid_request"},
+		{"JSON body", basic(clientID, clientSecret), "application/json", `{"grant_type":"client_credentials"}`, 400, "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, h, body := g.post("/webhooks/token", tc.contentType, tc.body, "Authorization", tc.auth)
+			var e struct{ Error string }
+			json.Unmarshal([]byte(body), &e)
+			if code != tc.code || e.Error != tc.oauthError || h.Get("Cache-Control") != "no-store" {
+				t.Fatalf("%d %s (Cache-Control %q), want %d with error %q", code, body, h.Get("Cache-Control"), tc.code, tc.oauthError)
+			}
+			if code == 401 && !strings.HasPrefix(h.Get("WWW-Authenticate"), "Basic") {
+				t.Errorf("401 without WWW-Authenticate: Basic")
+			}
+		})
+	}
+
+	// The right client, its id and secret form-encoded first as RFC 6749
+	// section 2.3.1 says (here, nothing to encode).
+	code, h, body := g.post("/webhooks/token", form, "grant_type=client_credentials", "Authorization", basic(clientID, clientSecret))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	if err := json.Unmarshal([]byte(body), &tok); code != 200 || err != nil || tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.ExpiresIn < 1 || tok.ExpiresIn > 2 || h.Get("Cache-Control") != "no-store" {
+		t.Fatalf("token: %d %s", code, body)
+	}
+	s := g.start()
+	st := g.open(s, "")
+	statusOf(t, st.Next(t))
+	if code, body := g.postWebhook(tok.AccessToken, hook(s.InterviewID, "ID_VALIDATION_FINISHED")); code != 200 || !strings.Contains(body, `"success":true`) {
+		t.Fatalf("webhook with the access token: %d %s", code, body)
+	}
+	if u := statusOf(t, st.Next(t)); u.Status != "ID_VALIDATION_FINISHED" {
+		t.Fatalf("got %+v", u)
+	}
+	if code, body := other.postWebhook(tok.AccessToken, hook("elsewhere", "UNKNOWN")); code != 200 {
+		t.Fatalf("another node refused the access token: %d %s", code, body)
+	}
+	// An access token is no browser token, nor the other way round.
+	if code, _, _ := g.get("/onboarding-status?interviewId="+s.InterviewID, tokenHeader(tok.AccessToken)); code != 401 {
+		t.Fatalf("the access token as a browser token: %d, want 401", code)
+	}
+	if code, _ := g.postWebhook(s.Token, hook(s.InterviewID, "FACE_VALIDATION_FINISHED")); code != 401 {
+		t.Fatalf("a browser token on the webhook: %d, want 401", code)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if code, body := g.postWebhook(tok.AccessToken, hook(s.InterviewID, "FACE_VALIDATION_FINISHED")); code != 401 {
+		t.Fatalf("an expired access token: %d %s, want 401", code, body)
+	}
+}
+
+// TestWebhookSecretInPath: for an upstream that sends no Authorization
+// header, the secret sits in the callback URL; a wrong one is refused,
+// and the secret never reaches the log.
+func TestWebhookSecretInPath(t *testing.T) {
+	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookSecret: webhookSecret}, keepLogs: true})
+	s := g.start()
+	st := g.open(s, "")
+	statusOf(t, st.Next(t))
+	// Incode's payload, as its docs and sample backends show it.
+	payload := `{"interviewId":"` + s.InterviewID + `","onboardingStatus":"ID_VALIDATION_FINISHED","clientId":"acme","flowId":"64f1","externalId":"cust-1"}`
+	if code, _, body := g.post("/webhooks/onboarding-status/"+webhookSecret, "application/json", payload); code != 200 || body != "{\"success\":true}\n" {
+		t.Fatalf("webhook with the secret in the path: %d %q", code, body)
+	}
+	if u := statusOf(t, st.Next(t)); u.Status != "ID_VALIDATION_FINISHED" {
+		t.Fatalf("got %+v", u)
+	}
+	const wrong = "a-wrong-secret-in-the-path"
+	if code, _, body := g.post("/webhooks/onboarding-status/"+wrong, "application/json", payload); code != 401 || !strings.Contains(jsonError(t, body), "secret") {
+		t.Fatalf("wrong secret in the path: %d %s, want 401", code, body)
+	}
+	for _, secret := range []string{webhookSecret, wrong} {
+		if strings.Contains(g.logs.String(), secret) {
+			t.Fatalf("a path secret appears in the log:\n%s", g.logs.String())
+		}
+	}
+}
+
+// TestSimulatorWebhookModes: the simulator calls the webhook the way the
+// upstream does in each of its setups, and every change arrives.
+func TestSimulatorWebhookModes(t *testing.T) {
+	for _, mode := range []string{pushgate.WebhookAuthPath, pushgate.WebhookAuthBearer, pushgate.WebhookAuthOAuth} {
+		t.Run(mode, func(t *testing.T) {
+			g := newGateway(t, options{interval: time.Hour, webhooks: true, webhookAuth: mode})
+			s := g.start()
+			st := g.open(s, "")
+			statusOf(t, st.Next(t))
+			for _, status := range simulator.Path(simulator.OrderIncode)[1:] {
+				g.setStatus(s.InterviewID, status)
+				if u := statusOf(t, st.Next(t)); u.Status != status {
+					t.Fatalf("got %s, want %s", u.Status, status)
+				}
+			}
+			eventually(t, "the simulator counts 6 webhooks", func() bool { return g.sim.Stats().Webhooks == 6 })
+			if n := g.sim.Stats().WebhookTokens; (mode == pushgate.WebhookAuthOAuth) != (n == 1) {
+				t.Fatalf("%d access tokens fetched: want one with OAuth, none otherwise", n)
+			}
+		})
 	}
 }

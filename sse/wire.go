@@ -21,16 +21,29 @@ import (
 //	event: status
 //	retry: <ms>
 //
+// and the end of a session the upstream forgot, the last event of its
+// stream:
+//
+//	id: <seq>
+//	data: {"interviewId":"...","reason":"expired"}
+//	event: end
+//	retry: <ms>
+//
 // The data is JSON, so no upstream string can carry a raw newline into the
 // stream, and an event is never empty (an empty one ends r3labs' streams).
 
-// statusEvent builds the r3labs event of a status change. A new event for
-// every publish: r3labs may write into it.
-func statusEvent(u poller.Update, retry time.Duration) *r3.Event {
+// updateEvent builds the r3labs event of an update: a status change, or
+// the end of the session. A new event for every publish: r3labs may write
+// into it.
+func updateEvent(u poller.Update, retry time.Duration) *r3.Event {
+	name, data := "status", statusData(u)
+	if u.End != "" {
+		name, data = "end", endData(u)
+	}
 	return &r3.Event{
 		ID:    []byte(strconv.FormatUint(u.Seq, 10)),
-		Event: []byte("status"),
-		Data:  statusData(u),
+		Event: []byte(name),
+		Data:  data,
 		Retry: []byte(strconv.FormatInt(retry.Milliseconds(), 10)),
 	}
 }
@@ -39,10 +52,10 @@ func statusEvent(u poller.Update, retry time.Duration) *r3.Event {
 // proxies.
 func heartbeatEvent() *r3.Event { return &r3.Event{Comment: []byte("heartbeat")} }
 
-// statusFrame is the wire form of a status event, as r3labs writes it, for
-// the snapshot a connection gets before any published change.
-func statusFrame(u poller.Update, retry time.Duration) []byte {
-	ev := statusEvent(u, retry)
+// updateFrame is the wire form of an update's event, as r3labs writes it,
+// for the snapshot a connection gets before any published change.
+func updateFrame(u poller.Update, retry time.Duration) []byte {
+	ev := updateEvent(u, retry)
 	out := make([]byte, 0, 64+len(ev.Data))
 	out = append(out, "id: "...)
 	out = append(out, ev.ID...)
@@ -61,7 +74,18 @@ func retryFrame(ms int64) []byte {
 }
 
 func statusData(u poller.Update) []byte {
-	data, err := json.Marshal(u)
+	return mustJSON(poller.Update{InterviewID: u.InterviewID, Status: u.Status, Seq: u.Seq})
+}
+
+func endData(u poller.Update) []byte {
+	return mustJSON(struct {
+		InterviewID string `json:"interviewId"`
+		Reason      string `json:"reason"`
+	}{u.InterviewID, u.End})
+}
+
+func mustJSON(v any) []byte {
+	data, err := json.Marshal(v)
 	if err != nil {
 		panic("sse: encoding a status update: " + err.Error()) // strings and ints always encode
 	}

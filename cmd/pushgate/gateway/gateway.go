@@ -83,10 +83,27 @@ type SimulatorConfig struct {
 	PublicURL string
 	// Faults are injected from the start, as POST /sim/faults takes them.
 	Faults string
+	// Order is the order the flow page sets statuses in
+	// (simulator.OrderSteps, the default, or simulator.OrderIncode).
+	Order string
 	// Webhooks makes the simulator push every change to the gateway's
 	// webhook, as the upstream does once configured.
 	Webhooks bool
+	// WebhookAuth is how those calls are authenticated, as the upstream
+	// can be set up: WebhookAuthPath (no header, the secret in the URL's
+	// path), WebhookAuthBearer (a static bearer secret) or WebhookAuthOAuth
+	// (client credentials at /webhooks/token, then the access token).
+	// Empty means OAuth when HTTP.WebhookClientID is set, else the path.
+	// Secrets and client credentials left empty are made up at random.
+	WebhookAuth string
 }
+
+// Ways the built-in simulator authenticates its webhook calls.
+const (
+	WebhookAuthPath   = "path"
+	WebhookAuthBearer = "bearer"
+	WebhookAuthOAuth  = "oauth"
+)
 
 // Listeners are the bound sockets a gateway serves.
 type Listeners struct {
@@ -145,6 +162,14 @@ type Gateway struct {
 func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 	if ls.Gateway == nil || (cfg.Upstream.BaseURL == "" && ls.Simulator == nil) {
 		return nil, errors.New("gateway: a gateway listener, and without an upstream a simulator listener, are required")
+	}
+	switch cfg.Simulator.WebhookAuth {
+	case "", WebhookAuthPath, WebhookAuthBearer, WebhookAuthOAuth:
+	default:
+		return nil, fmt.Errorf("gateway: simulator webhook auth %q: want path, bearer or oauth", cfg.Simulator.WebhookAuth)
+	}
+	if cfg.Simulator.Order != "" && simulator.Path(cfg.Simulator.Order) == nil {
+		return nil, fmt.Errorf("gateway: simulator order %q: want %s or %s", cfg.Simulator.Order, simulator.OrderSteps, simulator.OrderIncode)
 	}
 	cfg.setDefaults()
 	g = &Gateway{cfg: cfg, log: cfg.Logger, ls: ls, URL: "http://" + reachable(ls.Gateway.Addr().String()), serveErrs: make(chan error, 2)}

@@ -47,13 +47,12 @@ func (g *Gateway) startSimulator() error {
 	if g.SimURL == "" {
 		g.SimURL = "http://" + reachable(g.ls.Simulator.Addr().String())
 	}
-	sc := simulator.Config{APIKey: SimulatorAPIKey, AdminToken: cfg.Upstream.AdminToken, PublicURL: g.SimURL, Logger: g.log.With("component", "simulator")}
+	sc := simulator.Config{
+		APIKey: SimulatorAPIKey, PublicURL: g.SimURL, Order: cfg.Simulator.Order, Logger: g.log.With("component", "simulator"),
+		AdminToken: cfg.Upstream.AdminToken, AdminEmail: cfg.Upstream.AdminEmail, AdminPassword: cfg.Upstream.AdminPassword,
+	}
 	if cfg.Simulator.Webhooks {
-		if cfg.HTTP.WebhookSecret == "" {
-			cfg.HTTP.WebhookSecret = randomSecret()
-		}
-		sc.WebhookURL = "http://" + loopback(g.ls.Gateway.Addr().String()) + "/webhooks/onboarding-status"
-		sc.WebhookSecret = cfg.HTTP.WebhookSecret
+		g.simulatorWebhooks(&sc)
 	}
 	g.Simulator = simulator.New(sc)
 	g.closers = append(g.closers, g.Simulator.Close) // its webhooks; Serve stops them first
@@ -70,14 +69,45 @@ func (g *Gateway) startSimulator() error {
 	return nil
 }
 
+// simulatorWebhooks sets the simulator up to call this gateway's webhook
+// the way the upstream does in the mode configured, making up the secrets
+// the gateway and simulator then share.
+func (g *Gateway) simulatorWebhooks(sc *simulator.Config) {
+	hc := &g.cfg.HTTP
+	base := "http://" + loopback(g.ls.Gateway.Addr().String())
+	sc.WebhookURL = base + "/webhooks/onboarding-status"
+	mode := g.cfg.Simulator.WebhookAuth
+	if mode == "" {
+		mode = WebhookAuthPath
+		if hc.WebhookClientID != "" {
+			mode = WebhookAuthOAuth
+		}
+	}
+	if mode == WebhookAuthOAuth {
+		if hc.WebhookClientID == "" {
+			hc.WebhookClientID, hc.WebhookClientSecret = "pushgate-sim", randomSecret()
+		}
+		sc.WebhookTokenURL, sc.WebhookClientID, sc.WebhookClientSecret = base+"/webhooks/token", hc.WebhookClientID, hc.WebhookClientSecret
+		return
+	}
+	if hc.WebhookSecret == "" {
+		hc.WebhookSecret = randomSecret()
+	}
+	if mode == WebhookAuthBearer {
+		sc.WebhookSecret = hc.WebhookSecret
+		return
+	}
+	sc.WebhookURL += "/" + url.PathEscape(hc.WebhookSecret)
+}
+
 // upstreamSessions gives sse what it needs of the upstream client.
 type upstreamSessions struct{ c *upstream.Client }
 
 var _ sse.Upstream = upstreamSessions{}
 
 // StartSession starts a session and fetches its onboarding URL.
-func (u upstreamSessions) StartSession(ctx context.Context) (sse.UpstreamSession, error) {
-	s, err := u.c.Start(ctx, upstream.StartOptions{})
+func (u upstreamSessions) StartSession(ctx context.Context, opts sse.StartOptions) (sse.UpstreamSession, error) {
+	s, err := u.c.Start(ctx, upstream.StartOptions(opts))
 	if err != nil {
 		return sse.UpstreamSession{}, err
 	}

@@ -21,6 +21,8 @@ type config struct {
 	maxStreams     int    // 0: derived from the open-file limit (see capacity)
 	fileLimit      uint64 // the open-file limit main raised; 0 when unknown
 	allowedOrigins string // comma-separated; into gw.HTTP.AllowedOrigins
+	permissions    string // comma-separated; into gw.HTTP.IframePermissions
+	languages      string // comma-separated; into gw.HTTP.Languages
 	webhookSources string // comma-separated; into gw.HTTP.WebhookSources
 	logLevel       string
 	logFormat      string
@@ -74,7 +76,10 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.FlowOrigin, "flow-origin", "", "origin of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy); empty means the simulator's origin, or the -upstream origin")
 	fs.StringVar(&g.Upstream.APIKey, "api-key", "", "upstream API key (x-api-key); required with -upstream")
 	fs.StringVar(&g.Upstream.FlowID, "flow-id", "", "upstream flow (configurationId) sessions start with; required with -upstream")
-	fs.StringVar(&g.Upstream.AdminToken, "admin-token", "", "upstream admin token; when set, statuses and scores are read by interview id with it")
+	fs.StringVar(&g.Upstream.AdminToken, "admin-token", "", "upstream admin token, renewed by whoever sets it (they expire after 24 h); when set, statuses and scores are read by interview id with it")
+	fs.StringVar(&g.Upstream.AdminEmail, "admin-email", "", "upstream executive (admin) email; with -admin-password, pushgate logs in by itself (POST /executive/log-in), renews its admin token before it expires, and reads statuses and scores by interview id")
+	fs.StringVar(&g.Upstream.AdminPassword, "admin-password", "", "upstream executive (admin) password, with -admin-email")
+	fs.DurationVar(&g.Upstream.AdminTokenTTL, "admin-token-ttl", 24*time.Hour, "lifetime of the admin tokens a log-in gives (the upstream's is 24 h); renewed after three quarters of it")
 	fs.StringVar(&g.Secret, "secret", "", "HMAC secret for browser tokens, at least 16 bytes; empty picks a random one (tokens then die with the process)")
 	fs.StringVar(&g.PreviousSecret, "previous-secret", "", "the secret before the last rotation; tokens it signed stay valid for -previous-secret-grace")
 	fs.DurationVar(&g.PreviousSecretGrace, "previous-secret-grace", 0, "how long after start -previous-secret is accepted; 0 means one -token-ttl")
@@ -88,7 +93,14 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.IntVar(&g.Broker.MaxPerInterview, "max-streams-per-interview", 16, "cap on open SSE streams of one interview; negative means none")
 	fs.IntVar(&g.Broker.MaxPerClient, "max-streams-per-client", 256, "cap on open SSE streams from one client address; negative means none")
 	fs.StringVar(&g.HTTP.WebhookSecret, "webhook-secret", "", "bearer secret of the upstream's webhook calls; turns on POST /webhooks/onboarding-status (with the built-in simulator, a random one is used when empty)")
+	fs.StringVar(&g.HTTP.WebhookClientID, "webhook-client-id", "", "OAuth 2.0 client id the upstream gets webhook access tokens with (POST /webhooks/token); set it, -webhook-client-secret and the authentication URL https://<gateway>/webhooks/token in the upstream's dashboard")
+	fs.StringVar(&g.HTTP.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-client-id")
+	fs.DurationVar(&g.HTTP.WebhookTokenTTL, "webhook-token-ttl", time.Hour, "lifetime of the webhook access tokens /webhooks/token issues")
 	fs.StringVar(&c.webhookSources, "webhook-allowed-ips", "", "comma-separated addresses or CIDR ranges webhook calls are taken from; empty takes them from anywhere")
+	fs.StringVar(&c.permissions, "iframe-permissions", "camera,microphone,geolocation,accelerometer,gyroscope", "comma-separated device features the flow in the iframe may use: the iframe's allow attribute and the Permissions-Policy header grant them to the flow origin alone")
+	fs.StringVar(&c.languages, "languages", "en-US", "comma-separated languages the flow may start in; the page asks for one, and one not listed gets the first")
+	fs.StringVar(&g.Simulator.WebhookAuth, "sim-webhook-auth", "", "how the built-in simulator authenticates its webhook calls, as the upstream can: path (no header, the secret in the URL), bearer, or oauth (client credentials); empty means oauth with -webhook-client-id, else path")
+	fs.StringVar(&g.Simulator.Order, "sim-order", "steps", "order the built-in simulator's flow page sets statuses in: steps (one per step) or incode (the orders Incode's flows send)")
 	fs.DurationVar(&g.Poller.PushInterval, "push-interval", 15*time.Second, "safety poll interval of an interview whose changes arrive by webhook")
 	fs.DurationVar(&g.Poller.PushSilence, "push-silence", time.Minute, "after this long without a webhook, an interview is polled at -poll-interval again")
 	fs.DurationVar(&g.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
@@ -129,6 +141,8 @@ func (c *config) finish() error {
 		return err
 	}
 	c.gw.HTTP.AllowedOrigins = splitList(c.allowedOrigins)
+	c.gw.HTTP.IframePermissions = splitList(c.permissions)
+	c.gw.HTTP.Languages = splitList(c.languages)
 	var err error
 	c.gw.HTTP.WebhookSources, err = parsePrefixes(c.webhookSources)
 	return err
@@ -144,6 +158,12 @@ func (c *config) validate() error {
 	}
 	if g.PreviousSecret != "" && (len(g.PreviousSecret) < 16 || g.Secret == "") {
 		return errors.New("-previous-secret must be at least 16 bytes and needs -secret")
+	}
+	if (g.Upstream.AdminEmail == "") != (g.Upstream.AdminPassword == "") || (g.Upstream.AdminEmail != "" && g.Upstream.AdminToken != "") {
+		return errors.New("-admin-email and -admin-password go together, and not with -admin-token: pushgate logs in by itself, or uses the token it is given")
+	}
+	if (g.HTTP.WebhookClientID == "") != (g.HTTP.WebhookClientSecret == "") {
+		return errors.New("-webhook-client-id and -webhook-client-secret go together")
 	}
 	if g.HTTP.SessionBurst <= 0 {
 		return errors.New("-session-burst must be positive")
@@ -161,6 +181,7 @@ func (c *config) validate() error {
 		"-upstream-timeout": g.Upstream.Timeout, "-heartbeat": g.Broker.Heartbeat, "-write-timeout": g.Broker.WriteTimeout,
 		"-shutdown-grace": g.ShutdownGrace, "-linger": g.Poller.Linger, "-read-header-timeout": g.ReadHeaderTimeout,
 		"-push-interval": g.Poller.PushInterval, "-push-silence": g.Poller.PushSilence,
+		"-admin-token-ttl": g.Upstream.AdminTokenTTL, "-webhook-token-ttl": g.HTTP.WebhookTokenTTL,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", name)

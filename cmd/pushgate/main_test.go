@@ -46,6 +46,10 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-secret", "short"},
 		{"-poll-interval", "0s"},
 		{"-log-format", "xml"},
+		{"-admin-email", "exec@example.com"},
+		{"-admin-email", "exec@example.com", "-admin-password", "pw", "-admin-token", "tok"},
+		{"-webhook-client-id", "incode"},
+		{"-admin-token-ttl", "0s"},
 		{"stray"},
 		{"-redis-url", "redis://127.0.0.1:6379", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f"}, // no shared -secret
 		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length"},              // no shared upstream
@@ -218,31 +222,64 @@ func TestSlowAndOversizedHeaders(t *testing.T) {
 // TestSecretsStayOutOfLogs runs requests that succeed and fail, with an
 // admin token configured, and checks that no token or credential is logged.
 func TestSecretsStayOutOfLogs(t *testing.T) {
-	const adminToken = "admin-token-that-must-not-leak"
-	in := start(t, "-admin-token", adminToken, "-log-level", "debug")
-	var s struct{ InterviewID, Token string }
-	getJSON(t, in.base+"/onboarding-url", &s)
-	for _, h := range []http.Header{{"X-Token": {s.Token}}, {"X-Token": {s.Token + "x"}}, {"Authorization": {"Bearer " + s.Token[:30]}}, {}} {
-		req, _ := http.NewRequest(http.MethodGet, in.base+"/fetch-score?interviewId="+s.InterviewID, nil)
-		req.Header = h
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+	const (
+		adminToken    = "admin-token-that-must-not-leak"
+		adminPassword = "admin-password-that-must-not-leak"
+		clientSecret  = "client-secret-that-must-not-leak"
+		webhookSecret = "webhook-secret-that-must-not-leak"
+	)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		secrets []string
+	}{
+		{"fixed admin token", []string{"-admin-token", adminToken}, []string{adminToken}},
+		{"admin log-in, OAuth webhooks", []string{"-admin-email", "exec@example.com", "-admin-password", adminPassword,
+			"-webhook-client-id", "incode", "-webhook-client-secret", clientSecret}, []string{adminPassword, clientSecret}},
+		{"webhook secret in the path", []string{"-webhook-secret", webhookSecret, "-sim-webhook-auth", "path"}, []string{webhookSecret}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := start(t, append(tc.args, "-log-level", "debug", "-poll-interval", "50ms")...)
+			var s struct{ InterviewID, Token string }
+			getJSON(t, in.base+"/onboarding-url", &s)
+			resp := authGet(t, in.base+"/onboarding-status", s.InterviewID, s.Token) // an admin read, when admin mode is on
+			resp.Body.Close()
+			post(t, in.sim+"/sim/interviews/"+s.InterviewID+"/status", `{"onboardingStatus":"ONBOARDING_FINISHED"}`) // a webhook
+			for _, h := range []http.Header{{"X-Token": {s.Token}}, {"X-Token": {s.Token + "x"}}, {"Authorization": {"Bearer " + s.Token[:30]}}, {}} {
+				req, _ := http.NewRequest(http.MethodGet, in.base+"/fetch-score?interviewId="+s.InterviewID, nil)
+				req.Header = h
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			// A wrong secret in a webhook path is logged as the route, not the path.
+			post(t, in.base+"/webhooks/onboarding-status/"+webhookSecret+"-guess", `{}`)
+			if err := in.stop(); err != nil {
+				t.Fatal(err)
+			}
+			logs := in.logs.String()
+			if !strings.Contains(logs, "request failed") {
+				t.Fatalf("the failures were not logged at all: %s", logs)
+			}
+			for _, secret := range append(tc.secrets, s.Token, s.Token[:30], gateway.SimulatorAPIKey) {
+				if strings.Contains(logs, secret) {
+					t.Errorf("%q appears in the logs:\n%s", secret, logs)
+				}
+			}
+		})
 	}
-	if err := in.stop(); err != nil {
+}
+
+// post POSTs a JSON body and drops the answer.
+func post(t *testing.T, url, body string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
 		t.Fatal(err)
 	}
-	logs := in.logs.String()
-	if !strings.Contains(logs, "request failed") {
-		t.Fatalf("the failures were not logged at all: %s", logs)
-	}
-	for _, secret := range []string{adminToken, s.Token, s.Token[:30], gateway.SimulatorAPIKey} {
-		if strings.Contains(logs, secret) {
-			t.Errorf("%q appears in the logs:\n%s", secret, logs)
-		}
-	}
+	resp.Body.Close()
 }
 
 // instance is a pushgate run by run() on loopback ports, as main runs it.

@@ -26,7 +26,7 @@ func (g *Gateway) newUpstream() error {
 	}
 	if flowOrigin == "" {
 		flowOrigin = uc.BaseURL
-		g.log.Warn("-flow-origin not set; framing only the upstream's origin, which may not be where the flow pages live", "origin", flowOrigin)
+		g.log.Warn("-flow-origin is not set: the page frames only the upstream API's origin, but the upstream's flow pages usually live on another host, and the iframe then stays blank; set -flow-origin to the origin of the onboarding URLs (pushgate logs it at the first session)", "framing", origin(flowOrigin))
 	}
 	g.UpstreamURL, g.FlowOrigin = uc.BaseURL, origin(flowOrigin)
 	uc.Metrics = g.Metrics

@@ -30,41 +30,58 @@ func main() {
 	}
 }
 
-// run serves until ctx ends, then shuts down gracefully.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// parseFlags reads the simulator's Config from the command line.
+func parseFlags(args []string, stderr io.Writer) (addr, faults string, cfg simulator.Config, err error) {
 	fs := flag.NewFlagSet("pushgate-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8090", "listen address HOST:PORT")
-	apiKey := fs.String("api-key", "", "x-api-key the upstream API requires; empty accepts any non-empty key")
-	adminToken := fs.String("admin-token", "", "admin token the admin endpoints accept; empty makes them answer 401")
-	publicURL := fs.String("public-url", "", "base URL browsers reach the simulator at; empty means http://<request Host>")
-	stepDelay := fs.Duration("step-delay", 1500*time.Millisecond, "auto-advance step time of the flow page")
-	faults := fs.String("faults", "", `faults to inject from the start, as POST /sim/faults takes them, e.g. {"error_rate":0.1,"status":503}`)
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&addr, "addr", "127.0.0.1:8090", "listen address HOST:PORT")
+	fs.StringVar(&cfg.APIKey, "api-key", "", "x-api-key the upstream API requires; empty accepts any non-empty key")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "an admin token the admin endpoints accept forever")
+	fs.StringVar(&cfg.AdminEmail, "admin-email", "", "executive email POST /executive/log-in takes; each log-in answers an admin token that expires after -admin-token-ttl")
+	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "executive password, with -admin-email")
+	fs.DurationVar(&cfg.AdminTokenTTL, "admin-token-ttl", 24*time.Hour, "lifetime of the admin tokens log-ins answer; expired ones get 401")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL browsers reach the simulator at; empty means http://<request Host>")
+	fs.DurationVar(&cfg.StepDelay, "step-delay", 1500*time.Millisecond, "auto-advance step time of the flow page")
+	fs.StringVar(&cfg.Order, "order", simulator.OrderSteps, "order the flow page sets statuses in: steps (one per step) or incode (the orders Incode's flows send)")
+	fs.StringVar(&cfg.WebhookURL, "webhook-url", "", "URL every status change is POSTed to, as the upstream's webhook; empty sends none")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "static bearer secret of the webhook calls; empty sends no Authorization header (put a secret in -webhook-url's path)")
+	fs.StringVar(&cfg.WebhookTokenURL, "webhook-token-url", "", "OAuth 2.0 token URL (client credentials) the webhook calls get their bearer from, as the upstream does with an authentication URL set")
+	fs.StringVar(&cfg.WebhookClientID, "webhook-client-id", "", "OAuth 2.0 client id, with -webhook-token-url")
+	fs.StringVar(&cfg.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-token-url")
+	fs.StringVar(&faults, "faults", "", `faults to inject from the start, as POST /sim/faults takes them, e.g. {"error_rate":0.1,"status":503}`)
+	if err = fs.Parse(args); err != nil {
+		return
+	}
+	switch {
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments: %v", fs.Args())
+	case simulator.Path(cfg.Order) == nil:
+		err = fmt.Errorf("-order %q: want %s or %s", cfg.Order, simulator.OrderSteps, simulator.OrderIncode)
+	case (cfg.AdminEmail == "") != (cfg.AdminPassword == ""):
+		err = errors.New("-admin-email and -admin-password go together")
+	}
+	return
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	addr, faults, cfg, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	sim := simulator.New(simulator.Config{
-		APIKey:     *apiKey,
-		AdminToken: *adminToken,
-		PublicURL:  *publicURL,
-		StepDelay:  *stepDelay,
-		Logger:     log,
-	})
-
-	if *faults != "" {
-		f, err := simulator.ParseFaults(*faults)
+	cfg.Logger = log
+	sim := simulator.New(cfg)
+	defer sim.Close()
+	if faults != "" {
+		f, err := simulator.ParseFaults(faults)
 		if err != nil {
 			return err
 		}
 		sim.SetFaults(f)
 	}
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -78,8 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "pushgate-sim listening on http://%s\n", ln.Addr())
-	log.Info("listening", "addr", ln.Addr().String(), "admin_endpoints", *adminToken != "")
-
+	log.Info("listening", "addr", ln.Addr().String(), "admin_endpoints", cfg.AdminToken != "" || cfg.AdminEmail != "")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

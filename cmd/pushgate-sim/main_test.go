@@ -66,7 +66,7 @@ func TestRunServesAndStops(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-faults", `{"error_rate":2}`}, {"-faults", `nope`}, {"stray"}} {
+	for _, args := range [][]string{{"-faults", `{"error_rate":2}`}, {"-faults", `nope`}, {"stray"}, {"-order", "random"}, {"-admin-email", "a@b.c"}} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}

@@ -20,15 +20,21 @@
 
   // Maps, not object literals, so a status such as "constructor" can never
   // pick up an Object.prototype member.
+  // The upstream sends statuses in no fixed order (post-processing may end
+  // after the selfie check): each gets its entry as it arrives.
   const LABELS = new Map([
     ['UNKNOWN', 'Waiting for you to start'],
     ['ID_VALIDATION_FINISHED', 'ID captured'],
+    ['ID_VALIDATION_FINISHED_SECOND_ID', 'Second ID captured'],
+    ['GOVERNMENT_VALIDATION_FINISHED', 'ID checked with the issuer'],
     ['POST_PROCESSING_FINISHED', 'ID checked'],
     ['FACE_VALIDATION_FINISHED', 'Selfie checked'],
     [FINISHED, 'Verification complete'],
     ['MANUAL_REVIEW_APPROVED', 'Reviewed: approved'],
     ['MANUAL_REVIEW_REJECTED', 'Reviewed: not approved'],
   ]);
+  // The device features the flow may use, as the gateway grants them.
+  const IFRAME_ALLOW = document.body.dataset.iframeAllow || 'camera; microphone; geolocation; accelerometer; gyroscope';
   const OUTCOMES = new Map([
     ['OK', { title: "You're verified", detail: 'Thank you, your identity has been confirmed.' }],
     ['WARN', { title: 'We need to review your verification', detail: 'We will let you know once it has been checked.' }],
@@ -44,6 +50,8 @@
   const SCORE_RETRY_MS = 1500;
   const REQUEST_TIMEOUT_MS = 15000;
   const SESSION_GONE = [401, 403, 404]; // the gateway no longer knows this browser's session
+  const SESSION_ENDED = 410; // the upstream forgot the session (expired, or deleted)
+  const EXPIRED_MESSAGE = 'This verification session has expired.';
 
   const ui = {
     body: document.body,
@@ -225,7 +233,7 @@
       item = document.createElement('li');
       item.className = 'progress__step';
       item.dataset.status = status;
-      item.textContent = LABELS.get(status) || status;
+      item.textContent = LABELS.get(status) || labelOf(status);
       ui.progress.appendChild(item);
       items.push(item);
     }
@@ -235,6 +243,13 @@
       if (isCurrent) li.setAttribute('aria-current', 'step');
       else li.removeAttribute('aria-current');
     }
+  }
+
+  // labelOf words a status the page does not know, e.g. SOME_NEW_STEP as
+  // "Some new step".
+  function labelOf(status) {
+    const words = status.toLowerCase().replace(/_/g, ' ');
+    return words.charAt(0).toUpperCase() + words.slice(1);
   }
 
   // createIframe builds the flow's iframe as the integration guide does.
@@ -247,7 +262,7 @@
     frame.height = '100%';
     frame.allowUserMedia = true; // legacy property; browsers today honour the allow attribute
     frame.setAttribute('frameborder', '0');
-    frame.setAttribute('allow', 'geolocation; microphone; camera');
+    frame.setAttribute('allow', IFRAME_ALLOW); // each feature for the flow's origin only
     frame.src = url;
     ui.app.appendChild(frame);
   }
@@ -295,7 +310,8 @@
     showNotice('Starting the verification…');
     let res;
     try {
-      res = await getJSON('/onboarding-url');
+      const language = navigator.language ? '?language=' + encodeURIComponent(navigator.language) : '';
+      res = await getJSON('/onboarding-url' + language);
     } catch (err) {
       startFailed(reasonOfException(err));
       return;
@@ -395,6 +411,12 @@
       applyStatus(run, data.onboardingStatus);
     }));
 
+    // The upstream forgot the session: nothing more will come.
+    source.addEventListener('end', guarded(() => {
+      if (!isFollowing(run)) return;
+      sessionEnded(run);
+    }));
+
     source.addEventListener('error', guarded(() => {
       if (!isFollowing(run) || run.source !== source) return;
       errorsInRow += 1;
@@ -445,6 +467,10 @@
       console.info('pushgate: status poll got no answer, retrying', err);
     }
     if (!isFollowing(run)) return;
+    if (res && res.status === SESSION_ENDED) {
+      sessionEnded(run);
+      return;
+    }
     if (res && SESSION_GONE.includes(res.status)) {
       sessionGone(run, reasonOf(res));
       return;
@@ -489,6 +515,8 @@
       } else if (res.status === 409) {
         showResult('UNKNOWN');
         showError("Your result isn't ready yet. Please check again in a moment.", 'Check again', () => loadScore(run));
+      } else if (res.status === SESSION_ENDED) {
+        sessionEnded(run);
       } else if (SESSION_GONE.includes(res.status)) {
         sessionGone(run, reasonOf(res));
       } else {
@@ -509,6 +537,15 @@
     removeIframe();
     forgetSession();
     showError('Your verification session has ended (' + reason + '). Please start again.', 'Start again', restart);
+  }
+
+  // sessionEnded handles a session the upstream forgot (its event "end",
+  // or 410 to a poll): the flow cannot go on; a new session can.
+  function sessionEnded(run) {
+    closeTransports(run);
+    removeIframe();
+    forgetSession();
+    showError(EXPIRED_MESSAGE, 'Start a new verification', restart);
   }
 
   ui.retry.addEventListener('click', guarded(() => {

@@ -69,6 +69,12 @@ type gateway struct {
 
 func startGateway(t *testing.T, eventsOn bool) *gateway {
 	t.Helper()
+	return startGatewayWith(t, eventsOn, pushgate.SimulatorConfig{})
+}
+
+// startGatewayWith is startGateway with the simulator set up as sim says.
+func startGatewayWith(t *testing.T, eventsOn bool, sim pushgate.SimulatorConfig) *gateway {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ls, err := pushgate.Listen("127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
@@ -76,16 +82,17 @@ func startGateway(t *testing.T, eventsOn bool) *gateway {
 	}
 	gl := ls.Gateway
 	gw, err := pushgate.New(pushgate.Config{
-		Secret: "browser-test-secret-0123456789ab",
-		Poller: poller.Config{Interval: interval},
-		Broker: sse.BrokerConfig{Retry: 300 * time.Millisecond},
-		Logger: quiet,
+		Secret:    "browser-test-secret-0123456789ab",
+		Poller:    poller.Config{Interval: interval},
+		Broker:    sse.BrokerConfig{Retry: 300 * time.Millisecond},
+		Simulator: sim,
+		Logger:    quiet,
 	}, ls)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, sim, broker := gw.Handler, gw.Simulator, gw.Broker
-	g := &gateway{sim: sim, broker: broker, eventsOn: eventsOn, requests: map[string]int{}}
+	h := gw.Handler
+	g := &gateway{sim: gw.Simulator, broker: gw.Broker, eventsOn: eventsOn, requests: map[string]int{}}
 	// The gateway's handler is served here, behind a middleware that counts
 	// the page's requests and can take /events away.
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -320,10 +327,8 @@ func TestBrowserHappyPath(t *testing.T) {
 	if frame["width"] != "100%" || frame["height"] != "100%" || frame["parent"] != "app" || frame["border"] != "0" {
 		t.Errorf("iframe %v, want 100%% x 100%% without a border inside #app", frame)
 	}
-	for _, feature := range []string{"geolocation", "microphone", "camera"} {
-		if !strings.Contains(frame["allow"], feature) {
-			t.Errorf("iframe allow=%q lacks %s", frame["allow"], feature)
-		}
+	if frame["allow"] != "camera; microphone; geolocation; accelerometer; gyroscope" {
+		t.Errorf("iframe allow=%q, want the camera, microphone, geolocation and motion sensors the header grants the flow", frame["allow"])
 	}
 	if !strings.Contains(frame["src"], "/flow/") || strings.HasPrefix(frame["src"], g.url) {
 		t.Errorf("iframe src %q, want the simulator's flow page on another origin", frame["src"])
@@ -537,4 +542,70 @@ func TestBrowserNarrowScreen(t *testing.T) {
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`).Replace(s) + "'"
+}
+
+// TestBrowserIncodeOrder: the flow sends its statuses in Incode's orders
+// (a second ID, government validation, post-processing after the selfie
+// check), pushed by webhooks; the page shows each, once, in the order it
+// arrived, and finishes.
+func TestBrowserIncodeOrder(t *testing.T) {
+	g := startGatewayWith(t, true, pushgate.SimulatorConfig{Order: simulator.OrderIncode, Webhooks: true})
+	tb := openTab(t, newBrowser(t))
+	tb.start(g.url)
+	path := simulator.Path(simulator.OrderIncode)
+	tb.waitProgress(path[0])
+	// Steps 1 and 3 each set two statuses; wait for the second.
+	for i, last := range []string{simulator.StatusIDValidationFinishedSecondID, simulator.StatusGovernmentValidationFinished, simulator.StatusPostProcessingFinished} {
+		tb.clickInFlow(flowButtons[i])
+		tb.waitProgress(last)
+	}
+	tb.clickInFlow(`input[name=outcome][value="OK"]`)
+	tb.clickInFlow("#finish")
+	if outcome, _ := tb.waitResult(); outcome != "OK" {
+		t.Fatalf("outcome %s, want OK", outcome)
+	}
+	if got := tb.progress(); !slices.Equal(got, path) {
+		t.Fatalf("progress %v, want every status once, in the order it came: %v", got, path)
+	}
+	labels := eval[[]string](tb, `[...document.querySelectorAll('#progress li[data-status]')].map(li => li.textContent)`)
+	for i, l := range labels {
+		if l == path[i] {
+			t.Errorf("status %s shown as its code, want words", l)
+		}
+	}
+	tb.checkConsole(false)
+}
+
+// TestBrowserExpiredSession: the upstream forgets the session mid-flow; the
+// page closes the flow, says so, and its button starts a new session.
+func TestBrowserExpiredSession(t *testing.T) {
+	for _, polling := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sse", true: "polling"}[polling], func(t *testing.T) {
+			g := startGateway(t, !polling)
+			tb := openTab(t, newBrowser(t))
+			tb.start(g.url)
+			tb.waitProgress(flow[0])
+			first := eval[string](tb, `document.getElementById('app-iframe').src`)
+			id := first[strings.LastIndex(first, "/")+1:]
+			if err := g.sim.Delete(id); err != nil {
+				t.Fatal(err)
+			}
+			tb.do("waiting for the expired message", chromedp.WaitVisible(chromedp.CSS("#error")))
+			msg := eval[string](tb, `document.getElementById('error-message').textContent`)
+			button := eval[string](tb, `document.getElementById('retry').textContent`)
+			if msg != "This verification session has expired." || button != "Start a new verification" {
+				t.Fatalf("page says %q with button %q", msg, button)
+			}
+			if n := eval[int](tb, `document.querySelectorAll('#app-iframe').length`); n != 0 {
+				t.Fatal("the iframe of the expired session is still there")
+			}
+			tb.do("starting again", chromedp.Click(chromedp.CSS("#retry")))
+			tb.do("waiting for a new flow", chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
+			if again := eval[string](tb, `document.getElementById('app-iframe').src`); again == first || !strings.Contains(again, "/flow/") {
+				t.Fatalf("after starting again the iframe shows %q, want a new session's flow", again)
+			}
+			tb.waitProgress(flow[0])
+			tb.checkConsole(polling) // polling mode: the switched-off stream fails to load
+		})
+	}
 }

@@ -11,7 +11,8 @@
 //	GET /events ─▶ token ─▶ poller.Current (snapshot) ─▶ poller.Watch ─▶ Broker.join
 //	                 └─▶ r3labs ServeHTTP(conn) ◀── r3labs stream ◀── Broker.Publish ◀── poller
 //	GET /onboarding-status, /fetch-score ─▶ token ─▶ sessions: poller.Current, Upstream.Score
-//	POST /webhooks/onboarding-status ─▶ bearer secret ─▶ poller.Push ─▶ Broker.Publish
+//	POST /webhooks/token ─▶ client credentials ─▶ access token
+//	POST /webhooks/onboarding-status[/{secret}] ─▶ bearer or path secret ─▶ poller.Push ─▶ Broker.Publish
 //
 // conn wraps each client's ResponseWriter: it writes the snapshot once
 // r3labs has registered the client, drops events the client already has,
@@ -24,7 +25,9 @@
 // score, health), stream.go (/events), session.go (starting sessions and
 // reading scores, apart from HTTP), auth.go and token.go (tokens, cookies),
 // middleware.go (security headers, CORS, body cap, request metrics),
-// ratelimit.go, webhook.go, broker.go, conn.go, wire.go, listener.go,
+// ratelimit.go, webhook.go and webhookauth.go (the upstream's webhook and
+// its three ways to authenticate), page.go (index.html), broker.go,
+// conn.go, wire.go, listener.go,
 // errors.go (the one place errors become statuses and JSON bodies) and
 // metrics.go.
 package sse

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +337,48 @@ func TestSimulatorWebhookModes(t *testing.T) {
 				t.Fatalf("%d access tokens fetched: want one with OAuth, none otherwise", n)
 			}
 		})
+	}
+}
+
+// TestWebhookConformance records the exact requests pushgate accepts from
+// the upstream's webhook side, as Incode's docs and sample backends show
+// them (shared/upstream-api.md, "Webhook" and "Checked against Incode's
+// docs"): the OAuth token request, then webhook calls with the access
+// token, with the secret in the path and no header, or with a static
+// bearer; the payload with and without its optional fields.
+func TestWebhookConformance(t *testing.T) {
+	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{
+		WebhookSecret: webhookSecret, WebhookClientID: clientID, WebhookClientSecret: clientSecret}})
+	s := g.start()
+	code, _, body := g.post("/webhooks/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
+		"Authorization", basic(url.QueryEscape(clientID), url.QueryEscape(clientSecret)))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if json.Unmarshal([]byte(body), &tok); code != 200 || tok.AccessToken == "" {
+		t.Fatalf("POST /webhooks/token (form, Basic): %d %s", code, body)
+	}
+	id := s.InterviewID
+	for _, tc := range []struct {
+		name, path, auth, body string
+	}{
+		{"OAuth access token, every field", "/webhooks/onboarding-status", "Bearer " + tok.AccessToken,
+			`{"interviewId":"` + id + `","onboardingStatus":"ID_VALIDATION_FINISHED","externalId":"cust-1","clientId":"acme","flowId":"64f1c0ffee0123456789abcd"}`},
+		{"secret in the path, no header", "/webhooks/onboarding-status/" + webhookSecret, "",
+			`{"interviewId":"` + id + `","onboardingStatus":"FACE_VALIDATION_FINISHED","clientId":"acme","flowId":"64f1c0ffee0123456789abcd"}`},
+		{"static bearer, required fields only", "/webhooks/onboarding-status", "Bearer " + webhookSecret,
+			`{"interviewId":"` + id + `","onboardingStatus":"POST_PROCESSING_FINISHED"}`},
+		{"a field Incode may add", "/webhooks/onboarding-status", "Bearer " + webhookSecret,
+			`{"interviewId":"` + id + `","onboardingStatus":"ONBOARDING_FINISHED","timestamp":1767225600000}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, h, body := g.post(tc.path, "application/json", tc.body, "Authorization", tc.auth)
+			if code != 200 || body != "{\"success\":true}\n" || !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+				t.Fatalf("POST %s: %d %q, want 200 {\"success\":true}", tc.path, code, body)
+			}
+		})
+	}
+	if u, _ := g.statuses.Last(id); u.Status != "ONBOARDING_FINISHED" {
+		t.Fatalf("status %s after the calls, want ONBOARDING_FINISHED", u.Status)
 	}
 }

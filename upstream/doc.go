@@ -14,6 +14,12 @@
 // callers that map them by behaviour without importing this package.
 // Healthy reports whether the last call found the upstream unavailable.
 //
-// The Client never retries: when and how often to ask is the caller's call.
+// Admin mode (Config.AdminToken, or Config.AdminEmail and AdminPassword)
+// reads by interview id with an admin token; with credentials the Client
+// logs in by itself, renews the token before it expires, and on a 401
+// renews once and retries (admin.go). The calls are in calls.go, the
+// transport in client.go.
+//
+// The Client never retries otherwise: when and how often to ask is the caller's call.
 // Tokens and the API key travel in headers only and never appear in errors.
 package upstream

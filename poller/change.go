@@ -8,8 +8,8 @@ import (
 // Push applies a status the upstream pushed (its webhook) to a tracked
 // interview, with the same sequence numbers and dedupe as polled ones: a
 // change seen by both is published once. It reports whether the status
-// was new. A push of a known flow status that ranks before the current one
-// (an old webhook delivered late) is ignored: the flow only moves forward.
+// was new. A push that would move a finished flow back (an old webhook
+// delivered late) is ignored.
 // Interviews neither this node nor its cluster knows give
 // ErrUnknownInterview.
 func (m *Manager) Push(interviewID, status string) (Update, bool, error) {

@@ -22,9 +22,9 @@
 // Push applies a status the upstream pushed (its webhook) through the same
 // numbering and dedupe, so a change seen by a push and by a poll is
 // published once; while pushes arrive, the interview's poller slows to
-// PushInterval. The flow only moves forward: a known status that comes
-// before the current one, from a late push or a lagging read, changes
-// nothing.
+// PushInterval. Statuses are taken in the order they arrive; only a
+// finished flow never moves back (see FlowOrder), and a read that began
+// before a push may not undo it.
 //
 // Several gateway nodes share the work through a Cluster (Config.Cluster;
 // poller/rediscluster is the one on Redis):

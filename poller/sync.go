@@ -107,9 +107,10 @@ func (m *Manager) sync(st *interview) {
 }
 
 // reconcilePublishing shares what this node saw alone (while the shared
-// copy was out of reach) once it is back: the later of its own status and
-// the stored one in the flow is committed as a new change, numbered above
-// both, so that every node ends on the same status and ids again. A node
+// copy was out of reach) once it is back: its own status, or the stored
+// one when that finishes the flow further (see FlowOrder), is committed as
+// a new change, numbered above both, so that every node ends on the same
+// status and ids again. A node
 // that already shows that status records the new id without publishing it.
 func (m *Manager) reconcilePublishing(st *interview) {
 	if !m.shared {

@@ -54,6 +54,7 @@ type Manager struct {
 	sem     chan struct{}      // caps upstream reads in flight
 	ceiling *rate.Limiter      // caps upstream reads per second; nil when none
 	metrics *metrics
+	savings savings // calls made against per-browser polling, for the metrics
 
 	ctx    context.Context // ends with Close; parent of pollers and reads
 	cancel context.CancelFunc
@@ -87,6 +88,7 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		interviews: make(map[string]*interview),
 	}
 	m.gen.Store(1)
+	m.savings.interval = cfg.Interval
 	if cfg.MaxCallsPerSecond > 0 {
 		// A small burst: a recovery's retries are spread, not released at once.
 		m.ceiling = rate.NewLimiter(rate.Limit(cfg.MaxCallsPerSecond), max(1, int(cfg.MaxCallsPerSecond/10)))

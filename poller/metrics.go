@@ -26,6 +26,14 @@ func newMetrics(reg prometheus.Registerer, m *Manager) (*metrics, error) {
 	}
 	collectors := []prometheus.Collector{
 		mt.reads, mt.changes,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pushgate_polling_equivalent_calls_total",
+			Help: "Upstream status calls per-browser polling would have made: one per open stream per poll interval.",
+		}, m.savings.equivalent),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pushgate_upstream_calls_avoided_total",
+			Help: "Upstream status calls saved by the shared pollers: pushgate_polling_equivalent_calls_total less the status calls this node made.",
+		}, m.savings.saved),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pushgate_pollers_active",
 			Help: "Interviews with a running poller.",

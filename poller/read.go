@@ -214,6 +214,7 @@ func (m *Manager) call(interviewID, token string) (string, error) {
 	defer func() { <-m.sem }()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	defer cancel()
+	m.savings.calls.Add(1)
 	return m.src.Status(ctx, interviewID, token)
 }
 

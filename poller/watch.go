@@ -18,6 +18,7 @@ func (m *Manager) Watch(interviewID string) (unwatch func()) {
 	}
 	defer st.mu.Unlock()
 	st.watchers++
+	m.savings.watch(1)
 	if st.linger != nil {
 		st.linger.Stop()
 		st.linger = nil
@@ -29,6 +30,7 @@ func (m *Manager) Watch(interviewID string) (unwatch func()) {
 }
 
 func (m *Manager) unwatch(st *interview) {
+	m.savings.watch(-1)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.watchers--

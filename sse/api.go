@@ -9,6 +9,10 @@ import (
 // onboardingURL starts an upstream session and hands the browser the flow
 // URL and a token (also as a cookie scoped to this interview).
 func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.BackendSessionsOnly {
+		writeError(w, r, h.log, errorf(http.StatusNotFound, "sessions are started by the integrator's backend (POST /v1/sessions): this gateway runs with -public-sessions=false"))
+		return
+	}
 	if wait := h.limits.wait(clientAddr(r, h.cfg.ClientIPHeader)); wait > 0 {
 		h.metrics.rateLimit("/onboarding-url")
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
@@ -45,18 +49,23 @@ func pickLanguage(asked string, listed []string) (string, error) {
 	if !languagePattern.MatchString(asked) {
 		return "", errorf(http.StatusBadRequest, "language must be a language tag like en-US")
 	}
-	primary := func(tag string) string { p, _, _ := strings.Cut(tag, "-"); return strings.ToLower(p) }
 	for _, l := range listed {
 		if strings.EqualFold(l, asked) {
 			return l, nil
 		}
 	}
 	for _, l := range listed {
-		if primary(l) == primary(asked) {
+		if primaryLanguage(l) == primaryLanguage(asked) {
 			return l, nil
 		}
 	}
 	return listed[0], nil
+}
+
+// primaryLanguage is the primary language subtag of a tag: "es" of es-MX.
+func primaryLanguage(tag string) string {
+	p, _, _ := strings.Cut(tag, "-")
+	return strings.ToLower(p)
 }
 
 // onboardingStatus answers the interview's status, for pages that poll.

@@ -58,6 +58,21 @@ type Config struct {
 	// turns the limit off.
 	SessionsPerMinute float64
 	SessionBurst      int
+	// BackendSessionsOnly turns the anonymous /onboarding-url off (404):
+	// only the integrator's backend starts sessions, through the server
+	// API. The production setting; the demo page needs it false.
+	BackendSessionsOnly bool
+	// APITokens turn on the server API under /v1 for callers presenting
+	// one of them as "Authorization: Bearer <token>". Several allow
+	// rotation. Each is at least 16 bytes of printable ASCII without
+	// spaces or commas. Empty turns the server API off (404).
+	APITokens []string
+	// APIRequestsPerMinute is the server API's rate ceiling per API
+	// token, with APIBurst requests at once; it is separate from the
+	// browsers' limits. Zero means 1200 a minute and a burst of 100; a
+	// negative rate turns the ceiling off.
+	APIRequestsPerMinute float64
+	APIBurst             int
 	// WebhookSecret turns on POST /webhooks/onboarding-status, where the
 	// upstream pushes status changes, for calls with "Authorization:
 	// Bearer <WebhookSecret>", and POST /webhooks/onboarding-status/<WebhookSecret>
@@ -92,6 +107,7 @@ type Config struct {
 var (
 	featurePattern  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
 	languagePattern = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$`)
+	apiTokenPattern = regexp.MustCompile(`^[!-+\--~]{16,256}$`) // printable ASCII but space and comma
 )
 
 // setDefaults fills the zero fields with their defaults, checks the others
@@ -127,6 +143,17 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 	}
 	if c.SessionBurst == 0 {
 		c.SessionBurst = 5
+	}
+	if c.APIRequestsPerMinute == 0 {
+		c.APIRequestsPerMinute = 1200
+	}
+	if c.APIBurst == 0 {
+		c.APIBurst = 100
+	}
+	for _, t := range c.APITokens {
+		if !apiTokenPattern.MatchString(t) {
+			return "", errors.New("sse: an API token must be 16 to 256 bytes of printable ASCII without spaces or commas")
+		}
 	}
 	if len(c.IframePermissions) == 0 {
 		c.IframePermissions = []string{"camera", "microphone", "geolocation", "accelerometer", "gyroscope"}

@@ -38,7 +38,11 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
 		w.Header().Set(k, v)
 	}
 	if preflight, allowed := h.cors.apply(w, r); preflight {
-		if !allowed {
+		switch {
+		case strings.HasPrefix(r.URL.Path, apiPrefix):
+			writeError(w, r, h.log, errorf(http.StatusForbidden, "the server API takes no browser calls: call it from your backend, where the API token stays"))
+			return true
+		case !allowed:
 			writeError(w, r, h.log, errorf(http.StatusForbidden, "origin "+r.Header.Get("Origin")+" may not call this API"))
 			return true
 		}
@@ -72,7 +76,9 @@ func (c cors) apply(w http.ResponseWriter, r *http.Request) (preflight, allowed 
 	w.Header().Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
 	preflight = r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != ""
-	if origin == "" || !slices.Contains(c.origins, origin) {
+	// The server API is for backends: browsers get no grant to read it, so
+	// an API token pasted into a page is of no use there.
+	if origin == "" || !slices.Contains(c.origins, origin) || strings.HasPrefix(r.URL.Path, apiPrefix) {
 		return preflight, false
 	}
 	h := w.Header()

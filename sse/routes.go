@@ -13,17 +13,19 @@ import (
 // Handler is the browser-facing HTTP surface: the page, the session API and
 // the SSE streams.
 type Handler struct {
-	cfg      Config
-	log      *slog.Logger
-	router   *mux.Router
-	sessions *sessions
-	index    *index      // the page's index.html; nil without a Page
-	limits   *rateLimits // of /onboarding-url, per client address
-	cors     cors
-	metrics  *handlerMetrics
-	draining atomic.Bool       // streams refused and ended
-	unready  atomic.Bool       // /readyz answers 503
-	headers  map[string]string // security headers on every answer
+	cfg       Config
+	log       *slog.Logger
+	router    *mux.Router
+	sessions  *sessions
+	index     *index      // the page's index.html; nil without a Page
+	limits    *rateLimits // of /onboarding-url, per client address
+	apiLimits *rateLimits // of the server API, per API token
+	apiTokens apiTokens
+	cors      cors
+	metrics   *handlerMetrics
+	draining  atomic.Bool       // streams refused and ended
+	unready   atomic.Bool       // /readyz answers 503
+	headers   map[string]string // security headers on every answer
 }
 
 // New returns a Handler serving cfg.
@@ -33,11 +35,13 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		headers: securityHeaders(flowOrigin, cfg.FrameAncestors, cfg.IframePermissions),
-		limits:  newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
-		cors:    cors{origins: cfg.AllowedOrigins},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		headers:   securityHeaders(flowOrigin, cfg.FrameAncestors, cfg.IframePermissions),
+		limits:    newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
+		apiLimits: newRateLimits(cfg.APIRequestsPerMinute, cfg.APIBurst),
+		apiTokens: newAPITokens(cfg.APITokens),
+		cors:      cors{origins: cfg.AllowedOrigins},
 	}
 	if h.metrics, err = newHandlerMetrics(cfg.Metrics); err != nil {
 		return nil, err
@@ -56,6 +60,9 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) routes() *mux.Router {
 	r := mux.NewRouter().SkipClean(true) // odd paths get a JSON 404, not a redirect
 	r.HandleFunc("/onboarding-url", h.onboardingURL).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/v1/sessions", h.serverAPI(h.createSession)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/sessions/import", h.serverAPI(h.importSession)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/sessions/{interviewId}", h.serverAPI(h.getSession)).Methods(http.MethodGet)
 	r.HandleFunc("/events", h.events).Methods(http.MethodGet)
 	r.HandleFunc("/onboarding-status", h.onboardingStatus).Methods(http.MethodGet)
 	r.HandleFunc("/fetch-score", h.fetchScore).Methods(http.MethodGet)

@@ -24,7 +24,14 @@ type Upstream interface {
 	StartSession(ctx context.Context, opts StartOptions) (UpstreamSession, error)
 	// Score reads the score of an interview, with its session token.
 	Score(ctx context.Context, interviewID, sessionToken string) (Score, error)
+	// SessionStatus reads a session's status with its session token
+	// alone: an error that is NotFound or Unauthorized means the upstream
+	// does not take that token (unknown, expired or deleted session).
+	SessionStatus(ctx context.Context, sessionToken string) (string, error)
 }
+
+// maxSessionTokenLen caps an imported upstream session token.
+const maxSessionTokenLen = 2048
 
 // StartOptions are what a new session starts with.
 type StartOptions struct {
@@ -87,6 +94,28 @@ func (s *sessions) start(ctx context.Context, opts StartOptions) (browserSession
 	s.statuses.Register(up.InterviewID, up.SessionToken)
 	tok, exp := s.tokens.Issue(up.InterviewID)
 	return browserSession{InterviewID: up.InterviewID, FlowURL: up.FlowURL, Token: tok, Expires: exp}, nil
+}
+
+// adopt takes a session the integrator's backend started with the
+// upstream itself: once the upstream has taken its session token, the
+// interview is registered as start registers it, and the browser's token
+// issued. A flowURL, when given, is checked against the flow origin as
+// start checks the URLs it gets.
+func (s *sessions) adopt(ctx context.Context, interviewID, sessionToken, flowURL string) (browserSession, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.upstream.SessionStatus(ctx, sessionToken); err != nil {
+		if is(err, notFound.NotFound) || is(err, unauthorized.Unauthorized) {
+			return browserSession{}, errorf(http.StatusUnprocessableEntity, "the upstream does not take this sessionToken: the session is unknown, expired or deleted")
+		}
+		return browserSession{}, err
+	}
+	if flowURL != "" {
+		s.checkFlowOrigin(flowURL)
+	}
+	s.statuses.Register(interviewID, sessionToken)
+	tok, exp := s.tokens.Issue(interviewID)
+	return browserSession{InterviewID: interviewID, FlowURL: flowURL, Token: tok, Expires: exp}, nil
 }
 
 // checkFlowOrigin reports, loudly, an onboarding URL on another origin

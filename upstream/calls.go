@@ -113,6 +113,28 @@ func (c *Client) Status(ctx context.Context, interviewID, sessionToken string) (
 	return status, nil
 }
 
+// SessionStatus reads a session's status with its session token on the
+// session endpoint, in either mode: it tells whether the upstream takes
+// that token. A token it does not know, or no longer takes, is an
+// ErrUnauthorized; a deleted session's is an ErrNotFound. The session
+// endpoint does not name the interview, so this cannot tell which
+// interview the token belongs to.
+func (c *Client) SessionStatus(ctx context.Context, sessionToken string) (_ string, err error) {
+	defer c.metrics.observe("session_status", time.Now(), &err)
+	if sessionToken == "" {
+		return "", &Error{Op: "session_status", Kind: ErrNoSession}
+	}
+	code, raw, err := c.do(ctx, request{op: "session_status", method: http.MethodGet, path: "/0/omni/get/onboarding/status", token: sessionToken, session: true})
+	if err != nil {
+		return "", err
+	}
+	status, err := decodeStatus(raw)
+	if err != nil {
+		return "", malformed("session_status", code, err)
+	}
+	return status, nil
+}
+
 // Score is the upstream's score of an interview.
 type Score struct {
 	Status string          // overall.status: OK, WARN, FAIL, UNKNOWN...; "" when absent or null

@@ -24,6 +24,8 @@ type config struct {
 	permissions    string // comma-separated; into gw.HTTP.IframePermissions
 	languages      string // comma-separated; into gw.HTTP.Languages
 	webhookSources string // comma-separated; into gw.HTTP.WebhookSources
+	apiTokens      string // comma-separated; into gw.HTTP.APITokens
+	publicSessions bool   // into gw.HTTP.BackendSessionsOnly, negated
 	logLevel       string
 	logFormat      string
 }
@@ -89,6 +91,10 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.HTTP.ClientIPHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For); empty uses the peer address")
 	fs.Float64Var(&g.HTTP.SessionsPerMinute, "sessions-per-minute", 10, "new upstream sessions (/onboarding-url) allowed per client address per minute; negative turns the limit off")
 	fs.IntVar(&g.HTTP.SessionBurst, "session-burst", 5, "new sessions a client address may start at once")
+	fs.BoolVar(&c.publicSessions, "public-sessions", true, "anyone who reaches /onboarding-url may start a (paid) upstream session, as the demo page does; set false in production, so only your backend starts sessions (POST /v1/sessions)")
+	fs.StringVar(&c.apiTokens, "api-token", "", "comma-separated API tokens of the server API under /v1 (Authorization: Bearer), each at least 16 bytes; several allow rotation; empty turns the server API off")
+	fs.Float64Var(&g.HTTP.APIRequestsPerMinute, "api-requests-per-minute", 1200, "server API requests allowed per API token per minute; negative turns the ceiling off")
+	fs.IntVar(&g.HTTP.APIBurst, "api-burst", 100, "server API requests an API token may make at once")
 	fs.IntVar(&c.maxStreams, "max-streams", 0, "cap on open SSE streams on this node; 0 means the connection cap (the open-file limit less 300) less 50; negative means none")
 	fs.IntVar(&g.Broker.MaxPerInterview, "max-streams-per-interview", 16, "cap on open SSE streams of one interview; negative means none")
 	fs.IntVar(&g.Broker.MaxPerClient, "max-streams-per-client", 256, "cap on open SSE streams from one client address; negative means none")
@@ -143,6 +149,8 @@ func (c *config) finish() error {
 	c.gw.HTTP.AllowedOrigins = splitList(c.allowedOrigins)
 	c.gw.HTTP.IframePermissions = splitList(c.permissions)
 	c.gw.HTTP.Languages = splitList(c.languages)
+	c.gw.HTTP.APITokens = splitList(c.apiTokens)
+	c.gw.HTTP.BackendSessionsOnly = !c.publicSessions
 	var err error
 	c.gw.HTTP.WebhookSources, err = parsePrefixes(c.webhookSources)
 	return err
@@ -165,8 +173,16 @@ func (c *config) validate() error {
 	if (g.HTTP.WebhookClientID == "") != (g.HTTP.WebhookClientSecret == "") {
 		return errors.New("-webhook-client-id and -webhook-client-secret go together")
 	}
-	if g.HTTP.SessionBurst <= 0 {
-		return errors.New("-session-burst must be positive")
+	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 {
+		return errors.New("-session-burst and -api-burst must be positive")
+	}
+	for _, t := range splitList(c.apiTokens) {
+		if len(t) < 16 || strings.ContainsAny(t, " \t") {
+			return errors.New("-api-token: each API token must be at least 16 bytes, without spaces")
+		}
+	}
+	if !c.publicSessions && len(splitList(c.apiTokens)) == 0 {
+		return errors.New("-public-sessions=false needs -api-token: without the server API nothing could start a session")
 	}
 	if g.Broker.MaxPerInterview == 0 || g.Broker.MaxPerClient == 0 {
 		return errors.New("-max-streams-per-interview and -max-streams-per-client must not be 0 (negative means no cap)")

@@ -127,6 +127,11 @@ func (u upstreamSessions) Score(ctx context.Context, interviewID, sessionToken s
 	return sse.Score{Status: s.Status, Raw: s.Raw}, nil
 }
 
+// SessionStatus reads a session's status with its session token alone.
+func (u upstreamSessions) SessionStatus(ctx context.Context, sessionToken string) (string, error) {
+	return u.c.SessionStatus(ctx, sessionToken)
+}
+
 // reachable turns a listen address into one a local browser can open.
 func reachable(addr string) string { return withHost(addr, "localhost") }
 

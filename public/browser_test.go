@@ -59,12 +59,15 @@ func chromium(t *testing.T) string {
 type gateway struct {
 	url      string
 	sim      *simulator.Simulator
+	simURL   string
 	broker   *sse.Broker
 	eventsOn bool
 
-	mu       sync.Mutex     // protects requests and resumed
-	requests map[string]int // by path
-	resumed  int            // /events requests that carried Last-Event-ID
+	mu        sync.Mutex     // protects the fields below
+	requests  map[string]int // by path; CORS preflights by "OPTIONS <path>"
+	urls      []string       // every request's path and query, in order
+	resumed   int            // /events requests that carried Last-Event-ID
+	buffering bool           // /events answers are held back until they end
 }
 
 func startGateway(t *testing.T, eventsOn bool) *gateway {
@@ -75,38 +78,56 @@ func startGateway(t *testing.T, eventsOn bool) *gateway {
 // startGatewayWith is startGateway with the simulator set up as sim says.
 func startGatewayWith(t *testing.T, eventsOn bool, sim pushgate.SimulatorConfig) *gateway {
 	t.Helper()
+	return startGatewayConfig(t, eventsOn, func(c *pushgate.Config, _ *pushgate.Listeners) { c.Simulator = sim })
+}
+
+// startGatewayConfig is startGateway with the gateway's Config changed by
+// configure first, which also sees where the gateway and simulator listen.
+func startGatewayConfig(t *testing.T, eventsOn bool, configure func(*pushgate.Config, *pushgate.Listeners)) *gateway {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ls, err := pushgate.Listen("127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gl := ls.Gateway
-	gw, err := pushgate.New(pushgate.Config{
-		Secret:    "browser-test-secret-0123456789ab",
-		Poller:    poller.Config{Interval: interval},
-		Broker:    sse.BrokerConfig{Retry: 300 * time.Millisecond},
-		Simulator: sim,
-		Logger:    quiet,
-	}, ls)
+	cfg := pushgate.Config{
+		Secret: "browser-test-secret-0123456789ab",
+		Poller: poller.Config{Interval: interval},
+		Broker: sse.BrokerConfig{Retry: 300 * time.Millisecond},
+		Logger: quiet,
+	}
+	configure(&cfg, &ls)
+	gw, err := pushgate.New(cfg, ls)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := gw.Handler
-	g := &gateway{sim: gw.Simulator, broker: gw.Broker, eventsOn: eventsOn, requests: map[string]int{}}
+	g := &gateway{sim: gw.Simulator, simURL: gw.SimURL, broker: gw.Broker, eventsOn: eventsOn, requests: map[string]int{}}
 	// The gateway's handler is served here, behind a middleware that counts
-	// the page's requests and can take /events away.
+	// the page's requests and can take /events away, or buffer it as a
+	// proxy that holds answers until they end would.
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
-		g.requests[r.URL.Path]++
+		if r.Method == http.MethodOptions {
+			g.requests["OPTIONS "+r.URL.Path]++ // a CORS preflight
+		} else {
+			g.requests[r.URL.Path]++
+		}
+		g.urls = append(g.urls, r.URL.String())
 		if r.URL.Path == "/events" && r.Header.Get("Last-Event-ID") != "" {
 			g.resumed++
 		}
+		buffering := g.buffering
 		g.mu.Unlock()
-		if r.URL.Path == "/events" && !g.eventsOn {
+		switch {
+		case r.URL.Path == "/events" && !g.eventsOn:
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			io.WriteString(w, `{"error":"streaming is switched off"}`)
 			return
+		case r.URL.Path == "/events" && buffering:
+			w = &bufferingWriter{ResponseWriter: w}
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -122,6 +143,26 @@ func startGatewayWith(t *testing.T, eventsOn bool, sim pushgate.SimulatorConfig)
 	g.url = srv.URL
 	return g
 }
+
+// bufferingWriter holds a whole answer back until it ends, as a proxy
+// that buffers does: an endless stream never reaches the client.
+type bufferingWriter struct {
+	http.ResponseWriter
+	code int
+	body []byte
+}
+
+func (b *bufferingWriter) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+func (b *bufferingWriter) Write(p []byte) (int, error) {
+	b.body = append(b.body, p...)
+	return len(p), nil
+}
+func (b *bufferingWriter) Flush()                      {}
+func (b *bufferingWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
 func (g *gateway) count(path string) int {
 	g.mu.Lock()

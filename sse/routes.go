@@ -17,9 +17,10 @@ type Handler struct {
 	log       *slog.Logger
 	router    *mux.Router
 	sessions  *sessions
-	index     *index      // the page's index.html; nil without a Page
-	limits    *rateLimits // of /onboarding-url, per client address
-	apiLimits *rateLimits // of the server API, per API token
+	index     *index                  // the page's index.html; nil without a Page
+	assets    map[string]http.Handler // the browser client's built routes, by path
+	limits    *rateLimits             // of /onboarding-url, per client address
+	apiLimits *rateLimits             // of the server API, per API token
 	apiTokens apiTokens
 	cors      cors
 	metrics   *handlerMetrics
@@ -50,6 +51,9 @@ func New(cfg Config) (*Handler, error) {
 		flowOrigin: flowOrigin, log: cfg.Logger, metrics: h.metrics}
 	if cfg.Page != nil {
 		if h.index, err = newIndex(cfg.Page, cfg.IframePermissions); err != nil {
+			return nil, err
+		}
+		if h.assets, err = clientAssets(cfg.Page); err != nil {
 			return nil, err
 		}
 	}
@@ -86,9 +90,12 @@ func (h *Handler) routes() *mux.Router {
 		r.Handle("/", h.index).Methods(http.MethodGet, http.MethodHead)
 		entries, _ := fs.ReadDir(h.cfg.Page, ".")
 		for _, e := range entries {
-			if !e.IsDir() && e.Name() != "index.html" {
-				r.Handle("/"+e.Name(), files).Methods(http.MethodGet, http.MethodHead)
+			if path := "/" + e.Name(); !e.IsDir() && e.Name() != "index.html" && h.assets[path] == nil {
+				r.Handle(path, files).Methods(http.MethodGet, http.MethodHead)
 			}
+		}
+		for path, a := range h.assets {
+			r.Handle(path, a).Methods(http.MethodGet, http.MethodHead)
 		}
 	}
 	r.Use(nameRoute)

@@ -111,6 +111,7 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.DurationVar(&g.Poller.PushSilence, "push-silence", time.Minute, "after this long without a webhook, an interview is polled at -poll-interval again")
 	fs.DurationVar(&g.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
 	fs.DurationVar(&g.Poller.Interval, "poll-interval", time.Second, "upstream status poll interval per interview")
+	fs.DurationVar(&g.Poller.Retention, "retention", 0, "how long an interview nobody watches or reads is remembered (its status and upstream session token, on this node and in Redis); 0 means -token-ttl; raise it when your backend reads scores later with GET /v1/sessions/{interviewId}")
 	fs.DurationVar(&g.Poller.Linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
 	fs.DurationVar(&g.Poller.BackoffMax, "backoff-max", 30*time.Second, "cap of the exponential backoff after upstream errors")
 	fs.IntVar(&g.Poller.MaxConcurrent, "max-upstream-calls", 64, "cap on concurrent upstream status calls")
@@ -206,8 +207,8 @@ func (c *config) validate() error {
 	if g.DrainDelay < 0 || g.DrainDelay >= g.ShutdownGrace {
 		return errors.New("-drain-delay must be at least 0 and below -shutdown-grace")
 	}
-	if g.PreviousSecretGrace < 0 {
-		return errors.New("-previous-secret-grace must not be negative")
+	if g.PreviousSecretGrace < 0 || g.Poller.Retention < 0 {
+		return errors.New("-previous-secret-grace and -retention must not be negative")
 	}
 	if g.Poller.MaxCallsPerSecond < 0 {
 		return errors.New("-max-upstream-rate must not be negative")

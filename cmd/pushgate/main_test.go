@@ -50,6 +50,11 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-admin-email", "exec@example.com", "-admin-password", "pw", "-admin-token", "tok"},
 		{"-webhook-client-id", "incode"},
 		{"-admin-token-ttl", "0s"},
+		{"-public-sessions=false"},                  // nothing could start a session
+		{"-api-token", "short"},                     // under 16 bytes
+		{"-api-token", "a-long-token with-a-space"}, // not one token
+		{"-api-token", "0123456789abcdef", "-api-burst", "0"},
+		{"-retention", "-1s"},
 		{"stray"},
 		{"-redis-url", "redis://127.0.0.1:6379", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f"}, // no shared -secret
 		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length"},              // no shared upstream
@@ -227,6 +232,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 		adminPassword = "admin-password-that-must-not-leak"
 		clientSecret  = "client-secret-that-must-not-leak"
 		webhookSecret = "webhook-secret-that-must-not-leak"
+		apiToken      = "api-token-that-must-not-leak-0123"
 	)
 	for _, tc := range []struct {
 		name    string
@@ -237,6 +243,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 		{"admin log-in, OAuth webhooks", []string{"-admin-email", "exec@example.com", "-admin-password", adminPassword,
 			"-webhook-client-id", "incode", "-webhook-client-secret", clientSecret}, []string{adminPassword, clientSecret}},
 		{"webhook secret in the path", []string{"-webhook-secret", webhookSecret, "-sim-webhook-auth", "path"}, []string{webhookSecret}},
+		{"API token", []string{"-api-token", apiToken}, []string{apiToken, apiToken[:20]}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := start(t, append(tc.args, "-log-level", "debug", "-poll-interval", "50ms")...)
@@ -256,6 +263,16 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 			}
 			// A wrong secret in a webhook path is logged as the route, not the path.
 			post(t, in.base+"/webhooks/onboarding-status/"+webhookSecret+"-guess", `{}`)
+			// Server API calls with the API token, and with a wrong one.
+			for _, bearer := range []string{apiToken, apiToken[:20]} {
+				req, _ := http.NewRequest(http.MethodGet, in.base+"/v1/sessions/"+s.InterviewID, nil)
+				req.Header.Set("Authorization", "Bearer "+bearer)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
 			if err := in.stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -269,6 +286,45 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBackendOnlySessions runs pushgate as production does: the API tokens
+// from the environment, public sessions off. The browser cannot start a
+// session; the backend can, with either token.
+func TestBackendOnlySessions(t *testing.T) {
+	cfg, err := parseConfig([]string{"-public-sessions=false"}, func(k string) string {
+		return map[string]string{"PUSHGATE_API_TOKEN": "first-api-token-0123456789, second-api-token-0123456789"}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.gw.HTTP.BackendSessionsOnly || len(cfg.gw.HTTP.APITokens) != 2 {
+		t.Fatalf("config %+v", cfg.gw.HTTP)
+	}
+	in := start(t, "-public-sessions=false", "-api-token", "first-api-token-0123456789,second-api-token-0123456789")
+	resp, err := http.Get(in.base + "/onboarding-url")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/onboarding-url: %s, want 404", resp.Status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, in.base+"/v1/sessions", nil)
+	req.Header.Set("Authorization", "Bearer second-api-token-0123456789")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ InterviewID, URL, Token string }
+	json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || created.InterviewID == "" || created.Token == "" || created.URL == "" {
+		t.Fatalf("POST /v1/sessions: %s %+v", resp.Status, created)
+	}
+	if err := in.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -49,8 +49,8 @@ type Config struct {
 	PreviousSecret      string
 	PreviousSecretGrace time.Duration
 	// TokenTTL is the lifetime of browser tokens. Zero means 1h. An
-	// interview nobody watches is remembered as long (Poller.Retention,
-	// and the cluster's retention, when zero).
+	// interview nobody watches is remembered as long when Poller.Retention
+	// is zero; the cluster's retention follows Poller.Retention when zero.
 	TokenTTL time.Duration
 	// Redis turns on cluster mode when its URL is set.
 	Redis rediscluster.Config
@@ -221,7 +221,7 @@ func (c *Config) setDefaults() {
 		c.Poller.Retention = c.TokenTTL
 	}
 	if c.Redis.Retention == 0 {
-		c.Redis.Retention = c.TokenTTL
+		c.Redis.Retention = c.Poller.Retention
 	}
 	if c.HTTP.RequestTimeout == 0 {
 		c.HTTP.RequestTimeout = 2 * c.Upstream.Timeout

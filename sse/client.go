@@ -55,9 +55,10 @@ func (a asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(a.body)
 }
 
-// clientAssets are the routes of the browser client beyond the page's
-// files: the classic build of client.js, and client.d.ts with a type
-// browsers show as text. None when the page has no client.js.
+// clientAssets are the routes of the browser client: client.js and its
+// classic build, with a JavaScript type whatever the host's MIME table
+// says, and client.d.ts with a type browsers show as text. None when the
+// page has no client.js.
 func clientAssets(page fs.FS) (map[string]http.Handler, error) {
 	module, err := fs.ReadFile(page, "client.js")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -70,7 +71,10 @@ func clientAssets(page fs.FS) (map[string]http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	routes := map[string]http.Handler{"/client.classic.js": asset{classic, "text/javascript; charset=utf-8"}}
+	routes := map[string]http.Handler{
+		"/client.js":         asset{module, "text/javascript; charset=utf-8"},
+		"/client.classic.js": asset{classic, "text/javascript; charset=utf-8"},
+	}
 	if types, err := fs.ReadFile(page, "client.d.ts"); err == nil {
 		routes["/client.d.ts"] = asset{types, "text/plain; charset=utf-8"}
 	}

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -229,31 +230,31 @@ func created(w http.ResponseWriter, s browserSession) {
 // unknown fields, nothing after it. An empty body is an empty object when
 // emptyOK; otherwise it is refused.
 func decodeBody(r *http.Request, v any, emptyOK bool) error {
-	if r.ContentLength == 0 && emptyOK {
+	body, err := io.ReadAll(r.Body) // capped at maxBody by the guard
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "request body too large: at most "+strconv.Itoa(maxBody)+" bytes")
+	case err != nil:
+		return errorf(http.StatusBadRequest, "the request body could not be read: "+err.Error())
+	case len(body) == 0 && emptyOK:
 		return nil
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return errorf(http.StatusUnsupportedMediaType, "the request body must be JSON, sent with Content-Type: application/json")
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, extra := dec.Token(); !errors.Is(extra, io.EOF) {
-			return errorf(http.StatusBadRequest, "the request body must hold one JSON object and nothing after it")
-		}
-		return nil
-	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, "request body too large: at most "+strconv.Itoa(maxBody)+" bytes")
-	case errors.Is(err, io.EOF) && emptyOK:
-		return nil
-	case errors.Is(err, io.EOF):
+	if len(body) == 0 {
 		return errorf(http.StatusBadRequest, "the request body is empty: send a JSON object")
 	}
-	return errorf(http.StatusBadRequest, "the request body is not the JSON object expected: "+strings.TrimPrefix(err.Error(), "json: "))
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, "the request body is not the JSON object expected: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, extra := dec.Token(); !errors.Is(extra, io.EOF) {
+		return errorf(http.StatusBadRequest, "the request body must hold one JSON object and nothing after it")
+	}
+	return nil
 }
 
 // printable reports whether s is valid UTF-8 without control characters.

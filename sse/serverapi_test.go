@@ -274,6 +274,12 @@ func TestServerAPIRefusals(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+apiTokenSpare)
 		code, _, body := do(t, req)
 		decodeCreated(t, code, body)
+		// The same, chunked: an empty body however it is sent.
+		req, _ = http.NewRequest(http.MethodPost, g.url+"/v1/sessions", io.NopCloser(strings.NewReader("")))
+		req.ContentLength = -1
+		req.Header.Set("Authorization", "Bearer "+apiTokenSpare)
+		code, _, body = do(t, req)
+		decodeCreated(t, code, body)
 	})
 	t.Run("browsers get no grant", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodOptions, g.url+"/v1/sessions", nil)

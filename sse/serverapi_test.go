@@ -90,6 +90,21 @@ func (g *gateway) state(id string) state {
 	return s
 }
 
+// follow opens a stream with the browser token the server API handed
+// out, as the page would: it must get the snapshot, UNKNOWN, and then
+// status once the simulator moves the flow there.
+func (g *gateway) follow(c created, status string) {
+	g.t.Helper()
+	stream := g.open(session{InterviewID: c.InterviewID, Token: c.Token}, "")
+	if u := stream.NextStatus(g.t); u.Status != "UNKNOWN" {
+		g.t.Fatalf("snapshot %+v", u)
+	}
+	g.setStatus(c.InterviewID, status)
+	if u := stream.NextStatus(g.t); u.Status != status {
+		g.t.Fatalf("change %+v, want %s", u, status)
+	}
+}
+
 // TestServerAPISessionToScore is the backend's whole path: it starts a
 // session with its own options, the page follows it with the token it was
 // handed, and the backend reads the full score where the browser gets the
@@ -125,14 +140,7 @@ func TestServerAPISessionToScore(t *testing.T) {
 		t.Errorf("state before the flow: %+v", st)
 	}
 
-	stream := g.open(session{InterviewID: c.InterviewID, Token: c.Token}, "")
-	if u := stream.NextStatus(t); u.Status != "UNKNOWN" {
-		t.Fatalf("snapshot %+v", u)
-	}
-	g.setStatus(c.InterviewID, "ONBOARDING_FINISHED")
-	if u := stream.NextStatus(t); u.Status != "ONBOARDING_FINISHED" {
-		t.Fatalf("change %+v", u)
-	}
+	g.follow(c, "ONBOARDING_FINISHED")
 
 	st = g.state(c.InterviewID)
 	var score map[string]json.RawMessage
@@ -175,14 +183,7 @@ func TestServerAPIImport(t *testing.T) {
 	if c.InterviewID != up.InterviewID || c.Token == "" || c.URL != flowURL {
 		t.Fatalf("imported %+v", c)
 	}
-	stream := g.open(session{InterviewID: c.InterviewID, Token: c.Token}, "")
-	if u := stream.NextStatus(t); u.Status != "UNKNOWN" {
-		t.Fatalf("snapshot %+v", u)
-	}
-	g.setStatus(up.InterviewID, "ID_VALIDATION_FINISHED")
-	if u := stream.NextStatus(t); u.Status != "ID_VALIDATION_FINISHED" {
-		t.Fatalf("change %+v", u)
-	}
+	g.follow(c, "ID_VALIDATION_FINISHED")
 	if st := g.state(up.InterviewID); st.OnboardingStatus != "ID_VALIDATION_FINISHED" || st.Finished {
 		t.Errorf("state %+v", st)
 	}

@@ -110,19 +110,36 @@ func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers 503 while shutting down or while the upstream cannot
-// serve, and says when the node serves in a degraded mode.
+// serve, and says when the node serves in a degraded mode. Its body names
+// a reason code only; what caused it goes to the log, once per change, so
+// a probe every few seconds does not flood it.
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	reason, cause, degraded := "", "", ""
 	if h.unready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "shutting down"})
-		return
+		reason = "draining"
+	} else if err := h.cfg.Statuses.Ready(); err != nil {
+		reason, cause = "upstream_unavailable", err.Error()
+	} else if why := h.cfg.Statuses.Degraded(); why != "" {
+		degraded, cause = "cluster_degraded", why
 	}
-	if err := h.cfg.Statuses.Ready(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "not ready: " + err.Error()})
-		return
+	state := reason + "/" + degraded
+	if last := h.readyState.Swap(&state); last == nil || *last != state {
+		switch {
+		case reason != "":
+			h.log.Warn("not ready", "reason", reason, "cause", cause)
+		case degraded != "":
+			h.log.Warn("ready, degraded", "reason", degraded, "cause", cause)
+		case last != nil:
+			h.log.Info("ready again")
+		}
 	}
-	body := map[string]string{"status": "ready"}
-	if why := h.cfg.Statuses.Degraded(); why != "" {
-		body["status"], body["degraded"] = "degraded", why
+	switch {
+	case reason != "":
+		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(defaultRetry[http.StatusServiceUnavailable]), 10))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready", "reason": reason})
+	case degraded != "":
+		writeJSON(w, http.StatusOK, map[string]string{"status": "degraded", "degraded": degraded})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
-	writeJSON(w, http.StatusOK, body)
 }

@@ -16,15 +16,56 @@ import (
 
 // Error is an error with the HTTP status it answers. Handlers return it for
 // problems of the request itself; other errors are mapped in httpError.
+// The client gets Message and Code; whatever caused it goes to the log.
 type Error struct {
 	Status     int
 	Message    string
+	Code       string        // a short reason code; "" means the status's (see statusCodes)
 	RetryAfter time.Duration // sent as Retry-After when positive
 }
 
 func (e *Error) Error() string { return e.Message }
 
 func errorf(status int, msg string) *Error { return &Error{Status: status, Message: msg} }
+
+// coded returns e with its reason code set.
+func (e *Error) coded(code string) *Error { e.Code = code; return e }
+
+// statusCodes are the reason codes of errors that name none themselves.
+var statusCodes = map[int]string{
+	http.StatusBadRequest:            "bad_request",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusNotFound:              "not_found",
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusRequestTimeout:        "request_timeout",
+	http.StatusConflict:              "not_finished",
+	http.StatusGone:                  "session_ended",
+	http.StatusRequestEntityTooLarge: "body_too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusUnprocessableEntity:   "unprocessable",
+	http.StatusTooManyRequests:       "rate_limited",
+	http.StatusInternalServerError:   "internal_error",
+	http.StatusBadGateway:            "upstream_error",
+	http.StatusServiceUnavailable:    "unavailable",
+}
+
+// defaultRetry is the Retry-After of a 429 or 503 whose cause gave none.
+var defaultRetry = map[int]time.Duration{
+	http.StatusTooManyRequests:    5 * time.Second,
+	http.StatusServiceUnavailable: 2 * time.Second,
+}
+
+// code is e's reason code.
+func (e *Error) code() string {
+	if e.Code != "" {
+		return e.Code
+	}
+	if c, ok := statusCodes[e.Status]; ok {
+		return c
+	}
+	return "error"
+}
 
 // errMalformedAnswer wraps an upstream answer sse itself found unusable.
 var errMalformedAnswer = errors.New("sse: malformed upstream answer")
@@ -64,37 +105,37 @@ func httpError(err error) *Error {
 	}
 	switch {
 	case errors.Is(err, ErrTokenMissing):
-		return errorf(http.StatusUnauthorized, "missing token: send X-Token, Authorization: Bearer, or the session cookie")
+		return errorf(http.StatusUnauthorized, "missing token: send X-Token, Authorization: Bearer, or the session cookie").coded("token_missing")
 	case errors.Is(err, ErrTokenInvalid):
-		return errorf(http.StatusUnauthorized, "invalid token")
+		return errorf(http.StatusUnauthorized, "invalid token").coded("token_invalid")
 	case errors.Is(err, ErrTokenExpired):
-		return errorf(http.StatusUnauthorized, "token expired: start a new session")
+		return errorf(http.StatusUnauthorized, "token expired: start a new session").coded("token_expired")
 	case errors.Is(err, ErrTokenWrongInterview):
-		return errorf(http.StatusForbidden, "token is for another interview")
+		return errorf(http.StatusForbidden, "token is for another interview").coded("token_wrong_interview")
 	case is(err, notFound.NotFound):
-		return errorf(http.StatusNotFound, "interview not found")
+		return errorf(http.StatusNotFound, "interview not found").coded("interview_not_found")
 	case is(err, rateLimited.RateLimited):
-		return retry(errorf(http.StatusTooManyRequests, "the verification service is rate limiting requests; try again later"))
+		return retry(errorf(http.StatusTooManyRequests, "the verification service is rate limiting requests; try again later").coded("upstream_rate_limited"))
 	case is(err, unavailable.Unavailable):
-		return retry(errorf(http.StatusServiceUnavailable, "the verification service is unavailable; try again shortly"))
+		return retry(errorf(http.StatusServiceUnavailable, "the verification service is unavailable; try again shortly").coded("upstream_unavailable"))
 	case is(err, unauthorized.Unauthorized):
-		return errorf(http.StatusBadGateway, "the verification service rejected the gateway's credentials")
+		return errorf(http.StatusBadGateway, "the verification service rejected the gateway's credentials").coded("upstream_credentials")
 	case is(err, malformed.Malformed), errors.Is(err, errMalformedAnswer):
-		return errorf(http.StatusBadGateway, "the verification service sent a malformed answer")
+		return errorf(http.StatusBadGateway, "the verification service sent a malformed answer").coded("upstream_malformed")
 	case is(err, rejected.Rejected):
-		return errorf(http.StatusBadGateway, "the verification service rejected the request")
+		return errorf(http.StatusBadGateway, "the verification service rejected the request").coded("upstream_rejected")
 	case errors.Is(err, context.DeadlineExceeded):
-		return errorf(http.StatusServiceUnavailable, "the verification service did not answer in time")
+		return errorf(http.StatusServiceUnavailable, "the verification service did not answer in time").coded("upstream_timeout")
 	case errors.Is(err, context.Canceled):
-		return errorf(http.StatusServiceUnavailable, "request cancelled")
+		return errorf(http.StatusServiceUnavailable, "request cancelled").coded("cancelled")
 	case errors.Is(err, errInterviewLimit):
-		return errorf(http.StatusTooManyRequests, "too many open streams for this interview; close other tabs")
+		return errorf(http.StatusTooManyRequests, "too many open streams for this interview; close other tabs").coded("interview_stream_limit")
 	case errors.Is(err, errClientLimit):
-		return errorf(http.StatusTooManyRequests, "too many open streams from this address")
+		return errorf(http.StatusTooManyRequests, "too many open streams from this address").coded("client_stream_limit")
 	case errors.Is(err, errStreamLimit):
-		return &Error{Status: http.StatusServiceUnavailable, Message: "the gateway is at its stream capacity; try again shortly", RetryAfter: 5 * time.Second}
+		return &Error{Status: http.StatusServiceUnavailable, Code: "capacity", Message: "the gateway is at its stream capacity; try again shortly", RetryAfter: 5 * time.Second}
 	case errors.Is(err, errDraining), errors.Is(err, poller.ErrClosed):
-		return &Error{Status: http.StatusServiceUnavailable, Message: "the gateway is shutting down; reconnect", RetryAfter: time.Second}
+		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "the gateway is shutting down; reconnect", RetryAfter: time.Second}
 	}
 	return errorf(http.StatusInternalServerError, "internal error")
 }
@@ -110,10 +151,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		level = slog.LevelError
 	}
 	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", logPath(r), "status", e.Status, "err", err)
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(e.RetryAfter), 10))
+	retry := e.RetryAfter
+	if retry <= 0 {
+		retry = defaultRetry[e.Status] // every 429 and 503 says when to come back
 	}
-	writeJSON(w, e.Status, map[string]string{"error": e.Message})
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(retry), 10))
+	}
+	writeJSON(w, e.Status, map[string]string{"error": e.Message, "code": e.code()})
 }
 
 // logPath is the path to log for r: the matched route's template, so that

@@ -13,20 +13,21 @@ import (
 // Handler is the browser-facing HTTP surface: the page, the session API and
 // the SSE streams.
 type Handler struct {
-	cfg       Config
-	log       *slog.Logger
-	router    *mux.Router
-	sessions  *sessions
-	index     *index                  // the page's index.html; nil without a Page
-	assets    map[string]http.Handler // the browser client's built routes, by path
-	limits    *rateLimits             // of /onboarding-url, per client address
-	apiLimits *rateLimits             // of the server API, per API token
-	apiTokens apiTokens
-	cors      cors
-	metrics   *handlerMetrics
-	draining  atomic.Bool       // streams refused and ended
-	unready   atomic.Bool       // /readyz answers 503
-	headers   map[string]string // security headers on every answer
+	cfg        Config
+	log        *slog.Logger
+	router     *mux.Router
+	sessions   *sessions
+	index      *index                  // the page's index.html; nil without a Page
+	assets     map[string]http.Handler // the browser client's built routes, by path
+	limits     *rateLimits             // of /onboarding-url, per client address
+	apiLimits  *rateLimits             // of the server API, per API token
+	apiTokens  apiTokens
+	cors       cors
+	metrics    *handlerMetrics
+	draining   atomic.Bool            // streams refused and ended
+	unready    atomic.Bool            // /readyz answers 503
+	readyState atomic.Pointer[string] // /readyz's last answer, to log its changes
+	headers    map[string]string      // security headers on every answer
 }
 
 // New returns a Handler serving cfg.

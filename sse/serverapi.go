@@ -1,13 +1,9 @@
 package sse
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -226,35 +222,21 @@ func created(w http.ResponseWriter, s browserSession) {
 	writeJSON(w, http.StatusCreated, sessionCreated{InterviewID: s.InterviewID, URL: s.FlowURL, Token: s.Token, ExpiresAt: s.Expires.UTC().Format(time.RFC3339)})
 }
 
-// decodeBody decodes a JSON object body into v: exactly one object, no
-// unknown fields, nothing after it. An empty body is an empty object when
-// emptyOK; otherwise it is refused.
+// decodeBody decodes a server API request body into v: one JSON object
+// (see decodeObject), with no field v does not have. An empty body is an
+// empty object when emptyOK, however it is sent; otherwise it is refused.
 func decodeBody(r *http.Request, v any, emptyOK bool) error {
-	body, err := io.ReadAll(r.Body) // capped at maxBody by the guard
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, "request body too large: at most "+strconv.Itoa(maxBody)+" bytes")
-	case err != nil:
-		return errorf(http.StatusBadRequest, "the request body could not be read: "+err.Error())
-	case len(body) == 0 && emptyOK:
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 && emptyOK {
 		return nil
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !jsonContentType(r) {
 		return errorf(http.StatusUnsupportedMediaType, "the request body must be JSON, sent with Content-Type: application/json")
 	}
-	if len(body) == 0 {
-		return errorf(http.StatusBadRequest, "the request body is empty: send a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, "the request body is not the JSON object expected: "+strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if _, extra := dec.Token(); !errors.Is(extra, io.EOF) {
-		return errorf(http.StatusBadRequest, "the request body must hold one JSON object and nothing after it")
-	}
-	return nil
+	return decodeObject(body, v, "the request body", true)
 }
 
 // printable reports whether s is valid UTF-8 without control characters.

@@ -355,8 +355,10 @@ func TestCallsAvoided(t *testing.T) {
 	avoided := pollertest.Metric(t, g.metrics, "pushgate_upstream_calls_avoided_total")
 	made := pollertest.Metric(t, g.metrics, "pushgate_upstream_calls_total", "endpoint", "status")
 	// eq was read first, so avoided (read after, from a larger eq) is at
-	// least eq less the calls made up to then.
-	if made == 0 || avoided < math.Floor(eq)-made || avoided > eq {
+	// least eq less the calls made up to then, give or take the one call
+	// that may have been in flight (counted by the poller as it starts, by
+	// the upstream client as it ends).
+	if made == 0 || avoided < math.Floor(eq)-made-1 || avoided > eq {
 		t.Errorf("equivalent %v, made %v, avoided %v: want avoided between equivalent-made and equivalent", eq, made, avoided)
 	}
 	if avoided < eq/2 {

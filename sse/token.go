@@ -22,6 +22,12 @@ var (
 // minSecret is the shortest HMAC secret Tokens accepts.
 const minSecret = 16
 
+// clockSkew is how far beyond now plus its lifetime a token's expiry may
+// lie and still verify: the clocks of a cluster's nodes differ a little.
+// A token that claims to live longer was not issued by this gateway as
+// configured, whatever its signature says.
+const clockSkew = time.Minute
+
 // Tokens issues and verifies the browser's access tokens. A token is bound
 // to one interview and expires:
 //
@@ -74,7 +80,8 @@ func (t *Tokens) Issue(interviewID string) (string, time.Time) {
 	return body + "." + t.sign(body), exp
 }
 
-// Verify checks that tok is authentic, unexpired and for interviewID.
+// Verify checks that tok is authentic, unexpired and for interviewID, and
+// that its expiry lies no further than TTL from now (see clockSkew).
 func (t *Tokens) Verify(tok, interviewID string) error {
 	if tok == "" {
 		return ErrTokenMissing
@@ -95,8 +102,8 @@ func (t *Tokens) Verify(tok, interviewID string) error {
 	if err != nil {
 		return ErrTokenInvalid
 	}
-	if !t.now().Before(time.Unix(exp, 0)) {
-		return ErrTokenExpired
+	if err := t.live(exp, t.ttl); err != nil {
+		return err
 	}
 	if parts[1] != interviewID {
 		return ErrTokenWrongInterview
@@ -127,8 +134,8 @@ func (t *Tokens) IssueWebhook(ttl time.Duration) (string, time.Time) {
 }
 
 // VerifyWebhook checks that tok is an authentic, unexpired webhook access
-// token.
-func (t *Tokens) VerifyWebhook(tok string) error {
+// token, issued for at most ttl.
+func (t *Tokens) VerifyWebhook(tok string, ttl time.Duration) error {
 	cut := strings.LastIndexByte(tok, '.')
 	if cut < 0 || len(tok) > 128 {
 		return ErrTokenInvalid
@@ -142,8 +149,19 @@ func (t *Tokens) VerifyWebhook(tok string) error {
 	if err != nil {
 		return ErrTokenInvalid
 	}
-	if !t.now().Before(time.Unix(secs, 0)) {
+	return t.live(secs, ttl)
+}
+
+// live checks a token's expiry (unix seconds): in the future, and no
+// further than a token issued now for ttl would expire, give or take
+// clockSkew.
+func (t *Tokens) live(exp int64, ttl time.Duration) error {
+	now := t.now()
+	switch {
+	case !now.Before(time.Unix(exp, 0)):
 		return ErrTokenExpired
+	case time.Unix(exp, 0).After(now.Add(ttl + clockSkew)):
+		return ErrTokenInvalid
 	}
 	return nil
 }

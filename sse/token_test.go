@@ -49,3 +49,42 @@ func TestTokenRotation(t *testing.T) {
 		t.Fatal("a short previous secret was accepted")
 	}
 }
+
+// TestTokenLifetimeBounded: a token signed with a gateway's secret but
+// claiming to live longer than the gateway issues (a leaked secret, or a
+// forged far-future expiry) is refused, current or previous secret alike.
+func TestTokenLifetimeBounded(t *testing.T) {
+	secret := []byte("the secret, at least 32 bytes...")
+	now := time.Now()
+	long, err := NewTokens(secret, 100*365*24*time.Hour) // a gateway issuing for a century
+	if err != nil {
+		t.Fatal(err)
+	}
+	farTok, _ := long.Issue("iv1")
+	cur, _ := NewTokens(secret, time.Hour)
+	if err := cur.Verify(farTok, "iv1"); err != ErrTokenInvalid {
+		t.Fatalf("a token expiring in a century: %v, want invalid", err)
+	}
+	rotated, _ := NewTokens([]byte("the next secret, 32 bytes long.."), time.Hour)
+	if err := rotated.AcceptPrevious(secret, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rotated.Verify(farTok, "iv1"); err != ErrTokenInvalid {
+		t.Fatalf("a far-future token of the previous secret: %v, want invalid", err)
+	}
+	// Within the lifetime and the clock skew of another node: valid.
+	skewed, _ := NewTokens(secret, time.Hour)
+	skewed.now = func() time.Time { return now.Add(clockSkew / 2) }
+	tok, _ := skewed.Issue("iv1")
+	if err := cur.Verify(tok, "iv1"); err != nil {
+		t.Fatalf("a token from a node %v ahead: %v", clockSkew/2, err)
+	}
+	// Webhook access tokens are bounded by their own lifetime.
+	wh, _ := long.IssueWebhook(48 * time.Hour)
+	if err := cur.VerifyWebhook(wh, time.Hour); err != ErrTokenInvalid {
+		t.Fatalf("a webhook token for 48h where 1h is issued: %v, want invalid", err)
+	}
+	if wh, _ := cur.IssueWebhook(time.Hour); cur.VerifyWebhook(wh, time.Hour) != nil {
+		t.Fatal("a webhook token as issued does not verify")
+	}
+}

@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -45,12 +44,13 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 		return "refused", err
 	}
 	var p webhookPayload
-	if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return "refused", errorf(http.StatusRequestEntityTooLarge, "webhook body too large")
-		}
-		return "refused", errorf(http.StatusBadRequest, "webhook body is not the JSON object expected: "+err.Error())
+	body, err := readBody(r)
+	if err == nil {
+		// Fields beyond the payload's are taken: the upstream may add some.
+		err = decodeObject(body, &p, "webhook body", false)
+	}
+	if err != nil {
+		return "refused", err
 	}
 	switch {
 	case !validInterviewID(p.InterviewID):

@@ -41,7 +41,7 @@ func (h *Handler) webhookAuthorized(r *http.Request) error {
 		return errorf(http.StatusUnauthorized, "webhook call without a bearer secret or access token")
 	case h.cfg.WebhookSecret != "" && equalSecret(tok, h.cfg.WebhookSecret):
 		return nil
-	case h.cfg.WebhookClientID != "" && h.cfg.Tokens.VerifyWebhook(tok) == nil:
+	case h.cfg.WebhookClientID != "" && h.cfg.Tokens.VerifyWebhook(tok, h.cfg.WebhookTokenTTL) == nil:
 		return nil
 	}
 	return errorf(http.StatusUnauthorized, "webhook call with a wrong bearer secret, or an invalid or expired access token")

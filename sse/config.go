@@ -58,6 +58,13 @@ type Config struct {
 	// turns the limit off.
 	SessionsPerMinute float64
 	SessionBurst      int
+	// NodeSessionsPerMinute caps the sessions /onboarding-url starts on
+	// this node, from all addresses together, NodeSessionBurst at once:
+	// many addresses (a botnet, or a site making its visitors call it)
+	// cannot run up the upstream bill faster. Zero means 600 a minute and a
+	// burst of 100; a negative rate turns the ceiling off.
+	NodeSessionsPerMinute float64
+	NodeSessionBurst      int
 	// BackendSessionsOnly turns the anonymous /onboarding-url off (404):
 	// only the integrator's backend starts sessions, through the server
 	// API. The production setting; the demo page needs it false.
@@ -143,6 +150,12 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 	}
 	if c.SessionBurst == 0 {
 		c.SessionBurst = 5
+	}
+	if c.NodeSessionsPerMinute == 0 {
+		c.NodeSessionsPerMinute = 600
+	}
+	if c.NodeSessionBurst == 0 {
+		c.NodeSessionBurst = 100
 	}
 	if c.APIRequestsPerMinute == 0 {
 		c.APIRequestsPerMinute = 1200

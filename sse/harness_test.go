@@ -104,6 +104,9 @@ func newGateway(t testing.TB, o options) *gateway {
 	if cfg.HTTP.SessionsPerMinute == 0 {
 		cfg.HTTP.SessionsPerMinute = -1 // tests start many sessions; the limit has its own tests
 	}
+	if cfg.HTTP.NodeSessionsPerMinute == 0 {
+		cfg.HTTP.NodeSessionsPerMinute = -1 // likewise
+	}
 	if o.webhooks && o.webhookAuth != pushgate.WebhookAuthOAuth {
 		cfg.HTTP.WebhookSecret = webhookSecret
 	}

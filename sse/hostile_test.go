@@ -19,7 +19,7 @@ const allowedOrigin = "https://shop.example"
 // 4xx it deserves with a JSON error naming the problem, never a 5xx, and
 // none may reach the upstream API.
 func TestHostileInput(t *testing.T) {
-	g := newGateway(t, options{handler: sse.Config{AllowedOrigins: []string{allowedOrigin}}, keepLogs: true})
+	g := newGateway(t, options{handler: sse.Config{AllowedOrigins: []string{allowedOrigin}, WebhookSecret: webhookSecret}, keepLogs: true})
 	s, other := g.start(), g.start()
 	id := s.InterviewID
 	expiredTok := expiredToken(t, id)
@@ -29,6 +29,13 @@ func TestHostileInput(t *testing.T) {
 	}
 	foreignTok, _ := foreignTokens.Issue(id)
 	ghostTok, _ := g.tokens.Issue("never-started")
+	centuryTokens, err := sse.NewTokens([]byte(tokenSecret), 100*365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	centuryTok, _ := centuryTokens.Issue(id) // signed with the gateway's own secret
+	crossSite := http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"cors"}}
+	webhook := http.Header{"Authorization": {"Bearer " + webhookSecret}, "Content-Type": {"application/json"}}
 	before := g.sim.Stats()
 
 	tok := func(v string) http.Header { return http.Header{"X-Token": {v}} }
@@ -69,6 +76,8 @@ func TestHostileInput(t *testing.T) {
 			tc{"Basic auth", "GET", q(route, id), http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, "", 401, "missing token"},
 			tc{"huge token", "GET", q(route, id), tok(strings.Repeat("A", 8000)), "", 401, "invalid token"},
 			tc{"POST", "POST", q(route, id), auth, "", 405, "not allowed"},
+			tc{"token expiring in a century", "GET", q(route, id), tok(centuryTok), "", 401, "invalid token"},
+			tc{"cross-site, from another site's page", "GET", q(route, id), with(crossSite, "X-Token", s.Token), "", 403, "cross-site request refused"},
 		)
 	}
 	cases = append(cases,
@@ -94,6 +103,17 @@ func TestHostileInput(t *testing.T) {
 		tc{"preflight from an unlisted origin", "OPTIONS", "/events", http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"GET"}}, "", 403, "may not call this API"},
 		tc{"preflight from a look-alike origin", "OPTIONS", "/onboarding-url", http.Header{"Origin": {allowedOrigin + ".evil.example"}, "Access-Control-Request-Method": {"POST"}}, "", 403, "may not call this API"},
 		tc{"preflight from null origin", "OPTIONS", "/events", http.Header{"Origin": {"null"}, "Access-Control-Request-Method": {"GET"}}, "", 403, "may not call this API"},
+		// Another site making its visitors start paid sessions.
+		tc{"onboarding-url: cross-site GET", "GET", "/onboarding-url", crossSite, "", 403, "cross-site request refused"},
+		tc{"onboarding-url: cross-site POST", "POST", "/onboarding-url", crossSite, "", 403, "cross-site request refused"},
+		tc{"onboarding-url: cross-site without Origin", "GET", "/onboarding-url", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"no-cors"}}, "", 403, "another site"},
+		tc{"onboarding-url: null origin", "GET", "/onboarding-url", http.Header{"Origin": {"null"}}, "", 403, "cross-site request refused"},
+		tc{"onboarding-url: look-alike origin", "GET", "/onboarding-url", http.Header{"Origin": {allowedOrigin + ".evil.example"}}, "", 403, "cross-site request refused"},
+		// Webhook bodies that could be read two ways.
+		tc{"webhook: trailing garbage", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"ONBOARDING_FINISHED"}garbage`, 400, "nothing after it"},
+		tc{"webhook: two objects", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN"} {"interviewId":"` + id + `","onboardingStatus":"ONBOARDING_FINISHED"}`, 400, "nothing after it"},
+		tc{"webhook: duplicate key", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN","onboardingStatus":"ONBOARDING_FINISHED"}`, 400, "more than once"},
+		tc{"webhook: duplicate key in another case", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN","ONBOARDINGSTATUS":"ONBOARDING_FINISHED"}`, 400, "more than once"},
 	)
 	if len(cases) < 60 {
 		t.Fatalf("only %d hostile cases", len(cases))
@@ -120,9 +140,10 @@ func TestHostileInput(t *testing.T) {
 			raw, _ := io.ReadAll(resp.Body)
 			var e struct {
 				Error string `json:"error"`
+				Code  string `json:"code"`
 			}
-			if err := json.Unmarshal(raw, &e); err != nil || e.Error == "" {
-				t.Fatalf("%d %q: not a JSON error", resp.StatusCode, raw)
+			if err := json.Unmarshal(raw, &e); err != nil || e.Error == "" || e.Code == "" || strings.Trim(e.Code, "abcdefghijklmnopqrstuvwxyz_") != "" {
+				t.Fatalf("%d %q: not a JSON error with a reason code", resp.StatusCode, raw)
 			}
 			if resp.StatusCode != c.code || !strings.Contains(e.Error, c.msg) {
 				t.Fatalf("%d %q, want %d with %q", resp.StatusCode, e.Error, c.code, c.msg)
@@ -184,8 +205,12 @@ func TestCORSGrantsListedOriginsOnly(t *testing.T) {
 				h.Set("Origin", origin)
 			}
 			code, hdr, _ := g.get("/onboarding-status?interviewId="+s.InterviewID, h)
-			if code != 200 || !strings.Contains(strings.Join(hdr.Values("Vary"), ","), "Origin") {
-				t.Fatalf("%d, Vary %q", code, hdr.Values("Vary"))
+			want := 200
+			if origin == "https://evil.example" {
+				want = 403 // a page on another site is refused outright
+			}
+			if code != want || !strings.Contains(strings.Join(hdr.Values("Vary"), ","), "Origin") {
+				t.Fatalf("%d, Vary %q, want %d", code, hdr.Values("Vary"), want)
 			}
 			if got := hdr.Get("Access-Control-Allow-Origin") == origin && origin != ""; got != granted {
 				t.Fatalf("Access-Control-Allow-Origin %q for origin %q, want granted=%v", hdr.Get("Access-Control-Allow-Origin"), origin, granted)

@@ -2,6 +2,7 @@ package sse
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,4 +146,33 @@ func (s *statusRecorder) status() int {
 		return http.StatusOK
 	}
 	return s.code
+}
+
+// sameSite wraps a browser route: a request another site makes the
+// browser send is refused with 403, so no website can make its visitors
+// start paid sessions or read anything here. A request passes when its
+// Origin is the gateway's own or listed in AllowedOrigins; without an
+// Origin, when its Fetch Metadata (Sec-Fetch-Site) does not say
+// cross-site. Clients that send neither (curl, the integrator's servers)
+// pass: they are not a visitor's browser.
+func (h *Handler) sameSite(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" {
+			if !h.ownOrigin(origin, r) && !slices.Contains(h.cors.origins, origin) {
+				writeError(w, r, h.log, errorf(http.StatusForbidden, "cross-site request refused: the origin "+origin+" is not in -allowed-origins").coded("cross_site"))
+				return
+			}
+		} else if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			writeError(w, r, h.log, errorf(http.StatusForbidden, "cross-site request refused: another site made this browser send it").coded("cross_site"))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// ownOrigin reports whether origin is the one r was sent to: the same
+// host and port (the scheme may differ behind a proxy that ends TLS).
+func (h *Handler) ownOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }

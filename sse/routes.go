@@ -21,6 +21,7 @@ type Handler struct {
 	assets     map[string]http.Handler // the browser client's built routes, by path
 	limits     *rateLimits             // of /onboarding-url, per client address
 	apiLimits  *rateLimits             // of the server API, per API token
+	nodeLimit  *rateLimits             // of /onboarding-url, for the whole node
 	apiTokens  apiTokens
 	cors       cors
 	metrics    *handlerMetrics
@@ -42,6 +43,7 @@ func New(cfg Config) (*Handler, error) {
 		headers:   securityHeaders(flowOrigin, cfg.FrameAncestors, cfg.IframePermissions),
 		limits:    newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
 		apiLimits: newRateLimits(cfg.APIRequestsPerMinute, cfg.APIBurst),
+		nodeLimit: newRateLimits(cfg.NodeSessionsPerMinute, cfg.NodeSessionBurst),
 		apiTokens: newAPITokens(cfg.APITokens),
 		cors:      cors{origins: cfg.AllowedOrigins},
 	}
@@ -64,13 +66,13 @@ func New(cfg Config) (*Handler, error) {
 
 func (h *Handler) routes() *mux.Router {
 	r := mux.NewRouter().SkipClean(true) // odd paths get a JSON 404, not a redirect
-	r.HandleFunc("/onboarding-url", h.onboardingURL).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/onboarding-url", h.sameSite(h.onboardingURL)).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc("/v1/sessions", h.serverAPI(h.createSession)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/sessions/import", h.serverAPI(h.importSession)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/sessions/{interviewId}", h.serverAPI(h.getSession)).Methods(http.MethodGet)
-	r.HandleFunc("/events", h.events).Methods(http.MethodGet)
-	r.HandleFunc("/onboarding-status", h.onboardingStatus).Methods(http.MethodGet)
-	r.HandleFunc("/fetch-score", h.fetchScore).Methods(http.MethodGet)
+	r.HandleFunc("/events", h.sameSite(h.events)).Methods(http.MethodGet)
+	r.HandleFunc("/onboarding-status", h.sameSite(h.onboardingStatus)).Methods(http.MethodGet)
+	r.HandleFunc("/fetch-score", h.sameSite(h.fetchScore)).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet, http.MethodHead)
 	if h.cfg.WebhookSecret != "" || h.cfg.WebhookClientID != "" {

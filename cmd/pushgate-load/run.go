@@ -172,7 +172,7 @@ func (r *runner) sessions(ctx context.Context) ([]session, error) {
 	s, err := createSessions(ctx, r.cfg.interviews, start)
 	var he *httpStatusError
 	if errors.As(err, &he) && he.Code == 429 {
-		return nil, fmt.Errorf("creating sessions with %s: %w (start pushgate with -sessions-per-minute -1, or use -spawn)", where, err)
+		return nil, fmt.Errorf("creating sessions with %s: %w (start pushgate with -sessions-per-minute -1 -max-sessions-per-minute -1, or use -spawn)", where, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating sessions with %s: %w", where, err)

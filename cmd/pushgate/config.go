@@ -91,6 +91,8 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.HTTP.ClientIPHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For); empty uses the peer address")
 	fs.Float64Var(&g.HTTP.SessionsPerMinute, "sessions-per-minute", 10, "new upstream sessions (/onboarding-url) allowed per client address per minute; negative turns the limit off")
 	fs.IntVar(&g.HTTP.SessionBurst, "session-burst", 5, "new sessions a client address may start at once")
+	fs.Float64Var(&g.HTTP.NodeSessionsPerMinute, "max-sessions-per-minute", 600, "new upstream sessions (/onboarding-url) this node starts per minute from all addresses together; negative turns the ceiling off")
+	fs.IntVar(&g.HTTP.NodeSessionBurst, "max-session-burst", 100, "new sessions this node may start at once, from all addresses together")
 	fs.BoolVar(&c.publicSessions, "public-sessions", true, "anyone who reaches /onboarding-url may start a (paid) upstream session, as the demo page does; set false in production, so only your backend starts sessions (POST /v1/sessions)")
 	fs.StringVar(&c.apiTokens, "api-token", "", "comma-separated API tokens of the server API under /v1 (Authorization: Bearer), each at least 16 bytes; several allow rotation; empty turns the server API off")
 	fs.Float64Var(&g.HTTP.APIRequestsPerMinute, "api-requests-per-minute", 1200, "server API requests allowed per API token per minute; negative turns the ceiling off")
@@ -174,8 +176,8 @@ func (c *config) validate() error {
 	if (g.HTTP.WebhookClientID == "") != (g.HTTP.WebhookClientSecret == "") {
 		return errors.New("-webhook-client-id and -webhook-client-secret go together")
 	}
-	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 {
-		return errors.New("-session-burst and -api-burst must be positive")
+	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 || g.HTTP.NodeSessionBurst <= 0 {
+		return errors.New("-session-burst, -max-session-burst and -api-burst must be positive")
 	}
 	for _, t := range splitList(c.apiTokens) {
 		if len(t) < 16 || strings.ContainsAny(t, " \t") {

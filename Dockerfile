@@ -3,6 +3,10 @@
 # Run with the built-in simulator: docker run -p 8080:8080 -p 8090:8090 pushgate
 # (the simulator listens on 0.0.0.0:8090 in the container and tells browsers
 # to open http://localhost:8090; override with PUSHGATE_SIM_PUBLIC_URL).
+# Beyond loopback the simulator's control API (/sim/...) is off: to drive it
+# from outside, give it a token and send it as Authorization: Bearer,
+#   docker run -e PUSHGATE_SIM_CONTROL_TOKEN="$(openssl rand -hex 32)" ...
+# The flow pages need no token: each onboarding URL carries its own key.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Config tunes a Manager. The zero value of every field selects its default.
@@ -45,6 +46,10 @@ type Config struct {
 	// across all interviews, so an outage's retries or a recovery cannot
 	// flood the upstream. Zero means no ceiling.
 	MaxCallsPerSecond float64
+	// Ceiling, when set, is the limiter status reads wait on instead of
+	// one made from MaxCallsPerSecond: one shared with the owner's other
+	// upstream calls (see NewCeiling).
+	Ceiling *rate.Limiter
 	// Cluster shares interviews with the other gateway nodes: leases so
 	// that one node reads each interview, the shared status and its
 	// changes. Nil means this node is alone.

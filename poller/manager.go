@@ -89,9 +89,9 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 	}
 	m.gen.Store(1)
 	m.savings.interval = cfg.Interval
-	if cfg.MaxCallsPerSecond > 0 {
-		// A small burst: a recovery's retries are spread, not released at once.
-		m.ceiling = rate.NewLimiter(rate.Limit(cfg.MaxCallsPerSecond), max(1, int(cfg.MaxCallsPerSecond/10)))
+	m.ceiling = cfg.Ceiling
+	if m.ceiling == nil && cfg.MaxCallsPerSecond > 0 {
+		m.ceiling = NewCeiling(cfg.MaxCallsPerSecond)
 	}
 	var err error
 	if m.metrics, err = newMetrics(cfg.Metrics, m); err != nil {
@@ -108,6 +108,12 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		go m.receive(ch)
 	}
 	return m, nil
+}
+
+// NewCeiling returns a limiter of perSecond upstream calls, with a small
+// burst: a recovery's retries are spread, not released at once.
+func NewCeiling(perSecond float64) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond/10)))
 }
 
 // Close stops every poller and waits for reads in flight to end.

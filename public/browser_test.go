@@ -627,7 +627,7 @@ func TestBrowserExpiredSession(t *testing.T) {
 			tb.start(g.url)
 			tb.waitProgress(flow[0])
 			first := eval[string](tb, `document.getElementById('app-iframe').src`)
-			id := first[strings.LastIndex(first, "/")+1:]
+			id, _, _ := strings.Cut(first[strings.LastIndex(first, "/")+1:], "?") // /flow/{id}?key=...
 			if err := g.sim.Delete(id); err != nil {
 				t.Fatal(err)
 			}

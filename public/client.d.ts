@@ -53,7 +53,7 @@ export interface WatchOptions extends GatewayOptions {
   maxPollInterval?: number;
   /** Milliseconds an opened stream may stay silent before it counts as blocked and polling starts. Default 10000. */
   streamTimeout?: number;
-  /** Milliseconds without a byte (heartbeats included) before a stream is reopened. Default 45000. */
+  /** Milliseconds without a byte (heartbeats included) before a stream is reopened; above the gateway's -heartbeat. Default 45000. */
   idleTimeout?: number;
   /** Milliseconds before reopening a dropped stream, until the gateway says otherwise. Default 1000. */
   retry?: number;
@@ -81,7 +81,10 @@ export interface Verdict {
   status: 'OK' | 'WARN' | 'FAIL' | 'UNKNOWN' | (string & {});
 }
 
-/** Reads the verdict from /fetch-score; rejects with a GatewayError when the gateway refuses. */
+/**
+ * Reads the verdict from /fetch-score. Rejects with a GatewayError when the gateway refuses, and with
+ * the fetch's own error (a TypeError, or an AbortError after requestTimeout) when no answer came.
+ */
 export function fetchVerdict(options: VerdictOptions): Promise<Verdict>;
 
 /** A refusal from the gateway: its HTTP status and the gateway's words. */

@@ -19,7 +19,8 @@
 // same-origin pages have (the gateway's own page). Either way it resumes
 // with Last-Event-ID after a dropped connection, stops after the final
 // event, and falls back to polling /onboarding-status when streaming is
-// blocked (a proxy that buffers, a network that drops long requests).
+// blocked (a proxy that buffers, so nothing arrives; a network that keeps
+// failing the stream).
 //
 // Dependency-free ES module; /client.classic.js is the same code for a
 // classic <script>, as window.pushgate. Types: /client.d.ts.
@@ -67,9 +68,13 @@ export function watchOnboarding(options) {
     mode: '', // the transport in use
   };
   const mode = pickTransport(o);
-  if (mode === 'stream') stream(w);
-  else if (mode === 'eventsource') eventSource(w);
-  else poll(w, o.pollInterval);
+  // Started after this returns, so callbacks may use the returned handle.
+  Promise.resolve().then(() => {
+    if (w.closed) return;
+    if (mode === 'stream') stream(w);
+    else if (mode === 'eventsource') eventSource(w);
+    else poll(w, o.pollInterval);
+  });
   return { close: () => stop(w) };
 }
 
@@ -77,7 +82,9 @@ export function watchOnboarding(options) {
  * fetchVerdict reads the verdict of a finished interview from
  * /fetch-score: {status: 'OK' | 'WARN' | 'FAIL' | 'UNKNOWN' | ...}. Just
  * after ONBOARDING_FINISHED the gateway may answer 409 for a moment; that
- * is retried. It rejects with a GatewayError for any other refusal.
+ * is retried. It rejects with a GatewayError for any other refusal, and
+ * with the fetch's own error (a TypeError, or an AbortError after
+ * requestTimeout) when no answer came.
  */
 export async function fetchVerdict(options) {
   const o = settings(options);
@@ -85,7 +92,14 @@ export async function fetchVerdict(options) {
   const delay = o.retryDelay >= 0 ? o.retryDelay : 1500;
   const url = gatewayBase(o.gateway) + '/fetch-score?interviewId=' + encodeURIComponent(o.interviewId);
   for (let attempt = 1; ; attempt++) {
-    const res = await getJSON(url, o, timeoutSignal(o.requestTimeout));
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), o.requestTimeout);
+    let res;
+    try {
+      res = await getJSON(url, o, abort.signal);
+    } finally {
+      clearTimeout(timer);
+    }
     if (res.ok) return { status: res.body && typeof res.body.status === 'string' ? res.body.status : 'UNKNOWN' };
     if (res.status !== 409 || attempt >= attempts) throw gatewayError(res);
     await sleep(delay);
@@ -116,6 +130,12 @@ function gatewayBase(gateway) {
 }
 
 function pickTransport(o) {
+  if (!['auto', 'stream', 'eventsource', 'polling'].includes(o.transport)) {
+    throw new TypeError("pushgate: transport must be 'auto', 'stream', 'eventsource' or 'polling'");
+  }
+  if (o.transport === 'eventsource' && o.token) {
+    throw new TypeError('pushgate: EventSource cannot send a token; use the stream transport, or the cookie without a token');
+  }
   if (o.transport !== 'auto') return o.transport;
   const streams = typeof fetch === 'function' && typeof ReadableStream === 'function' && typeof TextDecoder === 'function' && typeof AbortController === 'function';
   if (o.token) return streams ? 'stream' : 'polling';
@@ -182,7 +202,7 @@ function refused(w, res) {
 // whether it did.
 function answered(w, res) {
   if (res.status === ENDED) {
-    ended(w, res.body && res.body.reason);
+    ended(w, res.body && res.body.code === 'session_not_found' ? 'not_found' : 'expired');
     return true;
   }
   if (FATAL.has(res.status)) {
@@ -213,13 +233,7 @@ async function getJSON(url, o, signal) {
   } catch (_) {
     // Empty or not JSON, e.g. a proxy's error page.
   }
-  return { ok: response.ok, status: response.status, body };
-}
-
-function timeoutSignal(ms) {
-  const c = new AbortController();
-  setTimeout(() => c.abort(), ms);
-  return c.signal;
+  return { ok: response.ok, status: response.status, body, retryAfter: Number(response.headers.get('Retry-After')) || 0 };
 }
 
 function sleep(ms) {
@@ -278,10 +292,14 @@ async function streamOnce(w) {
   }, w.o.streamTimeout);
   const headers = init(w.o, 'text/event-stream', abort.signal);
   if (w.lastId) headers.headers['Last-Event-ID'] = w.lastId;
+  let delivered = false;
   try {
     const response = await fetch(eventsURL(w), headers);
     if (response.status === 204) {
-      stop(w); // this client saw the end already
+      // The gateway says this client saw the end already; one poll tells
+      // the page how it ended, should it have missed that.
+      clearTimeout(timer);
+      poll(w, w.o.pollInterval);
       return 'done';
     }
     const type = response.headers.get('Content-Type') || '';
@@ -301,7 +319,6 @@ async function streamOnce(w) {
     const parser = newParser((event) => dispatch(w, event));
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
-    let delivered = false;
     for (;;) {
       const { value, done } = await reader.read();
       if (done || w.closed) break;
@@ -313,7 +330,8 @@ async function streamOnce(w) {
     return w.closed ? 'done' : delivered ? 'dropped' : 'failed';
   } catch (err) {
     if (w.closed) return 'done';
-    return silent ? 'blocked' : 'failed';
+    if (silent) return 'blocked';
+    return delivered ? 'dropped' : 'failed'; // a stream reset after it delivered is a drop
   } finally {
     clearTimeout(timer);
     if (w.abort === abort) w.abort = null;
@@ -406,8 +424,21 @@ function eventSource(w) {
   w.source = source;
   transport(w, 'eventsource');
   let errors = 0;
+  // The first connect always brings the current status at once: none
+  // within streamTimeout means something on the way holds the stream back.
+  let silence = setTimeout(() => {
+    if (w.closed || w.source !== source) return;
+    console.info('pushgate: the event stream stays silent, polling instead');
+    source.close();
+    w.source = null;
+    poll(w, w.o.pollInterval);
+  }, w.o.streamTimeout);
+  source.addEventListener('open', () => {
+    errors = 0;
+  });
   source.addEventListener('status', (event) => {
     errors = 0;
+    clearTimeout(silence);
     applyEvent(w, event.data);
   });
   source.addEventListener('end', (event) => ended(w, parse(event.data).reason));
@@ -416,6 +447,7 @@ function eventSource(w) {
     errors += 1;
     if (source.readyState === EventSource.CLOSED || errors >= w.o.maxStreamFailures) {
       console.info('pushgate: the event stream is unavailable, polling instead');
+      clearTimeout(silence);
       source.close();
       w.source = null;
       poll(w, w.o.pollInterval);
@@ -447,6 +479,7 @@ async function poll(w, delay) {
   if (w.closed || (res && answered(w, res))) return;
   if (res && res.ok && res.body) apply(w, res.body.onboardingStatus);
   if (w.closed) return;
-  const wait = w.status !== before ? w.o.pollInterval : delay;
+  let wait = w.status !== before ? w.o.pollInterval : delay;
+  if (res && res.retryAfter > 0) wait = Math.max(wait, Math.min(res.retryAfter * 1000, 60000));
   later(w, wait, () => poll(w, Math.min(wait * 1.5, w.o.maxPollInterval)));
 }

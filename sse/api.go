@@ -13,7 +13,7 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errorf(http.StatusNotFound, "sessions are started by the integrator's backend (POST /v1/sessions): this gateway runs with -public-sessions=false"))
 		return
 	}
-	if wait := h.limits.wait(clientAddr(r, h.cfg.ClientIPHeader)); wait > 0 {
+	if wait := h.limits.wait(h.clientKey(r)); wait > 0 {
 		h.metrics.rateLimit("/onboarding-url")
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
 			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
@@ -94,6 +94,12 @@ func (h *Handler) fetchScore(w http.ResponseWriter, r *http.Request) {
 	id, err := h.authorized(r)
 	if err != nil {
 		writeError(w, r, h.log, err)
+		return
+	}
+	if wait := h.scoreLimits.wait(requestToken(r, id)); wait > 0 {
+		h.metrics.rateLimit("/fetch-score")
+		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Message: "too many score reads with this token; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
 		return
 	}
 	score, err := h.sessions.score(r.Context(), id)

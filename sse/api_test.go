@@ -195,7 +195,7 @@ func TestOnboardingURL(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %v", method, resp.StatusCode, err)
 		}
-		if s.URL != g.simURL+"/flow/"+s.InterviewID || s.Token == "" || g.tokens.Verify(s.Token, s.InterviewID) != nil {
+		if !strings.HasPrefix(s.URL, g.simURL+"/flow/"+s.InterviewID) || s.Token == "" || g.tokens.Verify(s.Token, s.InterviewID) != nil {
 			t.Fatalf("%s: got %+v", method, s)
 		}
 	}

@@ -34,13 +34,21 @@ func requestToken(r *http.Request, interviewID string) string {
 	if t := r.Header.Get("X-Token"); t != "" {
 		return t
 	}
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(t)
+	if t, ok := bearerToken(r); ok {
+		return t
 	}
 	if c, err := r.Cookie(CookieName(interviewID)); err == nil {
 		return c.Value
 	}
 	return ""
+}
+
+// bearerToken returns the credentials of an "Authorization: Bearer"
+// header; the scheme's name is matched without regard to case (RFC 9110).
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 // CookieName is the name of the cookie that carries the browser's token for
@@ -57,7 +65,7 @@ func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, inter
 		Expires:  expires,
 		MaxAge:   int(time.Until(expires).Seconds()),
 		HttpOnly: true,
-		Secure:   h.cfg.SecureCookie || r.TLS != nil,
+		Secure:   h.cfg.SecureCookie || h.overTLS(r),
 		SameSite: http.SameSiteStrictMode,
 	})
 }

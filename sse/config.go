@@ -47,10 +47,15 @@ type Config struct {
 	// FrameAncestors is the CSP frame-ancestors source list: who may frame
 	// the page. Empty means 'self'.
 	FrameAncestors string
-	// ClientIPHeader names a header a trusted reverse proxy sets to the
-	// client's address (X-Forwarded-For, X-Real-IP); its last entry is
-	// used. Empty means the peer address is the client. Set it only behind
-	// such a proxy: otherwise clients pick their own address.
+	// TrustedProxies are the reverse proxies whose forwarded headers are
+	// believed: the client's address (RFC 7239 Forwarded, else
+	// ClientIPHeader) and whether it came over TLS (Forwarded proto=,
+	// else X-Forwarded-Proto). From any other peer those headers are
+	// ignored. Empty believes none: the peer is the client.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader names the header the trusted proxies set to the
+	// client's address chain when they send no Forwarded header. Empty
+	// means X-Forwarded-For. It needs TrustedProxies.
 	ClientIPHeader string
 	// SessionsPerMinute limits /onboarding-url, which starts a paid
 	// upstream session, per client address; SessionBurst calls may come at
@@ -65,6 +70,11 @@ type Config struct {
 	// burst of 100; a negative rate turns the ceiling off.
 	NodeSessionsPerMinute float64
 	NodeSessionBurst      int
+	// ScoreReadsPerMinute limits /fetch-score per browser token, with
+	// ScoreBurst reads at once. Zero means 30 a minute and a burst of 10;
+	// a negative rate turns the limit off.
+	ScoreReadsPerMinute float64
+	ScoreBurst          int
 	// BackendSessionsOnly turns the anonymous /onboarding-url off (404):
 	// only the integrator's backend starts sessions, through the server
 	// API. The production setting; the demo page needs it false.
@@ -107,6 +117,11 @@ type Config struct {
 	// RequestTimeout bounds the upstream work of one non-streaming
 	// request. Zero means 10s.
 	RequestTimeout time.Duration
+	// ReadTimeout is the time a non-streaming request has to send its
+	// body; its whole handling gets ReadTimeout plus RequestTimeout, after
+	// which its connection is closed. Streams keep their own rules. Zero
+	// means 10s.
+	ReadTimeout time.Duration
 	// Logger receives request errors. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -130,6 +145,9 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 10 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -151,11 +169,20 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 	if c.SessionBurst == 0 {
 		c.SessionBurst = 5
 	}
+	if c.ClientIPHeader != "" && len(c.TrustedProxies) == 0 {
+		return "", errors.New("sse: ClientIPHeader needs TrustedProxies: without them any client could name its own address")
+	}
 	if c.NodeSessionsPerMinute == 0 {
 		c.NodeSessionsPerMinute = 600
 	}
 	if c.NodeSessionBurst == 0 {
 		c.NodeSessionBurst = 100
+	}
+	if c.ScoreReadsPerMinute == 0 {
+		c.ScoreReadsPerMinute = 30
+	}
+	if c.ScoreBurst == 0 {
+		c.ScoreBurst = 10
 	}
 	if c.APIRequestsPerMinute == 0 {
 		c.APIRequestsPerMinute = 1200

@@ -106,6 +106,12 @@ func (c *conn) Flush() {
 			snapshot = append(snapshot, updateFrame(u, c.broker.cfg.Retry)...)
 			c.lastSeq = u.Seq
 		}
+		if len(snapshot) == 0 && len(frame) == 0 {
+			// Nothing missed: the stream still opens with bytes (the retry
+			// hint, which dispatches no event), so a client can tell an
+			// open stream from one a proxy holds back.
+			snapshot = retryFrame(c.broker.cfg.Retry.Milliseconds())
+		}
 		frame = append(snapshot, frame...)
 		events = len(missed)
 	} else if seq, ok := frameID(frame); ok {

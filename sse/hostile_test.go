@@ -223,7 +223,7 @@ func TestCORSGrantsListedOriginsOnly(t *testing.T) {
 }
 
 func TestSessionRateLimit(t *testing.T) {
-	g := newGateway(t, options{handler: sse.Config{SessionsPerMinute: 6, SessionBurst: 2, ClientIPHeader: "X-Forwarded-For"}})
+	g := newGateway(t, options{handler: sse.Config{SessionsPerMinute: 6, SessionBurst: 2, ClientIPHeader: "X-Forwarded-For", TrustedProxies: loopbackProxy}})
 	from := func(ip string) (int, http.Header, string) {
 		return g.get("/onboarding-url", http.Header{"X-Forwarded-For": {"203.0.113.9, " + ip}})
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -24,6 +25,8 @@ func readBody(r *http.Request) ([]byte, error) {
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, errorf(http.StatusRequestEntityTooLarge, "request body too large: at most "+strconv.Itoa(maxBody)+" bytes")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, errorf(http.StatusRequestTimeout, "the request body did not arrive in time")
 	case err != nil:
 		return nil, errorf(http.StatusBadRequest, "the request body could not be read: "+err.Error())
 	}

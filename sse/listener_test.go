@@ -6,7 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,7 +25,7 @@ func TestLimitListenerRefusesPlainly(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	limited, err := sse.LimitListener(ln, 2, reg)
+	limited, err := sse.LimitListener(ln, sse.Limits{Max: 2}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,4 +77,71 @@ func TestLimitListenerRefusesPlainly(t *testing.T) {
 	if code, err := get(third); err != nil || code != 200 {
 		t.Fatalf("after a slot was freed: %d %v", code, err)
 	}
+}
+
+// TestLimitListenerCapsEachClient: one address holds at most PerClient
+// connections (a client holding sockets open cannot take every slot);
+// another address, and a trusted proxy, are not held back by it.
+func TestLimitListenerCapsEachClient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	limited, err := sse.LimitListener(ln, sse.Limits{Max: 100, PerClient: 3, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	srv.Listener = limited
+	srv.Start()
+	defer srv.Close()
+	addr := ln.Addr().String()
+	// dial opens a connection from source and sends a request on it.
+	dial := func(source string) (net.Conn, string) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		buf := make([]byte, 512)
+		n, _ := c.Read(buf)
+		return c, string(buf[:n])
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := range 3 {
+		c, answer := dial("127.0.0.1")
+		held = append(held, c)
+		if !strings.HasPrefix(answer, "HTTP/1.1 200") {
+			t.Fatalf("connection %d of the client: %q", i, answer)
+		}
+	}
+	c, answer := dial("127.0.0.1")
+	c.Close()
+	if !strings.HasPrefix(answer, "HTTP/1.1 429") || !strings.Contains(answer, `"code":"client_connection_limit"`) {
+		t.Fatalf("a fourth connection of the client: %q, want 429 at once", answer)
+	}
+	for _, source := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.3"} {
+		c, answer := dial(source)
+		held = append(held, c)
+		if !strings.HasPrefix(answer, "HTTP/1.1 200") {
+			t.Fatalf("a connection from %s: %q", source, answer)
+		}
+	}
+	if n := pollertest.Metric(t, reg, "pushgate_connections_refused_total", "reason", "client_limit"); n != 1 {
+		t.Fatalf("client_limit refusals %v, want 1", n)
+	}
+	held[0].Close()
+	eventually(t, "the client's slot back", func() bool {
+		c, answer := dial("127.0.0.1")
+		c.Close()
+		return strings.HasPrefix(answer, "HTTP/1.1 200")
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 )
@@ -50,12 +51,28 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
+	if r.URL.Path != "/events" {
+		h.deadlines(w)
+	}
 	if r.ContentLength > maxBody {
 		writeError(w, r, h.log, errorf(http.StatusRequestEntityTooLarge, "request body too large: no route takes more than "+strconv.Itoa(maxBody)+" bytes"))
 		return true
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	return false
+}
+
+// deadlines bounds a non-streaming request: its body must arrive within
+// ReadTimeout (a body declared and never sent would otherwise hold the
+// connection: the server waits for it even when the handler reads none),
+// and its answer be written within ReadTimeout plus RequestTimeout. Past
+// either, the connection is closed. A ResponseWriter that cannot set
+// deadlines (a test's recorder) is left as it is.
+func (h *Handler) deadlines(w http.ResponseWriter) {
+	now := time.Now()
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(now.Add(h.cfg.ReadTimeout))
+	_ = rc.SetWriteDeadline(now.Add(h.cfg.ReadTimeout + h.cfg.RequestTimeout))
 }
 
 // cors grants cross-origin access to the listed origins only, with
@@ -85,6 +102,7 @@ func (c cors) apply(w http.ResponseWriter, r *http.Request) (preflight, allowed 
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Access-Control-Expose-Headers", "Retry-After") // when to come back, for the browser client
 	if preflight {
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")

@@ -2,33 +2,11 @@ package sse
 
 import (
 	"math"
-	"net"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// clientAddr returns the address a request comes from: the last entry of
-// the trusted proxy's header when one is configured (the entry that proxy
-// appended; earlier ones are whatever the client sent), else the peer's IP.
-func clientAddr(r *http.Request, proxyHeader string) string {
-	if proxyHeader != "" {
-		if v := r.Header.Values(proxyHeader); len(v) > 0 {
-			list := strings.Split(v[len(v)-1], ",")
-			if ip := net.ParseIP(strings.TrimSpace(list[len(list)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // rateLimits holds one token-bucket limiter per client address. Idle
 // limiters are forgotten, so the map stays as large as the set of recent

@@ -13,22 +13,23 @@ import (
 // Handler is the browser-facing HTTP surface: the page, the session API and
 // the SSE streams.
 type Handler struct {
-	cfg        Config
-	log        *slog.Logger
-	router     *mux.Router
-	sessions   *sessions
-	index      *index                  // the page's index.html; nil without a Page
-	assets     map[string]http.Handler // the browser client's built routes, by path
-	limits     *rateLimits             // of /onboarding-url, per client address
-	apiLimits  *rateLimits             // of the server API, per API token
-	nodeLimit  *rateLimits             // of /onboarding-url, for the whole node
-	apiTokens  apiTokens
-	cors       cors
-	metrics    *handlerMetrics
-	draining   atomic.Bool            // streams refused and ended
-	unready    atomic.Bool            // /readyz answers 503
-	readyState atomic.Pointer[string] // /readyz's last answer, to log its changes
-	headers    map[string]string      // security headers on every answer
+	cfg         Config
+	log         *slog.Logger
+	router      *mux.Router
+	sessions    *sessions
+	index       *index                  // the page's index.html; nil without a Page
+	assets      map[string]http.Handler // the browser client's built routes, by path
+	limits      *rateLimits             // of /onboarding-url, per client address
+	apiLimits   *rateLimits             // of the server API, per API token
+	nodeLimit   *rateLimits             // of /onboarding-url, for the whole node
+	scoreLimits *rateLimits             // of /fetch-score, per browser token
+	apiTokens   apiTokens
+	cors        cors
+	metrics     *handlerMetrics
+	draining    atomic.Bool            // streams refused and ended
+	unready     atomic.Bool            // /readyz answers 503
+	readyState  atomic.Pointer[string] // /readyz's last answer, to log its changes
+	headers     map[string]string      // security headers on every answer
 }
 
 // New returns a Handler serving cfg.
@@ -38,20 +39,21 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		headers:   securityHeaders(flowOrigin, cfg.FrameAncestors, cfg.IframePermissions),
-		limits:    newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
-		apiLimits: newRateLimits(cfg.APIRequestsPerMinute, cfg.APIBurst),
-		nodeLimit: newRateLimits(cfg.NodeSessionsPerMinute, cfg.NodeSessionBurst),
-		apiTokens: newAPITokens(cfg.APITokens),
-		cors:      cors{origins: cfg.AllowedOrigins},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		headers:     securityHeaders(flowOrigin, cfg.FrameAncestors, cfg.IframePermissions),
+		limits:      newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
+		apiLimits:   newRateLimits(cfg.APIRequestsPerMinute, cfg.APIBurst),
+		nodeLimit:   newRateLimits(cfg.NodeSessionsPerMinute, cfg.NodeSessionBurst),
+		scoreLimits: newRateLimits(cfg.ScoreReadsPerMinute, cfg.ScoreBurst),
+		apiTokens:   newAPITokens(cfg.APITokens),
+		cors:        cors{origins: cfg.AllowedOrigins},
 	}
 	if h.metrics, err = newHandlerMetrics(cfg.Metrics); err != nil {
 		return nil, err
 	}
 	h.sessions = &sessions{upstream: cfg.Upstream, statuses: cfg.Statuses, tokens: cfg.Tokens, timeout: cfg.RequestTimeout,
-		flowOrigin: flowOrigin, log: cfg.Logger, metrics: h.metrics}
+		flowOrigin: flowOrigin, log: cfg.Logger, metrics: h.metrics, cache: newScoreCache(scoreTTL, maxScores)}
 	if cfg.Page != nil {
 		if h.index, err = newIndex(cfg.Page, cfg.IframePermissions); err != nil {
 			return nil, err

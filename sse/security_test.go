@@ -2,9 +2,12 @@ package sse_test
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/sse"
 )
 
@@ -46,7 +49,7 @@ func TestCrossSiteRefused(t *testing.T) {
 // TestNodeSessionCeiling: many addresses together cannot start sessions
 // faster than the node-wide ceiling, whatever each address's own limit.
 func TestNodeSessionCeiling(t *testing.T) {
-	g := newGateway(t, options{handler: sse.Config{SessionsPerMinute: 60, SessionBurst: 5, NodeSessionsPerMinute: 6, NodeSessionBurst: 3, ClientIPHeader: "X-Forwarded-For"}})
+	g := newGateway(t, options{handler: sse.Config{SessionsPerMinute: 60, SessionBurst: 5, NodeSessionsPerMinute: 6, NodeSessionBurst: 3, ClientIPHeader: "X-Forwarded-For", TrustedProxies: loopbackProxy}})
 	from := func(ip string) (int, http.Header, string) {
 		return g.get("/onboarding-url", http.Header{"X-Forwarded-For": {ip}})
 	}
@@ -61,5 +64,152 @@ func TestNodeSessionCeiling(t *testing.T) {
 	}
 	if n := g.sim.Stats().Start; n != 3 {
 		t.Fatalf("%d upstream sessions, want 3", n)
+	}
+}
+
+// TestScoreReadsCostOneCall: 200 score reads with one token cost one
+// upstream call, and the token is slowed down; other tokens of the same
+// interview read the kept score; a manual review decided later makes the
+// next read fetch the new score.
+func TestScoreReadsCostOneCall(t *testing.T) {
+	g := newGateway(t, options{webhooks: true}) // a review decided after the flow arrives by webhook
+	s := g.start()
+	g.setStatus(s.InterviewID, "ONBOARDING_FINISHED")
+	eventually(t, "the flow finished", func() bool {
+		u, _ := g.statuses.Current(t.Context(), s.InterviewID)
+		return u.Status == "ONBOARDING_FINISHED"
+	})
+	before := g.sim.Stats().Score
+	codes := map[int]int{}
+	for range 200 {
+		code, _, _ := g.get("/fetch-score?interviewId="+s.InterviewID, tokenHeader(s.Token))
+		codes[code]++
+	}
+	if n := g.sim.Stats().Score - before; n != 1 || codes[200] != 10 || codes[429] != 190 {
+		t.Fatalf("200 reads with one token: %d upstream score calls, answers %v; want 1 call, 10 answers (the burst), then 429", n, codes)
+	}
+	for i := range 5 {
+		other, err := sse.NewTokens([]byte(tokenSecret), time.Duration(50+i)*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := other.Issue(s.InterviewID) // other tabs, other tokens (another expiry each)
+		if code, _, body := g.get("/fetch-score?interviewId="+s.InterviewID, tokenHeader(tok)); code != 200 {
+			t.Fatalf("another token: %d %s", code, body)
+		}
+	}
+	if n := g.sim.Stats().Score - before; n != 1 {
+		t.Fatalf("%d upstream score calls after other tokens read it, want the one", n)
+	}
+	g.setStatus(s.InterviewID, "MANUAL_REVIEW_REJECTED")
+	eventually(t, "the review decided", func() bool {
+		u, _ := g.statuses.Current(t.Context(), s.InterviewID)
+		return u.Status == "MANUAL_REVIEW_REJECTED"
+	})
+	other, _ := sse.NewTokens([]byte(tokenSecret), 40*time.Minute)
+	tok, _ := other.Issue(s.InterviewID)
+	if code, _, body := g.get("/fetch-score?interviewId="+s.InterviewID, tokenHeader(tok)); code != 200 {
+		t.Fatalf("after the review: %d %s", code, body)
+	}
+	if n := g.sim.Stats().Score - before; n != 2 {
+		t.Fatalf("%d upstream score calls after the review, want a second one", n)
+	}
+}
+
+// loopbackProxy trusts the tests' own requests as a reverse proxy's.
+var loopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// TestForwardedHeadersFromTrustedProxiesOnly: a client that reaches the
+// gateway directly cannot name its own address or claim TLS; behind a
+// trusted proxy the forwarded headers count, in every form proxies write
+// them, and IPv6 clients are limited by their /64.
+func TestForwardedHeadersFromTrustedProxiesOnly(t *testing.T) {
+	limited := sse.Config{SessionsPerMinute: 1, SessionBurst: 1, WebhookSecret: webhookSecret,
+		WebhookSources: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	start := func(g *gateway, h http.Header) (int, http.Header, string) { return g.get("/onboarding-url", h) }
+	secure := func(h http.Header) bool { return strings.Contains(strings.ToLower(h.Get("Set-Cookie")), "; secure") }
+
+	t.Run("direct client", func(t *testing.T) {
+		g := newGateway(t, options{handler: limited})
+		if code, h, _ := start(g, http.Header{"X-Forwarded-For": {"198.51.100.1"}, "X-Forwarded-Proto": {"https"}, "Forwarded": {"for=198.51.100.1;proto=https"}}); code != 200 || secure(h) {
+			t.Fatalf("first session: %d, Secure cookie %v: want 200, and no Secure on a claim from a client", code, secure(h))
+		}
+		if code, _, _ := start(g, http.Header{"X-Forwarded-For": {"198.51.100.2"}}); code != 429 {
+			t.Fatalf("a spoofed X-Forwarded-For got %d: the limit must follow the real peer", code)
+		}
+		if code, body := postWebhookFrom(g, "10.1.2.3"); code != 403 {
+			t.Fatalf("a webhook claiming an allowed address: %d %s, want 403", code, body)
+		}
+	})
+	t.Run("behind a trusted proxy", func(t *testing.T) {
+		cfg := limited
+		cfg.TrustedProxies = loopbackProxy
+		g := newGateway(t, options{handler: cfg})
+		cases := []struct {
+			name   string
+			header http.Header
+			code   int
+			secure bool
+		}{
+			{"X-Forwarded-For, https", http.Header{"X-Forwarded-For": {"203.0.113.9, 198.51.100.1"}, "X-Forwarded-Proto": {"https"}}, 200, true},
+			{"the same client again", http.Header{"X-Forwarded-For": {"198.51.100.1"}}, 429, false},
+			{"ip:port", http.Header{"X-Forwarded-For": {"198.51.100.3:5555"}}, 200, false},
+			{"RFC 7239, IPv6 with a port", http.Header{"Forwarded": {`for="[2001:db8::1]:4711";proto=https`}}, 200, true},
+			{"another address of that /64", http.Header{"Forwarded": {`for="[2001:db8::2]"`}}, 429, false},
+			{"another /64", http.Header{"Forwarded": {`for="[2001:db8:0:1::1]"`}}, 200, false},
+			{"a chain through two trusted proxies", http.Header{"X-Forwarded-For": {"198.51.100.4, 127.0.0.2"}}, 200, false},
+			{"that client through one", http.Header{"X-Forwarded-For": {"198.51.100.4"}}, 429, false},
+		}
+		for _, c := range cases {
+			code, h, body := start(g, c.header)
+			if code != c.code || (code == 200 && secure(h) != c.secure) {
+				t.Errorf("%s: %d %s, Secure cookie %v; want %d, Secure %v", c.name, code, body, secure(h), c.code, c.secure)
+			}
+		}
+		if code, body := postWebhookFrom(g, "10.1.2.3"); code != 200 {
+			t.Fatalf("a webhook from an allowed address, through the proxy: %d %s", code, body)
+		}
+	})
+}
+
+// postWebhookFrom posts a webhook as if from addr (X-Forwarded-For).
+func postWebhookFrom(g *gateway, addr string) (int, string) {
+	g.t.Helper()
+	code, _, body := g.post("/webhooks/onboarding-status", "application/json", hook("someone", "UNKNOWN"),
+		"Authorization", "Bearer "+webhookSecret, "X-Forwarded-For", addr)
+	return code, body
+}
+
+// TestEveryUpstreamCallUnderTheCeiling: session starts, onboarding URLs
+// and score reads wait under -max-upstream-rate like status reads; a call
+// that cannot get its turn within the request's time is not made.
+func TestEveryUpstreamCallUnderTheCeiling(t *testing.T) {
+	g := newGateway(t, options{poller: poller.Config{MaxCallsPerSecond: 0.1}, handler: sse.Config{RequestTimeout: time.Second}})
+	code, h, body := g.get("/onboarding-url", nil)
+	if code != 503 || h.Get("Retry-After") == "" {
+		t.Fatalf("a session start needing two calls under a ceiling of one per 10s: %d %s, want 503", code, body)
+	}
+	st := g.sim.Stats()
+	if st.Start != 1 || st.OnboardingURL != 0 {
+		t.Fatalf("upstream saw %d starts and %d onboarding URL calls; want the one the ceiling allowed, then none", st.Start, st.OnboardingURL)
+	}
+}
+
+// TestFinishedFlowNeverReopens: after ONBOARDING_FINISHED, neither an
+// unknown status nor an earlier one moves the flow back, whatever order
+// webhooks bring them in; the score stays readable.
+func TestFinishedFlowNeverReopens(t *testing.T) {
+	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookSecret: webhookSecret}})
+	s := g.start()
+	for _, status := range []string{"ONBOARDING_FINISHED", "FOO", "ID_VALIDATION_FINISHED", "UNKNOWN", "SOME_NEW_STEP"} {
+		if code, body := g.postWebhook(webhookSecret, hook(s.InterviewID, status)); code != 200 {
+			t.Fatalf("webhook %s: %d %s", status, code, body)
+		}
+		if u, _ := g.statuses.Last(s.InterviewID); u.Status != "ONBOARDING_FINISHED" {
+			t.Fatalf("after a webhook %s the status is %s, want ONBOARDING_FINISHED", status, u.Status)
+		}
+	}
+	if code, _, body := g.get("/fetch-score?interviewId="+s.InterviewID, tokenHeader(s.Token)); code != 200 {
+		t.Fatalf("/fetch-score after the late webhooks: %d %s", code, body)
 	}
 }

@@ -66,13 +66,13 @@ func (h *Handler) serverAPI(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, r, h.log, errorf(http.StatusNotFound, "the server API is off: start pushgate with -api-token"))
 			return
 		}
-		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || strings.TrimSpace(bearer) == "" {
+		bearer, ok := bearerToken(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pushgate"`)
 			writeError(w, r, h.log, errorf(http.StatusUnauthorized, "missing API token: send Authorization: Bearer <api token>"))
 			return
 		}
-		i := h.apiTokens.match(strings.TrimSpace(bearer))
+		i := h.apiTokens.match(bearer)
 		if i < 0 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pushgate", error="invalid_token"`)
 			writeError(w, r, h.log, errorf(http.StatusUnauthorized, "invalid API token"))

@@ -67,7 +67,8 @@ type sessions struct {
 	log        *slog.Logger       //
 	metrics    *handlerMetrics    //
 	warnedAt   atomic.Int64       // unix ms of the last log of a flow origin mismatch
-	scores     singleflight.Group // upstream score reads, keyed by interview id
+	scores     singleflight.Group // upstream score reads, keyed by interview id and status
+	cache      *scoreCache        // scores read, per interview
 }
 
 // browserSession is what the browser gets for a new session.
@@ -104,6 +105,12 @@ func (s *sessions) start(ctx context.Context, opts StartOptions) (browserSession
 func (s *sessions) adopt(ctx context.Context, interviewID, sessionToken, flowURL string) (browserSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if known := s.statuses.SessionToken(interviewID); known != "" && known != sessionToken {
+		// Taking it would make this interview's browsers and backend
+		// follow another session; the upstream's session calls cannot
+		// tell which one the token is of.
+		return browserSession{}, errorf(http.StatusConflict, "this interviewId is already watched with another sessionToken").coded("interview_conflict")
+	}
 	if _, err := s.upstream.SessionStatus(ctx, sessionToken); err != nil {
 		if is(err, notFound.NotFound) || is(err, unauthorized.Unauthorized) {
 			return browserSession{}, errorf(http.StatusUnprocessableEntity, "the upstream does not take this sessionToken: the session is unknown, expired or deleted")
@@ -154,14 +161,15 @@ func (s *sessions) status(ctx context.Context, interviewID string) (poller.Updat
 // sessionEnded is the error for a session the upstream forgot.
 func sessionEnded(reason string) *Error {
 	if reason == poller.EndNotFound {
-		return errorf(http.StatusGone, "this verification session no longer exists; start a new one")
+		return errorf(http.StatusGone, "this verification session no longer exists; start a new one").coded("session_not_found")
 	}
-	return errorf(http.StatusGone, "this verification session has expired; start a new one")
+	return errorf(http.StatusGone, "this verification session has expired; start a new one").coded("session_expired")
 }
 
-// score reads the score once the flow finished. Concurrent requests for
-// one interview share one upstream call, which runs under its own timeout:
-// a caller giving up does not fail the others.
+// score reads the score once the flow finished. It is kept for the status
+// it was read at (see scoreCache); concurrent requests for one interview
+// share one upstream call, which runs under its own timeout: a caller
+// giving up does not fail the others.
 func (s *sessions) score(ctx context.Context, interviewID string) (Score, error) {
 	u, err := s.status(ctx, interviewID)
 	if err != nil {
@@ -170,10 +178,17 @@ func (s *sessions) score(ctx context.Context, interviewID string) (Score, error)
 	if !u.Finished() {
 		return Score{}, errorf(http.StatusConflict, "onboarding not finished (status "+u.Status+"); the score is available after "+poller.StatusFinished)
 	}
-	ch := s.scores.DoChan(interviewID, func() (any, error) {
+	if score, ok := s.cache.get(interviewID, u.Status); ok {
+		return score, nil
+	}
+	ch := s.scores.DoChan(interviewID+"\x00"+u.Status, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 		defer cancel()
-		return s.upstream.Score(ctx, interviewID, s.statuses.SessionToken(interviewID))
+		score, err := s.upstream.Score(ctx, interviewID, s.statuses.SessionToken(interviewID))
+		if err == nil {
+			s.cache.put(interviewID, u.Status, score)
+		}
+		return score, err
 	})
 	select {
 	case res := <-ch:

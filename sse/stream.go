@@ -51,7 +51,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	c := newConn(w, h.cfg.Broker, h.cfg.Statuses, id, clientAddr(r, h.cfg.ClientIPHeader), last, cancel)
+	c := newConn(w, h.cfg.Broker, h.cfg.Statuses, id, h.clientKey(r), last, cancel)
 	if err := h.cfg.Broker.join(c); err != nil {
 		writeError(w, r, h.log, err)
 		return

@@ -3,7 +3,6 @@ package sse
 import (
 	"errors"
 	"net/http"
-	"net/netip"
 	"unicode/utf8"
 
 	"github.com/pushgate/pushgate/poller"
@@ -78,11 +77,7 @@ func (h *Handler) webhookSourceAllowed(r *http.Request) bool {
 	if len(h.cfg.WebhookSources) == 0 {
 		return true
 	}
-	addr, err := netip.ParseAddr(clientAddr(r, h.cfg.ClientIPHeader))
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap()
+	addr := h.clientIP(r)
 	for _, p := range h.cfg.WebhookSources {
 		if p.Contains(addr) {
 			return true

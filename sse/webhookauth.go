@@ -35,9 +35,9 @@ func (h *Handler) webhookAuthorized(r *http.Request) error {
 		}
 		return nil
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, ok := bearerToken(r)
 	switch {
-	case !ok || tok == "":
+	case !ok:
 		return errorf(http.StatusUnauthorized, "webhook call without a bearer secret or access token")
 	case h.cfg.WebhookSecret != "" && equalSecret(tok, h.cfg.WebhookSecret):
 		return nil

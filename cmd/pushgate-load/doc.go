@@ -4,7 +4,10 @@
 //
 //	pushgate-load -spawn -interviews 1000 -subscribers-per-interview 10 -json
 //	pushgate-load -spawn -mode polling -interviews 1000 -subscribers-per-interview 10
-//	pushgate-load -gateway http://10.0.0.1:8080,http://10.0.0.2:8080 -sim http://10.0.0.9:8090 -interviews 1000 -subscribers-per-interview 3
+//	pushgate-load -gateway http://10.0.0.1:8080,http://10.0.0.2:8080 -sim http://10.0.0.9:8090 -sim-control-token TOKEN -interviews 1000 -subscribers-per-interview 3
+//
+// A simulator beyond loopback, as the last one, answers its control API
+// only with its control token (-sim-control-token here).
 //
 // The data flow of one run:
 //

@@ -41,6 +41,7 @@ type config struct {
 	gateways     []string // its URLs; nil with -spawn
 	sim          string
 	simAPIKey    string
+	simToken     string // the simulator's control token; "" sends none
 	spawn        bool
 	pushgateBin  string
 	serverArgs   string
@@ -65,6 +66,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.gateway, "gateway", "http://127.0.0.1:8080", "base URL of a running pushgate, or a comma-separated list of the nodes of a cluster: session i is created at node i mod N, subscriber k of interview i streams from node (i+k) mod N, and the report adds a line per node (ignored with -spawn)")
 	fs.StringVar(&c.sim, "sim", "http://127.0.0.1:8090", "base URL of the simulator: control API, /sim/stats, and the upstream API in polling mode (ignored with -spawn)")
 	fs.StringVar(&c.simAPIKey, "sim-api-key", "built-in-simulator-key", "x-api-key for POST /omni/start in polling mode; pushgate's built-in simulator wants this default, pushgate-sim without -api-key takes any")
+	fs.StringVar(&c.simToken, "sim-control-token", "", "control token of a simulator that listens beyond loopback (pushgate -sim-control-token, PUSHGATE_SIM_CONTROL_TOKEN, pushgate-sim -control-token), sent as Authorization: Bearer on its /sim/... calls; empty sends none (a simulator on loopback needs none)")
 	fs.BoolVar(&c.spawn, "spawn", false, "build and start pushgate (with its built-in simulator) on free loopback ports, and stop it at the end")
 	fs.StringVar(&c.pushgateBin, "pushgate-bin", "", "with -spawn: run this pushgate binary instead of building ./cmd/pushgate of the current module")
 	fs.StringVar(&c.serverArgs, "server-args", "", "with -spawn: extra pushgate flags, space separated, e.g. \"-max-streams 5000\"")

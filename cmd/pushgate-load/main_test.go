@@ -203,7 +203,7 @@ func TestFlagsAreValidated(t *testing.T) {
 	}
 	var usage bytes.Buffer
 	parseFlags([]string{"-h"}, &usage)
-	for _, f := range []string{"-gateway", "-sim", "-spawn", "-pushgate-bin", "-server-args", "-interviews", "-subscribers-per-interview",
+	for _, f := range []string{"-gateway", "-sim", "-sim-control-token", "-spawn", "-pushgate-bin", "-server-args", "-interviews", "-subscribers-per-interview",
 		"-interval", "-ramp", "-duration", "-changes", "-mode", "-procs", "-json", "-source-ips", "-timeout"} {
 		if u := usage.String(); !strings.Contains(u, "  "+f+" ") && !strings.Contains(u, "  "+f+"\n") {
 			t.Errorf("-h does not document %s", f)

@@ -42,7 +42,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stop()
-	r.api = newAPI(gateways, sim, cfg.simAPIKey)
+	r.api = newAPI(gateways, sim, cfg.simAPIKey, cfg.simToken)
 	defer r.api.Close()
 	m, err := r.load(ctx, gateways, sim, procs, sourceIPs)
 	if err != nil {

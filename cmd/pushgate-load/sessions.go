@@ -27,14 +27,16 @@ type api struct {
 	http     *http.Client
 	gateways []string // one base URL, or the nodes of a cluster
 	sim      string
-	simKey   string
+	simKey   string // x-api-key of the upstream API
+	simToken string // control token of the control API; "" sends none
 }
 
-func newAPI(gateways []string, sim, simKey string) *api {
+func newAPI(gateways []string, sim, simKey, simToken string) *api {
 	a := &api{
-		http:   &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
-		sim:    strings.TrimRight(sim, "/"),
-		simKey: simKey,
+		http:     &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		sim:      strings.TrimRight(sim, "/"),
+		simKey:   simKey,
+		simToken: simToken,
 	}
 	for _, g := range gateways {
 		a.gateways = append(a.gateways, strings.TrimRight(g, "/"))
@@ -90,10 +92,23 @@ func (a *api) simSession(ctx context.Context, _ int) (session, error) {
 	return s, a.do(req, &s)
 }
 
+// control makes a request of the simulator's control API (/sim/...), with
+// the control token when there is one.
+func (a *api) control(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, a.sim+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if a.simToken != "" {
+		req.Header.Set("Authorization", "Bearer "+a.simToken)
+	}
+	return req, nil
+}
+
 // setStatus changes an interview's upstream status through the control API.
 func (a *api) setStatus(ctx context.Context, id, status string) error {
 	body, _ := json.Marshal(map[string]string{"onboardingStatus": status})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.sim+"/sim/interviews/"+id+"/status", bytes.NewReader(body))
+	req, err := a.control(ctx, http.MethodPost, "/sim/interviews/"+id+"/status", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -108,7 +123,7 @@ type simStats struct {
 }
 
 func (a *api) stats(ctx context.Context) (simStats, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.sim+"/sim/stats", nil)
+	req, err := a.control(ctx, http.MethodGet, "/sim/stats", nil)
 	if err != nil {
 		return simStats{}, err
 	}

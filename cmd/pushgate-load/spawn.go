@@ -59,7 +59,7 @@ func spawnServer(ctx context.Context, o spawnOptions) (*server, error) {
 	_, _ = rand.Read(secret)
 	args := []string{
 		"-addr", gw, "-sim-addr", sim, "-poll-interval", o.interval.String(),
-		"-sessions-per-minute", "-1", "-max-sessions-per-minute", "-1", "-max-streams-per-client", "-1",
+		"-sessions-per-minute", "-1", "-max-sessions-per-minute", "-1", "-max-conns-per-client", "-1", "-max-streams-per-client", "-1",
 		"-max-streams-per-interview", strconv.Itoa(max(o.perInterview, 16)),
 		"-max-streams", "-1", "-log-level", "warn", "-secret", hex.EncodeToString(secret),
 	}

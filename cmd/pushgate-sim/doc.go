@@ -2,6 +2,12 @@
 // the upstream API, the control API (/sim/...) and the flow page.
 //
 //	pushgate-sim -addr 127.0.0.1:8090 -api-key KEY -admin-token TOKEN
+//	pushgate-sim -addr 0.0.0.0:8090 -control-token "$(openssl rand -hex 32)"
+//
+// On a loopback -addr the control API answers anyone who reaches it; beyond
+// loopback it answers only "Authorization: Bearer <-control-token>", and is
+// off without -control-token. The flow page needs neither: the key in each
+// onboarding URL opens that interview's page.
 //
 // Where it sits: it stands for the upstream, the first step of the flow
 // upstream -> poller -> sse -> page, for a cluster of gateway nodes that

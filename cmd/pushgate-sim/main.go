@@ -30,8 +30,9 @@ func main() {
 	}
 }
 
-// parseFlags reads the simulator's Config from the command line.
-func parseFlags(args []string, stderr io.Writer) (addr, faults string, cfg simulator.Config, err error) {
+// parseFlags reads the simulator's Config from the command line, and the
+// faults to inject from the start (nil: none).
+func parseFlags(args []string, stderr io.Writer) (addr string, faults *simulator.Faults, cfg simulator.Config, err error) {
 	fs := flag.NewFlagSet("pushgate-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&addr, "addr", "127.0.0.1:8090", "listen address HOST:PORT")
@@ -48,7 +49,8 @@ func parseFlags(args []string, stderr io.Writer) (addr, faults string, cfg simul
 	fs.StringVar(&cfg.WebhookTokenURL, "webhook-token-url", "", "OAuth 2.0 token URL (client credentials) the webhook calls get their bearer from, as the upstream does with an authentication URL set")
 	fs.StringVar(&cfg.WebhookClientID, "webhook-client-id", "", "OAuth 2.0 client id, with -webhook-token-url")
 	fs.StringVar(&cfg.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-token-url")
-	fs.StringVar(&faults, "faults", "", `faults to inject from the start, as POST /sim/faults takes them, e.g. {"error_rate":0.1,"status":503}`)
+	fs.StringVar(&cfg.ControlToken, "control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the control API /sim/... takes when -addr is beyond loopback; empty turns the control API off there (on loopback it answers anyone)")
+	faultsJSON := fs.String("faults", "", `faults to inject from the start, as POST /sim/faults takes them, e.g. {"error_rate":0.1,"status":503}`)
 	if err = fs.Parse(args); err != nil {
 		return
 	}
@@ -59,6 +61,12 @@ func parseFlags(args []string, stderr io.Writer) (addr, faults string, cfg simul
 		err = fmt.Errorf("-order %q: want %s or %s", cfg.Order, simulator.OrderSteps, simulator.OrderIncode)
 	case (cfg.AdminEmail == "") != (cfg.AdminPassword == ""):
 		err = errors.New("-admin-email and -admin-password go together")
+	case cfg.ControlToken != "" && len(cfg.ControlToken) < 16:
+		err = errors.New("-control-token must be at least 16 bytes")
+	case *faultsJSON != "":
+		var f simulator.Faults
+		f, err = simulator.ParseFaults(*faultsJSON)
+		faults = &f
 	}
 	return
 }
@@ -69,21 +77,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg.Logger = log
-	sim := simulator.New(cfg)
-	defer sim.Close()
-	if faults != "" {
-		f, err := simulator.ParseFaults(faults)
-		if err != nil {
-			return err
-		}
-		sim.SetFaults(f)
-	}
-
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg.Logger, cfg.Addr = log, ln.Addr() // the control API judges by where it listens
+	sim := simulator.New(cfg)
+	defer sim.Close()
+	if faults != nil {
+		sim.SetFaults(*faults)
 	}
 	srv := &http.Server{
 		Handler:           sim,

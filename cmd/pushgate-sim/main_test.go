@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -15,58 +17,140 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestRunServesAndStops starts the standalone simulator with faults from
-// the command line, uses it over HTTP and stops it as SIGTERM would.
-func TestRunServesAndStops(t *testing.T) {
+// serve runs the command with args until the test ends, and returns the
+// base URL it listens on, with a wildcard host replaced by 127.0.0.1.
+func serve(t *testing.T, args ...string) string {
+	t.Helper()
 	out, stdout := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-faults", `{"error_rate":1,"status":503}`}, stdout, io.Discard)
+		done <- run(ctx, args, stdout, io.Discard)
 		stdout.Close()
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
+		cancel()
+		t.Fatal(err, <-done)
+	}
+	go io.Copy(io.Discard, out)
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("no exit after cancel")
+		}
+	})
+	u, err := url.Parse(strings.TrimSpace(line[strings.Index(line, "http://"):]))
+	if err != nil {
 		t.Fatal(err)
 	}
-	base := strings.TrimSpace(line[strings.Index(line, "http://"):])
-	go io.Copy(io.Discard, out)
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+	}
+	return u.String()
+}
 
-	req, _ := http.NewRequest(http.MethodPost, base+"/omni/start", strings.NewReader(`{"configurationId":"f"}`))
-	req.Header.Set("api-version", "1.0")
-	req.Header.Set("x-api-key", "k")
+// call sends a request and returns its status code and body; hdr holds
+// name/value pairs.
+func call(t *testing.T, method, url, body string, hdr ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("start under -faults: %s, want 503", resp.Status)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// start opens a session and returns its interview id and onboarding URL.
+func start(t *testing.T, base string) (id, flowURL string) {
+	t.Helper()
+	code, body := call(t, "POST", base+"/omni/start", `{"configurationId":"f"}`, "api-version", "1.0", "x-api-key", "k")
+	var s struct{ InterviewID, Token string }
+	if code != 200 || json.Unmarshal([]byte(body), &s) != nil {
+		t.Fatalf("start: %d %s", code, body)
 	}
-	resp, err = http.Get(base + "/sim/stats")
-	if err != nil {
-		t.Fatal(err)
+	code, body = call(t, "GET", base+"/0/omni/onboarding-url", "", "api-version", "1.0", "X-Incode-Hardware-Id", s.Token)
+	var u struct{ URL string }
+	if code != 200 || json.Unmarshal([]byte(body), &u) != nil {
+		t.Fatalf("onboarding-url: %d %s", code, body)
 	}
+	return s.InterviewID, u.URL
+}
+
+// TestRunServesAndStops starts the standalone simulator with faults from
+// the command line, uses it over HTTP and stops it as SIGTERM would.
+func TestRunServesAndStops(t *testing.T) {
+	base := serve(t, "-addr", "127.0.0.1:0", "-faults", `{"error_rate":1,"status":503}`)
+	code, _ := call(t, "POST", base+"/omni/start", `{"configurationId":"f"}`, "api-version", "1.0", "x-api-key", "k")
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("start under -faults: %d, want 503", code)
+	}
+	code, body := call(t, "GET", base+"/sim/stats", "")
 	var stats struct{ Start int }
-	json.NewDecoder(resp.Body).Decode(&stats)
-	resp.Body.Close()
-	if stats.Start != 1 {
-		t.Fatalf("stats %+v, want the start counted", stats)
+	json.Unmarshal([]byte(body), &stats)
+	if code != 200 || stats.Start != 1 {
+		t.Fatalf("stats %d %s, want the start counted", code, body)
 	}
-	http.DefaultClient.CloseIdleConnections()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit after cancel")
+}
+
+// TestRunBeyondLoopback listens on every address, as the Docker image
+// does, and calls over loopback: the control API answers only with
+// -control-token, and is off without it, while the flow page and its steps
+// work with the key of the onboarding URL either way.
+func TestRunBeyondLoopback(t *testing.T) {
+	const token = "control-token-0123456789"
+	tests := []struct {
+		name  string
+		args  []string
+		token bool // the control API takes the token
+	}{
+		{"no control token", nil, false},
+		{"control token", []string{"-control-token", token}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := serve(t, append([]string{"-addr", "0.0.0.0:0"}, tt.args...)...)
+			id, flowURL := start(t, base)
+			stats := base + "/sim/stats"
+			if code, body := call(t, "GET", stats, ""); code != 403 || !strings.Contains(body, "control token") {
+				t.Errorf("control API without a token: %d %s, want 403 saying how to use it", code, body)
+			}
+			code, body := call(t, "GET", stats, "", "Authorization", "Bearer "+token)
+			if tt.token && code != 200 || !tt.token && code != 403 {
+				t.Errorf("control API with the token: %d %s", code, body)
+			}
+			if code, _ := call(t, "GET", flowURL, ""); code != 200 {
+				t.Errorf("flow page %s: %d", flowURL, code)
+			}
+			key := flowURL[strings.Index(flowURL, "key=")+len("key="):]
+			code, body = call(t, "POST", base+"/flow/"+id+"/status", `{"onboardingStatus":"ID_VALIDATION_FINISHED"}`, "X-Flow-Key", key)
+			if code != 204 {
+				t.Errorf("flow step with the key: %d %s", code, body)
+			}
+		})
 	}
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-faults", `{"error_rate":2}`}, {"-faults", `nope`}, {"stray"}, {"-order", "random"}, {"-admin-email", "a@b.c"}} {
+	for _, args := range [][]string{
+		{"-faults", `{"error_rate":2}`}, {"-faults", `nope`}, {"stray"}, {"-order", "random"}, {"-admin-email", "a@b.c"},
+		{"-control-token", "too-short"},
+	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}

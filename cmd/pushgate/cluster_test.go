@@ -217,7 +217,7 @@ func newCluster(t *testing.T, nodes int) *cluster {
 		n.proc = startProcess(t, filepath.Join(bin, "pushgate"), n.base+"/healthz",
 			"-addr", addr, "-upstream", c.sim, "-api-key", "cluster-key", "-flow-id", "cluster-flow", "-flow-origin", c.sim,
 			"-secret", "a-cluster-secret-of-32-bytes-len", "-redis-url", r.URL(), "-lease-ttl", clusterLeaseTTL.String(),
-			"-poll-interval", clusterInterval.String(), "-sessions-per-minute", "-1", "-max-sessions-per-minute", "-1",
+			"-poll-interval", clusterInterval.String(), "-sessions-per-minute", "-1", "-max-sessions-per-minute", "-1", "-max-conns-per-client", "-1",
 			"-max-streams-per-client", "-1", "-max-streams-per-interview", "-1", "-log-level", "warn")
 		c.nodes = append(c.nodes, n)
 	}

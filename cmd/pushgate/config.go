@@ -18,14 +18,17 @@ type config struct {
 	gw             gateway.Config
 	addr           string
 	simAddr        string
-	maxStreams     int    // 0: derived from the open-file limit (see capacity)
-	fileLimit      uint64 // the open-file limit main raised; 0 when unknown
-	allowedOrigins string // comma-separated; into gw.HTTP.AllowedOrigins
-	permissions    string // comma-separated; into gw.HTTP.IframePermissions
-	languages      string // comma-separated; into gw.HTTP.Languages
-	webhookSources string // comma-separated; into gw.HTTP.WebhookSources
-	apiTokens      string // comma-separated; into gw.HTTP.APITokens
-	publicSessions bool   // into gw.HTTP.BackendSessionsOnly, negated
+	maxStreams     int           // 0: derived from the open-file limit (see capacity)
+	fileLimit      uint64        // the open-file limit main raised; 0 when unknown
+	allowedOrigins string        // comma-separated; into gw.HTTP.AllowedOrigins
+	permissions    string        // comma-separated; into gw.HTTP.IframePermissions
+	languages      string        // comma-separated; into gw.HTTP.Languages
+	webhookSources string        // comma-separated; into gw.HTTP.WebhookSources
+	apiTokens      string        // comma-separated; into gw.HTTP.APITokens
+	publicSessions bool          // into gw.HTTP.BackendSessionsOnly, negated
+	trustedProxies string        // comma-separated; into gw.HTTP.TrustedProxies
+	previousUntil  string        // RFC 3339; into gw.PreviousSecretUntil
+	previousGrace  time.Duration // refused: see -previous-secret-until
 	logLevel       string
 	logFormat      string
 }
@@ -74,6 +77,7 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&c.simAddr, "sim-addr", "127.0.0.1:8090", "listen address of the built-in simulator (only without -upstream)")
 	fs.StringVar(&g.Simulator.PublicURL, "sim-public-url", "", "URL browsers reach the simulator at; empty means http://<sim-addr>")
 	fs.BoolVar(&g.Simulator.Webhooks, "sim-webhooks", true, "the built-in simulator pushes every status change to the gateway's webhook, as the upstream does once configured; false leaves the gateway to polling alone")
+	fs.StringVar(&g.Simulator.ControlToken, "sim-control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the built-in simulator's control API /sim/... takes when -sim-addr is beyond loopback; empty turns the control API off there (on loopback it answers anyone)")
 	fs.StringVar(&g.Simulator.Faults, "sim-faults", "", `faults the built-in simulator injects from the start, as its POST /sim/faults takes them, e.g. {"error_rate":0.2,"status":503}`)
 	fs.StringVar(&g.FlowOrigin, "flow-origin", "", "origin of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy); empty means the simulator's origin, or the -upstream origin")
 	fs.StringVar(&g.Upstream.APIKey, "api-key", "", "upstream API key (x-api-key); required with -upstream")
@@ -84,15 +88,19 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.DurationVar(&g.Upstream.AdminTokenTTL, "admin-token-ttl", 24*time.Hour, "lifetime of the admin tokens a log-in gives (the upstream's is 24 h); renewed after three quarters of it")
 	fs.StringVar(&g.Secret, "secret", "", "HMAC secret for browser tokens, at least 16 bytes; empty picks a random one (tokens then die with the process)")
 	fs.StringVar(&g.PreviousSecret, "previous-secret", "", "the secret before the last rotation; tokens it signed stay valid for -previous-secret-grace")
-	fs.DurationVar(&g.PreviousSecretGrace, "previous-secret-grace", 0, "how long after start -previous-secret is accepted; 0 means one -token-ttl")
+	fs.StringVar(&c.previousUntil, "previous-secret-until", "", "when tokens signed with -previous-secret stop verifying, as an RFC 3339 time (e.g. 2026-12-31T00:00:00Z): an absolute end, which a restart never extends; required with -previous-secret; set it one -token-ttl after the rotation")
+	fs.DurationVar(&c.previousGrace, "previous-secret-grace", 0, "replaced by -previous-secret-until (a grace counted from start grew with every restart)")
 	fs.DurationVar(&g.TokenTTL, "token-ttl", time.Hour, "lifetime of browser tokens")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins that may call the API with credentials (CORS); empty allows none")
 	fs.StringVar(&g.HTTP.FrameAncestors, "frame-ancestors", "'self'", "CSP frame-ancestors: who may frame the page ('none', 'self', origins)")
-	fs.StringVar(&g.HTTP.ClientIPHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For); empty uses the peer address")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR ranges of the reverse proxies in front: only from them are Forwarded, X-Forwarded-For (or -client-ip-header) and X-Forwarded-Proto believed; empty believes none")
+	fs.StringVar(&g.HTTP.ClientIPHeader, "client-ip-header", "", "header the -trusted-proxies set to the client address chain when they send no Forwarded header; empty means X-Forwarded-For")
 	fs.Float64Var(&g.HTTP.SessionsPerMinute, "sessions-per-minute", 10, "new upstream sessions (/onboarding-url) allowed per client address per minute; negative turns the limit off")
 	fs.IntVar(&g.HTTP.SessionBurst, "session-burst", 5, "new sessions a client address may start at once")
 	fs.Float64Var(&g.HTTP.NodeSessionsPerMinute, "max-sessions-per-minute", 600, "new upstream sessions (/onboarding-url) this node starts per minute from all addresses together; negative turns the ceiling off")
 	fs.IntVar(&g.HTTP.NodeSessionBurst, "max-session-burst", 100, "new sessions this node may start at once, from all addresses together")
+	fs.Float64Var(&g.HTTP.ScoreReadsPerMinute, "score-reads-per-minute", 30, "/fetch-score reads allowed per browser token per minute (the score is kept once read, so reads cost no upstream call); negative turns the limit off")
+	fs.IntVar(&g.HTTP.ScoreBurst, "score-burst", 10, "/fetch-score reads a browser token may make at once")
 	fs.BoolVar(&c.publicSessions, "public-sessions", true, "anyone who reaches /onboarding-url may start a (paid) upstream session, as the demo page does; set false in production, so only your backend starts sessions (POST /v1/sessions)")
 	fs.StringVar(&c.apiTokens, "api-token", "", "comma-separated API tokens of the server API under /v1 (Authorization: Bearer), each at least 16 bytes; several allow rotation; empty turns the server API off")
 	fs.Float64Var(&g.HTTP.APIRequestsPerMinute, "api-requests-per-minute", 1200, "server API requests allowed per API token per minute; negative turns the ceiling off")
@@ -112,6 +120,8 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.DurationVar(&g.Poller.PushInterval, "push-interval", 15*time.Second, "safety poll interval of an interview whose changes arrive by webhook")
 	fs.DurationVar(&g.Poller.PushSilence, "push-silence", time.Minute, "after this long without a webhook, an interview is polled at -poll-interval again")
 	fs.DurationVar(&g.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
+	fs.DurationVar(&g.HTTP.ReadTimeout, "read-timeout", 10*time.Second, "time a request other than a stream has to send its body; its whole handling gets this plus the request's upstream time, then the connection is closed")
+	fs.IntVar(&g.MaxConnectionsPerClient, "max-conns-per-client", 512, "open connections one client address (an IPv6 client's /64) may hold; more are answered 429 at once; the -trusted-proxies are exempt; 0 or negative means no cap")
 	fs.DurationVar(&g.Poller.Interval, "poll-interval", time.Second, "upstream status poll interval per interview")
 	fs.DurationVar(&g.Poller.Retention, "retention", 0, "how long an interview nobody watches or reads is remembered (its status and upstream session token, on this node and in Redis); 0 means -token-ttl; raise it when your backend reads scores later with GET /v1/sessions/{interviewId}")
 	fs.DurationVar(&g.Poller.Linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
@@ -153,9 +163,19 @@ func (c *config) finish() error {
 	c.gw.HTTP.IframePermissions = splitList(c.permissions)
 	c.gw.HTTP.Languages = splitList(c.languages)
 	c.gw.HTTP.APITokens = splitList(c.apiTokens)
+	if c.previousUntil != "" {
+		until, err := time.Parse(time.RFC3339, c.previousUntil)
+		if err != nil {
+			return fmt.Errorf("-previous-secret-until %q: want an RFC 3339 time like 2026-12-31T00:00:00Z", c.previousUntil)
+		}
+		c.gw.PreviousSecretUntil = until
+	}
 	c.gw.HTTP.BackendSessionsOnly = !c.publicSessions
 	var err error
-	c.gw.HTTP.WebhookSources, err = parsePrefixes(c.webhookSources)
+	if c.gw.HTTP.WebhookSources, err = parsePrefixes("-webhook-allowed-ips", c.webhookSources); err != nil {
+		return err
+	}
+	c.gw.HTTP.TrustedProxies, err = parsePrefixes("-trusted-proxies", c.trustedProxies)
 	return err
 }
 
@@ -176,13 +196,16 @@ func (c *config) validate() error {
 	if (g.HTTP.WebhookClientID == "") != (g.HTTP.WebhookClientSecret == "") {
 		return errors.New("-webhook-client-id and -webhook-client-secret go together")
 	}
-	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 || g.HTTP.NodeSessionBurst <= 0 {
-		return errors.New("-session-burst, -max-session-burst and -api-burst must be positive")
+	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 || g.HTTP.NodeSessionBurst <= 0 || g.HTTP.ScoreBurst <= 0 {
+		return errors.New("-session-burst, -max-session-burst, -score-burst and -api-burst must be positive")
 	}
 	for _, t := range splitList(c.apiTokens) {
 		if len(t) < 16 || strings.ContainsAny(t, " \t") {
 			return errors.New("-api-token: each API token must be at least 16 bytes, without spaces")
 		}
+	}
+	if g.HTTP.ClientIPHeader != "" && c.trustedProxies == "" {
+		return errors.New("-client-ip-header needs -trusted-proxies: without them any client could name its own address")
 	}
 	if !c.publicSessions && len(splitList(c.apiTokens)) == 0 {
 		return errors.New("-public-sessions=false needs -api-token: without the server API nothing could start a session")
@@ -199,7 +222,7 @@ func (c *config) validate() error {
 		"-token-ttl": g.TokenTTL, "-poll-interval": g.Poller.Interval, "-backoff-max": g.Poller.BackoffMax,
 		"-upstream-timeout": g.Upstream.Timeout, "-heartbeat": g.Broker.Heartbeat, "-write-timeout": g.Broker.WriteTimeout,
 		"-shutdown-grace": g.ShutdownGrace, "-linger": g.Poller.Linger, "-read-header-timeout": g.ReadHeaderTimeout,
-		"-push-interval": g.Poller.PushInterval, "-push-silence": g.Poller.PushSilence,
+		"-push-interval": g.Poller.PushInterval, "-push-silence": g.Poller.PushSilence, "-read-timeout": g.HTTP.ReadTimeout,
 		"-admin-token-ttl": g.Upstream.AdminTokenTTL, "-webhook-token-ttl": g.HTTP.WebhookTokenTTL,
 	} {
 		if d <= 0 {
@@ -209,8 +232,14 @@ func (c *config) validate() error {
 	if g.DrainDelay < 0 || g.DrainDelay >= g.ShutdownGrace {
 		return errors.New("-drain-delay must be at least 0 and below -shutdown-grace")
 	}
-	if g.PreviousSecretGrace < 0 || g.Poller.Retention < 0 {
-		return errors.New("-previous-secret-grace and -retention must not be negative")
+	if g.Poller.Retention < 0 {
+		return errors.New("-retention must not be negative")
+	}
+	if c.previousGrace != 0 {
+		return errors.New("-previous-secret-grace is gone: a grace counted from start grew with every restart; set -previous-secret-until to an absolute time (RFC 3339), one -token-ttl after the rotation")
+	}
+	if (g.PreviousSecret == "") != (c.previousUntil == "") {
+		return errors.New("-previous-secret and -previous-secret-until go together")
 	}
 	if g.Poller.MaxCallsPerSecond < 0 {
 		return errors.New("-max-upstream-rate must not be negative")
@@ -231,15 +260,16 @@ func (c *config) validate() error {
 	return nil
 }
 
-// parsePrefixes reads a comma-separated list of addresses and CIDR ranges.
-func parsePrefixes(v string) ([]netip.Prefix, error) {
+// parsePrefixes reads flag's comma-separated list of addresses and CIDR
+// ranges.
+func parsePrefixes(flag, v string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, item := range splitList(v) {
 		p, err := netip.ParsePrefix(item)
 		if err != nil {
 			a, aerr := netip.ParseAddr(item)
 			if aerr != nil {
-				return nil, fmt.Errorf("-webhook-allowed-ips: %q is neither an address nor a CIDR range", item)
+				return nil, fmt.Errorf("%s: %q is neither an address nor a CIDR range", flag, item)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
@@ -55,6 +56,11 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-api-token", "a-long-token with-a-space"}, // not one token
 		{"-api-token", "0123456789abcdef", "-api-burst", "0"},
 		{"-retention", "-1s"},
+		{"-secret", "a-test-secret-of-32-bytes-length", "-previous-secret", "the-old-secret-of-32-bytes-long."},                                       // no end
+		{"-secret", "a-test-secret-of-32-bytes-length", "-previous-secret", "the-old-secret-of-32-bytes-long.", "-previous-secret-until", "tomorrow"}, // not RFC 3339
+		{"-previous-secret-grace", "1h"},         // replaced: it restarted with the process
+		{"-client-ip-header", "X-Forwarded-For"}, // believed from anyone
+		{"-trusted-proxies", "10.0.0.0/8,not-an-address"},
 		{"stray"},
 		{"-redis-url", "redis://127.0.0.1:6379", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f"}, // no shared -secret
 		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length"},              // no shared upstream
@@ -328,6 +334,42 @@ func TestBackendOnlySessions(t *testing.T) {
 	}
 }
 
+// TestPreviousSecretEndsForGood: tokens of the previous secret verify
+// until -previous-secret-until, and not after it, however often the
+// process restarts.
+func TestPreviousSecretEndsForGood(t *testing.T) {
+	const oldSecret = "the-old-secret-of-32-bytes-long."
+	old, err := sse.NewTokens([]byte(oldSecret), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := old.Issue("some-interview")
+	until := time.Now().Add(2 * time.Second).UTC().Truncate(time.Second).Add(time.Second)
+	args := []string{"-secret", "a-test-secret-of-32-bytes-length", "-previous-secret", oldSecret, "-previous-secret-until", until.Format(time.RFC3339)}
+	verifies := func(in *instance) bool {
+		resp := authGet(t, in.base+"/onboarding-status", "some-interview", tok)
+		resp.Body.Close()
+		return resp.StatusCode != http.StatusUnauthorized // 404: the token passed, the interview is unknown
+	}
+	in := start(t, args...)
+	if !verifies(in) {
+		t.Fatal("a token of the previous secret is refused before -previous-secret-until")
+	}
+	if err := in.stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(until) + 100*time.Millisecond)
+	for range 2 { // a restart, and another: the end does not move
+		in := start(t, args...)
+		if verifies(in) {
+			t.Fatal("a token of the previous secret verifies after -previous-secret-until")
+		}
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // post POSTs a JSON body and drops the answer.
 func post(t *testing.T, url, body string) {
 	t.Helper()
@@ -530,6 +572,60 @@ func TestDrainDelay(t *testing.T) {
 	}
 	resp.Body.Close()
 	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSlowClientsCannotHoldTheNode: a request that declares a body and
+// never sends it is answered or cut within -read-timeout, and one address
+// holds at most -max-conns-per-client connections, while another address
+// is still served.
+func TestSlowClientsCannotHoldTheNode(t *testing.T) {
+	in := start(t, "-read-timeout", "1s", "-max-conns-per-client", "4")
+	addr := strings.TrimPrefix(in.base, "http://")
+	dial := func(source string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// readAll returns what the server sent until it closed, or "" when it
+	// neither answered nor closed within limit.
+	readAll := func(c net.Conn, limit time.Duration) (string, bool) {
+		c.SetReadDeadline(time.Now().Add(limit))
+		b, err := io.ReadAll(c)
+		var ne net.Error
+		return string(b), !(errors.As(err, &ne) && ne.Timeout())
+	}
+
+	c := dial("127.0.0.3") // its own address: its slot is freed a moment after it is cut
+	io.WriteString(c, "POST /onboarding-url HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n")
+	if _, done := readAll(c, 5*time.Second); !done {
+		t.Fatal("a request whose body never comes still holds its connection after 5s (-read-timeout 1s)")
+	}
+	c.Close()
+
+	var held []net.Conn
+	for range 4 {
+		c := dial("127.0.0.1")
+		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") // kept alive, idle
+		held = append(held, c)
+	}
+	time.Sleep(100 * time.Millisecond)
+	over := dial("127.0.0.1")
+	io.WriteString(over, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if answer, _ := readAll(over, 3*time.Second); !strings.HasPrefix(answer, "HTTP/1.1 429") || !strings.Contains(answer, "client_connection_limit") {
+		t.Fatalf("a fifth connection from one address: %q, want 429 at once", answer)
+	}
+	other := dial("127.0.0.2")
+	io.WriteString(other, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if answer, _ := readAll(other, 3*time.Second); !strings.HasPrefix(answer, "HTTP/1.1 200") {
+		t.Fatalf("another address: %q, want 200", answer)
+	}
+	if err := in.stop(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,7 +5,7 @@
 // Data flow:
 //
 //	Manager ──Lead(id)──────▶ lease  <prefix>:{id}:lease   SET NX PX, renewed every TTL/3
-//	Manager ──Commit(change)─▶ state <prefix>:{id}:state   hash: seq, token, pushed
+//	Manager ──Commit(change)─▶ state <prefix>:{id}:state   hash: seq, token (sealed), pushed
 //	                          history <prefix>:{id}:history list of the last changes
 //	                              │ same script, atomic: compare seq, store, PUBLISH
 //	                              ▼
@@ -19,6 +19,11 @@
 // Redis coming back and sends a Resync, after which nodes reload what they
 // serve and take leases again.
 //
+// Session tokens are stored sealed (AES-256-GCM under a key derived from
+// Config.Secret, bound to their interview), so that Redis holds no
+// credential; one that does not open counts as absent.
+//
 // Files: node.go (Node, its lifecycle), lease.go, state.go (commit, load,
-// share), feed.go (the channel and resyncs), health.go, metrics.go.
+// share), seal.go (sealing tokens), feed.go (the channel and resyncs),
+// health.go, metrics.go.
 package rediscluster

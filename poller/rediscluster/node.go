@@ -23,12 +23,19 @@ import (
 // ErrUnavailable is returned, at once, while Redis cannot be reached.
 var ErrUnavailable = errors.New("rediscluster: redis unavailable")
 
-// Config tunes a Node. The zero value of every field but URL selects its
-// default.
+// Config tunes a Node. The zero value of every field but URL and Secret
+// selects its default.
 type Config struct {
 	// URL locates Redis: redis://[user:password@]host:port[/db], or
 	// rediss:// for TLS. Required.
 	URL string
+	// Secret is the key material the session tokens stored in Redis are
+	// sealed under (at least 16 bytes; the gateway's -secret). Every node
+	// of a cluster needs the same one. Required.
+	Secret []byte
+	// PreviousSecret is the secret before the last rotation: tokens it
+	// sealed still open, and none is sealed under it. Nil means none.
+	PreviousSecret []byte
 	// Prefix starts every key and the channel name, so that several
 	// gateways can share one Redis. Zero means "pushgate".
 	Prefix string
@@ -52,6 +59,9 @@ type Config struct {
 func (c *Config) setDefaults() error {
 	if c.URL == "" {
 		return errors.New("rediscluster: URL is required")
+	}
+	if err := checkSecrets(c.Secret, c.PreviousSecret); err != nil {
+		return err
 	}
 	if c.Prefix == "" {
 		c.Prefix = "pushgate"
@@ -87,6 +97,9 @@ type Node struct {
 	changes chan poller.Change
 	metrics *metrics
 	log     *slog.Logger
+	sealer  *sealer // seals the session tokens stored in Redis
+
+	unopened unopened // interviews whose stored token did not open, logged once
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -117,6 +130,10 @@ func New(cfg Config) (*Node, error) {
 	opt.MaxRetries = 1 // a failover, not a retry loop, answers an outage
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	sealer, err := newSealer(cfg.Secret, cfg.PreviousSecret)
+	if err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
@@ -128,6 +145,7 @@ func New(cfg Config) (*Node, error) {
 		channel: cfg.Prefix + ":changes",
 		changes: make(chan poller.Change, 4096),
 		log:     cfg.Logger.With("component", "cluster"),
+		sealer:  sealer,
 		ctx:     ctx,
 		cancel:  cancel,
 		held:    make(map[string]struct{}),

@@ -19,9 +19,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const ttl = 300 * time.Millisecond
 
+// testSecret seals the session tokens of the nodes newNode starts.
+var testSecret = []byte("a-test-secret-of-32-bytes-length")
+
 func newNode(t *testing.T, srv *redistest.Server) *Node {
 	t.Helper()
-	n, err := New(Config{URL: srv.URL(), LeaseTTL: ttl, Timeout: 500 * time.Millisecond})
+	return newNodeWith(t, srv, Config{Secret: testSecret})
+}
+
+// newNodeWith starts a node on srv with the tests' lease TTL and timeout,
+// and cfg's secrets and logger.
+func newNodeWith(t *testing.T, srv *redistest.Server, cfg Config) *Node {
+	t.Helper()
+	cfg.URL, cfg.LeaseTTL, cfg.Timeout = srv.URL(), ttl, 500*time.Millisecond
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // This file holds the shared state of an interview: its changes, stored
-// by compare-and-set and announced on the channel, and its session token.
+// by compare-and-set and announced on the channel, and its session token,
+// stored sealed (seal.go).
 
 // commitScript stores a change on top of prev, the last change the caller
 // knows is stored (the history's tail, which the conflict answer shows), keeps the last changes, and publishes it; it answers 1,
@@ -108,7 +109,7 @@ func (n *Node) Load(ctx context.Context, interviewID string) (poller.Shared, err
 	var sh poller.Shared
 	vals := fields.Val()
 	if len(vals) == 2 {
-		sh.Token, _ = vals[0].(string)
+		sh.Token = n.openToken(interviewID, vals[0])
 		if ms, err := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64); err == nil {
 			sh.PushedAt = time.UnixMilli(ms)
 		}
@@ -121,7 +122,8 @@ func (n *Node) Load(ctx context.Context, interviewID string) (poller.Shared, err
 	return sh, nil
 }
 
-// Share stores the interview's upstream session token.
+// Share stores the interview's upstream session token, sealed under the
+// current secret.
 func (n *Node) Share(ctx context.Context, interviewID, sessionToken string) error {
 	if n.down.Load() {
 		return ErrUnavailable
@@ -130,7 +132,7 @@ func (n *Node) Share(ctx context.Context, interviewID, sessionToken string) erro
 	defer cancel()
 	key := n.key(interviewID, "state")
 	pipe := n.rdb.TxPipeline()
-	pipe.HSet(ctx, key, "token", sessionToken)
+	pipe.HSet(ctx, key, "token", n.sealer.seal(interviewID, sessionToken))
 	pipe.PExpire(ctx, key, n.cfg.Retention)
 	pipe.PExpire(ctx, n.key(interviewID, "history"), n.cfg.Retention) // the two expire together
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -167,12 +167,15 @@ func (s *Simulator) start(w http.ResponseWriter, r *http.Request) {
 	}{iv.id, iv.token, iv.code, "flow", "sim", "sim", false})
 }
 
+// onboardingURL answers the flow page's URL, shaped as the upstream's
+// (https://.../flow/...?...): /flow/{id}?key=<flow key>. The same URL comes
+// back for the same session, as the upstream's does.
 func (s *Simulator) onboardingURL(w http.ResponseWriter, r *http.Request, iv interview) {
 	base := s.publicURL
 	if base == "" {
 		base = "http://" + r.Host
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"url": base + "/flow/" + iv.id})
+	writeJSON(w, http.StatusOK, map[string]string{"url": base + "/flow/" + iv.id + "?key=" + iv.flowKey})
 }
 
 func (s *Simulator) status(w http.ResponseWriter, r *http.Request, iv interview) {

@@ -6,33 +6,70 @@ import (
 	"net/http"
 )
 
-// The control API lets tests and the flow page drive interviews. It takes no
-// credentials: the Simulator is never the real upstream.
+// The control API lets tests and load tools drive interviews and the
+// Simulator. It is served under /sim/ behind controlAccess: on loopback to
+// anyone, beyond it only with the control token. The flow page does not use
+// it: its steps go to the flow routes, with the interview's flow key.
+
+// controlRoutes builds the router of the control API; routes mounts it at
+// /sim/ behind the access check.
+func (s *Simulator) controlRoutes() http.Handler {
+	m := http.NewServeMux()
+	get, post, del := http.MethodGet, http.MethodPost, http.MethodDelete
+	handle(m, "/sim/interviews/{id}", map[string]http.Handler{
+		get: http.HandlerFunc(s.controlSession),
+		del: http.HandlerFunc(s.controlDelete),
+	})
+	handle(m, "/sim/interviews/{id}/expire", map[string]http.Handler{post: http.HandlerFunc(s.controlExpire)})
+	handle(m, "/sim/interviews/{id}/status", map[string]http.Handler{post: http.HandlerFunc(s.controlStatus)})
+	handle(m, "/sim/interviews/{id}/score", map[string]http.Handler{post: http.HandlerFunc(s.controlScore)})
+	handle(m, "/sim/stats", map[string]http.Handler{get: http.HandlerFunc(s.controlStats)})
+	handle(m, "/sim/faults", map[string]http.Handler{
+		post: http.HandlerFunc(s.controlSetFaults),
+		del:  http.HandlerFunc(s.controlClearFaults),
+	})
+	noRoute(m)
+	return m
+}
+
+// statusBody is what a status change takes, from the control API and the
+// flow page alike.
+type statusBody struct {
+	Status string `json:"onboardingStatus"`
+}
+
+// scoreBody is what a score change takes: the outcome, in "status".
+type scoreBody struct {
+	Outcome string `json:"status"`
+}
+
+// decodeChange reads a change's body strictly into v, or answers 400 and
+// returns false.
+func decodeChange(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := decodeBody(w, r, v, true); err != nil {
+		writeError(w, r, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	return true
+}
 
 func (s *Simulator) controlStatus(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Status string `json:"onboardingStatus"`
+	var body statusBody
+	if decodeChange(w, r, &body) {
+		s.answerChange(w, r, s.SetStatus(r.PathValue("id"), body.Status))
 	}
-	if err := decodeBody(w, r, &body, true); err != nil {
-		writeError(w, r, http.StatusBadRequest, "body: "+err.Error())
-		return
-	}
-	s.answerControl(w, r, s.SetStatus(r.PathValue("id"), body.Status))
 }
 
 func (s *Simulator) controlScore(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Status string `json:"status"`
+	var body scoreBody
+	if decodeChange(w, r, &body) {
+		s.answerChange(w, r, s.SetScore(r.PathValue("id"), body.Outcome))
 	}
-	if err := decodeBody(w, r, &body, true); err != nil {
-		writeError(w, r, http.StatusBadRequest, "body: "+err.Error())
-		return
-	}
-	s.answerControl(w, r, s.SetScore(r.PathValue("id"), body.Status))
 }
 
-// answerControl maps the error of a control change to its answer.
-func (s *Simulator) answerControl(w http.ResponseWriter, r *http.Request, err error) {
+// answerChange maps the error of a change, from the control API or the
+// flow page, to its answer.
+func (s *Simulator) answerChange(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
@@ -49,8 +86,7 @@ func (s *Simulator) controlStats(w http.ResponseWriter, r *http.Request) {
 
 func (s *Simulator) controlSetFaults(w http.ResponseWriter, r *http.Request) {
 	var f Faults
-	if err := decodeBody(w, r, &f, true); err != nil {
-		writeError(w, r, http.StatusBadRequest, "body: "+err.Error())
+	if !decodeChange(w, r, &f) {
 		return
 	}
 	if err := f.validate(); err != nil {
@@ -116,9 +152,9 @@ func (s *Simulator) controlSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Simulator) controlDelete(w http.ResponseWriter, r *http.Request) {
-	s.answerControl(w, r, s.Delete(r.PathValue("id")))
+	s.answerChange(w, r, s.Delete(r.PathValue("id")))
 }
 
 func (s *Simulator) controlExpire(w http.ResponseWriter, r *http.Request) {
-	s.answerControl(w, r, s.Expire(r.PathValue("id")))
+	s.answerChange(w, r, s.Expire(r.PathValue("id")))
 }

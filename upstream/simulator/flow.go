@@ -12,8 +12,11 @@ import (
 )
 
 // The flow page stands in for the upstream's onboarding flow in an iframe.
-// Its script posts each step to the control API, so the statuses it sets are
-// the ones the gateway then reads through the upstream API.
+// Its onboarding URL, /flow/{id}?key=<flow key>, is its only credential:
+// the page shows only with the interview's key, and its script posts each
+// step to the flow routes (/flow/{id}/status, /flow/{id}/score) with the
+// key in X-Flow-Key. The statuses it sets are the ones the gateway then
+// reads through the upstream API.
 
 //go:embed web
 var webFS embed.FS
@@ -41,6 +44,7 @@ type stepItem struct {
 
 type flowData struct {
 	InterviewID string
+	Key         string // the flow key, for the script's steps
 	Status      string
 	Step        int // 1..4, or 5 when done
 	Steps       []stepItem
@@ -66,10 +70,24 @@ func stepOf(status string, steps [][]string) int {
 	return 1
 }
 
+// flowRoutes registers the flow page, its static files and the steps its
+// script posts.
+func (s *Simulator) flowRoutes(m *http.ServeMux) {
+	staticRoutes(m)
+	handle(m, "/flow/{id}", map[string]http.Handler{http.MethodGet: http.HandlerFunc(s.flowPage)})
+	handle(m, "/flow/{id}/status", map[string]http.Handler{http.MethodPost: s.flowStep(s.flowStatus)})
+	handle(m, "/flow/{id}/score", map[string]http.Handler{http.MethodPost: s.flowStep(s.flowScore)})
+}
+
+// flowPage shows the flow page of the interview, given its key in ?key=.
 func (s *Simulator) flowPage(w http.ResponseWriter, r *http.Request) {
-	iv, ok := s.lookup(r.PathValue("id"))
-	if !ok || iv.deleted {
-		s.renderPage(w, http.StatusNotFound, "notfound", nil)
+	iv, code := s.flowInterview(r.PathValue("id"), r.URL.Query().Get("key"))
+	switch code {
+	case http.StatusNotFound:
+		s.renderPage(w, code, "notfound", nil)
+		return
+	case http.StatusForbidden:
+		s.renderPage(w, code, "badlink", nil)
 		return
 	}
 	order := orderSteps[s.order]
@@ -77,6 +95,7 @@ func (s *Simulator) flowPage(w http.ResponseWriter, r *http.Request) {
 	d := flowData{
 		Order:       order,
 		InterviewID: iv.id,
+		Key:         iv.flowKey,
 		Status:      iv.status,
 		Step:        step,
 		StepDelayMS: s.stepDelay.Milliseconds(),
@@ -86,6 +105,28 @@ func (s *Simulator) flowPage(w http.ResponseWriter, r *http.Request) {
 		d.Steps = append(d.Steps, stepItem{N: i + 1, Label: l, Current: i+1 == step, Done: i+1 < step})
 	}
 	s.renderPage(w, http.StatusOK, "flow", d)
+}
+
+// flowStatus sets a status the flow page sets: one of its order's, never
+// UNKNOWN or a status only the control API sets.
+func (s *Simulator) flowStatus(w http.ResponseWriter, r *http.Request, iv interview) {
+	var body statusBody
+	if !decodeChange(w, r, &body) {
+		return
+	}
+	if settable := Path(s.order)[1:]; !slices.Contains(settable, body.Status) {
+		writeError(w, r, http.StatusBadRequest, "the flow page sets only "+strings.Join(settable, ", "))
+		return
+	}
+	s.answerChange(w, r, s.SetStatus(iv.id, body.Status))
+}
+
+// flowScore sets the outcome the flow page's last step chose.
+func (s *Simulator) flowScore(w http.ResponseWriter, r *http.Request, iv interview) {
+	var body scoreBody
+	if decodeChange(w, r, &body) {
+		s.answerChange(w, r, s.SetScore(iv.id, body.Outcome))
+	}
 }
 
 func (s *Simulator) renderPage(w http.ResponseWriter, code int, name string, data any) {
@@ -105,20 +146,30 @@ func (s *Simulator) renderPage(w http.ResponseWriter, code int, name string, dat
 	_, _ = w.Write(buf.Bytes())
 }
 
-// staticHandler serves web/static under /flow/static/, files only.
-func staticHandler() http.Handler {
+// staticRoutes serves each file of web/static at /flow/static/<name>, and
+// nothing else there: no listings, no other paths. Files one by one keep
+// /flow/static/ from overlapping /flow/{id}/status and /flow/{id}/score.
+func staticRoutes(m *http.ServeMux) {
 	sub, err := fs.Sub(webFS, "web/static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	files := http.FileServerFS(sub)
-	return http.StripPrefix("/flow/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r)
-			return
+	files, err := fs.ReadDir(sub, ".")
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range files {
+		if !f.IsDir() {
+			handle(m, "/flow/static/"+f.Name(), map[string]http.Handler{http.MethodGet: staticFile(sub, f.Name())})
 		}
+	}
+}
+
+// staticFile serves one embedded file, revalidated on every use.
+func staticFile(fsys fs.FS, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		files.ServeHTTP(w, r)
-	}))
+		http.ServeFileFS(w, r, fsys, name)
+	})
 }

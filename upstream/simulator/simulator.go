@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -122,6 +123,16 @@ type Config struct {
 	WebhookTokenURL     string
 	WebhookClientID     string
 	WebhookClientSecret string
+	// Addr is the address the Simulator is served on: its listener's
+	// Addr(). On a loopback address the control API (/sim/...) takes every
+	// request; on any other, and when Addr is nil, only those that carry
+	// ControlToken. Who connects does not matter, only where the Simulator
+	// listens: a proxy on the same host reaches it over loopback too.
+	Addr net.Addr
+	// ControlToken opens the control API to requests that send
+	// "Authorization: Bearer <ControlToken>", wherever the Simulator
+	// listens. Empty leaves it off beyond loopback.
+	ControlToken string
 	// Logger receives a line per session started and per control change.
 	// Nil discards them, so tests stay quiet.
 	Logger *slog.Logger
@@ -133,6 +144,7 @@ type Config struct {
 type Simulator struct {
 	apiKey     string
 	adminToken string
+	control    controlAccess
 	executive  adminLogin
 	order      string
 	publicURL  string
@@ -156,6 +168,7 @@ type Simulator struct {
 type interview struct {
 	id      string
 	token   string
+	flowKey string // in its onboarding URL: the flow page's only credential
 	code    string
 	status  string
 	outcome string
@@ -169,6 +182,7 @@ func New(cfg Config) *Simulator {
 	s := &Simulator{
 		apiKey:      cfg.APIKey,
 		adminToken:  cfg.AdminToken,
+		control:     newControlAccess(cfg.Addr, cfg.ControlToken),
 		executive:   adminLogin{email: cfg.AdminEmail, password: cfg.AdminPassword, ttl: cfg.AdminTokenTTL},
 		order:       cfg.Order,
 		adminTokens: make(map[string]time.Time),
@@ -197,6 +211,9 @@ func New(cfg Config) *Simulator {
 		s.webhooks = newWebhooks(cfg, s)
 	}
 	s.router = s.routes()
+	if cfg.Addr != nil {
+		s.log.Info("simulator: control API", "answers", s.control.who(), "addr", s.control.addr)
+	}
 	return s
 }
 
@@ -213,48 +230,42 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.router.ServeHTTP(w, r)
 }
 
-// routes builds the router. Each path also has a method-less pattern that
-// answers 405, and "/" answers 404, both as the upstream's JSON errors.
+// routes builds the router: the upstream API, the flow page, and the
+// control API under /sim/, behind its access check. Each path also has a
+// method-less pattern that answers 405, and other paths answer 404, both
+// as the upstream's JSON errors.
 func (s *Simulator) routes() *http.ServeMux {
 	m := http.NewServeMux()
-	route := func(path string, byMethod map[string]http.Handler) {
-		for method, h := range byMethod {
-			m.Handle(method+" "+path, h)
-		}
-		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
-		})
+	get, post := http.MethodGet, http.MethodPost
+	handle(m, "/omni/start", map[string]http.Handler{post: s.api(opStart, s.start)})
+	handle(m, "/executive/log-in", map[string]http.Handler{post: s.api(opLogIn, s.logIn)})
+	handle(m, "/0/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.session(s.onboardingURL))})
+	handle(m, "/0/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.session(s.status))})
+	handle(m, "/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.admin(s.status))})
+	handle(m, "/0/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.session(s.score))})
+	handle(m, "/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.admin(s.score))})
+	s.flowRoutes(m)
+	m.Handle("/sim/", s.control.guard(s.controlRoutes()))
+	noRoute(m)
+	return m
+}
+
+// handle registers each method's handler for path, and a method-less
+// pattern that answers 405.
+func handle(m *http.ServeMux, path string, byMethod map[string]http.Handler) {
+	for method, h := range byMethod {
+		m.Handle(method+" "+path, h)
 	}
-	get, post, del := http.MethodGet, http.MethodPost, http.MethodDelete
-
-	route("/omni/start", map[string]http.Handler{post: s.api(opStart, s.start)})
-	route("/executive/log-in", map[string]http.Handler{post: s.api(opLogIn, s.logIn)})
-	route("/0/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.session(s.onboardingURL))})
-	route("/0/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.session(s.status))})
-	route("/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.admin(s.status))})
-	route("/0/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.session(s.score))})
-	route("/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.admin(s.score))})
-
-	route("/sim/interviews/{id}", map[string]http.Handler{
-		get: http.HandlerFunc(s.controlSession),
-		del: http.HandlerFunc(s.controlDelete),
+	m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
 	})
-	route("/sim/interviews/{id}/expire", map[string]http.Handler{post: http.HandlerFunc(s.controlExpire)})
-	route("/sim/interviews/{id}/status", map[string]http.Handler{post: http.HandlerFunc(s.controlStatus)})
-	route("/sim/interviews/{id}/score", map[string]http.Handler{post: http.HandlerFunc(s.controlScore)})
-	route("/sim/stats", map[string]http.Handler{get: http.HandlerFunc(s.controlStats)})
-	route("/sim/faults", map[string]http.Handler{
-		post: http.HandlerFunc(s.controlSetFaults),
-		del:  http.HandlerFunc(s.controlClearFaults),
-	})
+}
 
-	route("/flow/static/", map[string]http.Handler{get: staticHandler()})
-	route("/flow/{id}", map[string]http.Handler{get: http.HandlerFunc(s.flowPage)})
-
+// noRoute answers 404 to every path m has no pattern for.
+func noRoute(m *http.ServeMux) {
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no such route")
 	})
-	return m
 }
 
 // SetStatus sets the onboardingStatus of an interview. Any non-empty string
@@ -309,6 +320,7 @@ func (s *Simulator) newInterview(opts StartOptions) *interview {
 	iv := &interview{
 		id:      randomHex(12),
 		token:   randomToken(),
+		flowKey: randomHex(16), // 128 bits
 		code:    strings.ToUpper(randomHex(3)),
 		status:  StatusUnknown,
 		outcome: OutcomeOK,

@@ -35,11 +35,23 @@ type harness struct {
 	srv *httptest.Server
 }
 
+// newHarness serves a Simulator made of cfg on a loopback test server. A
+// nil cfg.Addr becomes that server's address, so the control API takes
+// every request, as it does on a loopback listener.
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	return newHarnessFor(t, New(cfg))
+	srv := httptest.NewUnstartedServer(nil)
+	if cfg.Addr == nil {
+		cfg.Addr = srv.Listener.Addr()
+	}
+	sim := New(cfg)
+	srv.Config.Handler = sim
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &harness{t: t, sim: sim, srv: srv}
 }
 
+// newHarnessFor serves a Simulator the test made, with the Addr it gave.
 func newHarnessFor(t *testing.T, sim *Simulator) *harness {
 	t.Helper()
 	srv := httptest.NewServer(sim)
@@ -104,6 +116,28 @@ func (h *harness) start() started {
 	return s
 }
 
+// flowURL returns the onboarding URL of a session, as the upstream API
+// answers it: the flow page, with the interview's flow key.
+func (h *harness) flowURL(s started) string {
+	h.t.Helper()
+	a := h.sessionGet("/0/omni/onboarding-url", s.Token)
+	var got struct{ URL string }
+	if err := json.Unmarshal(a.body, &got); err != nil || a.code != 200 {
+		h.t.Fatalf("onboarding-url: HTTP %d %s: %v", a.code, a.body, err)
+	}
+	return got.URL
+}
+
+// flowPath returns the path and query of a session's onboarding URL, for do.
+func (h *harness) flowPath(s started) string {
+	h.t.Helper()
+	u, err := url.Parse(h.flowURL(s))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return u.RequestURI()
+}
+
 func (h *harness) sessionGet(path, token string) answer {
 	h.t.Helper()
 	return h.do("GET", path, "", "api-version", "1.0", "X-Incode-Hardware-Id", token)
@@ -136,7 +170,10 @@ func wantError(t *testing.T, a answer, code int, path string) {
 	}
 }
 
-var objectID = regexp.MustCompile(`^[0-9a-f]{24}$`)
+var (
+	objectID = regexp.MustCompile(`^[0-9a-f]{24}$`)
+	flowKey  = regexp.MustCompile(`^[0-9a-f]{32}$`) // 128 bits
+)
 
 func TestStart(t *testing.T) {
 	const body = `{"configurationId":"flow-1","countryCode":"ALL","language":"en-US"}`
@@ -255,10 +292,10 @@ func TestOnboardingURL(t *testing.T) {
 	tests := []struct {
 		name      string
 		publicURL string
-		want      func(h *harness, id string) string
+		want      func(h *harness, id string) string // the URL up to the flow key
 	}{
-		{"request host", "", func(h *harness, id string) string { return h.srv.URL + "/flow/" + id }},
-		{"public URL", "https://sim.example.com/", func(_ *harness, id string) string { return "https://sim.example.com/flow/" + id }},
+		{"request host", "", func(h *harness, id string) string { return h.srv.URL + "/flow/" + id + "?key=" }},
+		{"public URL", "https://sim.example.com/", func(_ *harness, id string) string { return "https://sim.example.com/flow/" + id + "?key=" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,8 +306,13 @@ func TestOnboardingURL(t *testing.T) {
 			if err := json.Unmarshal(a.body, &got); err != nil || a.code != 200 {
 				t.Fatalf("HTTP %d %s: %v", a.code, a.body, err)
 			}
-			if want := tt.want(h, s.InterviewID); got.URL != want {
-				t.Errorf("url %q, want %q", got.URL, want)
+			want := tt.want(h, s.InterviewID)
+			key, ok := strings.CutPrefix(got.URL, want)
+			if !ok || !flowKey.MatchString(key) {
+				t.Errorf("url %q, want %s<32 hex digits>", got.URL, want)
+			}
+			if again := h.flowURL(s); again != got.URL {
+				t.Errorf("second onboarding URL %q, want the first, %q", again, got.URL)
 			}
 		})
 	}
@@ -498,6 +540,7 @@ func TestFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, Config{APIKey: testKey})
 			s := h.start()
+			flow := h.flowPath(s)
 			if a := h.do("POST", "/sim/faults", tt.faults); a.code != 204 {
 				t.Fatalf("set faults: HTTP %d %s", a.code, a.body)
 			}
@@ -506,7 +549,7 @@ func TestFaults(t *testing.T) {
 			if a := h.do("GET", "/sim/stats", ""); a.code != 200 || !json.Valid(a.body) {
 				t.Errorf("stats under faults: HTTP %d %s", a.code, a.body)
 			}
-			if a := h.do("GET", "/flow/"+s.InterviewID, ""); a.code != 200 {
+			if a := h.do("GET", flow, ""); a.code != 200 {
 				t.Errorf("flow page under faults: HTTP %d", a.code)
 			}
 			if a := h.do("DELETE", "/sim/faults", ""); a.code != 204 {
@@ -574,7 +617,8 @@ func TestHangFault(t *testing.T) {
 func TestFlowPage(t *testing.T) {
 	h := newHarness(t, Config{APIKey: testKey, StepDelay: 700 * time.Millisecond})
 	s := h.start()
-	a := h.do("GET", "/flow/"+s.InterviewID, "")
+	flow := h.flowPath(s)
+	a := h.do("GET", flow, "")
 	if a.code != 200 || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("HTTP %d %q", a.code, a.header.Get("Content-Type"))
 	}
@@ -582,7 +626,7 @@ func TestFlowPage(t *testing.T) {
 	for _, want := range []string{
 		`id="capture-id"`, `id="confirm-id"`, `id="take-selfie"`, `id="finish"`, `id="done"`, `id="auto"`,
 		`name="outcome" value="OK" checked`, `name="outcome" value="WARN"`, `name="outcome" value="FAIL"`,
-		`data-interview="` + s.InterviewID + `"`, `data-step-delay-ms="700"`, `<output id="status">UNKNOWN</output>`,
+		`data-interview="` + s.InterviewID + `"`, `data-key="` + flowKeyOf(t, flow) + `"`, `data-step-delay-ms="700"`, `<output id="status">UNKNOWN</output>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)
@@ -612,8 +656,8 @@ func TestFlowPage(t *testing.T) {
 		t.Errorf("a new session shows step 1 only:\n%s", page)
 	}
 
-	// The page's relative links reach the assets and the control API.
-	pageURL, _ := url.Parse(h.srv.URL + "/flow/" + s.InterviewID)
+	// The page's relative links reach the assets and its own step routes.
+	pageURL, _ := url.Parse(h.srv.URL + flow)
 	for ref, ctype := range map[string]string{"static/flow.js": "text/javascript", "static/flow.css": "text/css"} {
 		if !strings.Contains(page, `"`+ref+`"`) {
 			t.Errorf("page does not reference %s", ref)
@@ -623,13 +667,13 @@ func TestFlowPage(t *testing.T) {
 			t.Errorf("%s: HTTP %d %q", ref, a.code, a.header.Get("Content-Type"))
 		}
 	}
-	ctl := pageURL.ResolveReference(&url.URL{Path: "../sim/interviews/" + s.InterviewID + "/status"})
-	if a := h.do("POST", ctl.Path, `{"onboardingStatus":"POST_PROCESSING_FINISHED"}`); a.code != 204 {
-		t.Errorf("control API at %s: HTTP %d", ctl.Path, a.code)
+	step := pageURL.ResolveReference(&url.URL{Path: s.InterviewID + "/status"}) // as flow.js posts
+	if a := h.do("POST", step.Path, `{"onboardingStatus":"POST_PROCESSING_FINISHED"}`, "X-Flow-Key", flowKeyOf(t, flow)); a.code != 204 {
+		t.Errorf("step route at %s: HTTP %d %s", step.Path, a.code, a.body)
 	}
 
 	// The page opens on the step that follows the status, auto-play on request.
-	page = string(h.do("GET", "/flow/"+s.InterviewID+"?auto=1", "").body)
+	page = string(h.do("GET", flow+"&auto=1", "").body)
 	if !strings.Contains(page, `id="step-3" data-step="3">`) || !strings.Contains(page, `id="step-1" data-step="1" hidden>`) {
 		t.Errorf("after POST_PROCESSING_FINISHED the page does not show step 3:\n%s", page)
 	}
@@ -639,7 +683,7 @@ func TestFlowPage(t *testing.T) {
 	if err := h.sim.SetStatus(s.InterviewID, StatusOnboardingFinished); err != nil {
 		t.Fatal(err)
 	}
-	page = string(h.do("GET", "/flow/"+s.InterviewID, "").body)
+	page = string(h.do("GET", flow, "").body)
 	if !strings.Contains(page, `id="done" data-step="5" tabindex="-1">`) {
 		t.Errorf("a finished session does not show #done")
 	}
@@ -724,7 +768,9 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 // TestFlowScript plays web/static/flow.js in Node against the simulator: by
-// clicks and by auto-advance, from the first step and from the middle.
+// clicks and by auto-advance, from the first step and from the middle. The
+// simulator knows no loopback address, so its control API is off: the page
+// needs only the flow key of its onboarding URL.
 func TestFlowScript(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -772,7 +818,7 @@ func TestFlowScript(t *testing.T) {
 			order, _ := json.Marshal(orderSteps[sim.order])
 			sim.webhooks = newWebhooks(Config{WebhookURL: receiver.URL}, sim) // announces what the page sets from now on
 			defer sim.webhooks.close()
-			cmd := exec.CommandContext(ctx, node, "testdata/flow_harness.js", h.srv.URL+"/flow/"+s.InterviewID,
+			cmd := exec.CommandContext(ctx, node, "testdata/flow_harness.js", h.flowURL(s),
 				fmt.Sprint(stepOf(readStatus(t, h, s.Token), orderSteps[sim.order])), "5", tt.mode, tt.outcome, string(order))
 			var stderr strings.Builder
 			cmd.Stderr = &stderr

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/rediscluster"
@@ -44,15 +45,19 @@ type Config struct {
 	// Secret signs the browsers' tokens (at least 16 bytes). Empty picks a
 	// random one, with a warning: tokens then die with the process.
 	Secret string
-	// PreviousSecret is the secret before the last rotation; its tokens
-	// verify for PreviousSecretGrace after New (zero: one TokenTTL).
+	// PreviousSecret is the secret before the last rotation; the tokens
+	// it signed verify until PreviousSecretUntil, an absolute time, so a
+	// restart (or a crash loop) never extends it. Required with
+	// PreviousSecret.
 	PreviousSecret      string
-	PreviousSecretGrace time.Duration
+	PreviousSecretUntil time.Time
 	// TokenTTL is the lifetime of browser tokens. Zero means 1h. An
 	// interview nobody watches is remembered as long when Poller.Retention
 	// is zero; the cluster's retention follows Poller.Retention when zero.
 	TokenTTL time.Duration
-	// Redis turns on cluster mode when its URL is set.
+	// Redis turns on cluster mode when its URL is set. New sets its Secret
+	// and PreviousSecret, which seal the session tokens stored in Redis,
+	// from Secret and PreviousSecret.
 	Redis rediscluster.Config
 	// Poller, Broker and HTTP tune the parts. Poller.CallTimeout defaults
 	// to Upstream.Timeout, HTTP.RequestTimeout to twice that, HTTP.Page to
@@ -64,6 +69,10 @@ type Config struct {
 	// MaxConnections caps the open connections of the gateway's listener;
 	// those over it are answered 503. Zero means no cap.
 	MaxConnections int
+	// MaxConnectionsPerClient caps the open connections from one client
+	// address (an IPv6 client's /64; HTTP.TrustedProxies are exempt);
+	// those over it are answered 429. Zero means no cap.
+	MaxConnectionsPerClient int
 	// ReadHeaderTimeout is the time a client has to send its request
 	// headers. Zero means 10s.
 	ReadHeaderTimeout time.Duration
@@ -83,6 +92,11 @@ type SimulatorConfig struct {
 	PublicURL string
 	// Faults are injected from the start, as POST /sim/faults takes them.
 	Faults string
+	// ControlToken (at least 16 bytes) opens the control API (/sim/...) to
+	// requests with "Authorization: Bearer <ControlToken>" when the
+	// simulator listens beyond loopback. Empty leaves it off there; on
+	// loopback it answers anyone.
+	ControlToken string
 	// Order is the order the flow page sets statuses in
 	// (simulator.OrderSteps, the default, or simulator.OrderIncode).
 	Order string
@@ -148,6 +162,7 @@ type Gateway struct {
 	listener  net.Listener       // ls.Gateway under the connection cap
 	client    *upstream.Client   // the upstream, or the built-in simulator over HTTP
 	cluster   *rediscluster.Node // nil for a single node
+	ceiling   *rate.Limiter      // every upstream call waits on it; nil without -max-upstream-rate
 	serving   sync.WaitGroup     // the servers' Serve calls
 	serveErrs chan error         // a server that stopped on its own
 	closers   []func()           // undo what New built; Close runs them in reverse order
@@ -186,6 +201,9 @@ func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 	if g.Tokens, err = newTokens(cfg, g.log); err != nil {
 		return nil, err
 	}
+	if cfg.Upstream.BaseURL != "" && !cfg.HTTP.BackendSessionsOnly {
+		g.log.Warn("-public-sessions is on with a real upstream: anyone who reaches /onboarding-url can start paid sessions; in production set -public-sessions=false and start sessions from your backend (POST /v1/sessions)")
+	}
 	if err := g.newCluster(); err != nil {
 		return nil, err
 	}
@@ -196,8 +214,9 @@ func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 		return nil, err
 	}
 	g.listener = ls.Gateway
-	if cfg.MaxConnections > 0 {
-		if g.listener, err = sse.LimitListener(ls.Gateway, cfg.MaxConnections, g.Metrics); err != nil {
+	if cfg.MaxConnections > 0 || cfg.MaxConnectionsPerClient > 0 {
+		lim := sse.Limits{Max: cfg.MaxConnections, PerClient: cfg.MaxConnectionsPerClient, Exempt: cfg.HTTP.TrustedProxies}
+		if g.listener, err = sse.LimitListener(ls.Gateway, lim, g.Metrics); err != nil {
 			return nil, err
 		}
 	}
@@ -250,11 +269,13 @@ func newTokens(cfg Config, log *slog.Logger) (*sse.Tokens, error) {
 		return nil, err
 	}
 	if cfg.PreviousSecret != "" {
-		grace := cfg.PreviousSecretGrace
-		if grace == 0 {
-			grace = cfg.TokenTTL
+		if cfg.PreviousSecretUntil.IsZero() {
+			return nil, errors.New("gateway: PreviousSecret needs PreviousSecretUntil, when its tokens stop verifying")
 		}
-		if err := tokens.AcceptPrevious([]byte(cfg.PreviousSecret), time.Now().Add(grace)); err != nil {
+		if !time.Now().Before(cfg.PreviousSecretUntil) {
+			log.Warn("-previous-secret-until has passed: tokens of the previous secret no longer verify", "until", cfg.PreviousSecretUntil)
+		}
+		if err := tokens.AcceptPrevious([]byte(cfg.PreviousSecret), cfg.PreviousSecretUntil); err != nil {
 			return nil, err
 		}
 	}
@@ -268,6 +289,10 @@ func (g *Gateway) newCluster() error {
 	}
 	rc := g.cfg.Redis
 	rc.Metrics, rc.Logger = g.Metrics, g.log
+	// The session tokens stored in Redis are sealed under the secret the
+	// browser tokens are signed with: every node has it (no random one
+	// here: rediscluster refuses an empty secret).
+	rc.Secret, rc.PreviousSecret = []byte(g.cfg.Secret), []byte(g.cfg.PreviousSecret)
 	node, err := rediscluster.New(rc)
 	if err != nil {
 		return err
@@ -290,6 +315,12 @@ func (g *Gateway) newStatuses() error {
 	g.closers = append(g.closers, broker.Close)
 	pc := g.cfg.Poller
 	pc.Metrics, pc.Logger = g.Metrics, g.log
+	if pc.MaxCallsPerSecond > 0 {
+		// One ceiling for every upstream call: status reads, and the
+		// session starts, onboarding URLs and scores of newHandler.
+		g.ceiling = poller.NewCeiling(pc.MaxCallsPerSecond)
+		pc.Ceiling = g.ceiling
+	}
 	if g.cluster != nil {
 		pc.Cluster = g.cluster
 	}
@@ -303,7 +334,7 @@ func (g *Gateway) newStatuses() error {
 // newHandler builds the HTTP surface.
 func (g *Gateway) newHandler() error {
 	hc := g.cfg.HTTP
-	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamSessions{g.client}, g.Statuses, g.Broker, g.Tokens
+	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamSessions{g.client, g.ceiling}, g.Statuses, g.Broker, g.Tokens
 	hc.FlowOrigin, hc.Metrics, hc.Logger = g.FlowOrigin, g.Metrics, g.log
 	hc.MetricsHandler = promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{})
 	h, err := sse.New(hc)

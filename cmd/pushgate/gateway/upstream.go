@@ -2,9 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
+
+	"golang.org/x/time/rate"
 
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
@@ -40,9 +44,13 @@ func (g *Gateway) newUpstream() error {
 }
 
 // startSimulator serves the built-in simulator on its listener. With its
-// webhooks on, it pushes every change to this gateway's webhook route.
+// webhooks on, it pushes every change to this gateway's webhook route. Its
+// control API answers anyone only when that listener is on loopback.
 func (g *Gateway) startSimulator() error {
 	cfg := &g.cfg
+	if t := cfg.Simulator.ControlToken; t != "" && len(t) < 16 {
+		return errors.New("gateway: the simulator's control token must be at least 16 bytes")
+	}
 	g.SimURL = cfg.Simulator.PublicURL
 	if g.SimURL == "" {
 		g.SimURL = "http://" + reachable(g.ls.Simulator.Addr().String())
@@ -50,6 +58,7 @@ func (g *Gateway) startSimulator() error {
 	sc := simulator.Config{
 		APIKey: SimulatorAPIKey, PublicURL: g.SimURL, Order: cfg.Simulator.Order, Logger: g.log.With("component", "simulator"),
 		AdminToken: cfg.Upstream.AdminToken, AdminEmail: cfg.Upstream.AdminEmail, AdminPassword: cfg.Upstream.AdminPassword,
+		Addr: g.ls.Simulator.Addr(), ControlToken: cfg.Simulator.ControlToken,
 	}
 	if cfg.Simulator.Webhooks {
 		g.simulatorWebhooks(&sc)
@@ -100,15 +109,37 @@ func (g *Gateway) simulatorWebhooks(sc *simulator.Config) {
 	sc.WebhookURL += "/" + url.PathEscape(hc.WebhookSecret)
 }
 
-// upstreamSessions gives sse what it needs of the upstream client.
-type upstreamSessions struct{ c *upstream.Client }
+// upstreamSessions gives sse what it needs of the upstream client. Each
+// call waits under the ceiling the poller's status reads share
+// (-max-upstream-rate), when there is one.
+type upstreamSessions struct {
+	c       *upstream.Client
+	ceiling *rate.Limiter // nil: none
+}
 
 var _ sse.Upstream = upstreamSessions{}
 
-// StartSession starts a session and fetches its onboarding URL.
+// wait waits for a call's turn under the ceiling, at most until ctx ends.
+func (u upstreamSessions) wait(ctx context.Context) error {
+	if u.ceiling == nil {
+		return nil
+	}
+	if err := u.ceiling.Wait(ctx); err != nil {
+		return fmt.Errorf("waiting under the upstream call ceiling: %w", context.DeadlineExceeded)
+	}
+	return nil
+}
+
+// StartSession starts a session and fetches its onboarding URL: two calls.
 func (u upstreamSessions) StartSession(ctx context.Context, opts sse.StartOptions) (sse.UpstreamSession, error) {
+	if err := u.wait(ctx); err != nil {
+		return sse.UpstreamSession{}, err
+	}
 	s, err := u.c.Start(ctx, upstream.StartOptions(opts))
 	if err != nil {
+		return sse.UpstreamSession{}, err
+	}
+	if err := u.wait(ctx); err != nil {
 		return sse.UpstreamSession{}, err
 	}
 	flowURL, err := u.c.OnboardingURL(ctx, s)
@@ -120,6 +151,9 @@ func (u upstreamSessions) StartSession(ctx context.Context, opts sse.StartOption
 
 // Score reads an interview's score.
 func (u upstreamSessions) Score(ctx context.Context, interviewID, sessionToken string) (sse.Score, error) {
+	if err := u.wait(ctx); err != nil {
+		return sse.Score{}, err
+	}
 	s, err := u.c.Score(ctx, interviewID, sessionToken)
 	if err != nil {
 		return sse.Score{}, err
@@ -129,6 +163,9 @@ func (u upstreamSessions) Score(ctx context.Context, interviewID, sessionToken s
 
 // SessionStatus reads a session's status with its session token alone.
 func (u upstreamSessions) SessionStatus(ctx context.Context, sessionToken string) (string, error) {
+	if err := u.wait(ctx); err != nil {
+		return "", err
+	}
 	return u.c.SessionStatus(ctx, sessionToken)
 }
 

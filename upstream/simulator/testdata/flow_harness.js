@@ -1,6 +1,6 @@
 // Runs web/static/flow.js against a minimal DOM that mirrors web/flow.html,
 // with fetch going to the simulator under test.
-// Usage: node flow_harness.js PAGE_URL STEP STEP_DELAY_MS click|auto OUTCOME ORDER_JSON
+// Usage: node flow_harness.js PAGE_URL (the onboarding URL, key included) STEP STEP_DELAY_MS click|auto OUTCOME ORDER_JSON
 // Prints each status the page shows, one a line, and exits 0 when #done shows.
 "use strict";
 
@@ -10,6 +10,7 @@ const vm = require("vm");
 
 const [pageURL, startStep, delayMS, mode, outcome, order] = process.argv.slice(2);
 const interview = new URL(pageURL).pathname.split("/").pop();
+const key = new URL(pageURL).searchParams.get("key") || "";
 
 function element(id, props) {
   const attrs = {};
@@ -31,7 +32,7 @@ function element(id, props) {
 
 const byId = {};
 const add = (el) => { byId[el.id] = el; return el; };
-add(element("flow", { dataset: { interview, step: startStep, stepDelayMs: delayMS, order } }));
+add(element("flow", { dataset: { interview, key, step: startStep, stepDelayMs: delayMS, order } }));
 add(element("auto", { checked: mode === "auto" }));
 add(element("status", { textContent: "" }));
 add(element("error", { hidden: true }));

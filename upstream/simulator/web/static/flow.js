@@ -1,5 +1,7 @@
-// Flow page of the onboarding simulator. Each step posts to the simulator's
-// control API (same origin), which is what the gateway then reads upstream.
+// Flow page of the onboarding simulator. Each step posts to the page's own
+// routes (same origin), /flow/{id}/status and /flow/{id}/score, with the
+// interview's flow key from the page's URL; the gateway then reads the
+// statuses upstream.
 "use strict";
 
 (function () {
@@ -7,7 +9,9 @@
   if (!root || !root.dataset.interview) {
     return;
   }
-  const api = "../sim/interviews/" + encodeURIComponent(root.dataset.interview);
+  // Relative to the page, /flow/{id}?key=...: /flow/{id}/status and /score.
+  const api = encodeURIComponent(root.dataset.interview);
+  const key = root.dataset.key || "";
   const delay = Number(root.dataset.stepDelayMs) || 1500;
   const auto = document.getElementById("auto");
   const statusOut = document.getElementById("status");
@@ -31,7 +35,7 @@
   async function post(path, body) {
     const res = await fetch(api + path, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-Flow-Key": key },
       body: JSON.stringify(body),
       credentials: "same-origin",
     });

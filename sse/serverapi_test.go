@@ -188,6 +188,25 @@ func TestServerAPIImport(t *testing.T) {
 		t.Errorf("state %+v", st)
 	}
 
+	// Another session's token for an interview already watched is refused:
+	// taking it would make this interview follow that session.
+	other0, err := client.Start(ctx, upstream.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = json.Marshal(map[string]string{"interviewId": up.InterviewID, "sessionToken": other0.Token})
+	if code, _, resp := g.api(http.MethodPost, "/v1/sessions/import", apiToken, string(body)); code != http.StatusConflict || !strings.Contains(resp, "interview_conflict") {
+		t.Errorf("import of another session's token for a watched interview: %d %s, want 409", code, resp)
+	}
+	if g.statuses.SessionToken(up.InterviewID) != up.Token {
+		t.Error("a refused import replaced the interview's session token")
+	}
+	// Importing the same pair again is fine.
+	body, _ = json.Marshal(map[string]string{"interviewId": up.InterviewID, "sessionToken": up.Token})
+	if code, _, resp := g.api(http.MethodPost, "/v1/sessions/import", apiToken, string(body)); code != http.StatusCreated {
+		t.Errorf("the same import again: %d %s, want 201", code, resp)
+	}
+
 	// A session the upstream no longer takes is refused with 422.
 	other, err := client.Start(ctx, upstream.StartOptions{})
 	if err != nil {

@@ -347,9 +347,10 @@ func TestForgottenSessionEndsTheStream(t *testing.T) {
 		reason string
 		forget func(*simulator.Simulator, string) error
 		msg    string
+		code   string // the reason code, which the browser client reads
 	}{
-		{poller.EndNotFound, (*simulator.Simulator).Delete, "no longer exists"},
-		{poller.EndExpired, (*simulator.Simulator).Expire, "expired"},
+		{poller.EndNotFound, (*simulator.Simulator).Delete, "no longer exists", "session_not_found"},
+		{poller.EndExpired, (*simulator.Simulator).Expire, "expired", "session_expired"},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			g := newGateway(t, options{})
@@ -383,8 +384,8 @@ func TestForgottenSessionEndsTheStream(t *testing.T) {
 				t.Fatalf("new tab then got %+v, want the end", ev)
 			}
 			for _, route := range []string{"/onboarding-status", "/fetch-score"} {
-				if code, _, body := g.get(route+"?interviewId="+s.InterviewID, tokenHeader(s.Token)); code != http.StatusGone || !strings.Contains(jsonError(t, body), tc.msg) {
-					t.Fatalf("%s: %d %s, want 410 saying %q", route, code, body, tc.msg)
+				if code, _, body := g.get(route+"?interviewId="+s.InterviewID, tokenHeader(s.Token)); code != http.StatusGone || !strings.Contains(jsonError(t, body), tc.msg) || !strings.Contains(body, `"code":"`+tc.code+`"`) {
+					t.Fatalf("%s: %d %s, want 410 saying %q, code %s", route, code, body, tc.msg, tc.code)
 				}
 			}
 			calls := g.sim.Stats().StatusByInterview[s.InterviewID]
@@ -393,6 +394,38 @@ func TestForgottenSessionEndsTheStream(t *testing.T) {
 				t.Fatalf("the ended session was polled again: %d -> %d calls, %v pollers", calls, n, g.pollers())
 			}
 		})
+	}
+}
+
+// TestResumedStreamOpensWithBytes: a client up to date (its Last-Event-ID
+// is the current change) still gets bytes at once, the retry hint, which
+// dispatches no event: a stream that brings nothing at all is one a proxy
+// holds back, and the browser client turns to polling on it.
+func TestResumedStreamOpensWithBytes(t *testing.T) {
+	g := newGateway(t, options{}) // heartbeats every minute
+	s := g.start()
+	u := statusOf(t, g.open(s, "").Next(t))
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/events?interviewId="+s.InterviewID, nil)
+	req.Header.Set("X-Token", s.Token)
+	req.Header.Set("Last-Event-ID", strconv.FormatUint(u.Seq, 10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _ := resp.Body.Read(buf)
+		got <- string(buf[:n])
+	}()
+	select {
+	case first := <-got:
+		if !strings.HasPrefix(first, "retry: ") || strings.Contains(first, "data:") {
+			t.Fatalf("a resumed stream opened with %q, want the retry hint alone", first)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a resumed stream brought no byte within 5s")
 	}
 }
 

@@ -96,13 +96,20 @@ func newHookReceiver(t *testing.T, ttl int64) *hookReceiver {
 	mux.HandleFunc("POST /hook/{secret}", func(w http.ResponseWriter, r *http.Request) {
 		var c webhookCall
 		json.NewDecoder(r.Body).Decode(&c)
-		h.calls <- [2]string{r.Header.Get("Authorization") + " " + r.PathValue("secret"), c.OnboardingStatus}
+		// Decided before the call is recorded: a refusal the test asks for
+		// after it saw a call is for the next one, never that one.
+		refuse := false
 		select {
 		case <-h.refuseOne:
-			w.WriteHeader(http.StatusUnauthorized)
+			refuse = true
 		default:
-			io.WriteString(w, `{"success":true}`)
 		}
+		h.calls <- [2]string{r.Header.Get("Authorization") + " " + r.PathValue("secret"), c.OnboardingStatus}
+		if refuse {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, `{"success":true}`)
 	})
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)

@@ -285,11 +285,14 @@ async function stream(w) {
 async function streamOnce(w) {
   const abort = new AbortController();
   w.abort = abort;
+  // Until the answer comes, its wait is the gateway's (the first status
+  // may take an upstream read); once it came, silence is the way's.
+  let opened = false;
   let silent = false;
   let timer = setTimeout(() => {
-    silent = true;
+    silent = opened;
     abort.abort();
-  }, w.o.streamTimeout);
+  }, w.o.requestTimeout);
   const headers = init(w.o, 'text/event-stream', abort.signal);
   if (w.lastId) headers.headers['Last-Event-ID'] = w.lastId;
   let delivered = false;
@@ -316,6 +319,12 @@ async function streamOnce(w) {
       if (wait > 0) w.retry = Math.min(wait * 1000, 60000);
       return 'failed';
     }
+    opened = true;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      silent = true;
+      abort.abort();
+    }, w.o.streamTimeout);
     const parser = newParser((event) => dispatch(w, event));
     const reader = response.body.getReader();
     const decoder = new TextDecoder();

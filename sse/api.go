@@ -19,12 +19,6 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
 		return
 	}
-	if wait := h.nodeLimit.wait(""); wait > 0 {
-		h.metrics.rateLimit("/onboarding-url (node)")
-		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait, Code: "node_rate_limited",
-			Message: "this gateway is starting too many sessions; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
-		return
-	}
 	q := r.URL.Query()
 	if q.Has("externalCustomerId") || q.Has("redirectionUrl") || q.Has("customFields") {
 		writeError(w, r, h.log, errorf(http.StatusBadRequest, "externalCustomerId, redirectionUrl and customFields are set by the integrator's backend, never by a browser"))
@@ -33,6 +27,12 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 	language, err := pickLanguage(q.Get("language"), h.cfg.Languages)
 	if err != nil {
 		writeError(w, r, h.log, err)
+		return
+	}
+	if wait := h.nodeLimit.wait(""); wait > 0 {
+		h.metrics.rateLimit("/onboarding-url (node)")
+		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait, Code: "node_rate_limited",
+			Message: "this gateway is starting too many sessions; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
 		return
 	}
 	s, err := h.sessions.start(r.Context(), StartOptions{Language: language})

@@ -10,7 +10,9 @@ import (
 // A request's client address and scheme, as a reverse proxy in front may
 // report them. Forwarded headers are believed only from the addresses in
 // Config.TrustedProxies: from anyone else a client could name any address
-// (and dodge every per-address limit) or claim TLS.
+// (and dodge every per-address limit) or claim TLS. And only the header
+// the operator named (ClientIPHeader) is read: a proxy passes on headers
+// it does not set itself, so any other one may be the client's own.
 
 // peerAddr is the address of the connection's other end.
 func peerAddr(r *http.Request) netip.Addr {
@@ -33,23 +35,38 @@ func (h *Handler) trusted(a netip.Addr) bool {
 }
 
 // clientIP returns the address a request comes from. From a trusted proxy
-// it walks the forwarded chain (RFC 7239 Forwarded, else ClientIPHeader,
-// X-Forwarded-For by default) from the right, past the trusted proxies,
-// to the first address none of them is: the client as the outermost
-// trusted proxy saw it. Otherwise, and when the chain says nothing usable,
-// it is the peer's address.
+// it walks the forwarded chain of ClientIPHeader (X-Forwarded-For by
+// default; "Forwarded" reads RFC 7239's for=) from the right, past the
+// trusted proxies, to the first address none of them is: the client as
+// the outermost trusted proxy saw it. An entry it cannot read (a proxy's
+// "unknown" or obfuscated id) ends the walk at the last trusted address:
+// what lies left of it is the client's to write. Otherwise it is the
+// peer's address.
 func (h *Handler) clientIP(r *http.Request) netip.Addr {
-	peer := peerAddr(r)
-	if !h.trusted(peer) {
-		return peer
+	addr := peerAddr(r)
+	if !h.trusted(addr) {
+		return addr
 	}
-	chain := forwardedFor(r, h.cfg.ClientIPHeader)
+	chain := forwardedFor(r, h.ipHeader())
 	for i := len(chain) - 1; i >= 0; i-- {
-		if !h.trusted(chain[i]) || i == 0 {
-			return chain[i]
+		next, ok := parseNode(chain[i])
+		if !ok {
+			return addr
+		}
+		if addr = next; !h.trusted(addr) {
+			return addr
 		}
 	}
-	return peer
+	return addr
+}
+
+// ipHeader is the header the trusted proxies write the client's address
+// chain to.
+func (h *Handler) ipHeader() string {
+	if h.cfg.ClientIPHeader == "" {
+		return "X-Forwarded-For"
+	}
+	return h.cfg.ClientIPHeader
 }
 
 // clientAddr is clientIP as a string.
@@ -77,8 +94,8 @@ func (h *Handler) overTLS(r *http.Request) bool {
 	if !h.trusted(peerAddr(r)) {
 		return false
 	}
-	if proto := forwardedParam(r, "proto"); proto != "" {
-		return strings.EqualFold(proto, "https")
+	if strings.EqualFold(h.ipHeader(), "Forwarded") {
+		return strings.EqualFold(forwardedParam(r, "proto"), "https")
 	}
 	v := r.Header.Values("X-Forwarded-Proto")
 	if len(v) == 0 {
@@ -88,30 +105,23 @@ func (h *Handler) overTLS(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(list[len(list)-1]), "https")
 }
 
-// forwardedFor lists the addresses of the forwarded chain, client first:
-// the for= parameters of Forwarded when present, else the entries of
-// header (X-Forwarded-For when empty). Entries may be bare addresses,
-// ip:port, [ipv6]:port or quoted; unusable ones are left out.
-func forwardedFor(r *http.Request, header string) []netip.Addr {
-	var raw []string
-	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
-		for _, elem := range splitAll(fwd, ",") {
-			for _, pair := range strings.Split(elem, ";") {
-				if k, v, ok := strings.Cut(strings.TrimSpace(pair), "="); ok && strings.EqualFold(k, "for") {
-					raw = append(raw, v)
-				}
+// forwardedFor lists the entries of the forwarded chain in header,
+// client first: the for= parameters when header is Forwarded, else its
+// comma-separated entries.
+func forwardedFor(r *http.Request, header string) []string {
+	if !strings.EqualFold(header, "Forwarded") {
+		return splitAll(r.Header.Values(header), ",")
+	}
+	var out []string
+	for _, elem := range splitAll(r.Header.Values("Forwarded"), ",") {
+		found := false
+		for _, pair := range strings.Split(elem, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(pair), "="); ok && strings.EqualFold(k, "for") {
+				out, found = append(out, v), true
 			}
 		}
-	} else {
-		if header == "" {
-			header = "X-Forwarded-For"
-		}
-		raw = splitAll(r.Header.Values(header), ",")
-	}
-	var out []netip.Addr
-	for _, v := range raw {
-		if a, ok := parseNode(v); ok {
-			out = append(out, a)
+		if !found {
+			out = append(out, "") // an element without for=: unreadable, it ends the walk
 		}
 	}
 	return out

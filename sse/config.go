@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,14 +50,14 @@ type Config struct {
 	// the page. Empty means 'self'.
 	FrameAncestors string
 	// TrustedProxies are the reverse proxies whose forwarded headers are
-	// believed: the client's address (RFC 7239 Forwarded, else
-	// ClientIPHeader) and whether it came over TLS (Forwarded proto=,
-	// else X-Forwarded-Proto). From any other peer those headers are
-	// ignored. Empty believes none: the peer is the client.
+	// believed: the client's address (ClientIPHeader) and whether it came
+	// over TLS (X-Forwarded-Proto, or Forwarded's proto=). From any other
+	// peer those headers are ignored. Empty believes none: the peer is
+	// the client.
 	TrustedProxies []netip.Prefix
-	// ClientIPHeader names the header the trusted proxies set to the
-	// client's address chain when they send no Forwarded header. Empty
-	// means X-Forwarded-For. It needs TrustedProxies.
+	// ClientIPHeader names the one header the trusted proxies write the
+	// client's address chain to; "Forwarded" reads RFC 7239's for= and
+	// proto=. Empty means X-Forwarded-For. It needs TrustedProxies.
 	ClientIPHeader string
 	// SessionsPerMinute limits /onboarding-url, which starts a paid
 	// upstream session, per client address; SessionBurst calls may come at
@@ -131,6 +133,19 @@ var (
 	languagePattern = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$`)
 	apiTokenPattern = regexp.MustCompile(`^[!-+\--~]{16,256}$`) // printable ASCII but space and comma
 )
+
+// serializedOrigin is an origin as browsers send it in Origin: scheme and
+// host in lower case, without the scheme's default port.
+func serializedOrigin(u *url.URL) string {
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if h, port, err := net.SplitHostPort(host); err == nil && (scheme == "https" && port == "443" || scheme == "http" && port == "80") {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	return scheme + "://" + host
+}
 
 // setDefaults fills the zero fields with their defaults, checks the others
 // and returns the flow's origin.
@@ -211,10 +226,13 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 			return "", fmt.Errorf("sse: language %q is not a language tag like en-US", l)
 		}
 	}
-	for _, o := range c.AllowedOrigins {
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {
+	c.AllowedOrigins = slices.Clone(c.AllowedOrigins) // normalized below; the caller's stays as it is
+	for i, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {
 			return "", fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
 		}
+		c.AllowedOrigins[i] = serializedOrigin(u)
 	}
 	return flow.Scheme + "://" + flow.Host, nil
 }

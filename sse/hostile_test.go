@@ -114,6 +114,7 @@ func TestHostileInput(t *testing.T) {
 		tc{"webhook: two objects", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN"} {"interviewId":"` + id + `","onboardingStatus":"ONBOARDING_FINISHED"}`, 400, "nothing after it"},
 		tc{"webhook: duplicate key", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN","onboardingStatus":"ONBOARDING_FINISHED"}`, 400, "more than once"},
 		tc{"webhook: duplicate key in another case", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN","ONBOARDINGSTATUS":"ONBOARDING_FINISHED"}`, 400, "more than once"},
+		tc{"webhook: duplicate key with a long s", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"ONBOARDING_FINISHED","onboardingStatu\u017f":"UNKNOWN"}`, 400, "more than once"},
 	)
 	if len(cases) < 60 {
 		t.Fatalf("only %d hostile cases", len(cases))

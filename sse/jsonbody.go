@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Request bodies are read whole (the guard caps them at maxBody), then
@@ -68,6 +69,22 @@ func decodeObject(body []byte, v any, what string, strict bool) error {
 
 var errNotObject = errors.New("not a JSON object")
 
+// foldKey maps key to one spelling per class of keys encoding/json takes
+// for the same field: each rune becomes the least of its Unicode simple
+// case folding orbit, so "s", "S" and "ſ" (U+017F), or "k", "K" and the
+// Kelvin sign, fold alike.
+func foldKey(key string) string {
+	var b strings.Builder
+	for _, r := range key {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
+}
+
 // repeatedKey returns the first top-level key of the object in body that
 // repeats an earlier one, compared without regard to case ("" when none).
 func repeatedKey(body []byte) (string, error) {
@@ -86,7 +103,7 @@ func repeatedKey(body []byte) (string, error) {
 			return "", err
 		}
 		key, _ := t.(string)
-		folded := strings.ToLower(key)
+		folded := foldKey(key)
 		if seen[folded] {
 			return key, nil
 		}

@@ -39,6 +39,12 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
 	for k, v := range h.headers {
 		w.Header().Set(k, v)
 	}
+	stream := r.URL.Path == "/events" && r.Method == http.MethodGet
+	h.deadlines(w, r, stream)
+	if stream && hasBody(r) {
+		writeError(w, r, h.log, errorf(http.StatusBadRequest, "a stream request takes no body"))
+		return true
+	}
 	if preflight, allowed := h.cors.apply(w, r); preflight {
 		switch {
 		case strings.HasPrefix(r.URL.Path, apiPrefix):
@@ -51,9 +57,6 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
-	if r.URL.Path != "/events" {
-		h.deadlines(w)
-	}
 	if r.ContentLength > maxBody {
 		writeError(w, r, h.log, errorf(http.StatusRequestEntityTooLarge, "request body too large: no route takes more than "+strconv.Itoa(maxBody)+" bytes"))
 		return true
@@ -62,17 +65,30 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
 	return false
 }
 
-// deadlines bounds a non-streaming request: its body must arrive within
-// ReadTimeout (a body declared and never sent would otherwise hold the
-// connection: the server waits for it even when the handler reads none),
-// and its answer be written within ReadTimeout plus RequestTimeout. Past
-// either, the connection is closed. A ResponseWriter that cannot set
-// deadlines (a test's recorder) is left as it is.
-func (h *Handler) deadlines(w http.ResponseWriter) {
+// deadlines bounds a request. A body must arrive within ReadTimeout: one
+// declared and never sent would otherwise hold the connection for good
+// (the server waits for it even when the handler reads none). Only a
+// request with a body gets that read deadline: on one without, it would
+// also end the server's watch for the client going away, and with it the
+// request's context. The answer to a request other than a stream must be
+// written within ReadTimeout plus twice RequestTimeout (a server API read
+// makes two upstream calls). Past either, the connection is closed. A
+// ResponseWriter that cannot set deadlines (a test's recorder) is left as
+// it is.
+func (h *Handler) deadlines(w http.ResponseWriter, r *http.Request, stream bool) {
 	now := time.Now()
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(now.Add(h.cfg.ReadTimeout))
-	_ = rc.SetWriteDeadline(now.Add(h.cfg.ReadTimeout + h.cfg.RequestTimeout))
+	if hasBody(r) {
+		_ = rc.SetReadDeadline(now.Add(h.cfg.ReadTimeout))
+	}
+	if !stream {
+		_ = rc.SetWriteDeadline(now.Add(h.cfg.ReadTimeout + 2*h.cfg.RequestTimeout))
+	}
+}
+
+// hasBody reports whether r declares a body.
+func hasBody(r *http.Request) bool {
+	return r.ContentLength != 0 || len(r.TransferEncoding) > 0
 }
 
 // cors grants cross-origin access to the listed origins only, with

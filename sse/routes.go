@@ -53,7 +53,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h.sessions = &sessions{upstream: cfg.Upstream, statuses: cfg.Statuses, tokens: cfg.Tokens, timeout: cfg.RequestTimeout,
-		flowOrigin: flowOrigin, log: cfg.Logger, metrics: h.metrics, cache: newScoreCache(scoreTTL, maxScores)}
+		flowOrigin: flowOrigin, log: cfg.Logger, metrics: h.metrics, cache: newScoreCache(scoreTTL, maxScores, maxScoreBytes)}
 	if cfg.Page != nil {
 		if h.index, err = newIndex(cfg.Page, cfg.IframePermissions); err != nil {
 			return nil, err

@@ -1,6 +1,9 @@
 package sse_test
 
 import (
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/sse"
+	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
 // TestCrossSiteRefused: another site cannot make its visitors start paid
@@ -121,55 +125,103 @@ var loopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.M
 
 // TestForwardedHeadersFromTrustedProxiesOnly: a client that reaches the
 // gateway directly cannot name its own address or claim TLS; behind a
-// trusted proxy the forwarded headers count, in every form proxies write
-// them, and IPv6 clients are limited by their /64.
+// trusted proxy only the header the operator named counts (a proxy passes
+// the others on from the client), in every form proxies write it, and
+// IPv6 clients are limited by their /64.
 func TestForwardedHeadersFromTrustedProxiesOnly(t *testing.T) {
 	limited := sse.Config{SessionsPerMinute: 1, SessionBurst: 1, WebhookSecret: webhookSecret,
 		WebhookSources: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	start := func(g *gateway, h http.Header) (int, http.Header, string) { return g.get("/onboarding-url", h) }
 	secure := func(h http.Header) bool { return strings.Contains(strings.ToLower(h.Get("Set-Cookie")), "; secure") }
-
-	t.Run("direct client", func(t *testing.T) {
-		g := newGateway(t, options{handler: limited})
-		if code, h, _ := start(g, http.Header{"X-Forwarded-For": {"198.51.100.1"}, "X-Forwarded-Proto": {"https"}, "Forwarded": {"for=198.51.100.1;proto=https"}}); code != 200 || secure(h) {
-			t.Fatalf("first session: %d, Secure cookie %v: want 200, and no Secure on a claim from a client", code, secure(h))
-		}
-		if code, _, _ := start(g, http.Header{"X-Forwarded-For": {"198.51.100.2"}}); code != 429 {
-			t.Fatalf("a spoofed X-Forwarded-For got %d: the limit must follow the real peer", code)
-		}
-		if code, body := postWebhookFrom(g, "10.1.2.3"); code != 403 {
-			t.Fatalf("a webhook claiming an allowed address: %d %s, want 403", code, body)
-		}
-	})
-	t.Run("behind a trusted proxy", func(t *testing.T) {
-		cfg := limited
-		cfg.TrustedProxies = loopbackProxy
-		g := newGateway(t, options{handler: cfg})
-		cases := []struct {
-			name   string
-			header http.Header
-			code   int
-			secure bool
-		}{
-			{"X-Forwarded-For, https", http.Header{"X-Forwarded-For": {"203.0.113.9, 198.51.100.1"}, "X-Forwarded-Proto": {"https"}}, 200, true},
-			{"the same client again", http.Header{"X-Forwarded-For": {"198.51.100.1"}}, 429, false},
-			{"ip:port", http.Header{"X-Forwarded-For": {"198.51.100.3:5555"}}, 200, false},
-			{"RFC 7239, IPv6 with a port", http.Header{"Forwarded": {`for="[2001:db8::1]:4711";proto=https`}}, 200, true},
-			{"another address of that /64", http.Header{"Forwarded": {`for="[2001:db8::2]"`}}, 429, false},
-			{"another /64", http.Header{"Forwarded": {`for="[2001:db8:0:1::1]"`}}, 200, false},
-			{"a chain through two trusted proxies", http.Header{"X-Forwarded-For": {"198.51.100.4, 127.0.0.2"}}, 200, false},
-			{"that client through one", http.Header{"X-Forwarded-For": {"198.51.100.4"}}, 429, false},
-		}
-		for _, c := range cases {
+	type step struct {
+		name   string
+		header http.Header
+		code   int
+		secure bool
+	}
+	run := func(t *testing.T, g *gateway, steps []step) {
+		t.Helper()
+		for _, c := range steps {
 			code, h, body := start(g, c.header)
 			if code != c.code || (code == 200 && secure(h) != c.secure) {
 				t.Errorf("%s: %d %s, Secure cookie %v; want %d, Secure %v", c.name, code, body, secure(h), c.code, c.secure)
 			}
 		}
+	}
+
+	t.Run("direct client", func(t *testing.T) {
+		g := newGateway(t, options{handler: limited})
+		run(t, g, []step{
+			{"claims of its own", http.Header{"X-Forwarded-For": {"198.51.100.1"}, "X-Forwarded-Proto": {"https"}, "Forwarded": {"for=198.51.100.1;proto=https"}}, 200, false},
+			{"a spoofed X-Forwarded-For", http.Header{"X-Forwarded-For": {"198.51.100.2"}}, 429, false},
+		})
+		if code, body := postWebhookFrom(g, "10.1.2.3"); code != 403 {
+			t.Fatalf("a webhook claiming an allowed address: %d %s, want 403", code, body)
+		}
+	})
+	t.Run("behind a trusted proxy writing X-Forwarded-For", func(t *testing.T) {
+		cfg := limited
+		cfg.TrustedProxies = loopbackProxy
+		g := newGateway(t, options{handler: cfg})
+		run(t, g, []step{
+			{"X-Forwarded-For, https", http.Header{"X-Forwarded-For": {"203.0.113.9, 198.51.100.1"}, "X-Forwarded-Proto": {"https"}}, 200, true},
+			{"the same client again", http.Header{"X-Forwarded-For": {"198.51.100.1"}}, 429, false},
+			{"the same client, with a Forwarded of its own", http.Header{"X-Forwarded-For": {"198.51.100.1"}, "Forwarded": {"for=192.0.2.1;proto=https"}}, 429, false},
+			{"ip:port", http.Header{"X-Forwarded-For": {"198.51.100.3:5555"}}, 200, false},
+			{"IPv6", http.Header{"X-Forwarded-For": {"[2001:db8::1]:4711"}}, 200, false},
+			{"another address of that /64", http.Header{"X-Forwarded-For": {"2001:db8::2"}}, 429, false},
+			{"another /64", http.Header{"X-Forwarded-For": {"2001:db8:0:1::1"}}, 200, false},
+			{"a chain through two trusted proxies", http.Header{"X-Forwarded-For": {"198.51.100.4, 127.0.0.2"}}, 200, false},
+			{"that client through one", http.Header{"X-Forwarded-For": {"198.51.100.4"}}, 429, false},
+			{"an entry left of one the proxy could not write", http.Header{"X-Forwarded-For": {"192.0.2.7, unknown"}}, 200, false},
+			{"another one so", http.Header{"X-Forwarded-For": {"192.0.2.8, unknown"}}, 429, false}, // both are the proxy's
+		})
 		if code, body := postWebhookFrom(g, "10.1.2.3"); code != 200 {
 			t.Fatalf("a webhook from an allowed address, through the proxy: %d %s", code, body)
 		}
 	})
+	t.Run("behind a trusted proxy writing Forwarded", func(t *testing.T) {
+		cfg := limited
+		cfg.TrustedProxies, cfg.ClientIPHeader = loopbackProxy, "Forwarded"
+		g := newGateway(t, options{handler: cfg})
+		run(t, g, []step{
+			{"RFC 7239, IPv6 with a port, https", http.Header{"Forwarded": {`for="[2001:db8::1]:4711";proto=https`}}, 200, true},
+			{"a client's X-Forwarded-For is not read", http.Header{"Forwarded": {`for="[2001:db8::1]"`}, "X-Forwarded-For": {"198.51.100.9"}, "X-Forwarded-Proto": {"https"}}, 429, false},
+			{"a client's entry left of an obfuscated one", http.Header{"Forwarded": {"for=192.0.2.3, for=_hidden"}}, 200, false},
+			{"another so", http.Header{"Forwarded": {"for=192.0.2.4, for=_hidden"}}, 429, false},
+		})
+	})
+}
+
+// TestDeadlines: a request that declares a body and never sends it is cut
+// within ReadTimeout on every route, a preflight or a stream included; a
+// request without a body keeps its context for all of its upstream work.
+func TestDeadlines(t *testing.T) {
+	g := newGateway(t, options{handler: sse.Config{ReadTimeout: 300 * time.Millisecond, RequestTimeout: 5 * time.Second, AllowedOrigins: []string{allowedOrigin}}})
+	for _, req := range []string{
+		"POST /onboarding-url HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n",
+		"OPTIONS /onboarding-url HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\nContent-Length: 3000\r\n\r\n",
+		"GET /events?interviewId=a HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n",
+		"GET /events?interviewId=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, req)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err = io.Copy(io.Discard, c)
+		c.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%.40q: the connection is still held after 3s (ReadTimeout 300ms)", req)
+		}
+	}
+	g.sim.SetFaults(simulator.Faults{LatencyMS: 400}) // a session start: two calls, 800ms
+	if code, _, body := g.get("/onboarding-url", nil); code != 200 {
+		t.Fatalf("a session start taking longer than ReadTimeout: %d %s, want 200", code, body)
+	}
 }
 
 // postWebhookFrom posts a webhook as if from addr (X-Forwarded-For).
@@ -190,8 +242,8 @@ func TestEveryUpstreamCallUnderTheCeiling(t *testing.T) {
 		t.Fatalf("a session start needing two calls under a ceiling of one per 10s: %d %s, want 503", code, body)
 	}
 	st := g.sim.Stats()
-	if st.Start != 1 || st.OnboardingURL != 0 {
-		t.Fatalf("upstream saw %d starts and %d onboarding URL calls; want the one the ceiling allowed, then none", st.Start, st.OnboardingURL)
+	if st.Start != 0 || st.OnboardingURL != 0 {
+		t.Fatalf("upstream saw %d starts and %d onboarding URL calls; want none: a session is not started without the turn of its URL call", st.Start, st.OnboardingURL)
 	}
 }
 

@@ -352,8 +352,8 @@ func (g *Gateway) newServer(h http.Handler, ln net.Listener) *server {
 	return &server{
 		Server: &http.Server{
 			Handler: h,
-			// No ReadTimeout: its deadline would also cut open streams;
-			// no handler reads a request body.
+			// No ReadTimeout: its deadline would also cut open streams. The
+			// Handler sets each request's own deadlines (see -read-timeout).
 			ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,

@@ -130,16 +130,17 @@ func (u upstreamSessions) wait(ctx context.Context) error {
 	return nil
 }
 
-// StartSession starts a session and fetches its onboarding URL: two calls.
+// StartSession starts a session and fetches its onboarding URL: two calls,
+// whose turns under the ceiling are both taken first, so a session is
+// never started (and paid for) without its URL.
 func (u upstreamSessions) StartSession(ctx context.Context, opts sse.StartOptions) (sse.UpstreamSession, error) {
-	if err := u.wait(ctx); err != nil {
-		return sse.UpstreamSession{}, err
+	for range 2 {
+		if err := u.wait(ctx); err != nil {
+			return sse.UpstreamSession{}, err
+		}
 	}
 	s, err := u.c.Start(ctx, upstream.StartOptions(opts))
 	if err != nil {
-		return sse.UpstreamSession{}, err
-	}
-	if err := u.wait(ctx); err != nil {
 		return sse.UpstreamSession{}, err
 	}
 	flowURL, err := u.c.OnboardingURL(ctx, s)

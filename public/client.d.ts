@@ -51,7 +51,7 @@ export interface WatchOptions extends GatewayOptions {
   pollInterval?: number;
   /** Longest delay between polls in ms. Default 10000. */
   maxPollInterval?: number;
-  /** Milliseconds an opened stream may stay silent before it counts as blocked and polling starts. Default 10000. */
+  /** Milliseconds an answered stream may stay silent before it counts as blocked and polling starts (a stream unanswered for requestTimeout counts so too). Default 10000. */
   streamTimeout?: number;
   /** Milliseconds without a byte (heartbeats included) before a stream is reopened; above the gateway's -heartbeat. Default 45000. */
   idleTimeout?: number;

@@ -285,12 +285,13 @@ async function stream(w) {
 async function streamOnce(w) {
   const abort = new AbortController();
   w.abort = abort;
-  // Until the answer comes, its wait is the gateway's (the first status
-  // may take an upstream read); once it came, silence is the way's.
-  let opened = false;
+  // The answer may wait for an upstream read (the first status), so it
+  // gets requestTimeout, above the gateway's own bound on that; after it,
+  // streamTimeout for the first bytes. Missing either, something on the
+  // way holds the stream back.
   let silent = false;
   let timer = setTimeout(() => {
-    silent = opened;
+    silent = true;
     abort.abort();
   }, w.o.requestTimeout);
   const headers = init(w.o, 'text/event-stream', abort.signal);
@@ -319,7 +320,6 @@ async function streamOnce(w) {
       if (wait > 0) w.retry = Math.min(wait * 1000, 60000);
       return 'failed';
     }
-    opened = true;
     clearTimeout(timer);
     timer = setTimeout(() => {
       silent = true;

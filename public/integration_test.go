@@ -56,7 +56,7 @@ async function run(watchOnboarding, fetchVerdict) {
   frame.height = '700';
   document.getElementById('flow').appendChild(frame);
   watchOnboarding({
-    gateway, interviewId: s.interviewId, token: s.token, streamTimeout: 2000,
+    gateway, interviewId: s.interviewId, token: s.token, streamTimeout: 2000, requestTimeout: 3000,
     onTransport(t) { document.body.dataset.transport = t; },
     onStatus(status) {
       const li = document.createElement('li');

@@ -16,6 +16,7 @@ import (
 var (
 	exportPattern = regexp.MustCompile(`(?m)^export (?:async function|function|class|const) ([A-Za-z_$][A-Za-z0-9_$]*)`)
 	importPattern = regexp.MustCompile(`(?m)^\s*(import\b|export\s*\{|export default)|import\.meta`)
+	exportKeyword = regexp.MustCompile(`(?m)^export `)
 )
 
 // classicScript turns an ES module without imports into a classic script:
@@ -35,7 +36,7 @@ func classicScript(module []byte, global string) ([]byte, error) {
 	var out bytes.Buffer
 	out.WriteString("// pushgate's browser client as a classic script: client.js, with its exports on window." + global + ".\n")
 	out.WriteString("(function () {\n'use strict';\n")
-	out.Write(regexp.MustCompile(`(?m)^export `).ReplaceAll(module, nil))
+	out.Write(exportKeyword.ReplaceAll(module, nil))
 	out.WriteString("\nwindow." + global + " = Object.freeze({ " + strings.Join(names, ", ") + " });\n})();\n")
 	return out.Bytes(), nil
 }

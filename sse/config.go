@@ -178,32 +178,27 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 	if c.WebhookTokenTTL == 0 {
 		c.WebhookTokenTTL = time.Hour
 	}
-	if c.SessionsPerMinute == 0 {
-		c.SessionsPerMinute = 10
-	}
-	if c.SessionBurst == 0 {
-		c.SessionBurst = 5
+	// The rate limits: per minute, and the burst.
+	for _, d := range []struct {
+		perMinute *float64
+		burst     *int
+		rate      float64
+		atOnce    int
+	}{
+		{&c.SessionsPerMinute, &c.SessionBurst, 10, 5},
+		{&c.NodeSessionsPerMinute, &c.NodeSessionBurst, 600, 100},
+		{&c.ScoreReadsPerMinute, &c.ScoreBurst, 30, 10},
+		{&c.APIRequestsPerMinute, &c.APIBurst, 1200, 100},
+	} {
+		if *d.perMinute == 0 {
+			*d.perMinute = d.rate
+		}
+		if *d.burst == 0 {
+			*d.burst = d.atOnce
+		}
 	}
 	if c.ClientIPHeader != "" && len(c.TrustedProxies) == 0 {
 		return "", errors.New("sse: ClientIPHeader needs TrustedProxies: without them any client could name its own address")
-	}
-	if c.NodeSessionsPerMinute == 0 {
-		c.NodeSessionsPerMinute = 600
-	}
-	if c.NodeSessionBurst == 0 {
-		c.NodeSessionBurst = 100
-	}
-	if c.ScoreReadsPerMinute == 0 {
-		c.ScoreReadsPerMinute = 30
-	}
-	if c.ScoreBurst == 0 {
-		c.ScoreBurst = 10
-	}
-	if c.APIRequestsPerMinute == 0 {
-		c.APIRequestsPerMinute = 1200
-	}
-	if c.APIBurst == 0 {
-		c.APIBurst = 100
 	}
 	for _, t := range c.APITokens {
 		if !apiTokenPattern.MatchString(t) {

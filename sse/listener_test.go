@@ -17,22 +17,30 @@ import (
 	"github.com/pushgate/pushgate/sse"
 )
 
-// TestLimitListenerRefusesPlainly: over the cap, a client gets a 503 with
-// a JSON error at once, not a hang; the connections it holds keep working.
-func TestLimitListenerRefusesPlainly(t *testing.T) {
+// limitedServer serves "ok" on loopback behind a LimitListener with lim,
+// whose metrics go to the returned registry.
+func limitedServer(t *testing.T, lim sse.Limits) (*httptest.Server, *prometheus.Registry) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	limited, err := sse.LimitListener(ln, sse.Limits{Max: 2}, reg)
+	limited, err := sse.LimitListener(ln, lim, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	srv.Listener = limited
 	srv.Start()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv, reg
+}
+
+// TestLimitListenerRefusesPlainly: over the cap, a client gets a 503 with
+// a JSON error at once, not a hang; the connections it holds keep working.
+func TestLimitListenerRefusesPlainly(t *testing.T) {
+	srv, reg := limitedServer(t, sse.Limits{Max: 2})
 
 	get := func(c *http.Client) (int, error) {
 		resp, err := c.Get(srv.URL)
@@ -83,20 +91,8 @@ func TestLimitListenerRefusesPlainly(t *testing.T) {
 // connections (a client holding sockets open cannot take every slot);
 // another address, and a trusted proxy, are not held back by it.
 func TestLimitListenerCapsEachClient(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	limited, err := sse.LimitListener(ln, sse.Limits{Max: 100, PerClient: 3, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}}, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
-	srv.Listener = limited
-	srv.Start()
-	defer srv.Close()
-	addr := ln.Addr().String()
+	srv, reg := limitedServer(t, sse.Limits{Max: 100, PerClient: 3, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}})
+	addr := srv.Listener.Addr().String()
 	// dial opens a connection from source and sends a request on it.
 	dial := func(source string) (net.Conn, string) {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}

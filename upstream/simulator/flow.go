@@ -84,10 +84,10 @@ func (s *Simulator) flowPage(w http.ResponseWriter, r *http.Request) {
 	iv, code := s.flowInterview(r.PathValue("id"), r.URL.Query().Get("key"))
 	switch code {
 	case http.StatusNotFound:
-		s.renderPage(w, code, "notfound", nil)
+		s.renderPage(w, code, "message", pageMessage{"Session not found", "This onboarding session does not exist."})
 		return
 	case http.StatusForbidden:
-		s.renderPage(w, code, "badlink", nil)
+		s.renderPage(w, code, "message", pageMessage{"Link not valid", "This onboarding link is incomplete or belongs to another session."})
 		return
 	}
 	order := orderSteps[s.order]
@@ -173,3 +173,7 @@ func staticFile(fsys fs.FS, name string) http.Handler {
 		http.ServeFileFS(w, r, fsys, name)
 	})
 }
+
+// pageMessage is what the flow page's "message" template says instead of
+// a flow: a title, and a sentence.
+type pageMessage struct{ Title, Text string }

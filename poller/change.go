@@ -46,10 +46,11 @@ func (m *Manager) apply(st *interview, status, end string, readAt time.Time) (Up
 			st.mu.Unlock()
 			return cur, false
 		}
-		next := Update{InterviewID: st.id, Status: status, Seq: nextSeq(cur.Seq), End: end}
+		next := Update{InterviewID: st.id, Status: status, End: end}
 		if end != "" {
 			next.Status = cur.Status // the last status seen stays
 		}
+		next.Seq = nextSeq(max(cur.Seq, base), next)
 		st.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)

@@ -31,13 +31,20 @@ func TestPublishesEachChangeOnceInOrder(t *testing.T) {
 			t.Fatalf("published %d updates, want %d: %v", len(got), len(steps), got)
 		}
 		// A sequence number is the clock in ms at the change (synctest's
-		// clock starts at 2000-01-01 and each status is seen within 1s).
+		// clock starts at 2000-01-01 and each status is seen within 1s),
+		// times 1000, plus the view of its status: distinct statuses show
+		// distinct views.
 		start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		views := map[uint64]string{}
 		for i, u := range got {
 			at := start.Add(time.Duration(i) * 3500 * time.Millisecond)
-			if u.Status != steps[i] || u.Seq < uint64(at.UnixMilli()) || u.Seq > uint64(at.Add(time.Second).UnixMilli()) {
+			if stamp := u.Seq / 1000; u.Status != steps[i] || stamp < uint64(at.UnixMilli()) || stamp > uint64(at.Add(time.Second).UnixMilli()) {
 				t.Errorf("update %d = %+v, want %s numbered by the clock after %v", i, u, steps[i], at)
 			}
+			if other, ok := views[u.Seq%1000]; ok {
+				t.Errorf("%s and %s carry the same view %d", other, u.Status, u.Seq%1000)
+			}
+			views[u.Seq%1000] = u.Status
 		}
 		// A client that saw the second change catches up on the rest from memory.
 		if since := m.Since("a", got[1].Seq); len(since) != len(steps)-2 || since[0] != got[2] || since[len(since)-1].Status != poller.StatusFinished {

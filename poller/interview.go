@@ -115,15 +115,43 @@ func (st *interview) recordLocked(u Update) {
 	}
 }
 
-// since returns the remembered changes with Seq above seq, oldest first.
-func (st *interview) since(seq uint64) []Update {
+// since returns what a client holding the event id last must get, oldest
+// first, so that it never gets an id at or below last, a change it has,
+// or a status behind the one it shows:
+//   - last 0 (a first connect): every remembered change;
+//   - last one of the remembered ids: the changes after it;
+//   - any other id (numbered by another node while their cluster was out
+//     of reach, by this node before the change left its memory, or by
+//     another gateway lifetime): the current status alone, when it is
+//     news to that client (see Seen) and is not behind what the client
+//     shows (see viewRank). Stamped at or below last, it is sent
+//     renumbered just above last, which happens only when it is further
+//     in the flow than the client; otherwise the client is ahead of this
+//     node in time, and this node's next change is numbered above last.
+func (st *interview) since(last uint64) []Update {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	i := len(st.history)
-	for i > 0 && st.history[i-1].Seq > seq {
-		i--
+	h := st.history
+	if last == 0 || len(h) == 0 {
+		return slices.Clone(h)
 	}
-	return slices.Clone(st.history[i:])
+	for i := len(h) - 1; i >= 0 && h[i].Seq >= last; i-- {
+		if h[i].Seq == last {
+			return slices.Clone(h[i+1:])
+		}
+	}
+	cur := h[len(h)-1]
+	held, shows := viewIn(last), viewRank(viewOf(cur))
+	switch {
+	case held == viewOf(cur) || viewRank(held) > shows:
+		return nil
+	case cur.Seq > last:
+		return []Update{cur}
+	case viewRank(held) < shows:
+		cur.Seq = renumber(last/viewSpan+1, cur)
+		return []Update{cur}
+	}
+	return nil
 }
 
 // stopLocked stops the running poller, if any.

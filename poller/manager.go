@@ -194,11 +194,15 @@ func (m *Manager) Last(interviewID string) (Update, bool) {
 	return Update{}, false
 }
 
-// Since returns the remembered changes (the last HistoryLen) with Seq
-// above seq, oldest first, without calling upstream.
-func (m *Manager) Since(interviewID string, seq uint64) []Update {
+// Since returns what a client holding the event id last must get, oldest
+// first, without calling upstream: on a first connect (last 0) the
+// remembered changes (the last HistoryLen); after an id this node
+// remembers, the changes after it; after any other id, the current status
+// when it is news to that client and not behind what it shows. It never
+// returns an id at or below last. See interview.since.
+func (m *Manager) Since(interviewID string, last uint64) []Update {
 	if st := m.find(interviewID); st != nil {
-		return st.since(seq)
+		return st.since(last)
 	}
 	return nil
 }

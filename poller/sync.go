@@ -1,9 +1,6 @@
 package poller
 
-import (
-	"cmp"
-	"context"
-)
+import "context"
 
 // This file keeps a node's memory of its interviews in step with the
 // cluster's shared copy (see Cluster): loads, the change feed, resyncs,
@@ -107,43 +104,53 @@ func (m *Manager) sync(st *interview) {
 }
 
 // reconcilePublishing shares what this node saw alone (while the shared
-// copy was out of reach) once it is back: its own status, or the stored
-// one when that finishes the flow further (see FlowOrder), is committed as
-// a new change, numbered above both, so that every node ends on the same
-// status and ids again. A node
-// that already shows that status records the new id without publishing it.
+// copy was out of reach) once it is back. Its latest change keeps its id,
+// so clients that got it from this node hold an id every node knows once
+// it is stored; the shared copy's later changes were merged before this
+// (see sync), so the later observation wins. Two exceptions, numbered
+// above both: a stored status that finishes the flow further (see
+// FlowOrder) or ends the session wins over this node's, and this node's
+// finished status wins over a later stored one that would move it back.
+// A commit that finds changes stored meanwhile merges them and decides
+// again, a few times at most; after that the next sync does.
 func (m *Manager) reconcilePublishing(st *interview) {
 	if !m.shared {
 		return
 	}
-	st.mu.Lock()
-	cur, shared := st.cur, st.shared
-	st.mu.Unlock()
-	if cur.Seq == 0 || cur.Seq == shared.Seq {
-		return
-	}
-	target := cur.Status
-	if shared.Seq > 0 && advances(cur.Status, shared.Status) {
-		target = shared.Status
-	}
-	next := Update{InterviewID: st.id, Status: target, Seq: nextSeq(max(cur.Seq, shared.Seq)), End: cmp.Or(cur.End, shared.End)}
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
-	stored, err := m.cluster.Commit(ctx, shared.Seq, next, false)
-	cancel()
-	switch {
-	case err != nil:
-		return // still out of reach: tried again at the next sync
-	case len(stored) > 0:
-		m.mergePublishing(st, stored, false) // decided again at the next sync
+	for attempt := 0; attempt < 3; attempt++ {
 		st.mu.Lock()
-		st.syncGen = 0
+		cur, shared := st.cur, st.shared
 		st.mu.Unlock()
+		if cur.Seq == 0 || cur.Seq == shared.Seq {
+			return
+		}
+		next := cur
+		switch {
+		case shared.Seq > 0 && (advances(cur.Status, shared.Status) || (shared.End != "" && cur.End == "")):
+			next = Update{InterviewID: st.id, Status: shared.Status, End: shared.End}
+			next.Seq = nextSeq(max(cur.Seq, shared.Seq), next)
+		case shared.Seq > cur.Seq:
+			next.Seq = nextSeq(shared.Seq, next)
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+		stored, err := m.cluster.Commit(ctx, shared.Seq, next, false)
+		cancel()
+		switch {
+		case err != nil:
+			return // still out of reach: tried again at the next sync
+		case len(stored) > 0:
+			m.mergePublishing(st, stored, false)
+			continue
+		}
+		st.mu.Lock()
+		st.shared = next
+		st.mu.Unlock()
+		m.mergePublishing(st, []Update{next}, false)
 		return
 	}
 	st.mu.Lock()
-	st.shared = next
+	st.syncGen = 0 // decided again at the next sync
 	st.mu.Unlock()
-	m.mergePublishing(st, []Update{next}, false)
 }
 
 // receive runs in its own goroutine and applies the changes other nodes

@@ -21,9 +21,11 @@ import (
 //     the client's Last-Event-ID (on a first connect, all of them, ending
 //     with the current status); any change published later reaches this
 //     subscriber too, with no gap;
-//   - a frame whose id is not above the last id sent is dropped, so a
-//     change that raced with the snapshot, or that the client saw before
-//     reconnecting with Last-Event-ID, is never sent twice;
+//   - a frame the client has seen (see poller.Seen: its id is not above
+//     the last id sent, or it shows the status the client holds) is
+//     dropped, so a change that raced with the snapshot, or that the
+//     client saw before reconnecting with Last-Event-ID, on this node or
+//     numbered apart by another, is never sent twice;
 //   - every write runs under WriteTimeout: a client that stops reading
 //     fails its write and is dropped, and r3labs' stream goroutine, which
 //     waits for it, moves on;
@@ -115,7 +117,7 @@ func (c *conn) Flush() {
 		frame = append(snapshot, frame...)
 		events = len(missed)
 	} else if seq, ok := frameID(frame); ok {
-		if seq <= c.lastSeq {
+		if poller.Seen(c.lastSeq, seq) {
 			c.broker.metrics.drop("duplicate")
 			return
 		}
@@ -126,7 +128,7 @@ func (c *conn) Flush() {
 		return
 	}
 	c.broker.metrics.deliver(events)
-	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && c.lastSeq >= u.Seq {
+	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && poller.Seen(c.lastSeq, u.Seq) {
 		c.finishLocked()
 	}
 }

@@ -39,6 +39,7 @@ func TestConnGate(t *testing.T) {
 	defer b.Close()
 	mem := fixedMemory{{InterviewID: "a", Status: "UNKNOWN", Seq: 1}, {InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 2}}
 	frame := func(u poller.Update) string { return string(updateFrame(u, b.cfg.Retry)) }
+	retryHint := string(retryFrame(b.cfg.Retry.Milliseconds()))
 
 	tests := []struct {
 		name     string
@@ -64,6 +65,18 @@ func TestConnGate(t *testing.T) {
 			mem:     mem,
 			frames:  []string{frame(mem[0])},
 			want:    frame(mem[1]),
+		},
+		{
+			// Ids carry the view of their status (see poller.Seen): 2 is
+			// ID_VALIDATION_FINISHED, 5 FACE_VALIDATION_FINISHED.
+			name:    "a change numbered apart by another node, showing what the client shows, is not sent again",
+			lastSeq: 1796101200000*1000 + 2,
+			mem:     fixedMemory{{InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 1796101100000*1000 + 2}},
+			frames: []string{
+				frame(poller.Update{InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 1796101300000*1000 + 2}),
+				frame(poller.Update{InterviewID: "a", Status: "FACE_VALIDATION_FINISHED", Seq: 1796101400000*1000 + 5}),
+			},
+			want: retryHint + frame(poller.Update{InterviewID: "a", Status: "FACE_VALIDATION_FINISHED", Seq: 1796101400000*1000 + 5}),
 		},
 		{
 			name:     "the final status ends the stream",

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/pushgate/pushgate/poller"
 )
 
 // events serves one SSE client: it authorizes the stream, reads the
@@ -32,10 +34,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	if last > u.Seq {
-		last = 0 // ids from before this gateway's state began: resend the current status
+	if !poller.Plausible(last) {
+		last = 0 // not an id a gateway issued: answered as a first connect
 	}
-	if u.Done() && last == u.Seq {
+	if u.Done() && last != 0 && len(h.cfg.Statuses.Since(id, last)) == 0 {
 		w.WriteHeader(http.StatusNoContent) // the client saw the end: EventSource stops
 		return
 	}

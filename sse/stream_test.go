@@ -321,19 +321,51 @@ func TestHeartbeatsKeepIdleStreamsAlive(t *testing.T) {
 	}
 }
 
-// TestReconnectFromAnotherGatewayLifetime: ids a restarted gateway hands
-// out are above the old ones, so an old Last-Event-ID gets the remembered
-// changes, and one from the future (another clock) gets them too.
-func TestReconnectFromAnotherGatewayLifetime(t *testing.T) {
+// TestReconnectWithAnIDThisNodeNeverIssued: an event id this node does
+// not remember (from an older gateway lifetime, or numbered apart by
+// another node while the cluster was out of reach) carries the view of the
+// status its client shows. The client gets the current status only when
+// it is news to it and not behind it in the flow, always with an id above
+// its Last-Event-ID; an id no gateway could have issued (stamped far in
+// the future) counts as a first connect.
+func TestReconnectWithAnIDThisNodeNeverIssued(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	st := g.open(s, "")
+	first := statusOf(t, st.Next(t))
+	g.setStatus(s.InterviewID, "ID_VALIDATION_FINISHED")
 	current := statusOf(t, st.Next(t))
-	for _, lastID := range []string{"3", strconv.FormatUint(current.Seq+1000, 10)} {
-		again := g.open(s, lastID)
-		if u := statusOf(t, again.Next(t)); u != current {
-			t.Fatalf("Last-Event-ID %s got %+v, want the current status %+v", lastID, u, current)
-		}
+	stamp := current.Seq / 1000
+	id := func(stamp, view uint64) string { return strconv.FormatUint(stamp*1000+view, 10) }
+	const unknown, idValidation, face = 1, 2, 5 // the views of three statuses
+	renumbered := current
+	renumbered.Seq = (stamp+2)*1000 + idValidation
+	for _, tc := range []struct {
+		name, lastID string
+		want         []poller.Update // nil: the stream opens with the retry hint alone
+	}{
+		{"an older gateway lifetime", "3", []poller.Update{current}},
+		{"another node, older, another status", id(stamp-5, unknown), []poller.Update{current}},
+		{"another node, older, the same status", id(stamp-5, idValidation), nil},
+		{"another node, later, the same status", id(stamp+1, idValidation), nil},
+		{"another node, later, a status as far in the flow", id(stamp+1, face), nil},
+		{"another node, later, a status behind", id(stamp+1, unknown), []poller.Update{renumbered}},
+		{"no gateway's id", id(uint64(time.Now().Add(time.Hour).UnixMilli()), face), []poller.Update{first, current}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			again := g.open(s, tc.lastID)
+			if tc.want == nil {
+				if ev := again.Next(t); ev.Data != "" || ev.Retry == "" {
+					t.Fatalf("Last-Event-ID %s got %+v, want the retry hint alone", tc.lastID, ev)
+				}
+				return
+			}
+			for _, want := range tc.want {
+				if u := statusOf(t, again.Next(t)); u != want {
+					t.Fatalf("Last-Event-ID %s got %+v, want %+v", tc.lastID, u, want)
+				}
+			}
+		})
 	}
 }
 

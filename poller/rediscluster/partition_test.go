@@ -161,6 +161,77 @@ func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
 	}
 }
 
+// TestLaterObservationWinsAfterAnOutage: while node A is cut off from
+// Redis it polls alone, and node B takes a status the upstream pushes. Once
+// A is back, both nodes serve whichever status was seen later, under the
+// id it was first numbered with: a client that got it from either node
+// holds an id both nodes know, and gets nothing twice when it moves.
+func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		aloneLast bool // A sees its status after B took the pushed one
+	}{
+		{"seen alone last", true},
+		{"pushed to the cluster last", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &pollertest.Source{}
+			pa, a, b, recA, recB := twoNodes(t, src, src, interval)
+			src.Set("iv", "UNKNOWN")
+			a.Register("iv", "tok")
+			defer a.Watch("iv")() // A leads; B only takes pushes
+			time.Sleep(5 * interval)
+
+			pa.off.Store(true)
+			alone := func() { src.Set("iv", "ID_VALIDATION_FINISHED"); time.Sleep(3 * interval) }
+			pushed := func() {
+				if _, _, err := b.Push("iv", "FACE_VALIDATION_FINISHED"); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(3 * interval)
+			}
+			if tc.aloneLast {
+				pushed()
+				alone()
+			} else {
+				alone()
+				pushed()
+				src.Set("iv", "FACE_VALIDATION_FINISHED") // what A reads once back
+			}
+			later := func(rec *pollertest.Recorder) poller.Update { got := rec.Of("iv"); return got[len(got)-1] }
+			winner := later(recB) // the pushed change, as B numbered it
+			if tc.aloneLast {
+				winner = later(recA)
+			}
+			pa.heal()
+			time.Sleep(time.Second)
+
+			ua, _ := a.Last("iv")
+			ub, _ := b.Last("iv")
+			// Seen alone last, A's change keeps A's id. Pushed last, A may
+			// read the same status once more before it is back, numbering
+			// it again: then both nodes serve that id.
+			if ua != ub || ua.Status != winner.Status || (tc.aloneLast && ua != winner) {
+				t.Fatalf("a serves %+v, b serves %+v; want both on the later observation %+v", ua, ub, winner)
+			}
+			for name, m := range map[string]*poller.Manager{"a": a, "b": b} {
+				if got := m.Since("iv", winner.Seq); len(got) != 0 {
+					t.Fatalf("%s: a client holding %d gets %v, want nothing", name, winner.Seq, got)
+				}
+			}
+			for name, rec := range map[string]*pollertest.Recorder{"a": recA, "b": recB} {
+				pub := rec.Of("iv")
+				for i := 1; i < len(pub); i++ {
+					if pub[i].Seq <= pub[i-1].Seq || pub[i].Status == pub[i-1].Status {
+						t.Fatalf("%s published %v: want increasing ids and no status twice in a row", name, pub)
+					}
+				}
+			}
+		})
+	}
+}
+
 type needsToken struct{ *pollertest.Source }
 
 func (s needsToken) Status(ctx context.Context, id, token string) (string, error) {

@@ -2,7 +2,6 @@ package poller
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,11 +132,11 @@ func (st *interview) since(last uint64) []Update {
 	defer st.mu.Unlock()
 	h := st.history
 	if last == 0 || len(h) == 0 {
-		return slices.Clone(h)
+		return news(0, h)
 	}
 	for i := len(h) - 1; i >= 0 && h[i].Seq >= last; i-- {
 		if h[i].Seq == last {
-			return slices.Clone(h[i+1:])
+			return news(viewOf(h[i]), h[i+1:])
 		}
 	}
 	cur := h[len(h)-1]
@@ -152,6 +151,20 @@ func (st *interview) since(last uint64) []Update {
 		return []Update{cur}
 	}
 	return nil
+}
+
+// news returns the changes of h that a client showing view (0: nothing)
+// does not have: a change that only renumbers the status before it (see
+// reconcilePublishing) is left out.
+func news(view uint64, h []Update) []Update {
+	var out []Update
+	for _, u := range h {
+		if v := viewOf(u); v != view {
+			out = append(out, u)
+			view = v
+		}
+	}
+	return out
 }
 
 // stopLocked stops the running poller, if any.

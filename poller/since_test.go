@@ -1,0 +1,77 @@
+package poller
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestSinceNeverGoesBack drives interview.since, what a reconnecting
+// client gets, with ids this node issued and ids it never did: never an
+// id at or below the client's, never the status it shows again, never a
+// status behind it in the flow.
+func TestSinceNeverGoesBack(t *testing.T) {
+	const t0 = 1796101200000 // a stamp, in ms
+	at := func(stamp uint64, status string) Update {
+		u := Update{InterviewID: "a", Status: status}
+		u.Seq = renumber(stamp, u)
+		return u
+	}
+	id := func(stamp uint64, status string) uint64 { return at(stamp, status).Seq }
+	unknown, idv := at(t0, StatusUnknown), at(t0+100, StatusIDValidationFinished)
+	face := at(t0+200, StatusFaceValidationFinished)
+	again := at(t0+300, StatusFaceValidationFinished) // renumbered after an outage
+	finished := at(t0+400, StatusFinished)
+	history := []Update{unknown, idv, face, again}
+
+	tests := []struct {
+		name    string
+		history []Update
+		last    uint64
+		want    []Update
+	}{
+		{"first connect: every change, once each", history, 0, []Update{unknown, idv, face}},
+		{"a remembered id: the changes after it", history, idv.Seq, []Update{face}},
+		{"a remembered id, then only a renumbering", history, face.Seq, nil},
+		{"the current id", history, again.Seq, nil},
+		{"another node's id, older, another status", history, id(t0+150, StatusIDValidationFinished), []Update{again}},
+		{"another node's id, older, the same status", history, id(t0+250, StatusFaceValidationFinished), nil},
+		{"another node's id, later, the same status", history, id(t0+900, StatusFaceValidationFinished), nil},
+		{"another node's id, later, an unordered status", history, id(t0+900, StatusPostProcessingFinished), nil},
+		{"another node's id, later, a status behind", history, id(t0+900, StatusUnknown), []Update{at(t0+901, StatusFaceValidationFinished)}},
+		{"another node's id, finished, while this node is not", history, id(t0+250, StatusFinished), nil},
+		{"another node's id, later, unfinished, while this node finished", []Update{idv, finished}, id(t0+900, StatusFaceValidationFinished), []Update{at(t0+901, StatusFinished)}},
+		{"an id of an older gateway (no view)", history, t0, []Update{again}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newInterview("a")
+			st.history = tt.history
+			got := st.since(tt.last)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("since(%d) = %v, want %v", tt.last, got, tt.want)
+			}
+			for _, u := range got {
+				if tt.last != 0 && Seen(tt.last, u.Seq) {
+					t.Fatalf("since(%d) sent %v, which that client has seen", tt.last, u)
+				}
+			}
+		})
+	}
+}
+
+func TestPlausible(t *testing.T) {
+	now := uint64(time.Now().UnixMilli())
+	for seq, want := range map[uint64]bool{
+		3:                          true, // an older gateway's id
+		now:                        true, // an older gateway's id: plain milliseconds
+		now*1000 + 7:               true,
+		(now+50_000)*1000 + 7:      true, // another node's clock, 50s ahead
+		(now+3_600_000)*1000 + 7:   false,
+		18_446_744_073_709_551_615: false,
+	} {
+		if got := Plausible(seq); got != want {
+			t.Errorf("Plausible(%d) = %v, want %v", seq, got, want)
+		}
+	}
+}

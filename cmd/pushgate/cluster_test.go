@@ -194,7 +194,9 @@ type cluster struct {
 	wg           sync.WaitGroup // subscribers
 }
 
-func newCluster(t *testing.T, nodes int) *cluster {
+// newCluster starts the cluster's processes; extra flags go to every node
+// after the defaults, so they may override them.
+func newCluster(t *testing.T, nodes int, extra ...string) *cluster {
 	t.Helper()
 	r := redistest.Start(t)
 	bin := buildCommands(t)
@@ -213,12 +215,13 @@ func newCluster(t *testing.T, nodes int) *cluster {
 	startProcess(t, filepath.Join(bin, "pushgate-sim"), c.sim+"/sim/stats", "-addr", simAddr, "-api-key", "cluster-key")
 	for range nodes {
 		addr := freeAddr(t)
-		n := &node{base: "http://" + addr, client: c.client}
-		n.proc = startProcess(t, filepath.Join(bin, "pushgate"), n.base+"/healthz",
+		n := &node{base: "http://" + addr, client: c.client, bin: filepath.Join(bin, "pushgate")}
+		n.args = append([]string{
 			"-addr", addr, "-upstream", c.sim, "-api-key", "cluster-key", "-flow-id", "cluster-flow", "-flow-origin", c.sim,
 			"-secret", "a-cluster-secret-of-32-bytes-len", "-redis-url", r.URL(), "-lease-ttl", clusterLeaseTTL.String(),
 			"-poll-interval", clusterInterval.String(), "-sessions-per-minute", "-1", "-max-sessions-per-minute", "-1", "-max-conns-per-client", "-1",
-			"-max-streams-per-client", "-1", "-max-streams-per-interview", "-1", "-log-level", "warn")
+			"-max-streams-per-client", "-1", "-max-streams-per-interview", "-1", "-log-level", "warn"}, extra...)
+		n.restart(t)
 		c.nodes = append(c.nodes, n)
 	}
 	return c
@@ -355,11 +358,17 @@ func (c *cluster) checkLeases(t *testing.T, interviews int) {
 // node is one pushgate process.
 type node struct {
 	base   string
-	proc   *process
+	proc   *process // replaced by restart, in the test goroutine
 	client *http.Client
+	bin    string
+	args   []string
 }
 
 func (n *node) pid() int { return n.proc.cmd.Process.Pid }
+
+// restart starts the node's process, again after it died, on the same
+// address, and waits until it answers.
+func (n *node) restart(t *testing.T) { n.proc = startProcess(t, n.bin, n.base+"/healthz", n.args...) }
 
 func (n *node) kill() { n.proc.kill() }
 

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -26,7 +27,7 @@ type Handler struct {
 	apiTokens   apiTokens
 	cors        cors
 	metrics     *handlerMetrics
-	draining    atomic.Bool            // streams refused and ended
+	drain       drain                  // refuses work once draining, counts the work in flight
 	unready     atomic.Bool            // /readyz answers 503
 	readyState  atomic.Pointer[string] // /readyz's last answer, to log its changes
 	headers     map[string]string      // security headers on every answer
@@ -117,6 +118,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.guard(w, r) {
 		return
 	}
+	done, ok := h.drain.admit(r.URL.Path)
+	if !ok {
+		writeError(w, r, h.log, errDraining)
+		return
+	}
+	defer done()
 	if h.metrics == nil {
 		h.router.ServeHTTP(w, r)
 		return
@@ -142,11 +149,20 @@ func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 // load balancer stops sending new clients before Drain.
 func (h *Handler) Unready() { h.unready.Store(true) }
 
-// Drain turns readiness off, refuses new streams and ends the open ones
-// with a randomised retry hint. Call it before http.Server.Shutdown, which
-// would otherwise wait for open streams forever.
+// Drain turns readiness off, ends the open streams with a randomised retry
+// hint, and from then on answers every route that needs the pollers or the
+// upstream (streams, sessions, statuses, scores, the server API, webhooks)
+// 503 draining with Retry-After, so that clients go to another node; the
+// page, health and metrics are still served. Call it before
+// http.Server.Shutdown, which would otherwise wait for open streams
+// forever.
 func (h *Handler) Drain() {
 	h.unready.Store(true)
-	h.draining.Store(true)
+	h.drain.start()
 	h.cfg.Broker.Drain()
 }
+
+// Drained waits until, after Drain, no request that needs the pollers or
+// the upstream is in flight (streams aside: Drain ends them), or ctx
+// ends. Stop the pollers after it.
+func (h *Handler) Drained(ctx context.Context) error { return h.drain.wait(ctx) }

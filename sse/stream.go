@@ -25,7 +25,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	if h.draining.Load() {
+	if h.drain.on() {
 		writeError(w, r, h.log, errDraining)
 		return
 	}

@@ -25,10 +25,16 @@ func (g *Gateway) start(s *server) {
 }
 
 // Serve serves the gateway until ctx ends or a server fails, then shuts
-// down in order within ShutdownGrace: readiness off (for DrainDelay) and
-// streams ended, the simulator's webhooks stopped, requests in flight
-// finished, then the pollers, the cluster, the upstream client and, last,
-// the simulator, which requests in flight may still need.
+// down in order within ShutdownGrace: readiness off (for DrainDelay); then
+// streams ended and every route that needs the pollers answered 503
+// draining with Retry-After; the simulator's webhooks stopped; once the
+// requests already on those routes are done, the
+// pollers, the cluster (whose leases other nodes take at once), the
+// upstream client and the simulator stopped; and, last, the listener
+// closed and requests in flight finished. Until that last step the node
+// answers every client, 503 draining where it no longer serves, so a
+// client arriving during the shutdown is told to go elsewhere rather than
+// refused.
 func (g *Gateway) Serve(ctx context.Context) error {
 	gw := g.newServer(g.Handler, g.listener)
 	g.start(gw)
@@ -49,8 +55,14 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	if g.Simulator != nil {
 		g.Simulator.Close() // its webhooks, before the gateway stops taking them
 	}
+	drained, cancel := context.WithDeadline(context.Background(), g.shutdownBy)
+	if err := g.Handler.Drained(drained); err != nil {
+		g.log.Warn("requests still in flight at the end of the grace period", "err", err)
+	}
+	cancel()
+	g.stop()
 	g.shutdownServer(gw)
-	g.Close()
+	g.serving.Wait()
 	return serveErr
 }
 
@@ -59,11 +71,16 @@ func (g *Gateway) Serve(ctx context.Context) error {
 // stopped. It is for a gateway whose Handler the caller serves itself, and
 // ends Serve's shutdown; it may be called more than once.
 func (g *Gateway) Close() {
+	g.stop()
+	g.serving.Wait()
+}
+
+// stop runs the closers, once.
+func (g *Gateway) stop() {
 	g.closeOnce.Do(func() {
 		for i := len(g.closers) - 1; i >= 0; i-- {
 			g.closers[i]()
 		}
-		g.serving.Wait()
 	})
 }
 

@@ -25,6 +25,12 @@ type Config struct {
 	// CallTimeout bounds each upstream read, independent of the callers
 	// waiting for it. Zero means 5s.
 	CallTimeout time.Duration
+	// ProbeInterval is the time between two probes of the upstream, when
+	// the Source is a Prober: one per interval for the whole node while
+	// the upstream fails, after a failed status call, or while this node
+	// makes no status calls (so readiness follows the upstream without
+	// traffic); none while calls succeed. Zero means Interval.
+	ProbeInterval time.Duration
 	// MaxConcurrent caps upstream reads in flight across all interviews.
 	// Zero means 64.
 	MaxConcurrent int
@@ -70,7 +76,7 @@ func (c *Config) setDefaults() error {
 	}{
 		{&c.Interval, time.Second}, {&c.Linger, 10 * time.Second}, {&c.CallTimeout, 5 * time.Second},
 		{&c.BackoffMax, 30 * time.Second}, {&c.Retention, time.Hour}, {&c.PushInterval, 15 * time.Second},
-		{&c.PushSilence, time.Minute},
+		{&c.PushSilence, time.Minute}, {&c.ProbeInterval, 0},
 	} {
 		if *d.field == 0 {
 			*d.field = d.def
@@ -78,6 +84,9 @@ func (c *Config) setDefaults() error {
 		if *d.field < 0 {
 			return errors.New("poller: durations must not be negative")
 		}
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = c.Interval
 	}
 	if c.Jitter == 0 {
 		c.Jitter = 0.1

@@ -37,10 +37,19 @@
 // the cluster on first use and after every resync. Without a Cluster the
 // node is alone: it leads every interview and its memory is the only copy.
 //
+// A Source that is a Prober is probed, one cheap call per ProbeInterval
+// for the whole node, while the upstream fails or the node reads nothing,
+// so Ready follows the upstream without traffic. A probe that sees the
+// upstream back after an outage cuts the calls in flight (each is made
+// again at once), lifts the backoffs and wakes every poller:
+//
+//	prober ──Probe──▶ Source ──▶ probed: back? ──▶ recover: close idle conns, cut calls, lift backoffs, wake pollers
+//
 // Files: manager.go holds the Manager and the map of interviews;
 // interview.go the per-interview state, which owns its locks; watch.go
 // watchers, pollers and linger; read.go reads, backoff and the caps on
-// upstream calls; change.go applying and publishing changes; sync.go and
-// cluster.go the cluster; flow.go statuses, their order and Update;
-// config.go the Config; metrics.go the Prometheus collectors.
+// upstream calls; probe.go and recover.go the probe and recoveries;
+// change.go applying and publishing changes; sync.go and cluster.go the
+// cluster; flow.go statuses, their order and Update; config.go the
+// Config; metrics.go the Prometheus collectors.
 package poller

@@ -38,8 +38,9 @@ type Publisher interface {
 // Manager runs the shared pollers. Its methods are safe for concurrent use.
 //
 // Goroutines: one per running poller, one per upstream read in flight (the
-// singleflight call), one sweeper and, in a cluster, one receiving the
-// other nodes' changes; all are counted in wg and end with Close. A
+// singleflight call), one sweeper, one prober and one per probe in flight
+// when the Source is a Prober (probe.go) and, in a cluster, one receiving
+// the other nodes' changes; all are counted in wg and end with Close. A
 // goroutine is counted (wg.Add) only while the interview it serves is
 // locked and the Manager was found open, so Close, which marks itself
 // closed and then locks every interview once, waits for all of them.
@@ -55,6 +56,7 @@ type Manager struct {
 	ceiling *rate.Limiter      // caps upstream reads per second; nil when none
 	metrics *metrics
 	savings savings // calls made against per-browser polling, for the metrics
+	health  health  // the upstream as a whole: probes and recoveries (recover.go)
 
 	ctx    context.Context // ends with Close; parent of pollers and reads
 	cancel context.CancelFunc
@@ -88,6 +90,7 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		interviews: make(map[string]*interview),
 	}
 	m.gen.Store(1)
+	m.health.init(ctx)
 	m.savings.interval = cfg.Interval
 	m.ceiling = cfg.Ceiling
 	if m.ceiling == nil && cfg.MaxCallsPerSecond > 0 {
@@ -103,6 +106,10 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 	}
 	m.wg.Add(1)
 	go m.sweep()
+	if p, ok := src.(Prober); ok {
+		m.wg.Add(1)
+		go m.watchUpstream(p)
+	}
 	if ch := m.cluster.Changes(); ch != nil {
 		m.wg.Add(1)
 		go m.receive(ch)
@@ -139,7 +146,8 @@ func (m *Manager) Close() {
 }
 
 // Ready reports why the upstream cannot serve now, when the Source can
-// tell (see HealthChecker); nil means ready.
+// tell (see HealthChecker); nil means ready. With a Source that is also a
+// Prober, it follows the upstream without traffic: see watchUpstream.
 func (m *Manager) Ready() error {
 	if h, ok := m.src.(HealthChecker); ok {
 		return h.Healthy()

@@ -4,8 +4,9 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the Manager's Prometheus collectors; nil records nothing.
 type metrics struct {
-	reads   *prometheus.CounterVec
-	changes prometheus.Counter
+	reads      *prometheus.CounterVec
+	changes    prometheus.Counter
+	recoveries prometheus.Counter
 }
 
 // newMetrics registers the Manager's collectors. The gauges read the
@@ -23,9 +24,13 @@ func newMetrics(reg prometheus.Registerer, m *Manager) (*metrics, error) {
 			Name: "pushgate_status_changes_total",
 			Help: "Status changes observed and published.",
 		}),
+		recoveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pushgate_upstream_recoveries_total",
+			Help: "Times a probe saw the upstream answer again after a failed probe; each cut the calls in flight and read every interview at once.",
+		}),
 	}
 	collectors := []prometheus.Collector{
-		mt.reads, mt.changes,
+		mt.reads, mt.changes, mt.recoveries,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "pushgate_polling_equivalent_calls_total",
 			Help: "Upstream status calls per-browser polling would have made: one per open stream per poll interval.",
@@ -60,5 +65,11 @@ func (mt *metrics) read(answer string) {
 func (mt *metrics) changed() {
 	if mt != nil {
 		mt.changes.Inc()
+	}
+}
+
+func (mt *metrics) recovered() {
+	if mt != nil {
+		mt.recoveries.Inc()
 	}
 }

@@ -197,14 +197,14 @@ func (m *Manager) follow(st *interview) (u Update, followed, leads bool) {
 
 // call performs one upstream read under the global rate ceiling and
 // concurrency cap. Waiting for those and the call itself each get
-// CallTimeout, so a wait never eats the time of a call already sent.
+// CallTimeout, so a wait never eats the time of a call already sent. A
+// call a recovery cut (see recover) is made again at once, on a new turn
+// under the ceiling, in the slot it holds.
 func (m *Manager) call(interviewID, token string) (string, error) {
 	wait, cancelWait := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	defer cancelWait()
-	if m.ceiling != nil {
-		if err := m.ceiling.Wait(wait); err != nil {
-			return "", fmt.Errorf("poller: waiting under the upstream call ceiling: %w", err)
-		}
+	if err := m.underCeiling(wait); err != nil {
+		return "", err
 	}
 	select {
 	case m.sem <- struct{}{}:
@@ -212,10 +212,30 @@ func (m *Manager) call(interviewID, token string) (string, error) {
 		return "", fmt.Errorf("poller: waiting for an upstream slot: %w", wait.Err())
 	}
 	defer func() { <-m.sem }()
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
-	defer cancel()
-	m.savings.calls.Add(1)
-	return m.src.Status(ctx, interviewID, token)
+	for attempt := 1; ; attempt++ {
+		status, cut, err := m.callOnce(interviewID, token)
+		if !cut || attempt == 3 {
+			return status, err
+		}
+		retry, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+		err = m.underCeiling(retry)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// underCeiling waits for a turn under the rate ceiling, at most until
+// wait ends.
+func (m *Manager) underCeiling(wait context.Context) error {
+	if m.ceiling == nil {
+		return nil
+	}
+	if err := m.ceiling.Wait(wait); err != nil {
+		return fmt.Errorf("poller: waiting under the upstream call ceiling: %w", err)
+	}
+	return nil
 }
 
 // failedLocked records a failed read of st and schedules the next attempt.

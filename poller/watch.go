@@ -84,17 +84,25 @@ func (m *Manager) poll(ctx context.Context, st *interview, n int) {
 			m.cluster.Release(st.id)
 		}
 	}()
+	wake := m.health.woken() // before nextWait: a recovery in between wakes it
 	t := time.NewTimer(m.nextWait(st))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-wake:
+			// The upstream came back (see recover): read soon, whatever
+			// backoff the timer was set for.
+			wake = m.health.woken()
+			t.Reset(m.recoveryDelay())
+			continue
 		case <-t.C:
 		}
 		if _, err := m.read(ctx, st.id); errors.Is(err, ErrClosed) {
 			return
 		}
+		wake = m.health.woken()
 		t.Reset(m.nextWait(st))
 	}
 }

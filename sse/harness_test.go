@@ -47,21 +47,22 @@ type gateway struct {
 }
 
 type options struct {
-	interval     time.Duration    // poll interval; zero means 50ms
-	linger       time.Duration    // zero means 200ms
-	writeTimeout time.Duration    // zero means 2s
-	heartbeat    time.Duration    // zero means 1m
-	broker       sse.BrokerConfig // caps; the durations above win
-	handler      sse.Config       // CORS, rate limits and the like; the wiring is the gateway's
-	poller       poller.Config    // timeouts, backoff, caps; interval and linger above win
-	upstreamURL  string           // where the client calls the upstream (a simulator of the test's own behind it); empty means the built-in simulator
-	smallBuffers bool             // tiny socket send buffers, so a reader that stalls blocks writes soon
-	webhooks     bool             // the simulator pushes every change to the gateway's webhook
-	webhookAuth  string           // how: pushgate.WebhookAuth*; empty as the gateway defaults it
-	order        string           // the order the simulator's flow page sets statuses in
-	flowOrigin   string           // the configured flow origin; empty means the simulator's
-	page         fs.FS            // the page; nil means a stand-in
-	keepLogs     bool             // keep the gateway's log in gateway.logs; else discard it
+	interval        time.Duration    // poll interval; zero means 50ms
+	linger          time.Duration    // zero means 200ms
+	writeTimeout    time.Duration    // zero means 2s
+	heartbeat       time.Duration    // zero means 1m
+	broker          sse.BrokerConfig // caps; the durations above win
+	handler         sse.Config       // CORS, rate limits and the like; the wiring is the gateway's
+	poller          poller.Config    // timeouts, backoff, caps; interval and linger above win
+	upstreamURL     string           // where the client calls the upstream (a simulator of the test's own behind it); empty means the built-in simulator
+	upstreamTimeout time.Duration    // of each upstream call (and the poller's CallTimeout unless set); zero means 2s
+	smallBuffers    bool             // tiny socket send buffers, so a reader that stalls blocks writes soon
+	webhooks        bool             // the simulator pushes every change to the gateway's webhook
+	webhookAuth     string           // how: pushgate.WebhookAuth*; empty as the gateway defaults it
+	order           string           // the order the simulator's flow page sets statuses in
+	flowOrigin      string           // the configured flow origin; empty means the simulator's
+	page            fs.FS            // the page; nil means a stand-in
+	keepLogs        bool             // keep the gateway's log in gateway.logs; else discard it
 }
 
 const (
@@ -85,8 +86,11 @@ func newGateway(t testing.TB, o options) *gateway {
 	if o.heartbeat == 0 {
 		o.heartbeat = time.Minute
 	}
+	if o.upstreamTimeout == 0 {
+		o.upstreamTimeout = 2 * time.Second
+	}
 	cfg := pushgate.Config{
-		Upstream:      upstream.Config{Timeout: 2 * time.Second},
+		Upstream:      upstream.Config{Timeout: o.upstreamTimeout},
 		Simulator:     pushgate.SimulatorConfig{Webhooks: o.webhooks, WebhookAuth: o.webhookAuth, Order: o.order},
 		Secret:        tokenSecret,
 		Poller:        o.poller,

@@ -145,12 +145,20 @@ func newHTTPClient() *http.Client {
 
 // Close releases the Client's idle keep-alive connections. The gateway
 // calls it when it stops, after the last call; a later call opens new ones.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() { c.CloseIdleConnections() }
+
+// CloseIdleConnections closes the keep-alive connections no call is using.
+// The poller calls it when the upstream comes back after an outage, so the
+// next calls dial afresh instead of reusing a connection to a peer that
+// may have gone away meanwhile.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 // Healthy returns nil unless the most recent call that reached a verdict
-// found the upstream unavailable (network error, timeout, 5xx); then it
-// returns that call's error. Calls the caller cancelled, and calls never
-// sent (ErrNoSession), do not count.
+// found the upstream unavailable (network error, 5xx, or no answer within
+// the call's deadline, whether the Client's Timeout or the caller's own);
+// then it returns that call's error. Calls whose caller cancelled them
+// ("gave up": context.Canceled), calls never sent (ErrNoSession, or a
+// context that had already ended) do not count.
 func (c *Client) Healthy() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -172,9 +180,15 @@ type request struct {
 // do sends rq under the Client's timeout and returns the status code and body
 // of a 2xx answer, or an *Error. It records the upstream's health.
 func (c *Client) do(ctx context.Context, rq request) (int, []byte, error) {
+	if err := ctx.Err(); err != nil {
+		// Never sent: it says nothing about the upstream.
+		return 0, nil, &Error{Op: rq.op, Kind: ErrUnavailable, Err: err}
+	}
 	code, body, err := c.roundTrip(ctx, rq)
-	if ctx.Err() == nil || code != 0 {
-		// The caller's giving up says nothing about the upstream.
+	if code != 0 || !errors.Is(ctx.Err(), context.Canceled) {
+		// A caller that gave up (cancelled) says nothing about the
+		// upstream; a deadline, the Client's or the caller's, does: it is
+		// how long this node waits for an answer.
 		c.mu.Lock()
 		c.unhealthy = nil
 		if err != nil && errors.Is(err.Kind, ErrUnavailable) {

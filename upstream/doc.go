@@ -12,13 +12,16 @@
 // whether to back off (ErrRateLimited, ErrUnavailable) or give up; the same
 // errors answer by method (NotFound, Unavailable, RetryDelay, ...) for
 // callers that map them by behaviour without importing this package.
-// Healthy reports whether the last call found the upstream unavailable.
+// Healthy reports whether the last call found the upstream unavailable
+// (a deadline counts, a caller's cancellation does not); Probe asks the
+// one cheap question that needs no session (probe.go), so a caller can
+// keep Healthy current without traffic.
 //
 // Admin mode (Config.AdminToken, or Config.AdminEmail and AdminPassword)
 // reads by interview id with an admin token; with credentials the Client
 // logs in by itself, renews the token before it expires, and on a 401
-// renews once and retries (admin.go). The calls are in calls.go, the
-// transport in client.go.
+// renews once and retries (admin.go). The calls are in calls.go and
+// probe.go, the transport in client.go.
 //
 // The Client never retries otherwise: when and how often to ask is the caller's call.
 // Tokens and the API key travel in headers only and never appear in errors.

@@ -123,6 +123,7 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.DurationVar(&g.HTTP.ReadTimeout, "read-timeout", 10*time.Second, "time a request other than a stream has to send its body; its whole handling gets this plus the request's upstream time, then the connection is closed")
 	fs.IntVar(&g.MaxConnectionsPerClient, "max-conns-per-client", 512, "open connections one client address (an IPv6 client's /64) may hold; more are answered 429 at once; the -trusted-proxies are exempt; 0 or negative means no cap")
 	fs.DurationVar(&g.Poller.Interval, "poll-interval", time.Second, "upstream status poll interval per interview")
+	fs.DurationVar(&g.Poller.ProbeInterval, "probe-interval", 0, "time between two probes of the upstream (GET /0/omni/get/onboarding/status without a token, which the upstream refuses with 401) while it fails, after a failed status read, or while this node reads nothing; one per interval for the whole node, none while reads succeed; /readyz follows them; 0 means -poll-interval")
 	fs.DurationVar(&g.Poller.Retention, "retention", 0, "how long an interview nobody watches or reads is remembered (its status and upstream session token, on this node and in Redis); 0 means -token-ttl; raise it when your backend reads scores later with GET /v1/sessions/{interviewId}")
 	fs.DurationVar(&g.Poller.Linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
 	fs.DurationVar(&g.Poller.BackoffMax, "backoff-max", 30*time.Second, "cap of the exponential backoff after upstream errors")
@@ -234,6 +235,9 @@ func (c *config) validate() error {
 	}
 	if g.Poller.Retention < 0 {
 		return errors.New("-retention must not be negative")
+	}
+	if g.Poller.ProbeInterval < 0 {
+		return errors.New("-probe-interval must not be negative (0 means -poll-interval)")
 	}
 	if c.previousGrace != 0 {
 		return errors.New("-previous-secret-grace is gone: a grace counted from start grew with every restart; set -previous-secret-until to an absolute time (RFC 3339), one -token-ttl after the rotation")

@@ -56,6 +56,7 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-api-token", "a-long-token with-a-space"}, // not one token
 		{"-api-token", "0123456789abcdef", "-api-burst", "0"},
 		{"-retention", "-1s"},
+		{"-probe-interval", "-1s"},
 		{"-secret", "a-test-secret-of-32-bytes-length", "-previous-secret", "the-old-secret-of-32-bytes-long."},                                       // no end
 		{"-secret", "a-test-secret-of-32-bytes-length", "-previous-secret", "the-old-secret-of-32-bytes-long.", "-previous-secret-until", "tomorrow"}, // not RFC 3339
 		{"-previous-secret-grace", "1h"},         // replaced: it restarted with the process

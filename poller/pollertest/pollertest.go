@@ -41,22 +41,30 @@ func (s *Source) Status(ctx context.Context, interviewID, sessionToken string) (
 		s.inflight--
 		s.mu.Unlock()
 	}()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
+	if err := s.answer(ctx, gate); err != nil {
+		return "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil {
-		return "", s.err
-	}
 	if st, ok := s.status[interviewID]; ok {
 		return st, nil
 	}
 	return poller.StatusUnknown, nil
+}
+
+// answer waits at gate, if any, until it opens or ctx ends, then returns
+// the error set with SetErr.
+func (s *Source) answer(ctx context.Context, gate chan struct{}) error {
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // Set makes the interview's status status from now on.
@@ -81,6 +89,15 @@ func (s *Source) Hold() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gate = make(chan struct{})
+}
+
+// Heal makes later calls answer at once, while those already held stay
+// stuck until their context ends, as calls on a dead connection do after
+// the upstream came back.
+func (s *Source) Heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate = nil
 }
 
 // Release lets the held calls, and every later one, go on.

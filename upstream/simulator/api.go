@@ -36,6 +36,11 @@ type Stats struct {
 	Score             int64            `json:"score"`
 	LogIn             int64            `json:"log_in"` // admin log-ins (POST /executive/log-in)
 	StatusByInterview map[string]int64 `json:"status_by_interview"`
+	// StatusNoToken counts the status calls (within Status) that carried
+	// no token at all. The upstream refuses them with 401 before looking
+	// anything up, and so does the Simulator, after the faults in force
+	// for calls about no interview; the gateway's readiness probe is one.
+	StatusNoToken int64 `json:"status_no_token"`
 	// MaxStatusInFlight is the most status calls about one interview that
 	// were ever in flight at once: a gateway that shares its reads keeps
 	// it at 1.
@@ -120,6 +125,9 @@ func (s *Simulator) count(o op, r *http.Request) (Faults, string) {
 		s.stats.Score++
 	case opStatus:
 		s.stats.Status++
+		if r.Header.Get("X-Incode-Hardware-Id") == "" {
+			s.stats.StatusNoToken++
+		}
 	case opLogIn:
 		s.stats.LogIn++
 	}

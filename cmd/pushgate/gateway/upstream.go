@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
 	"github.com/pushgate/pushgate/upstream/simulator"
@@ -118,6 +119,15 @@ type upstreamSessions struct {
 }
 
 var _ sse.Upstream = upstreamSessions{}
+
+// The upstream client is the poller's Source as it is: it tells the
+// upstream's health and can be probed, so /readyz follows the upstream
+// without traffic, and a recovery reads every interview at once.
+var _ interface {
+	poller.Source
+	poller.HealthChecker
+	poller.Prober
+} = (*upstream.Client)(nil)
 
 // wait waits for a call's turn under the ceiling, at most until ctx ends.
 func (u upstreamSessions) wait(ctx context.Context) error {

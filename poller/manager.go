@@ -259,7 +259,21 @@ func (m *Manager) count(match func(*interview) bool) int {
 // sweep forgets interviews nobody has used for Retention.
 func (m *Manager) sweep() {
 	defer m.wg.Done()
-	every := min(max(m.cfg.Retention/4, time.Second), time.Minute)
+	m.tick(min(max(m.cfg.Retention/4, time.Second), time.Minute), func(now time.Time) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for id, st := range m.interviews {
+			st.mu.Lock()
+			if st.idleLocked() && now.Sub(st.usedAt) > m.cfg.Retention {
+				delete(m.interviews, id)
+			}
+			st.mu.Unlock()
+		}
+	})
+}
+
+// tick calls f every period, in the calling goroutine, until Close.
+func (m *Manager) tick(every time.Duration, f func(now time.Time)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -267,15 +281,7 @@ func (m *Manager) sweep() {
 		case <-m.ctx.Done():
 			return
 		case now := <-t.C:
-			m.mu.Lock()
-			for id, st := range m.interviews {
-				st.mu.Lock()
-				if st.idleLocked() && now.Sub(st.usedAt) > m.cfg.Retention {
-					delete(m.interviews, id)
-				}
-				st.mu.Unlock()
-			}
-			m.mu.Unlock()
+			f(now)
 		}
 	}
 }

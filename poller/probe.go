@@ -26,19 +26,12 @@ type Prober interface {
 // earlier ones do, and a recovery cancels those still hanging.
 func (m *Manager) watchUpstream(p Prober) {
 	defer m.wg.Done()
-	t := time.NewTicker(m.cfg.ProbeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case now := <-t.C:
-			if m.health.due(m.Ready() != nil, now, m.cfg.ProbeInterval) {
-				m.wg.Add(1) // this goroutine is counted: Close has not returned
-				go m.probe(p)
-			}
+	m.tick(m.cfg.ProbeInterval, func(now time.Time) {
+		if m.health.due(m.Ready() != nil, now, m.cfg.ProbeInterval) {
+			m.wg.Add(1) // this goroutine is counted: Close has not returned
+			go m.probe(p)
 		}
-	}
+	})
 }
 
 // probe makes one probe, under the rate ceiling like every upstream call

@@ -73,14 +73,21 @@ func (m *Manager) startLocked(st *interview) {
 
 // poll is the poller goroutine of one interview, the nth started. It gives
 // the interview's lease back when it ends, unless a newer poller runs,
-// which holds the lease now.
+// which holds the lease now. After the flow finished it gives it back one
+// interval later: the other nodes hear the end through the cluster a
+// little after this node commits it, and a lease free meanwhile would let
+// one of them take it and read the finished flow once more.
 func (m *Manager) poll(ctx context.Context, st *interview, n int) {
 	defer m.wg.Done()
 	defer func() {
 		st.mu.Lock()
-		newer := st.pollers != n
+		newer, done := st.pollers != n, st.cur.Done()
 		st.mu.Unlock()
-		if !newer {
+		switch {
+		case newer: // it holds the lease now
+		case done && m.shared:
+			m.releaseIdle(st) // no poller starts again: it is released
+		default:
 			m.cluster.Release(st.id)
 		}
 	}()

@@ -146,6 +146,13 @@ func TestLoadSSE(t *testing.T) {
 			if s.Mode != "sse" || s.CallsPerIntervalPerIv > 1.05 {
 				t.Errorf("mode %s, %.3f upstream calls per interview per interval; want sse and at most 1.05", s.Mode, s.CallsPerIntervalPerIv)
 			}
+			// While changes flow (about 2.25 s: W ≈ 11 intervals, so up
+			// to 1 + 1/W from the window's ends); a call per change would
+			// add about 0.25.
+			if s.ChangesFlowing < 20 || s.FlowingS < 2 || s.CallsPerIntervalFlowing > 1.1 {
+				t.Errorf("while changes flow: %d changes in %.2f s, %.3f upstream calls per interview per interval; want changes and at most 1.1",
+					s.ChangesFlowing, s.FlowingS, s.CallsPerIntervalFlowing)
+			}
 			if s.Latency.P50 > tt.maxP50 {
 				t.Errorf("latency p50 %.1f ms with a 200 ms interval; want below %v", s.Latency.P50, tt.maxP50)
 			}

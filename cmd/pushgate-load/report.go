@@ -35,6 +35,10 @@ type summary struct {
 	CallsPerIntervalPerIv       float64        `json:"upstream_calls_per_interview_per_interval"`
 	CallsWithConnect            int64          `json:"upstream_status_calls_with_connect"` // from before the first connection
 	CallsPerIntervalWithConnect float64        `json:"upstream_calls_per_interview_per_interval_with_connect"`
+	CallsFlowing                int64          `json:"upstream_status_calls_while_changing"` // from the first change until a flow may finish (see flowingUntil)
+	CallsPerIntervalFlowing     float64        `json:"upstream_calls_per_interview_per_interval_while_changing"`
+	FlowingS                    float64        `json:"while_changing_s"`
+	ChangesFlowing              int            `json:"changes_while_changing"`
 	Interval                    string         `json:"interval"`
 	Polls                       int64          `json:"polls,omitempty"`
 	BackendUpstreamCalls        int64          `json:"backend_upstream_calls,omitempty"`
@@ -88,7 +92,10 @@ type measurements struct {
 	driveErrors                    map[string]int
 	statusCalls                    int64 // over measured: every connection open, changes, drain
 	statusCallsWithConnect         int64 // over withConnect: from before the first connection
+	statusCallsFlowing             int64 // over flowing: from the first change until a flow may finish
+	changesFlowing                 int   // changes sent within flowing
 	measured, withConnect, elapsed time.Duration
+	flowing                        time.Duration
 	serverBase, serverPk           int64
 	serverCPU                      float64
 	notes                          []string
@@ -139,6 +146,8 @@ func buildSummary(m measurements) summary {
 	s.CallsWithConnect = m.statusCallsWithConnect
 	s.CallsPerIntervalPerIv = callsPerInterval(m.statusCalls, m.cfg.interviews, m.measured, m.cfg.interval)
 	s.CallsPerIntervalWithConnect = callsPerInterval(m.statusCallsWithConnect, m.cfg.interviews, m.withConnect, m.cfg.interval)
+	s.CallsFlowing, s.FlowingS, s.ChangesFlowing = m.statusCallsFlowing, round(m.flowing.Seconds(), 2), m.changesFlowing
+	s.CallsPerIntervalFlowing = callsPerInterval(m.statusCallsFlowing, m.cfg.interviews, m.flowing, m.cfg.interval)
 	if s.Connections > 0 {
 		s.ServerBytesPerConn = max(0, m.serverPk-m.serverBase) / int64(s.Connections)
 		s.GeneratorBytesPerConn = max(0, genPeak-genBase) / int64(s.Connections)
@@ -263,7 +272,9 @@ func (s summary) writeTable(w io.Writer) error {
 	row("events delivered", "%s of %s expected", thousands(s.EventsDelivered), thousands(s.EventsExpected))
 	row("missed / duplicates / out of order", "%d / %d / %d", s.EventsMissed, s.Duplicates, s.OutOfOrder)
 	row("latency ms", "p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (n=%d)", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max, s.Latency.N)
-	row("upstream status calls", "%s = %.3f per interview per interval (over %.1f s with every connection open)", thousands(int(s.UpstreamStatusCalls)), s.CallsPerIntervalPerIv, s.MeasuredS)
+	row("upstream status calls", "%s = %.3f per interview per interval while changes flow (first %.1f s of driving: %s changes, no flow finished yet)",
+		thousands(int(s.CallsFlowing)), s.CallsPerIntervalFlowing, s.FlowingS, thousands(s.ChangesFlowing))
+	row("", "%s = %.3f over the whole %.1f s with every connection open (finished flows are no longer polled)", thousands(int(s.UpstreamStatusCalls)), s.CallsPerIntervalPerIv, s.MeasuredS)
 	row("", "%s = %.3f counting the connect phase too", thousands(int(s.CallsWithConnect)), s.CallsPerIntervalWithConnect)
 	row("server RSS", "%s MiB peak, %s MiB before, %s bytes per connection", mib(s.ServerRSS), mib(s.ServerRSSBaseline), thousands(int(s.ServerBytesPerConn)))
 	row("server CPU", "%.2f s", s.ServerCPU)

@@ -136,7 +136,8 @@ func (r *runner) load(ctx context.Context, gateways []string, sim string, procs,
 		return m, fmt.Errorf("reading %s/sim/stats: %w", sim, err)
 	}
 	steadyStart := time.Now()
-	m.changedAt = r.drive(ctx, sessions)
+	var flowing flowingWindow
+	m.changedAt, flowing = r.drive(ctx, sessions)
 	r.drain(ctx, f)
 	after, err := r.api.stats(ctx)
 	if err != nil {
@@ -152,6 +153,12 @@ func (r *runner) load(ctx context.Context, gateways []string, sim string, procs,
 		}
 	}
 	m.statusCalls, m.statusCallsWithConnect = statusCalls(ready, after, sessions), statusCalls(before, after, sessions)
+	if flowing.err != nil {
+		r.noteOnce(fmt.Sprintf("upstream calls while changes flow not measured: reading %s/sim/stats: %v", sim, flowing.err))
+	} else {
+		m.statusCallsFlowing, m.flowing = statusCalls(ready, flowing.stats, sessions), flowing.at.Sub(steadyStart)
+		m.changesFlowing = changesBefore(m.changedAt, flowing.at)
+	}
 	r.setPhase("stopping")
 	if m.results, err = f.wait(30 * time.Second); err != nil {
 		return m, err
@@ -220,14 +227,17 @@ func (r *runner) waitReady(ctx context.Context, f *fleet) error {
 	}
 }
 
-// drive makes the status changes over -duration.
-func (r *runner) drive(ctx context.Context, sessions []session) [][]int64 {
+// drive makes the status changes over -duration, and reads the
+// simulator's counters when the first change that finishes a flow is due
+// (see flowingUntil).
+func (r *runner) drive(ctx context.Context, sessions []session) ([][]int64, flowingWindow) {
 	r.setPhase("changing")
 	ids := make([]string, len(sessions))
 	for i, s := range sessions {
 		ids[i] = s.ID
 	}
 	plan := planChanges(len(ids), r.cfg.changes, r.cfg.duration, r.cfg.interval, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	flowing := r.readFlowing(ctx, flowingUntil(plan, r.cfg.duration))
 	dctx, cancel := context.WithTimeout(ctx, r.cfg.duration+30*time.Second) // bounded even if the simulator stalls
 	defer cancel()
 	changedAt := drive(dctx, plan, ids, r.cfg.changes, r.api.setStatus, func(err error) {
@@ -239,7 +249,7 @@ func (r *runner) drive(ctx context.Context, sessions []session) [][]int64 {
 	if r.cfg.changes == 0 {
 		sleep(ctx, r.cfg.duration)
 	}
-	return changedAt
+	return changedAt, <-flowing
 }
 
 // drain waits until every connected subscriber saw the last status driven,

@@ -62,13 +62,17 @@ func TestClusterChaos(t *testing.T) {
 	waitFirstEvent(t, tabs)
 	time.Sleep(2 * chaosInterval) // every interview polled, its lease taken
 
-	began := time.Now()
+	began, callsBefore := time.Now(), c.statusCalls(sessions)
 	driving := make(chan error, 1)
 	go func() { driving <- drive(c, changes, sessions, began) }()
 	at := func(d time.Duration) { time.Sleep(time.Until(began.Add(d))) }
 	var faults []fault
 
 	at(6 * time.Second)
+	// Before any fault, with changes flowing and every tab moving between
+	// nodes: one upstream status call per interview per interval, for the
+	// whole cluster (1/(1+jitter/2) ≈ 0.95 expected).
+	perInterval := float64(c.statusCalls(sessions)-callsBefore) / chaosInterviews / (float64(time.Since(began)) / float64(chaosInterval))
 	victim, killed, takeover := c.killBusiest(t, sessions)
 	at(12 * time.Second)
 	victim.restart(t)
@@ -120,8 +124,11 @@ func TestClusterChaos(t *testing.T) {
 		}
 	}
 	got := tally(tabs, changes, windows, phases)
-	t.Logf("chaos summary: %d interviews x %d tabs, interval %v, lease TTL %v: %v; %d tabs unfinished after 20 s; takeover after kill -9 of the node with the most leases %v; recovery after each fault (until every tab shows the status of its end): %s",
-		chaosInterviews, chaosTabs, chaosInterval, clusterLeaseTTL, got, left, takeover, strings.Join(recovered, ", "))
+	t.Logf("chaos summary: %d interviews x %d tabs, interval %v, lease TTL %v: %v; %d tabs unfinished after 20 s; %.3f upstream status calls per interview per interval before the first fault, with changes flowing and tabs moving; takeover after kill -9 of the node with the most leases %v; recovery after each fault (until every tab shows the status of its end): %s",
+		chaosInterviews, chaosTabs, chaosInterval, clusterLeaseTTL, got, left, perInterval, takeover, strings.Join(recovered, ", "))
+	if perInterval > 1 {
+		t.Errorf("%.3f upstream status calls per interview per interval with changes flowing and tabs moving between nodes, want at most 1", perInterval)
+	}
 	switch {
 	case takeover < 0:
 		t.Errorf("polling did not resume for every interview of the killed node within %v", 4*clusterLeaseTTL)

@@ -57,6 +57,9 @@ type config struct {
 	timeout      time.Duration
 	jsonOut      bool
 	progressEach time.Duration // stderr progress period; tests shorten it
+	churn        float64       // streams closed and reopened per second; above 0 the run is a soak (soak.go)
+	life         time.Duration // a soak's mean interview life
+	settle       time.Duration // a soak's wait for the goroutines to come back; tests shorten it
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -81,8 +84,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.sourceIPs, "source-ips", 0, "spread client connections over source addresses 127.0.0.1..127.0.0.N; 0 = automatic (one per 20,000 connections)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "hard stop of the whole run")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object on stdout instead of the summary table")
+	soakFlags(fs, &c)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: pushgate-load [flags]\n\nLoad-tests pushgate: many concurrent SSE streams (or polling browsers) over loopback,\nstatus changes driven through the simulator, and a report of delivery, latency,\nupstream calls and memory. It always stops by itself (-timeout).\n\nAgainst a cluster, give every node to -gateway and the shared simulator to -sim:\n  pushgate-load -gateway http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 -sim http://127.0.0.1:8090 -subscribers-per-interview 3\n\n")
+		fmt.Fprintf(out, "Usage: pushgate-load [flags]\n\nLoad-tests pushgate: many concurrent SSE streams (or polling browsers) over loopback,\nstatus changes driven through the simulator, and a report of delivery, latency,\nupstream calls and memory. It always stops by itself (-timeout).\n\nAgainst a cluster, give every node to -gateway and the shared simulator to -sim:\n  pushgate-load -gateway http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 -sim http://127.0.0.1:8090 -subscribers-per-interview 3\n\nA soak: 30 minutes of streams closing and reopening and interviews finishing and\nstarting, with the gateway's RSS and goroutines at the start, every minute and\nafter the churn, and exit status 1 if its goroutines do not come back:\n  pushgate-load -spawn -duration 30m -churn 20 -interviews 300 -subscribers-per-interview 3\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +96,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.progressEach = time.Second
+	c.soakDefaults(fs)
 	if !c.spawn {
 		var err error
 		if c.gateways, err = splitGateways(c.gateway); err != nil {
@@ -137,5 +142,5 @@ func (c config) validate() error {
 		return fmt.Errorf("-duration %v is too short for %d changes %v apart (2 poll intervals, so no change hides another): use at least %v",
 			c.duration, c.changes, minChangeGap(c.interval), time.Duration(c.changes)*minChangeGap(c.interval))
 	}
-	return nil
+	return c.validateSoak()
 }

@@ -53,6 +53,7 @@ type summary struct {
 	ElapsedS                    float64        `json:"elapsed_s"`
 	MeasuredS                   float64        `json:"measured_s"`
 	Nodes                       []nodeSummary  `json:"nodes,omitempty"` // with several -gateway URLs: each node's share
+	Soak                        *soakSummary   `json:"soak,omitempty"`  // with -churn (soakreport.go)
 	Notes                       []string       `json:"notes,omitempty"`
 }
 
@@ -287,6 +288,9 @@ func (s summary) writeTable(w io.Writer) error {
 		row(fmt.Sprintf("node %d", i+1), "%s: %s sessions, %s of %s streams, %s of %s events, missed %d, dup %d, errors %d, p50 %.1f p99 %.1f ms, RSS %s MiB, CPU %.2f s",
 			n.Gateway, thousands(n.Sessions), thousands(n.Connections), thousands(n.Target), thousands(n.EventsDelivered), thousands(n.EventsExpected),
 			n.EventsMissed, n.Duplicates, n.Errors, n.Latency.P50, n.Latency.P99, mib(n.RSS), n.CPU)
+	}
+	if s.Soak != nil {
+		s.Soak.writeRows(row)
 	}
 	row("elapsed", "%.1f s", s.ElapsedS)
 	for _, n := range s.Notes {

@@ -44,15 +44,31 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer stop()
 	r.api = newAPI(gateways, sim, cfg.simAPIKey, cfg.simToken)
 	defer r.api.Close()
-	m, err := r.load(ctx, gateways, sim, procs, sourceIPs)
+	var m measurements
+	var soak *soakRun
+	if cfg.churn > 0 {
+		m, soak, err = r.soak(ctx, gateways, sim, procs, sourceIPs)
+	} else {
+		m, err = r.load(ctx, gateways, sim, procs, sourceIPs)
+	}
 	if err != nil {
 		return err
 	}
 	s := buildSummary(m)
-	if cfg.jsonOut {
-		return s.writeJSON(stdout)
+	if soak != nil {
+		soak.apply(&s, cfg, m.results)
 	}
-	return s.writeTable(stdout)
+	write := s.writeTable
+	if cfg.jsonOut {
+		write = s.writeJSON
+	}
+	if err := write(stdout); err != nil {
+		return err
+	}
+	if soak != nil && soak.leak() {
+		return errors.New(soak.leakMessage())
+	}
+	return nil
 }
 
 // plan picks the number of worker processes and source addresses: as few
@@ -94,7 +110,7 @@ func (r *runner) servers(ctx context.Context) (gateways []string, sim string, st
 	}
 	srv, err := spawnServer(ctx, spawnOptions{
 		bin: r.cfg.pushgateBin, tmpDir: tmp, interval: r.cfg.interval,
-		perInterview: r.cfg.subscribers, extraArgs: r.cfg.serverArgs,
+		perInterview: r.cfg.subscribers, extraArgs: r.cfg.spawnArgs(),
 	})
 	if err != nil {
 		os.RemoveAll(tmp)

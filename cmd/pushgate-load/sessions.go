@@ -135,37 +135,47 @@ func (a *api) stats(ctx context.Context) (simStats, error) {
 // process_cpu_seconds_total (0 when absent) from a gateway's Prometheus
 // /metrics, for a server this tool did not start.
 func (a *api) processMetrics(ctx context.Context, gateway string) (rss int64, cpu float64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gateway+"/metrics", nil)
+	v, err := a.metrics(ctx, gateway, "process_resident_memory_bytes", "process_cpu_seconds_total")
 	if err != nil {
 		return 0, 0, err
+	}
+	r, ok := v["process_resident_memory_bytes"]
+	if !ok {
+		return 0, 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", gateway)
+	}
+	return int64(r), v["process_cpu_seconds_total"], nil
+}
+
+// metrics reads the named unlabelled samples from a gateway's Prometheus
+// /metrics; a name it does not show is absent from the answer.
+func (a *api) metrics(ctx context.Context, gateway string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gateway+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, &httpStatusError{Code: resp.StatusCode}
+		return nil, &httpStatusError{Code: resp.StatusCode}
 	}
+	out := make(map[string]float64, len(names))
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	haveRSS := false
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				return 0, 0, err
+		for _, name := range names {
+			if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+				v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s in %s/metrics: %w", name, gateway, err)
+				}
+				out[name] = v
 			}
-			rss, haveRSS = int64(v), true
-		}
-		if rest, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
-			cpu, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		}
 	}
-	if !haveRSS {
-		return 0, 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", gateway)
-	}
-	return rss, cpu, sc.Err()
+	return out, sc.Err()
 }
 
 // createSessions makes n sessions with a few requests in flight. It stops at

@@ -32,6 +32,7 @@ type assignment struct {
 	Interval   time.Duration `json:"interval"`         // poll interval of a polling browser
 	Changes    int           `json:"changes"`          // a subscriber is settled once it saw walk[Changes]
 	Deadline   int64         `json:"deadline_unix_ns"` // hard stop, whatever the parent does
+	Soak       *soakPlan     `json:"soak,omitempty"`   // a soak: whole interviews, churned (soakworker.go)
 }
 
 // assigned is a range of subscribers of one interview.
@@ -46,30 +47,32 @@ type assigned struct {
 
 // progress is a worker's counters, reported about four times a second.
 type progress struct {
-	Attempted int64 `json:"attempted"` // connections tried
-	Open      int64 `json:"open"`      // connections open now
-	Failed    int64 `json:"failed"`    // connections that could not be opened
-	Events    int64 `json:"events"`    // statuses received
-	Settled   int64 `json:"settled"`   // subscribers that saw the last status driven
-	Errors    int64 `json:"errors"`    // every error, connect errors included
-	Ready     bool  `json:"ready"`     // every connection attempt has been resolved
+	Attempted int64         `json:"attempted"`      // connections tried
+	Open      int64         `json:"open"`           // connections open now
+	Failed    int64         `json:"failed"`         // connections that could not be opened
+	Events    int64         `json:"events"`         // statuses received
+	Settled   int64         `json:"settled"`        // subscribers that saw the last status driven
+	Errors    int64         `json:"errors"`         // every error, connect errors included
+	Ready     bool          `json:"ready"`          // every connection attempt has been resolved
+	Soak      *soakProgress `json:"soak,omitempty"` // a soak's cycles and phase
 }
 
 // workerResult is what a worker hands back at the end.
 type workerResult struct {
-	Subs         []subReport    `json:"subs"`          // connected subscribers only
-	Errors       map[string]int `json:"errors"`        // by phase and kind
-	NodeErrors   []int          `json:"node_errors"`   // errors by gateway node (index in Gateways)
-	NodeFailed   []int          `json:"node_failed"`   // connections that could not be opened, by node
-	Refused      int            `json:"refused"`       // connect answers 429/503
-	Attempted    int            `json:"attempted"`     // connection attempts
-	Connected    int            `json:"connected"`     // connections established
-	FirstTry     int64          `json:"first_try"`     // Unix ns of the first attempt
-	LastOpen     int64          `json:"last_open"`     // Unix ns of the last connection established
-	RSSBase      int64          `json:"rss_base"`      // this process before connecting
-	RSSPeak      int64          `json:"rss_peak"`      // this process with every connection open
-	Polls        int64          `json:"polls"`         // polls sent (polling mode)
-	BackendCalls int64          `json:"backend_calls"` // upstream calls of the polling backend
+	Subs         []subReport    `json:"subs"`           // connected subscribers only
+	Errors       map[string]int `json:"errors"`         // by phase and kind
+	NodeErrors   []int          `json:"node_errors"`    // errors by gateway node (index in Gateways)
+	NodeFailed   []int          `json:"node_failed"`    // connections that could not be opened, by node
+	Refused      int            `json:"refused"`        // connect answers 429/503
+	Attempted    int            `json:"attempted"`      // connection attempts
+	Connected    int            `json:"connected"`      // connections established
+	FirstTry     int64          `json:"first_try"`      // Unix ns of the first attempt
+	LastOpen     int64          `json:"last_open"`      // Unix ns of the last connection established
+	RSSBase      int64          `json:"rss_base"`       // this process before connecting
+	RSSPeak      int64          `json:"rss_peak"`       // this process with every connection open
+	Polls        int64          `json:"polls"`          // polls sent (polling mode)
+	BackendCalls int64          `json:"backend_calls"`  // upstream calls of the polling backend
+	Soak         *soakResult    `json:"soak,omitempty"` // a soak's delivery tally and cycles; Subs is then empty
 }
 
 // slot is one subscriber. Its goroutine alone touches it until the worker's
@@ -105,10 +108,13 @@ type worker struct {
 
 // runWorker opens the assigned connections, reports progress, and on the
 // end of ctx (the parent's stop) or the deadline closes them and returns
-// what they saw.
-func runWorker(ctx context.Context, a assignment, report func(progress)) (workerResult, error) {
+// what they saw. Only a soak reads signals.
+func runWorker(ctx context.Context, a assignment, signals <-chan workerSignal, report func(progress)) (workerResult, error) {
 	ctx, cancel := context.WithDeadline(ctx, time.Unix(0, a.Deadline))
 	defer cancel()
+	if a.Soak != nil {
+		return runSoak(ctx, a, signals, report)
+	}
 	w := &worker{a: a, sem: make(chan struct{}, maxConnecting), errs: map[string]int{}}
 	base, _ := procRSS("self")
 	targets := a.Gateways

@@ -30,8 +30,9 @@ type workerMessage struct {
 }
 
 // workerMain runs a -worker child: the assignment arrives as the first JSON
-// value on stdin; the end of stdin means stop (the parent closed it, or
-// died). Progress and then the result go to stdout, one JSON line each.
+// value on stdin, soak phase signals as the later ones; the end of stdin
+// means stop (the parent closed it, or died). Progress and then the result
+// go to stdout, one JSON line each.
 func workerMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	raiseFileLimit()
 	dec := json.NewDecoder(stdin)
@@ -41,9 +42,19 @@ func workerMain(stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { // ends with stdin, and takes the process's work with it
-		_, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), stdin))
-		cancel()
+	signals := make(chan workerSignal, signalBuffer)
+	go func() { // later values are signals; the end of stdin stops the process's work
+		defer cancel()
+		for {
+			var s workerSignal
+			if err := dec.Decode(&s); err != nil {
+				return
+			}
+			select { // never blocks: a full buffer would keep the end of stdin unseen
+			case signals <- s:
+			default:
+			}
+		}
 	}()
 	var mu sync.Mutex // serializes lines on stdout
 	enc := json.NewEncoder(stdout)
@@ -52,7 +63,7 @@ func workerMain(stdin io.Reader, stdout, stderr io.Writer) int {
 		defer mu.Unlock()
 		_ = enc.Encode(m)
 	}
-	res, err := runWorker(ctx, a, func(p progress) { send(workerMessage{Progress: &p}) })
+	res, err := runWorker(ctx, a, signals, func(p progress) { send(workerMessage{Progress: &p}) })
 	if err != nil {
 		send(workerMessage{Error: err.Error()})
 		return 1
@@ -69,9 +80,14 @@ type fleet struct {
 	results  []workerResult
 	errs     []error
 
-	stop func()         // asks every worker to close its connections and report
-	wg   sync.WaitGroup // one per worker
+	stop   func()             // asks every worker to close its connections and report
+	signal func(workerSignal) // moves every worker to a soak phase; before stop only
+	wg     sync.WaitGroup     // one per worker
 }
+
+// signalBuffer holds the signals a worker has not read yet; a run sends
+// at most two (soak phases).
+const signalBuffer = 4
 
 // startFleet starts one worker per assignment: in this process when there
 // is one, else as -worker children of this same binary.
@@ -79,9 +95,16 @@ func startFleet(ctx context.Context, as []assignment, stderr io.Writer) (*fleet,
 	f := &fleet{progress: make([]progress, len(as)), results: make([]workerResult, len(as))}
 	if len(as) == 1 {
 		wctx, cancel := context.WithCancel(ctx)
+		signals := make(chan workerSignal, signalBuffer)
 		f.stop = cancel
+		f.signal = func(s workerSignal) {
+			select {
+			case signals <- s:
+			default:
+			}
+		}
 		f.wg.Go(func() {
-			res, err := runWorker(wctx, as[0], func(p progress) { f.setProgress(0, p) })
+			res, err := runWorker(wctx, as[0], signals, func(p progress) { f.setProgress(0, p) })
 			f.finish(0, res, err)
 		})
 		return f, nil
@@ -90,10 +113,15 @@ func startFleet(ctx context.Context, as []assignment, stderr io.Writer) (*fleet,
 	if err != nil {
 		return nil, err
 	}
-	var stdins []io.Closer
+	var stdins []io.WriteCloser
 	f.stop = func() {
 		for _, in := range stdins {
 			in.Close()
+		}
+	}
+	f.signal = func(s workerSignal) {
+		for _, in := range stdins {
+			_ = json.NewEncoder(in).Encode(s) // a dead child's error shows at its result
 		}
 	}
 	for i, a := range as {
@@ -111,7 +139,7 @@ func startFleet(ctx context.Context, as []assignment, stderr io.Writer) (*fleet,
 // startChild starts worker i and a goroutine that reads its messages until
 // it exits. The child dies with this process (Pdeathsig) and on its own
 // deadline, so it can never outlive the run.
-func (f *fleet) startChild(ctx context.Context, i int, exe string, a assignment, stderr io.Writer) (io.Closer, error) {
+func (f *fleet) startChild(ctx context.Context, i int, exe string, a assignment, stderr io.Writer) (io.WriteCloser, error) {
 	cmd := exec.Command(exe, workerFlag)
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -144,7 +172,19 @@ func (f *fleet) startChild(ctx context.Context, i int, exe string, a assignment,
 		}
 	})
 	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
-	return closerFunc(func() error { stop(); return stdin.Close() }), nil
+	return childStdin{stdin, stop}, nil
+}
+
+// childStdin is a worker child's stdin: signals are written to it, and
+// closing it stops the child.
+type childStdin struct {
+	io.WriteCloser
+	stopKill func() bool // the kill at the end of the run's context
+}
+
+func (c childStdin) Close() error {
+	c.stopKill()
+	return c.WriteCloser.Close()
 }
 
 // readChild decodes messages until EOF; got tells whether a result came,
@@ -167,10 +207,6 @@ func (f *fleet) readChild(i int, stdout io.Reader) (got bool, reported error) {
 		}
 	}
 }
-
-type closerFunc func() error
-
-func (c closerFunc) Close() error { return c() }
 
 func (f *fleet) setProgress(i int, p progress) {
 	f.mu.Lock()

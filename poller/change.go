@@ -100,8 +100,8 @@ func (m *Manager) mergePublishing(st *interview, changes []Update, pushed bool) 
 	for _, u := range changes {
 		u.InterviewID = st.id
 		st.shared = u // the stored tail, even when older than what this node thought (a Redis rolled back)
-		if u.Seq <= st.cur.Seq || (alone && regresses(st.cur.Status, u.Status)) {
-			continue
+		if u.Seq <= st.cur.Seq || (alone && regresses(st.cur.Status, u.Status)) || (st.cur.End != "" && u.End == "") {
+			continue // older, a finished flow moving back, or an ended session going on
 		}
 		same := u.Status == st.cur.Status && u.End == st.cur.End
 		st.recordLocked(u)

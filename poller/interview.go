@@ -121,12 +121,16 @@ func (st *interview) recordLocked(u Update) {
 //   - last one of the remembered ids: the changes after it;
 //   - any other id (numbered by another node while their cluster was out
 //     of reach, by this node before the change left its memory, or by
-//     another gateway lifetime): the current status alone, when it is
-//     news to that client (see Seen) and is not behind what the client
-//     shows (see viewRank). Stamped at or below last, it is sent
-//     renumbered just above last, which happens only when it is further
-//     in the flow than the client; otherwise the client is ahead of this
-//     node in time, and this node's next change is numbered above last.
+//     another gateway lifetime) whose view (the status its client shows)
+//     this node remembers: the client is taken to be at the last change
+//     with that view here, and gets the changes after it;
+//   - any other id: the current status alone, when it is news to that
+//     client (see Seen) and is not behind what the client shows (see
+//     viewRank); an id with no view gets it, whatever it shows.
+//
+// A change stamped at or below last is sent renumbered just above it.
+// When this returns nothing and the client is ahead of this node in time,
+// this node's next change is numbered above last.
 func (st *interview) since(last uint64) []Update {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -141,16 +145,32 @@ func (st *interview) since(last uint64) []Update {
 	}
 	cur := h[len(h)-1]
 	held, shows := viewIn(last), viewRank(viewOf(cur))
+	if held != 0 {
+		for i := len(h) - 1; i >= 0; i-- {
+			if viewOf(h[i]) == held {
+				return above(last, news(held, h[i+1:]))
+			}
+		}
+	}
 	switch {
-	case held == viewOf(cur) || viewRank(held) > shows:
+	case held != 0 && viewRank(held) > shows:
 		return nil
-	case cur.Seq > last:
-		return []Update{cur}
-	case viewRank(held) < shows:
-		cur.Seq = renumber(last/viewSpan+1, cur)
-		return []Update{cur}
+	case held == 0 || cur.Seq > last || viewRank(held) < shows:
+		return above(last, []Update{cur})
 	}
 	return nil
+}
+
+// above renumbers, in place, the changes of us stamped at or below the
+// change before them (last, for the first) just above it.
+func above(last uint64, us []Update) []Update {
+	for i := range us {
+		if us[i].Seq <= last {
+			us[i].Seq = renumber(last/viewSpan+1, us[i])
+		}
+		last = us[i].Seq
+	}
+	return us
 }
 
 // news returns the changes of h that a client showing view (0: nothing)

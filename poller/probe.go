@@ -40,11 +40,17 @@ func (m *Manager) watchUpstream(p Prober) {
 func (m *Manager) probe(p Prober) {
 	defer m.wg.Done()
 	calls := m.health.generation()
+	if m.ceiling != nil {
+		wait, cancelWait := context.WithTimeout(calls, m.cfg.CallTimeout)
+		err := m.ceiling.Wait(wait)
+		cancelWait()
+		if err != nil {
+			return // no turn within the timeout: no call, no verdict
+		}
+	}
+	// The call gets a CallTimeout of its own: a wait never eats its time.
 	ctx, cancel := context.WithTimeout(calls, m.cfg.CallTimeout)
 	defer cancel()
-	if m.ceiling != nil && m.ceiling.Wait(ctx) != nil {
-		return // no turn within the timeout: no call, no verdict
-	}
 	sent := time.Now()
 	done := m.health.sent(sent)
 	err := p.Probe(ctx)

@@ -55,11 +55,12 @@ func (h *health) sent(now time.Time) (done func()) {
 	}
 }
 
-// hangingLocked reports whether a probe sent before sent is still in
-// flight: the upstream left it unanswered while it answered a later one.
-func (h *health) hangingLocked(sent time.Time) bool {
+// hangingLocked reports whether a probe sent before sent, and before
+// since, is still in flight: the upstream left it unanswered for a long
+// while, and answered a later one.
+func (h *health) hangingLocked(sent, since time.Time) bool {
 	for _, t := range h.probing {
-		if t.Before(sent) {
+		if t.Before(sent) && t.Before(since) {
 			return true
 		}
 	}
@@ -106,7 +107,8 @@ func (h *health) due(unhealthy bool, now time.Time, interval time.Duration) bool
 
 // probed takes the verdict of a probe sent at sent. A success is a
 // recovery when the last probe failed, or when a probe sent earlier still
-// hangs: the upstream is back from an outage shorter than CallTimeout,
+// hangs, unanswered for two probe intervals or half CallTimeout, whichever
+// is longer: the upstream is back from an outage shorter than CallTimeout,
 // and calls sent during it may hang too. Of probes that end together, one
 // sees the recovery.
 func (m *Manager) probed(sent time.Time, err error) {
@@ -114,7 +116,9 @@ func (m *Manager) probed(sent time.Time, err error) {
 	h.mu.Lock()
 	was := h.down
 	h.down = err != nil
-	back := err == nil && (was || h.hangingLocked(sent))
+	// A probe unanswered for a while, not one a lost packet delayed.
+	hung := time.Now().Add(-max(2*m.cfg.ProbeInterval, m.cfg.CallTimeout/2))
+	back := err == nil && (was || h.hangingLocked(sent, hung))
 	h.mu.Unlock()
 	switch {
 	case err != nil && !was:

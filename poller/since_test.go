@@ -34,14 +34,18 @@ func TestSinceNeverGoesBack(t *testing.T) {
 		{"a remembered id: the changes after it", history, idv.Seq, []Update{face}},
 		{"a remembered id, then only a renumbering", history, face.Seq, nil},
 		{"the current id", history, again.Seq, nil},
-		{"another node's id, older, another status", history, id(t0+150, StatusIDValidationFinished), []Update{again}},
+		{"another node's id, older, a status remembered here: the changes after it", history, id(t0+150, StatusIDValidationFinished), []Update{face}},
+		{"another node's id, later, a status remembered here: the changes after it, renumbered", []Update{unknown, idv, face}, id(t0+250, StatusIDValidationFinished), []Update{at(t0+251, StatusFaceValidationFinished)}},
+		{"another node's id, older, a status not remembered here", []Update{unknown, face}, id(t0+150, StatusIDValidationFinished), []Update{face}},
 		{"another node's id, older, the same status", history, id(t0+250, StatusFaceValidationFinished), nil},
 		{"another node's id, later, the same status", history, id(t0+900, StatusFaceValidationFinished), nil},
-		{"another node's id, later, an unordered status", history, id(t0+900, StatusPostProcessingFinished), nil},
-		{"another node's id, later, a status behind", history, id(t0+900, StatusUnknown), []Update{at(t0+901, StatusFaceValidationFinished)}},
+		{"another node's id, later, a status not remembered here", history, id(t0+900, StatusPostProcessingFinished), nil},
+		{"another node's id, later, a status behind not remembered here", []Update{idv, face}, id(t0+900, StatusUnknown), []Update{at(t0+901, StatusFaceValidationFinished)}},
+		{"another node's id, later, the first status", history, id(t0+900, StatusUnknown), []Update{at(t0+901, StatusIDValidationFinished), at(t0+902, StatusFaceValidationFinished)}},
 		{"another node's id, finished, while this node is not", history, id(t0+250, StatusFinished), nil},
 		{"another node's id, later, unfinished, while this node finished", []Update{idv, finished}, id(t0+900, StatusFaceValidationFinished), []Update{at(t0+901, StatusFinished)}},
 		{"an id of an older gateway (no view)", history, t0, []Update{again}},
+		{"an id of an older gateway (no view), the flow not started", []Update{unknown}, t0, []Update{unknown}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

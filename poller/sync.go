@@ -1,6 +1,9 @@
 package poller
 
-import "context"
+import (
+	"cmp"
+	"context"
+)
 
 // This file keeps a node's memory of its interviews in step with the
 // cluster's shared copy (see Cluster): loads, the change feed, resyncs,
@@ -127,7 +130,7 @@ func (m *Manager) reconcilePublishing(st *interview) {
 		next := cur
 		switch {
 		case shared.Seq > 0 && (advances(cur.Status, shared.Status) || (shared.End != "" && cur.End == "")):
-			next = Update{InterviewID: st.id, Status: shared.Status, End: shared.End}
+			next = Update{InterviewID: st.id, Status: shared.Status, End: cmp.Or(shared.End, cur.End)}
 			next.Seq = nextSeq(max(cur.Seq, shared.Seq), next)
 		case shared.Seq > cur.Seq:
 			next.Seq = nextSeq(shared.Seq, next)

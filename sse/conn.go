@@ -119,12 +119,13 @@ func (c *conn) Flush() {
 	} else if seq, ok := frameID(frame); ok {
 		if poller.Seen(c.lastSeq, seq) {
 			c.broker.metrics.drop("duplicate")
-			return
+			frame = nil // not sent; the stream may still be at its end
+		} else {
+			c.lastSeq = seq
+			events = 1
 		}
-		c.lastSeq = seq
-		events = 1
 	}
-	if !c.send(frame) {
+	if frame != nil && !c.send(frame) {
 		return
 	}
 	c.broker.metrics.deliver(events)

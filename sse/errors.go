@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -144,7 +145,7 @@ func httpError(err error) *Error {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e := httpError(err)
 	level := slog.LevelInfo
-	if e.Status >= 500 {
+	if e.Status >= 500 && e.Code != "draining" { // a drain refuses every arrival, on purpose
 		level = slog.LevelWarn
 	}
 	if e.Status == http.StatusInternalServerError {
@@ -162,13 +163,18 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 // logPath is the path to log for r: the matched route's template, so that
-// a secret in the path (a webhook's) never reaches the log; the raw path
-// for requests no route matched.
+// a secret in the path (a webhook's) never reaches the log; for a request
+// refused before routing (a draining node, an oversized body) or that no
+// route matched, the raw path, with anything under the webhook's secret
+// path cut off.
 func logPath(r *http.Request) string {
 	if route := mux.CurrentRoute(r); route != nil {
 		if tpl, err := route.GetPathTemplate(); err == nil {
 			return tpl
 		}
+	}
+	if strings.HasPrefix(r.URL.Path, webhookSecretPath) {
+		return webhookSecretPath + "{secret}"
 	}
 	return r.URL.Path
 }

@@ -33,6 +33,10 @@ type Handler struct {
 	headers     map[string]string      // security headers on every answer
 }
 
+// webhookSecretPath is the prefix of the webhook route whose last segment
+// is the secret: it is never logged.
+const webhookSecretPath = "/webhooks/onboarding-status/"
+
 // New returns a Handler serving cfg.
 func New(cfg Config) (*Handler, error) {
 	flowOrigin, err := cfg.setDefaults()
@@ -82,7 +86,7 @@ func (h *Handler) routes() *mux.Router {
 		r.HandleFunc("/webhooks/onboarding-status", h.webhook).Methods(http.MethodPost)
 	}
 	if h.cfg.WebhookSecret != "" {
-		r.HandleFunc("/webhooks/onboarding-status/{secret}", h.webhook).Methods(http.MethodPost)
+		r.HandleFunc(webhookSecretPath+"{secret}", h.webhook).Methods(http.MethodPost)
 	}
 	if h.cfg.WebhookClientID != "" {
 		r.HandleFunc("/webhooks/token", h.webhookToken).Methods(http.MethodPost)

@@ -310,6 +310,11 @@ func TestWebhookSecretInPath(t *testing.T) {
 	if code, _, body := g.post("/webhooks/onboarding-status/"+wrong, "application/json", payload); code != 401 || !strings.Contains(jsonError(t, body), "secret") {
 		t.Fatalf("wrong secret in the path: %d %s, want 401", code, body)
 	}
+	// A draining node refuses the webhook before routing: still no secret.
+	g.handler.Drain()
+	if code, _, body := g.post("/webhooks/onboarding-status/"+webhookSecret, "application/json", payload); code != 503 || !strings.Contains(body, `"code":"draining"`) {
+		t.Fatalf("webhook while draining: %d %s, want 503 draining", code, body)
+	}
 	for _, secret := range []string{webhookSecret, wrong} {
 		if strings.Contains(g.logs.String(), secret) {
 			t.Fatalf("a path secret appears in the log:\n%s", g.logs.String())

@@ -68,8 +68,8 @@ func (g *Gateway) Serve(ctx context.Context) error {
 
 // Close stops everything New started, in reverse order: streams drained,
 // pollers stopped, cluster left, upstream connections released, simulator
-// stopped. It is for a gateway whose Handler the caller serves itself, and
-// ends Serve's shutdown; it may be called more than once.
+// stopped. It is for a gateway whose Handler the caller serves itself (Serve
+// shuts down by itself); it may be called more than once.
 func (g *Gateway) Close() {
 	g.stop()
 	g.serving.Wait()

@@ -51,12 +51,6 @@ func (d *drain) start() {
 	d.signalLocked()
 }
 
-func (d *drain) on() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.draining
-}
-
 func (d *drain) signalLocked() {
 	if d.idle == nil {
 		d.idle = make(chan struct{})

@@ -25,10 +25,6 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	if h.drain.on() {
-		writeError(w, r, h.log, errDraining)
-		return
-	}
 	u, err := h.cfg.Statuses.Current(r.Context(), id)
 	if err != nil {
 		writeError(w, r, h.log, err)

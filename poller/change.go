@@ -8,8 +8,9 @@ import (
 // Push applies a status the upstream pushed (its webhook) to a tracked
 // interview, with the same sequence numbers and dedupe as polled ones: a
 // change seen by both is published once. It reports whether the status
-// was new. A push that would move a finished flow back (an old webhook
-// delivered late) is ignored.
+// was new. A push of a status the interview has moved past (a webhook the
+// upstream retried late: see interview.movedPastLocked) is ignored;
+// StatusExpired ends the session.
 // Interviews neither this node nor its cluster knows give
 // ErrUnknownInterview.
 func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
@@ -32,6 +33,9 @@ func (m *Manager) Push(interviewID, status string) (Update, bool, error) {
 // stored there; a commit that finds changes this node missed merges them
 // and decides again.
 func (m *Manager) apply(st *interview, status, end string, readAt time.Time) (Update, bool) {
+	if status == StatusExpired {
+		status, end = "", EndExpired // the upstream's flow timeout ran out
+	}
 	st.publish.Lock()
 	defer st.publish.Unlock()
 	pushed := readAt.IsZero()
@@ -100,8 +104,8 @@ func (m *Manager) mergePublishing(st *interview, changes []Update, pushed bool) 
 	for _, u := range changes {
 		u.InterviewID = st.id
 		st.shared = u // the stored tail, even when older than what this node thought (a Redis rolled back)
-		if u.Seq <= st.cur.Seq || (alone && regresses(st.cur.Status, u.Status)) || (st.cur.End != "" && u.End == "") {
-			continue // older, a finished flow moving back, or an ended session going on
+		if u.Seq <= st.cur.Seq || (alone && u.End == "" && st.movedPastLocked(u.Status)) || (st.cur.End != "" && u.End == "") {
+			continue // older, a status this node moved past, or an ended session going on
 		}
 		same := u.Status == st.cur.Status && u.End == st.cur.End
 		st.recordLocked(u)

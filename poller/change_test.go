@@ -157,11 +157,12 @@ func TestPushRelaxesPolling(t *testing.T) {
 
 // TestPushOvertakesAReadInFlight: a read that began before a push may
 // carry an older status; it must not undo the push. Only a read that
-// finishes the flow (the webhook lagged) is taken.
+// takes the flow further (the webhook lagged) is taken.
 func TestPushOvertakesAReadInFlight(t *testing.T) {
 	for _, tc := range []struct{ read, push, want string }{
 		{read: "UNKNOWN", push: "ID_VALIDATION_FINISHED", want: "ID_VALIDATION_FINISHED"},
-		{read: "FACE_VALIDATION_FINISHED", push: "ID_VALIDATION_FINISHED", want: "ID_VALIDATION_FINISHED"},
+		{read: "POST_PROCESSING_FINISHED", push: "FACE_VALIDATION_FINISHED", want: "FACE_VALIDATION_FINISHED"},
+		{read: "FACE_VALIDATION_FINISHED", push: "ID_VALIDATION_FINISHED", want: "FACE_VALIDATION_FINISHED"},
 		{read: poller.StatusFinished, push: "FACE_VALIDATION_FINISHED", want: poller.StatusFinished},
 	} {
 		t.Run(tc.read, func(t *testing.T) {
@@ -217,10 +218,10 @@ func TestPollerDoesNotSpinAfterAPush(t *testing.T) {
 	})
 }
 
-// TestFinishedFlowNeverMovesBack: unfinished statuses are taken in the
-// order they arrive, from pushes and polls alike; once the flow finished,
-// nothing the upstream says afterwards (a lagging read, a late webhook)
-// moves it back, and a manual review decided later keeps it finished.
+// TestFinishedFlowNeverMovesBack: a read that lags behind a webhook
+// does not undo it; once the flow finished, nothing the upstream says
+// afterwards (a lagging read, a late webhook) moves it back, and a manual
+// review decided later keeps it finished.
 func TestFinishedFlowNeverMovesBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
@@ -231,8 +232,8 @@ func TestFinishedFlowNeverMovesBack(t *testing.T) {
 		m.Current(context.Background(), "a")
 		m.Push("a", "FACE_VALIDATION_FINISHED")
 		time.Sleep(2 * time.Second)
-		if u, _ := m.Current(context.Background(), "a"); u.Status != "ID_VALIDATION_FINISHED" {
-			t.Fatalf("a poll after the push answered %s: the status that arrived last is the current one", u.Status)
+		if u, _ := m.Current(context.Background(), "a"); u.Status != "FACE_VALIDATION_FINISHED" {
+			t.Fatalf("a poll lagging behind the push answered %s, want the pushed FACE_VALIDATION_FINISHED", u.Status)
 		}
 		m.Push("a", poller.StatusFinished)
 		m.Push("a", "MANUAL_REVIEW_APPROVED")
@@ -251,7 +252,7 @@ func TestFinishedFlowNeverMovesBack(t *testing.T) {
 		for _, u := range rec.Of("a") {
 			got = append(got, u.Status)
 		}
-		if strings.Join(got, ",") != "ID_VALIDATION_FINISHED,FACE_VALIDATION_FINISHED,ID_VALIDATION_FINISHED,ONBOARDING_FINISHED,MANUAL_REVIEW_APPROVED" {
+		if strings.Join(got, ",") != "ID_VALIDATION_FINISHED,FACE_VALIDATION_FINISHED,ONBOARDING_FINISHED,MANUAL_REVIEW_APPROVED" {
 			t.Fatalf("published %v", got)
 		}
 	})
@@ -300,5 +301,116 @@ func TestForgottenSessionEnds(t *testing.T) {
 		if len(rec.Of("never-seen")) != 0 {
 			t.Fatal("an end was published for an interview nobody registered")
 		}
+	})
+}
+
+// TestMovedPastNeverComesBack: a status the interview has moved past (one
+// it showed before the current one, or one behind it in the flow) never
+// comes back, whether a late or retried webhook brings it or a read that
+// lags behind a webhook; a status it has not shown still arrives at once.
+func TestMovedPastNeverComesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Jitter: -1, PushInterval: 2 * time.Second})
+		m.Register("a", "tok")
+		defer m.Watch("a")()
+		time.Sleep(100 * time.Millisecond) // the first read: UNKNOWN
+		steps := []struct {
+			push    string
+			changed bool
+		}{
+			{"POST_PROCESSING_FINISHED", true}, // the first ID check's webhook failed: retried later
+			{"FACE_VALIDATION_FINISHED", true},
+			{"POST_PROCESSING_FINISHED", false},      // shown before FACE: a late retry
+			{"ID_VALIDATION_FINISHED", false},        // behind the checks that need it: the late retry of the first
+			{"UNKNOWN", false},                       // behind everything
+			{"FACE_VALIDATION_FINISHED", false},      // the current one, again
+			{"GOVERNMENT_VALIDATION_FINISHED", true}, // news
+		}
+		for _, s := range steps {
+			if u, changed, err := m.Push("a", s.push); err != nil || changed != s.changed {
+				t.Fatalf("push %s: changed %v (now %s), %v; want %v", s.push, changed, u.Status, err, s.changed)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// The upstream's status API lags behind its webhooks: every read
+		// answers a status the interview moved past.
+		for _, lagging := range []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED"} {
+			src.Set("a", lagging)
+			time.Sleep(5 * time.Second) // two safety polls
+			if u, err := m.Current(context.Background(), "a"); err != nil || u.Status != "GOVERNMENT_VALIDATION_FINISHED" {
+				t.Fatalf("after reads answering %s: %+v, %v; want GOVERNMENT_VALIDATION_FINISHED", lagging, u, err)
+			}
+		}
+		if src.Calls("a") < 5 {
+			t.Fatalf("%d reads: the safety polls did not run", src.Calls("a"))
+		}
+		src.Set("a", poller.StatusFinished) // a read that takes the flow further is taken
+		time.Sleep(3 * time.Second)
+		var got []string
+		for _, u := range rec.Of("a") {
+			got = append(got, u.Status)
+		}
+		want := "UNKNOWN,POST_PROCESSING_FINISHED,FACE_VALIDATION_FINISHED,GOVERNMENT_VALIDATION_FINISHED,ONBOARDING_FINISHED"
+		if strings.Join(got, ",") != want {
+			t.Fatalf("published %v, want %s", got, want)
+		}
+	})
+}
+
+// TestExpiredEndsTheSession: EXPIRED, pushed or read, ends the session as
+// a session the upstream forgot does: one last update with End "expired"
+// after the last status, the poller stops, and nothing changes it again.
+// A finished flow never expires.
+func TestExpiredEndsTheSession(t *testing.T) {
+	for _, pushed := range []bool{false, true} {
+		name := map[bool]string{false: "read", true: "pushed"}[pushed]
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+				reg := prometheus.NewRegistry()
+				m := newManager(t, src, rec, poller.Config{Interval: time.Second, Metrics: reg})
+				m.Register("a", "tok")
+				defer m.Watch("a")()
+				src.Set("a", "ID_VALIDATION_FINISHED")
+				time.Sleep(1500 * time.Millisecond)
+				src.Set("a", poller.StatusExpired)
+				if pushed {
+					if u, changed, _ := m.Push("a", poller.StatusExpired); !changed || u.End != poller.EndExpired {
+						t.Fatalf("push EXPIRED: %+v, changed %v; want the end", u, changed)
+					}
+				}
+				time.Sleep(2 * time.Second)
+				got := rec.Of("a")
+				if len(got) != 2 || got[1].End != poller.EndExpired || got[1].Status != "ID_VALIDATION_FINISHED" || got[1].Seq <= got[0].Seq {
+					t.Fatalf("published %+v, want ID_VALIDATION_FINISHED, then the end (expired) after it", got)
+				}
+				calls := src.Calls("a")
+				time.Sleep(time.Minute)
+				if src.Calls("a") != calls || pollertest.Pollers(t, reg) != 0 {
+					t.Fatalf("an expired session was polled again: %d -> %d calls, %v pollers", calls, src.Calls("a"), pollertest.Pollers(t, reg))
+				}
+				for _, s := range []string{poller.StatusExpired, poller.StatusFinished, "FACE_VALIDATION_FINISHED"} {
+					if _, changed, _ := m.Push("a", s); changed {
+						t.Fatalf("a push of %s changed an expired session", s)
+					}
+				}
+				if u, err := m.Current(context.Background(), "a"); err != nil || u != got[1] {
+					t.Fatalf("Current = %+v, %v; want the end", u, err)
+				}
+			})
+		})
+	}
+	t.Run("after the flow finished", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			src, rec := &pollertest.Source{}, &pollertest.Recorder{}
+			m := newManager(t, src, rec, poller.Config{Interval: time.Second})
+			m.Register("a", "tok")
+			src.Set("a", poller.StatusFinished)
+			m.Current(context.Background(), "a")
+			if u, changed, _ := m.Push("a", poller.StatusExpired); changed || u.End != "" || u.Status != poller.StatusFinished {
+				t.Fatalf("EXPIRED after ONBOARDING_FINISHED: %+v, changed %v; want the flow finished, its score readable", u, changed)
+			}
+		})
 	})
 }

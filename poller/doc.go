@@ -22,9 +22,11 @@
 // Push applies a status the upstream pushed (its webhook) through the same
 // numbering and dedupe, so a change seen by a push and by a poll is
 // published once; while pushes arrive, the interview's poller slows to
-// PushInterval. Statuses are taken in the order they arrive; only a
-// finished flow never moves back (see FlowOrder), and a read that began
-// before a push may not undo it.
+// PushInterval. Statuses are taken in the order they arrive, except one
+// the interview has moved past: one it showed before, or one behind the
+// current status in the flow (see FlowOrder). So neither a webhook the
+// upstream retries late nor a read that lags behind a webhook moves a
+// flow back. StatusExpired ends the session.
 //
 // Several gateway nodes share the work through a Cluster (Config.Cluster;
 // poller/rediscluster is the one on Redis):

@@ -45,38 +45,72 @@ const (
 	EndNotFound = "not_found"
 )
 
+// StatusExpired is the status the upstream reports, by webhook and by
+// read, once its flow timeout ran out before the user finished. It is not
+// published as a status: it ends the session (EndExpired), as a session
+// the upstream forgot does. A finished flow never expires: its score
+// stays readable.
+const StatusExpired = "EXPIRED"
+
+// Documented reports whether the upstream documents status: one of the
+// statuses above, or StatusExpired.
+func Documented(status string) bool { return stages[status] > 0 || status == StatusExpired }
+
 // Done reports whether nothing will follow u: the flow finished, or the
 // upstream forgot the session.
 func (u Update) Done() bool { return u.Finished() || u.End != "" }
 
 // Finished reports whether u ends the user's flow: ONBOARDING_FINISHED,
 // or a manual review decided after it.
-func (u Update) Finished() bool { return finalRank[u.Status] > 0 }
+func (u Update) Finished() bool { return stages[u.Status] >= stageFinished }
 
-// finalRank orders the statuses that end the user's flow:
-// ONBOARDING_FINISHED, then the outcomes of a manual review decided after
-// it. Every other status, known or not, ranks 0: the upstream sends them
-// in no fixed order (post-processing may finish after the face check,
-// government validation after the ID checks), so they are taken in the
-// order they arrive, and none can end the flow.
-var finalRank = map[string]int{
-	StatusFinished:             1,
-	StatusManualReviewApproved: 2,
-	StatusManualReviewRejected: 2,
+// stages orders the statuses the upstream documents by how far they take
+// the flow: nothing started, the first ID checked, then the checks that
+// need it (a second ID, post-processing, the face check, government
+// validation), which the upstream finishes in no fixed order and so share
+// a stage; then the end of the flow, and a manual review's outcome after
+// it. A status the upstream does not document has no stage (0).
+var stages = map[string]int{
+	StatusUnknown:                      1,
+	StatusIDValidationFinished:         2,
+	StatusIDValidationFinishedSecondID: 3,
+	StatusPostProcessingFinished:       3,
+	StatusFaceValidationFinished:       3,
+	StatusGovernmentValidationFinished: 3,
+	StatusFinished:                     stageFinished,
+	StatusManualReviewApproved:         stageFinished + 1,
+	StatusManualReviewRejected:         stageFinished + 1,
 }
 
-// FlowOrder compares two statuses by how far they take the flow: negative
-// when next would move a finished flow back (ONBOARDING_FINISHED after a
-// manual review, or any unfinished status after either), positive when
-// next finishes a flow cur had not, or decides its review; zero otherwise.
+const stageFinished = 4
+
+// stageOf is the stage a status is compared at. A status the upstream
+// does not document is taken to come after UNKNOWN and before the end of
+// the flow, in no order with the checks in between: it gets the stage of
+// those checks, and so do they when compared with it.
+func stageOf(status string, vsUndocumented bool) int {
+	s := stages[status]
+	if s == 0 || (vsUndocumented && s > 1 && s < stageFinished) {
+		return 3
+	}
+	return s
+}
+
+// FlowOrder compares two statuses by how far they take the flow (see
+// stages): negative when next is behind cur (UNKNOWN after any other
+// status, the first ID check after a check that needs it, an unfinished
+// status after a finished flow, ONBOARDING_FINISHED after a review's
+// outcome), positive when next is further, zero when the upstream sends
+// them in no fixed order (or they are one status).
 func FlowOrder(cur, next string) int {
-	return finalRank[next] - finalRank[cur]
+	undocumented := stages[cur] == 0 || stages[next] == 0
+	return stageOf(next, undocumented) - stageOf(cur, undocumented)
 }
 
-// regresses reports whether next would move a finished flow back.
+// regresses reports whether next is behind cur in the flow.
 func regresses(cur, next string) bool { return FlowOrder(cur, next) < 0 }
 
-// advances reports whether next finishes the flow further than cur.
+// advances reports whether next takes the flow further than cur.
 func advances(cur, next string) bool { return FlowOrder(cur, next) > 0 }
 
 // Event ids. An Update's Seq is its SSE event id, the same on every node
@@ -143,19 +177,36 @@ func viewIn(seq uint64) uint64 {
 	return seq % viewSpan
 }
 
-// viewRank orders views by how far they take the flow, as FlowOrder does,
-// for a client whose status is known only by its view: an ended session
-// is furthest, UNKNOWN (the flow not started) behind every other status.
-func viewRank(v uint64) int {
-	switch {
-	case v == statusViews[StatusUnknown]:
-		return -1
-	case v == statusViews[StatusFinished]:
+// compareViews compares two views by how far what they show takes the
+// flow, as FlowOrder compares statuses, for a client whose status is
+// known only by its view: positive when a is further than b. An ended
+// session is furthest; a status known only by its hash counts as one the
+// upstream does not document.
+func compareViews(a, b uint64) int {
+	ea, eb := endedView(a), endedView(b)
+	if ea || eb {
+		return boolInt(ea) - boolInt(eb)
+	}
+	return FlowOrder(statusOfView(b), statusOfView(a))
+}
+
+// endedView reports whether v shows an ended session.
+func endedView(v uint64) bool { return v >= endViews[EndExpired] && v <= viewOtherEnd }
+
+// statusOfView is the documented status v shows; "" (no stage) for a
+// status known only by its hash.
+func statusOfView(v uint64) string {
+	for s, sv := range statusViews {
+		if sv == v {
+			return s
+		}
+	}
+	return ""
+}
+
+func boolInt(b bool) int {
+	if b {
 		return 1
-	case v == statusViews[StatusManualReviewApproved] || v == statusViews[StatusManualReviewRejected]:
-		return 2
-	case v >= endViews[EndExpired] && v <= viewOtherEnd:
-		return 3
 	}
 	return 0
 }

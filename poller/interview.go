@@ -73,27 +73,44 @@ func (st *interview) freshLocked(now time.Time, interval time.Duration) bool {
 }
 
 // changesLocked decides whether status, or the end of the session (end
-// not ""), read at readAt (zero for a push), changes the interview.
+// not ""), read at readAt (zero for a push), changes the interview. A
+// status the interview has moved past (see movedPastLocked) never comes
+// back, whoever brings it: a webhook the upstream retried late, or a read
+// that lags behind a webhook.
 func (st *interview) changesLocked(status, end string, readAt time.Time) bool {
 	switch {
 	case st.cur.End != "":
 		return false // an ended session never changes again
 	case end != "":
-		return true
+		return !st.cur.Finished() // a finished flow never expires: its score stays readable
 	case st.cur.Seq == 0:
 		return true
-	case st.cur.Status == status:
+	case st.cur.Status == status || st.movedPastLocked(status):
 		return false
 	case !readAt.IsZero() && !readAt.After(st.external):
 		// A change made elsewhere (a push, another node) overtook this
 		// read: its answer may be older than that change, so it is taken
-		// only when it finishes the flow further.
+		// only when it takes the flow further.
 		return advances(st.cur.Status, status)
-	default:
-		// Statuses are taken in the order they arrive; only a finished
-		// flow never moves back (see FlowOrder).
-		return !regresses(st.cur.Status, status)
 	}
+	return true
+}
+
+// movedPastLocked reports whether the interview has moved past status:
+// status is behind the current one in the flow (see FlowOrder), or the
+// interview showed it before the current status. The upstream sends the
+// checks between the first ID check and the end of the flow in no fixed
+// order, so their order is learnt from the interview's own history.
+func (st *interview) movedPastLocked(status string) bool {
+	if regresses(st.cur.Status, status) {
+		return true
+	}
+	for _, u := range st.history {
+		if u.Status == status && u.End == "" && status != st.cur.Status {
+			return true
+		}
+	}
+	return false
 }
 
 // recordLocked makes u the interview's current status and stops its poller
@@ -126,7 +143,7 @@ func (st *interview) recordLocked(u Update) {
 //     with that view here, and gets the changes after it;
 //   - any other id: the current status alone, when it is news to that
 //     client (see Seen) and is not behind what the client shows (see
-//     viewRank); an id with no view gets it, whatever it shows.
+//     compareViews); an id with no view gets it, whatever it shows.
 //
 // A change stamped at or below last is sent renumbered just above it.
 // When this returns nothing and the client is ahead of this node in time,
@@ -144,7 +161,7 @@ func (st *interview) since(last uint64) []Update {
 		}
 	}
 	cur := h[len(h)-1]
-	held, shows := viewIn(last), viewRank(viewOf(cur))
+	held, shows := viewIn(last), viewOf(cur)
 	if held != 0 {
 		for i := len(h) - 1; i >= 0; i-- {
 			if viewOf(h[i]) == held {
@@ -153,9 +170,9 @@ func (st *interview) since(last uint64) []Update {
 		}
 	}
 	switch {
-	case held != 0 && viewRank(held) > shows:
+	case held != 0 && compareViews(held, shows) > 0:
 		return nil
-	case held == 0 || cur.Seq > last || viewRank(held) < shows:
+	case held == 0 || cur.Seq > last || compareViews(held, shows) < 0:
 		return above(last, []Update{cur})
 	}
 	return nil

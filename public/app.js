@@ -29,7 +29,9 @@ const LABELS = new Map([
   ['MANUAL_REVIEW_APPROVED', 'Reviewed: approved'],
   ['MANUAL_REVIEW_REJECTED', 'Reviewed: not approved'],
 ]);
-// The device features the flow may use, as the gateway grants them.
+// The device features the flow may use, and the origins that may use them,
+// as the gateway grants them (-iframe-permissions, -flow-origin). Without
+// origins, a feature goes to the origin of the iframe's src alone.
 const IFRAME_ALLOW = document.body.dataset.iframeAllow || 'camera; microphone; geolocation; accelerometer; gyroscope';
 const OUTCOMES = new Map([
   ['OK', { title: "You're verified", detail: 'Thank you, your identity has been confirmed.' }],
@@ -246,7 +248,7 @@ function createIframe(url) {
   frame.height = '100%';
   frame.allowUserMedia = true; // legacy property; browsers today honour the allow attribute
   frame.setAttribute('frameborder', '0');
-  frame.setAttribute('allow', IFRAME_ALLOW); // each feature for the flow's origin only
+  frame.setAttribute('allow', IFRAME_ALLOW); // each feature for the flow origins only
   frame.src = url;
   ui.app.appendChild(frame);
 }

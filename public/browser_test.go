@@ -617,18 +617,30 @@ func TestBrowserIncodeOrder(t *testing.T) {
 	tb.checkConsole(false)
 }
 
-// TestBrowserExpiredSession: the upstream forgets the session mid-flow; the
-// page closes the flow, says so, and its button starts a new session.
+// TestBrowserExpiredSession: the upstream forgets the session mid-flow,
+// or reports it EXPIRED (its flow timeout ran out); the page closes the
+// flow, says so, and its button starts a new session.
 func TestBrowserExpiredSession(t *testing.T) {
-	for _, polling := range []bool{false, true} {
-		t.Run(map[bool]string{false: "sse", true: "polling"}[polling], func(t *testing.T) {
+	deleted := (*simulator.Simulator).Delete
+	expired := func(s *simulator.Simulator, id string) error { return s.SetStatus(id, "EXPIRED") }
+	for _, tc := range []struct {
+		name    string
+		polling bool
+		end     func(*simulator.Simulator, string) error
+	}{
+		{"sse", false, deleted},
+		{"polling", true, deleted},
+		{"sse, EXPIRED", false, expired},
+	} {
+		polling := tc.polling
+		t.Run(tc.name, func(t *testing.T) {
 			g := startGateway(t, !polling)
 			tb := openTab(t, newBrowser(t))
 			tb.start(g.url)
 			tb.waitProgress(flow[0])
 			first := eval[string](tb, `document.getElementById('app-iframe').src`)
 			id, _, _ := strings.Cut(first[strings.LastIndex(first, "/")+1:], "?") // /flow/{id}?key=...
-			if err := g.sim.Delete(id); err != nil {
+			if err := tc.end(g.sim, id); err != nil {
 				t.Fatal(err)
 			}
 			tb.do("waiting for the expired message", chromedp.WaitVisible(chromedp.CSS("#error")))

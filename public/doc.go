@@ -6,7 +6,9 @@
 // the iframe and show the outcome of GET /fetch-score.
 //
 // The page needs no inline script or style, so it runs under a CSP of
-// "default-src 'self'; script-src 'self'; style-src 'self'; frame-src <flow origin>".
+// "default-src 'self'; script-src 'self'; style-src 'self'; frame-src <flow origins>".
+// index.html is a template: the gateway fills in the iframe's allow
+// attribute, the device features for the flow origins.
 //
 // Where it sits: it is the last step of the flow upstream -> poller -> sse
 // -> page; sse serves it.

@@ -20,8 +20,8 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if q.Has("externalCustomerId") || q.Has("redirectionUrl") || q.Has("customFields") {
-		writeError(w, r, h.log, errorf(http.StatusBadRequest, "externalCustomerId, redirectionUrl and customFields are set by the integrator's backend, never by a browser"))
+	if q.Has("externalCustomerId") || q.Has("redirectionUrl") || q.Has("customFields") || q.Has("configurationId") {
+		writeError(w, r, h.log, errorf(http.StatusBadRequest, "externalCustomerId, redirectionUrl, customFields and configurationId are set by the integrator's backend, never by a browser"))
 		return
 	}
 	language, err := pickLanguage(q.Get("language"), h.cfg.Languages)
@@ -35,7 +35,7 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 			Message: "this gateway is starting too many sessions; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
 		return
 	}
-	s, err := h.sessions.start(r.Context(), StartOptions{Language: language})
+	s, err := h.sessions.start(r.Context(), StartOptions{Language: language, ConfigurationID: h.defaultFlow()})
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return

@@ -233,9 +233,9 @@ func TestPageAndSecurityHeaders(t *testing.T) {
 			t.Errorf("CSP %q lacks %q", csp, want)
 		}
 	}
-	q := `=("` + g.simURL + `")`
+	q := `=(self "` + g.simURL + `")`
 	if pp := h.Get("Permissions-Policy"); pp != "camera"+q+", microphone"+q+", geolocation"+q+", accelerometer"+q+", gyroscope"+q {
-		t.Errorf("Permissions-Policy %q, want the flow's devices and motion sensors for the flow origin alone", pp)
+		t.Errorf("Permissions-Policy %q, want the flow's devices and motion sensors for the page, to delegate, and the flow origin alone", pp)
 	}
 	if h.Get("X-Content-Type-Options") != "nosniff" {
 		t.Error("no nosniff")

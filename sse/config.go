@@ -25,24 +25,33 @@ type Config struct {
 	Statuses *poller.Manager // required; reads and watches statuses, and says whether the node is ready
 	Broker   *Broker         // required; the Publisher of Statuses
 	Tokens   *Tokens         // required
-	// FlowOrigin is the origin of the onboarding flow pages shown in the
-	// iframe (e.g. "https://demo-onboarding.incodesmile.com"). Required:
-	// the page's CSP frames only it, and Permissions-Policy delegates the
-	// camera, microphone and geolocation to it alone.
-	FlowOrigin string
+	// FlowOrigins are the origins of the onboarding flow pages shown in
+	// the iframe (e.g. "https://demo-onboarding.incodesmile.com"), several
+	// when a flow moves between origins, or "*" alone for any page, as the
+	// upstream's own iframe sample grants. Required (empty is an error):
+	// the page's CSP frames only them, and Permissions-Policy and the
+	// iframe's allow attribute grant the IframePermissions to them alone.
+	FlowOrigins []string
 	// Page is served at "/" (index.html and its assets). Nil serves no
 	// page. index.html is a template: {{.IframeAllow}} is the iframe's
-	// allow attribute (see IframePermissions).
+	// allow attribute (see IframePermissions and FlowOrigins).
 	Page fs.FS
 	// IframePermissions are the device features the flow in the iframe
 	// may use: the iframe's allow attribute names them, and the
-	// Permissions-Policy header delegates them to FlowOrigin alone. Empty
+	// Permissions-Policy header delegates them to FlowOrigins alone. Empty
 	// means camera, microphone, geolocation, accelerometer and gyroscope,
 	// as the upstream's flows need.
 	IframePermissions []string
 	// Languages the flow may start in; the page asks for one (?language=),
 	// and a language not listed gets the first. Empty means en-US only.
 	Languages []string
+	// Flows are the upstream flows (configurationIds) sessions start in:
+	// POST /v1/sessions may name one of them, and the first is the
+	// default, which every browser's session (/onboarding-url) runs.
+	// Each is 1 to 128 bytes of printable ASCII without spaces or
+	// commas, listed once. Empty means the upstream's own default, and
+	// POST /v1/sessions then takes no configurationId.
+	Flows []string
 	// AllowedOrigins may call the API and open streams from other origins,
 	// with credentials (CORS). Empty grants no other origin.
 	AllowedOrigins []string
@@ -105,6 +114,12 @@ type Config struct {
 	WebhookClientID     string
 	WebhookClientSecret string
 	WebhookTokenTTL     time.Duration
+	// WebhookHeaderName and WebhookHeaderValue turn on POST
+	// /webhooks/onboarding-status for calls that carry this header with
+	// this value (at least 32 bytes, compared in constant time): the
+	// static custom header set in the upstream's dashboard. Empty: off.
+	WebhookHeaderName  string
+	WebhookHeaderValue string
 	// WebhookSources, when not empty, are the only client addresses
 	// webhook calls are taken from.
 	WebhookSources []netip.Prefix
@@ -147,15 +162,14 @@ func serializedOrigin(u *url.URL) string {
 	return scheme + "://" + host
 }
 
-// setDefaults fills the zero fields with their defaults, checks the others
-// and returns the flow's origin.
-func (c *Config) setDefaults() (flowOrigin string, err error) {
+// setDefaults fills the zero fields with their defaults and checks the
+// others.
+func (c *Config) setDefaults() (err error) {
 	if c.Upstream == nil || c.Statuses == nil || c.Broker == nil || c.Tokens == nil {
-		return "", errors.New("sse: Upstream, Statuses, Broker and Tokens are required")
+		return errors.New("sse: Upstream, Statuses, Broker and Tokens are required")
 	}
-	flow, err := url.Parse(c.FlowOrigin)
-	if err != nil || (flow.Scheme != "http" && flow.Scheme != "https") || flow.Host == "" || (flow.Path != "" && flow.Path != "/") {
-		return "", fmt.Errorf("sse: FlowOrigin %q is not an origin like https://host[:port]", c.FlowOrigin)
+	if c.FlowOrigins, err = normalFlowOrigins(c.FlowOrigins); err != nil { // a copy: the caller's stays as it is
+		return err
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 10 * time.Second
@@ -170,10 +184,13 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 		c.FrameAncestors = "'self'"
 	}
 	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
-		return "", fmt.Errorf("sse: FrameAncestors %q must be a space-separated source list", c.FrameAncestors)
+		return fmt.Errorf("sse: FrameAncestors %q must be a space-separated source list", c.FrameAncestors)
 	}
 	if (c.WebhookClientID == "") != (c.WebhookClientSecret == "") {
-		return "", errors.New("sse: WebhookClientID and WebhookClientSecret go together")
+		return errors.New("sse: WebhookClientID and WebhookClientSecret go together")
+	}
+	if err := c.checkWebhookHeader(); err != nil {
+		return err
 	}
 	if c.WebhookTokenTTL == 0 {
 		c.WebhookTokenTTL = time.Hour
@@ -198,11 +215,11 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 		}
 	}
 	if c.ClientIPHeader != "" && len(c.TrustedProxies) == 0 {
-		return "", errors.New("sse: ClientIPHeader needs TrustedProxies: without them any client could name its own address")
+		return errors.New("sse: ClientIPHeader needs TrustedProxies: without them any client could name its own address")
 	}
 	for _, t := range c.APITokens {
 		if !apiTokenPattern.MatchString(t) {
-			return "", errors.New("sse: an API token must be 16 to 256 bytes of printable ASCII without spaces or commas")
+			return errors.New("sse: an API token must be 16 to 256 bytes of printable ASCII without spaces or commas")
 		}
 	}
 	if len(c.IframePermissions) == 0 {
@@ -210,24 +227,50 @@ func (c *Config) setDefaults() (flowOrigin string, err error) {
 	}
 	for _, f := range c.IframePermissions {
 		if !featurePattern.MatchString(f) {
-			return "", fmt.Errorf("sse: iframe permission %q is not a Permissions-Policy feature name", f)
+			return fmt.Errorf("sse: iframe permission %q is not a Permissions-Policy feature name", f)
 		}
 	}
 	if len(c.Languages) == 0 {
 		c.Languages = []string{"en-US"}
 	}
+	if err := checkFlows(c.Flows); err != nil {
+		return err
+	}
 	for _, l := range c.Languages {
 		if !languagePattern.MatchString(l) {
-			return "", fmt.Errorf("sse: language %q is not a language tag like en-US", l)
+			return fmt.Errorf("sse: language %q is not a language tag like en-US", l)
 		}
 	}
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins) // normalized below; the caller's stays as it is
 	for i, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {
-			return "", fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
+			return fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
 		}
 		c.AllowedOrigins[i] = serializedOrigin(u)
 	}
-	return flow.Scheme + "://" + flow.Host, nil
+	return nil
+}
+
+// minWebhookHeaderValue is the shortest value WebhookHeaderValue takes:
+// 32 bytes, as many as the secrets pushgate asks for elsewhere.
+const minWebhookHeaderValue = 32
+
+// headerName is what an HTTP field name looks like (RFC 9110's token).
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// checkWebhookHeader checks the webhook's custom header: both halves or
+// neither, a field name, a value long enough to be a secret.
+func (c *Config) checkWebhookHeader() error {
+	switch {
+	case c.WebhookHeaderName == "" && c.WebhookHeaderValue == "":
+		return nil
+	case !headerName.MatchString(c.WebhookHeaderName):
+		return fmt.Errorf("sse: webhook header name %q is not an HTTP header name", c.WebhookHeaderName)
+	case len(c.WebhookHeaderValue) < minWebhookHeaderValue:
+		return fmt.Errorf("sse: the webhook header's value must be at least %d bytes (e.g. openssl rand -hex 32)", minWebhookHeaderValue)
+	case strings.ContainsAny(c.WebhookHeaderValue, "\r\n\x00"):
+		return errors.New("sse: the webhook header's value holds a line break or NUL")
+	}
+	return nil
 }

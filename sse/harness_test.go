@@ -60,7 +60,7 @@ type options struct {
 	webhooks        bool             // the simulator pushes every change to the gateway's webhook
 	webhookAuth     string           // how: pushgate.WebhookAuth*; empty as the gateway defaults it
 	order           string           // the order the simulator's flow page sets statuses in
-	flowOrigin      string           // the configured flow origin; empty means the simulator's
+	flowOrigins     []string         // the configured flow origins; empty means the simulator's
 	page            fs.FS            // the page; nil means a stand-in
 	keepLogs        bool             // keep the gateway's log in gateway.logs; else discard it
 }
@@ -101,7 +101,7 @@ func newGateway(t testing.TB, o options) *gateway {
 	}
 	cfg.Poller.Interval, cfg.Poller.Linger = o.interval, o.linger
 	cfg.Broker.WriteTimeout, cfg.Broker.Heartbeat = o.writeTimeout, o.heartbeat
-	cfg.HTTP.Page, cfg.FlowOrigin = o.page, o.flowOrigin
+	cfg.HTTP.Page, cfg.FlowOrigins = o.page, o.flowOrigins
 	if cfg.HTTP.Page == nil {
 		cfg.HTTP.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
 	}
@@ -136,7 +136,7 @@ func newGateway(t testing.TB, o options) *gateway {
 		simSrv := httptest.NewServer(sim)
 		t.Cleanup(simSrv.Close)
 		cfg.Upstream.BaseURL, cfg.Upstream.APIKey, cfg.Upstream.FlowID = o.upstreamURL, "test-key", "flow"
-		cfg.FlowOrigin, simURL = simSrv.URL, simSrv.URL
+		cfg.FlowOrigins, simURL = []string{simSrv.URL}, simSrv.URL
 	}
 	gw, err := pushgate.New(cfg, ls)
 	if err != nil {

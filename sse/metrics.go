@@ -109,8 +109,8 @@ type handlerMetrics struct {
 	webhooks    *prometheus.CounterVec
 	// webhookTokens counts the token endpoint's answers.
 	webhookTokens *prometheus.CounterVec
-	// flowOrigin counts onboarding URLs on another origin than the
-	// configured flow origin.
+	// flowOrigin counts onboarding URLs on an origin the configured flow
+	// origins do not list.
 	flowOrigin prometheus.Counter
 }
 
@@ -138,7 +138,7 @@ func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
 	}, []string{"result"})
 	m.flowOrigin = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "pushgate_flow_origin_mismatch_total",
-		Help: "Onboarding URLs the upstream answered on another origin than -flow-origin: the page's CSP blocks those iframes.",
+		Help: "Onboarding URLs the upstream answered on an origin -flow-origin does not list: the page's CSP blocks those iframes.",
 	})
 	for _, c := range []prometheus.Collector{m.requests, m.rateLimited, m.webhooks, m.webhookTokens, m.flowOrigin} {
 		if err := reg.Register(c); err != nil {

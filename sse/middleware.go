@@ -15,18 +15,29 @@ import (
 const maxBody = 4 << 10
 
 // securityHeaders are sent on every answer: the page frames only the flow
-// origin and delegates the device features the flow needs (camera,
-// microphone, geolocation, motion sensors: Config.IframePermissions) to it
-// alone.
-func securityHeaders(flowOrigin, frameAncestors string, features []string) map[string]string {
-	q := strconv.Quote(flowOrigin)
+// origins and delegates the device features the flow needs (camera,
+// microphone, geolocation, motion sensors: Config.IframePermissions) to
+// them alone. Each allowlist names self too: a document can delegate only
+// a feature it has itself (Permissions Policy's inherited policy), so
+// without self browsers deny the feature in the iframe as well; the page
+// itself never asks for one. With anyOrigin it frames any http(s) page and
+// delegates the features to any origin.
+func securityHeaders(flowOrigins []string, frameAncestors string, features []string) map[string]string {
+	frameSrc, allowlist := anyOrigin, anyOrigin
+	if !framesAny(flowOrigins) {
+		quoted := make([]string, len(flowOrigins))
+		for i, o := range flowOrigins {
+			quoted[i] = strconv.Quote(o)
+		}
+		frameSrc, allowlist = strings.Join(flowOrigins, " "), "(self "+strings.Join(quoted, " ")+")"
+	}
 	policy := make([]string, len(features))
 	for i, f := range features {
-		policy[i] = f + "=(" + q + ")"
+		policy[i] = f + "=" + allowlist
 	}
 	return map[string]string{
 		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-			"connect-src 'self'; frame-src " + flowOrigin + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + frameAncestors,
+			"connect-src 'self'; frame-src " + frameSrc + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + frameAncestors,
 		"Permissions-Policy":     strings.Join(policy, ", "),
 		"X-Content-Type-Options": "nosniff",
 		"Referrer-Policy":        "strict-origin-when-cross-origin",

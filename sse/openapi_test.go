@@ -43,6 +43,7 @@ func TestOpenAPI(t *testing.T) {
 	g := newGateway(t, options{page: public.Files, handler: sse.Config{
 		AllowedOrigins: []string{origin},
 		APITokens:      []string{apiToken},
+		Flows:          []string{"pushgate-sim-flow", "65a1f0c2e4b7d9a3c8e6f1b0"}, // the default, and the example's
 		WebhookSecret:  webhookSecret, WebhookClientID: clientID, WebhookClientSecret: clientSecret,
 	}})
 	// As production runs it (-public-sessions=false), and with nothing on
@@ -167,6 +168,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	p.do(g, openAPICall{method: "POST", path: "/v1/sessions", header: api(""), want: 201, valid: true}) // an empty body
 	p.do(g, openAPICall{method: "POST", path: "/v1/sessions", header: api("application/json"), body: `{"flowId":"x"}`, want: 400})
+	p.do(g, openAPICall{method: "POST", path: "/v1/sessions", header: api("application/json"), body: `{"configurationId":"not-a-flow"}`, want: 400, valid: true})
 	p.do(g, openAPICall{method: "POST", path: "/v1/sessions", header: http.Header{"Content-Type": {"application/json"}}, body: `{}`, want: 401})
 	p.do(g, openAPICall{method: "POST", path: "/v1/sessions", header: api("text/plain"), body: `{}`, want: 415})
 	p.do(g, openAPICall{method: "POST", path: "/v1/sessions", header: api("application/json"), body: `{"externalCustomerId":"` + strings.Repeat("x", 5000) + `"}`, want: 413})

@@ -39,14 +39,14 @@ const webhookSecretPath = "/webhooks/onboarding-status/"
 
 // New returns a Handler serving cfg.
 func New(cfg Config) (*Handler, error) {
-	flowOrigin, err := cfg.setDefaults()
+	err := cfg.setDefaults()
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{
 		cfg:         cfg,
 		log:         cfg.Logger,
-		headers:     securityHeaders(flowOrigin, cfg.FrameAncestors, cfg.IframePermissions),
+		headers:     securityHeaders(cfg.FlowOrigins, cfg.FrameAncestors, cfg.IframePermissions),
 		limits:      newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
 		apiLimits:   newRateLimits(cfg.APIRequestsPerMinute, cfg.APIBurst),
 		nodeLimit:   newRateLimits(cfg.NodeSessionsPerMinute, cfg.NodeSessionBurst),
@@ -58,9 +58,9 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h.sessions = &sessions{upstream: cfg.Upstream, statuses: cfg.Statuses, tokens: cfg.Tokens, timeout: cfg.RequestTimeout,
-		flowOrigin: flowOrigin, log: cfg.Logger, metrics: h.metrics, cache: newScoreCache(scoreTTL, maxScores, maxScoreBytes)}
+		flowOrigins: cfg.FlowOrigins, log: cfg.Logger, metrics: h.metrics, cache: newScoreCache(scoreTTL, maxScores, maxScoreBytes)}
 	if cfg.Page != nil {
-		if h.index, err = newIndex(cfg.Page, cfg.IframePermissions); err != nil {
+		if h.index, err = newIndex(cfg.Page, iframeAllow(cfg.FlowOrigins, cfg.IframePermissions)); err != nil {
 			return nil, err
 		}
 		if h.assets, err = clientAssets(cfg.Page); err != nil {
@@ -82,7 +82,7 @@ func (h *Handler) routes() *mux.Router {
 	r.HandleFunc("/fetch-score", h.sameSite(h.fetchScore)).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", h.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet, http.MethodHead)
-	if h.cfg.WebhookSecret != "" || h.cfg.WebhookClientID != "" {
+	if h.cfg.WebhookSecret != "" || h.cfg.WebhookClientID != "" || h.cfg.WebhookHeaderName != "" {
 		r.HandleFunc("/webhooks/onboarding-status", h.webhook).Methods(http.MethodPost)
 	}
 	if h.cfg.WebhookSecret != "" {

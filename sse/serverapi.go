@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +32,10 @@ const (
 	maxExternalIDLen  = 256
 	maxRedirectionLen = 2048
 )
+
+// flowPattern is what a configured flow (Config.Flows) looks like:
+// printable ASCII but space and comma, as the -flow-id list holds them.
+var flowPattern = regexp.MustCompile(`^[!-+\--~]{1,128}$`)
 
 // apiTokens checks API tokens in constant time: every configured token is
 // compared, whichever matches, and the comparison is of fixed-size hashes,
@@ -94,6 +101,7 @@ type createRequest struct {
 	Language           string         `json:"language"`
 	RedirectionURL     string         `json:"redirectionUrl"`
 	CustomFields       map[string]any `json:"customFields"`
+	ConfigurationID    *string        `json:"configurationId"` // nil (absent or null): the default flow
 }
 
 // sessionCreated is the answer of POST /v1/sessions and of its import:
@@ -140,7 +148,49 @@ func (h *Handler) startOptions(req createRequest) (StartOptions, error) {
 	if req.Language != "" && primaryLanguage(language) != primaryLanguage(req.Language) {
 		return StartOptions{}, errorf(http.StatusBadRequest, "language "+req.Language+" is not offered; this gateway offers "+strings.Join(h.cfg.Languages, ", ")+" (-languages)")
 	}
-	return StartOptions{Language: language, ExternalCustomerID: req.ExternalCustomerID, RedirectionURL: req.RedirectionURL, CustomFields: req.CustomFields}, nil
+	flow, err := h.pickFlow(req.ConfigurationID)
+	if err != nil {
+		return StartOptions{}, err
+	}
+	return StartOptions{Language: language, ExternalCustomerID: req.ExternalCustomerID, RedirectionURL: req.RedirectionURL,
+		CustomFields: req.CustomFields, ConfigurationID: flow}, nil
+}
+
+// pickFlow chooses the flow a backend's session runs: the configured flow
+// it names, or the default when it names none. The route is the
+// backend's, behind an API token, so the refusal lists the flows.
+func (h *Handler) pickFlow(asked *string) (string, error) {
+	switch {
+	case asked == nil:
+		return h.defaultFlow(), nil
+	case slices.Contains(h.cfg.Flows, *asked):
+		return *asked, nil
+	case len(h.cfg.Flows) == 0:
+		return "", errorf(http.StatusBadRequest, "configurationId names a flow, but this gateway is configured with none to choose from (-flow-id): leave it out").coded("unknown_flow")
+	}
+	return "", errorf(http.StatusBadRequest, "configurationId is not a flow of this gateway; it offers "+strings.Join(h.cfg.Flows, ", ")+" (-flow-id)").coded("unknown_flow")
+}
+
+// defaultFlow is the flow of sessions that name none, browsers' included:
+// the first configured, or "" for the upstream's own default.
+func (h *Handler) defaultFlow() string {
+	if len(h.cfg.Flows) == 0 {
+		return ""
+	}
+	return h.cfg.Flows[0]
+}
+
+// checkFlows checks Config.Flows: each one well formed, none twice.
+func checkFlows(flows []string) error {
+	for i, f := range flows {
+		if !flowPattern.MatchString(f) {
+			return fmt.Errorf("sse: flow %q must be 1 to 128 bytes of printable ASCII without spaces or commas", f)
+		}
+		if slices.Contains(flows[:i], f) {
+			return fmt.Errorf("sse: flow %q is listed twice", f)
+		}
+	}
+	return nil
 }
 
 // importRequest is the body of POST /v1/sessions/import.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
@@ -382,5 +383,98 @@ func TestCallsAvoided(t *testing.T) {
 	}
 	if avoided < eq/2 {
 		t.Errorf("avoided %v of %v: ten streams share one poller, want most calls avoided", avoided, eq)
+	}
+}
+
+// TestServerAPIFlows: with several flows configured, the backend starts a
+// session in the flow it names, or in the first when it names none; a flow
+// not configured, or a configurationId that is not a string, gets a 400
+// naming the problem and starts nothing. A browser's session always runs
+// the first flow, and a browser cannot name one.
+func TestServerAPIFlows(t *testing.T) {
+	g := newGateway(t, options{handler: sse.Config{APITokens: []string{apiToken}, Flows: []string{"flowA", "flowB"}}})
+	flowOf := func(t *testing.T, interviewID string) string {
+		t.Helper()
+		info, ok := g.sim.Session(interviewID)
+		if !ok {
+			t.Fatalf("the upstream has no session %s", interviewID)
+		}
+		return info.Start.ConfigurationID
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"another flow", `{"configurationId":"flowB"}`, "flowB"},
+		{"the default, named", `{"configurationId":"flowA","language":"en-US"}`, "flowA"},
+		{"none named", `{"externalCustomerId":"customer-7"}`, "flowA"},
+		{"null", `{"configurationId":null}`, "flowA"},
+		{"an empty body", ``, "flowA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := g.api(http.MethodPost, "/v1/sessions", apiToken, tc.body)
+			if got := flowOf(t, decodeCreated(t, code, body).InterviewID); got != tc.want {
+				t.Errorf("the upstream session runs %q, want %q", got, tc.want)
+			}
+		})
+	}
+
+	startsBefore := g.sim.Stats().Start
+	for _, tc := range []struct{ name, body, code, msg string }{
+		{"a flow not configured", `{"configurationId":"nope"}`, "unknown_flow", "offers flowA, flowB (-flow-id)"},
+		{"empty", `{"configurationId":""}`, "unknown_flow", "configurationId is not a flow"},
+		{"another case", `{"configurationId":"FLOWB"}`, "unknown_flow", "configurationId is not a flow"},
+		{"padded", `{"configurationId":" flowB"}`, "unknown_flow", "configurationId is not a flow"},
+		{"a number", `{"configurationId":42}`, "bad_request", "configurationId"},
+		{"a list", `{"configurationId":["flowB"]}`, "bad_request", "configurationId"},
+		{"an object", `{"configurationId":{"id":"flowB"}}`, "bad_request", "configurationId"},
+		{"a boolean", `{"configurationId":true}`, "bad_request", "configurationId"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := g.api(http.MethodPost, "/v1/sessions", apiToken, tc.body)
+			var e struct{ Error, Code string }
+			if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusBadRequest || e.Code != tc.code || !strings.Contains(e.Error, tc.msg) {
+				t.Errorf("got %d %s, want 400 with code %s and %q", code, body, tc.code, tc.msg)
+			}
+		})
+	}
+	if n := g.sim.Stats().Start - startsBefore; n != 0 {
+		t.Errorf("refused calls started %d upstream sessions", n)
+	}
+
+	t.Run("a browser's session", func(t *testing.T) {
+		if got := flowOf(t, g.start().InterviewID); got != "flowA" {
+			t.Errorf("the page's session runs %q, want the default flowA", got)
+		}
+		before := g.sim.Stats().Start
+		code, _, body := g.get("/onboarding-url?configurationId=flowB", nil)
+		if code != http.StatusBadRequest || !strings.Contains(jsonError(t, body), "configurationId") {
+			t.Errorf("/onboarding-url naming a flow: %d %s, want 400", code, body)
+		}
+		if n := g.sim.Stats().Start - before; n != 0 {
+			t.Errorf("a browser naming a flow started %d upstream sessions", n)
+		}
+	})
+}
+
+// TestFlowsRefused: a handler is refused, the flow named, when a flow is
+// listed twice or is not 1 to 128 bytes of printable ASCII without spaces
+// or commas.
+func TestFlowsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		flows []string
+		want  string
+	}{
+		{[]string{"flowA", "flowB", "flowA"}, `flow "flowA" is listed twice`},
+		{[]string{""}, `flow "" must be`},
+		{[]string{"flowA", "flow B"}, `flow "flow B" must be`},
+		{[]string{"flowA,flowB"}, `flow "flowA,flowB" must be`},
+		{[]string{"flów"}, `flow "flów" must be`},
+		{[]string{strings.Repeat("f", 129)}, "must be 1 to 128 bytes"},
+	} {
+		// The flows are checked before the other parts are used:
+		// stand-ins do.
+		_, err := sse.New(sse.Config{Upstream: noUpstream{}, Statuses: &poller.Manager{}, Broker: &sse.Broker{}, Tokens: &sse.Tokens{},
+			FlowOrigins: []string{"https://flows.example"}, Flows: tc.flows})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error with %s", tc.flows, err, tc.want)
+		}
 	}
 }

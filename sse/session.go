@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,10 @@ type StartOptions struct {
 	ExternalCustomerID string         // the person's id in the customer's own systems
 	RedirectionURL     string         // where the flow sends the person at its end
 	CustomFields       map[string]any // kept with the session upstream
+	// ConfigurationID is the upstream flow the session runs: one of
+	// Config.Flows, the first for a browser's session. Empty means the
+	// upstream's own default.
+	ConfigurationID string
 }
 
 // UpstreamSession is a session the upstream started.
@@ -59,16 +64,16 @@ type Score struct {
 // scores: the work behind /onboarding-url, /onboarding-status and
 // /fetch-score, apart from HTTP.
 type sessions struct {
-	upstream   Upstream
-	statuses   *poller.Manager
-	tokens     *Tokens
-	timeout    time.Duration      // bounds the upstream work of one request
-	flowOrigin string             // where onboarding URLs must point: the page frames only it
-	log        *slog.Logger       //
-	metrics    *handlerMetrics    //
-	warnedAt   atomic.Int64       // unix ms of the last log of a flow origin mismatch
-	scores     singleflight.Group // upstream score reads, keyed by interview id and status
-	cache      *scoreCache        // scores read, per interview
+	upstream    Upstream
+	statuses    *poller.Manager
+	tokens      *Tokens
+	timeout     time.Duration      // bounds the upstream work of one request
+	flowOrigins []string           // where onboarding URLs must point: the page frames only them; "*" frames any
+	log         *slog.Logger       //
+	metrics     *handlerMetrics    //
+	warnedAt    atomic.Int64       // unix ms of the last log of a flow origin mismatch
+	scores      singleflight.Group // upstream score reads, keyed by interview id and status
+	cache       *scoreCache        // scores read, per interview
 }
 
 // browserSession is what the browser gets for a new session.
@@ -125,24 +130,27 @@ func (s *sessions) adopt(ctx context.Context, interviewID, sessionToken, flowURL
 	return browserSession{InterviewID: interviewID, FlowURL: flowURL, Token: tok, Expires: exp}, nil
 }
 
-// checkFlowOrigin reports, loudly, an onboarding URL on another origin
-// than the configured flow origin: the page's CSP blocks such an iframe,
-// so users would see a blank flow. The log says which origin to configure;
-// it is written at most once a minute, and every such URL is counted.
+// checkFlowOrigin reports, loudly, an onboarding URL on an origin the
+// flow origins do not list: the page's CSP blocks such an iframe, so users
+// would see a blank flow. With "*" every origin is framed. The log says
+// which origin to configure; it is written at most once a minute, and
+// every such URL is counted.
 func (s *sessions) checkFlowOrigin(flowURL string) {
-	u, err := url.Parse(flowURL)
-	if err == nil && u.Scheme+"://"+u.Host == s.flowOrigin {
+	if framesAny(s.flowOrigins) {
+		return
+	}
+	got, ok := flowURLOrigin(flowURL)
+	if ok && slices.Contains(s.flowOrigins, got) {
 		return
 	}
 	s.metrics.flowOriginMismatch()
 	now := time.Now().UnixMilli()
 	if last := s.warnedAt.Load(); now-last > time.Minute.Milliseconds() && s.warnedAt.CompareAndSwap(last, now) {
-		got := flowURL
-		if err == nil {
-			got = u.Scheme + "://" + u.Host
+		if !ok {
+			got = "(none)" // the URL itself may carry a credential: it is not logged
 		}
-		s.log.Error("the upstream's onboarding URLs are on another origin than -flow-origin: the page's CSP blocks them and the iframe stays blank; set -flow-origin to theirs",
-			"flow_origin", s.flowOrigin, "onboarding_url_origin", got)
+		s.log.Error("the upstream's onboarding URLs are on an origin -flow-origin does not list: the page's CSP blocks them and the iframe stays blank; add theirs to -flow-origin",
+			"flow_origin", strings.Join(s.flowOrigins, ","), "onboarding_url_origin", got)
 	}
 }
 

@@ -56,7 +56,7 @@ func TestIframePermissions(t *testing.T) {
 		if code != 200 || body != `<body data-iframe-allow="`+tc.allow+`"></body>` {
 			t.Fatalf("page: %d %q, want allow %q", code, body, tc.allow)
 		}
-		if got, want := strings.Count(h.Get("Permissions-Policy"), `=("`+g.simURL+`")`), len(strings.Split(tc.allow, "; ")); got != want {
+		if got, want := strings.Count(h.Get("Permissions-Policy"), `=(self "`+g.simURL+`")`), len(strings.Split(tc.allow, "; ")); got != want {
 			t.Fatalf("Permissions-Policy %q grants %d features, want %d", h.Get("Permissions-Policy"), got, want)
 		}
 	}
@@ -66,7 +66,7 @@ func TestIframePermissions(t *testing.T) {
 // configured flow origin (the page's CSP would leave the iframe blank) are
 // logged with the origin to configure, and counted.
 func TestFlowOriginMismatch(t *testing.T) {
-	g := newGateway(t, options{flowOrigin: "https://flows.example", keepLogs: true})
+	g := newGateway(t, options{flowOrigins: []string{"https://flows.example"}, keepLogs: true})
 	for range 3 {
 		if code, _, body := g.get("/onboarding-url", nil); code != 200 {
 			t.Fatalf("%d %s", code, body)

@@ -370,22 +370,28 @@ func TestReconnectWithAnIDThisNodeNeverIssued(t *testing.T) {
 }
 
 // TestForgottenSessionEndsTheStream: when the upstream forgets a session
-// (deleted: 404; its token expired: 401), every subscriber gets one last
-// "end" event naming the reason, and its stream closes; a reconnect after
-// it gets 204, polling clients get 410, and nobody polls the upstream for
-// it again.
+// (deleted: 404; its token expired: 401) or reports it EXPIRED (its flow
+// timeout ran out: by status read, or by webhook), every subscriber gets
+// one last "end" event naming the reason, and its stream closes; a
+// reconnect after it gets 204, polling clients and the server API get
+// 410, and nobody polls the upstream for it again.
 func TestForgottenSessionEndsTheStream(t *testing.T) {
+	expire := func(s *simulator.Simulator, id string) error { return s.SetStatus(id, poller.StatusExpired) }
 	for _, tc := range []struct {
-		reason string
-		forget func(*simulator.Simulator, string) error
-		msg    string
-		code   string // the reason code, which the browser client reads
+		name, reason string
+		forget       func(*simulator.Simulator, string) error
+		opts         options
+		msg          string
+		code         string // the reason code, which the browser client reads
 	}{
-		{poller.EndNotFound, (*simulator.Simulator).Delete, "no longer exists", "session_not_found"},
-		{poller.EndExpired, (*simulator.Simulator).Expire, "expired", "session_expired"},
+		{"deleted", poller.EndNotFound, (*simulator.Simulator).Delete, options{}, "no longer exists", "session_not_found"},
+		{"token expired", poller.EndExpired, (*simulator.Simulator).Expire, options{}, "expired", "session_expired"},
+		{"EXPIRED read", poller.EndExpired, expire, options{}, "expired", "session_expired"},
+		{"EXPIRED pushed", poller.EndExpired, expire, options{interval: time.Hour, webhooks: true}, "expired", "session_expired"},
 	} {
-		t.Run(tc.reason, func(t *testing.T) {
-			g := newGateway(t, options{})
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.handler.APITokens = []string{apiToken}
+			g := newGateway(t, tc.opts)
 			s := g.start()
 			a, b := g.open(s, ""), g.open(s, "")
 			first := statusOf(t, a.Next(t))
@@ -415,8 +421,12 @@ func TestForgottenSessionEndsTheStream(t *testing.T) {
 			if ev := fresh.Next(t); ev.Type != "end" || ev.ID != end.ID {
 				t.Fatalf("new tab then got %+v, want the end", ev)
 			}
-			for _, route := range []string{"/onboarding-status", "/fetch-score"} {
-				if code, _, body := g.get(route+"?interviewId="+s.InterviewID, tokenHeader(s.Token)); code != http.StatusGone || !strings.Contains(jsonError(t, body), tc.msg) || !strings.Contains(body, `"code":"`+tc.code+`"`) {
+			for _, route := range []string{"/onboarding-status?interviewId=", "/fetch-score?interviewId=", "/v1/sessions/"} {
+				hdr := tokenHeader(s.Token)
+				if strings.HasPrefix(route, "/v1/") {
+					hdr = bearer(apiToken)
+				}
+				if code, _, body := g.get(route+s.InterviewID, hdr); code != http.StatusGone || !strings.Contains(jsonError(t, body), tc.msg) || !strings.Contains(body, `"code":"`+tc.code+`"`) {
 					t.Fatalf("%s: %d %s, want 410 saying %q, code %s", route, code, body, tc.msg, tc.code)
 				}
 			}

@@ -3,21 +3,24 @@ package sse
 import (
 	"errors"
 	"net/http"
-	"unicode/utf8"
+	"regexp"
 
 	"github.com/pushgate/pushgate/poller"
 )
 
-// maxStatusLen caps a pushed status: the known ones are under 40 bytes.
-const maxStatusLen = 128
+// statusName is what a status name looks like: the upstream's are upper
+// case words joined by underscores, under 40 bytes. Anything else in a
+// webhook is refused with 400: it did not come from the upstream.
+var statusName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
-// webhookPayload is what the upstream POSTs on each status change.
+// webhookPayload is what pushgate takes of the upstream's webhook body:
+// interviewId and onboardingStatus. Every other field (externalId,
+// clientId, flowId, and any the upstream adds), of any JSON type, is
+// ignored, so a field pushgate does not use can never make the upstream
+// retry a webhook for half an hour.
 type webhookPayload struct {
 	InterviewID      string `json:"interviewId"`
 	OnboardingStatus string `json:"onboardingStatus"`
-	ExternalID       string `json:"externalId"`
-	ClientID         string `json:"clientId"`
-	FlowID           string `json:"flowId"`
 }
 
 // webhook takes a status change the upstream pushes and hands it to the
@@ -35,6 +38,10 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // takeWebhook checks and applies one webhook call, and names its result.
+// Whatever the upstream may send again (a retry, a late or repeated
+// status, an interview or status this gateway does not know) is answered
+// 200, so it stops retrying; only a call that did not come from the
+// upstream (credentials, body, names) is refused.
 func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 	if !h.webhookSourceAllowed(r) {
 		return "refused", errorf(http.StatusForbidden, "webhook calls are not taken from this address")
@@ -54,8 +61,14 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 	switch {
 	case !validInterviewID(p.InterviewID):
 		return "refused", errorf(http.StatusBadRequest, "webhook interviewId missing or malformed")
-	case p.OnboardingStatus == "" || len(p.OnboardingStatus) > maxStatusLen || !utf8.ValidString(p.OnboardingStatus):
-		return "refused", errorf(http.StatusBadRequest, "webhook onboardingStatus missing or malformed")
+	case !statusName.MatchString(p.OnboardingStatus):
+		return "refused", errorf(http.StatusBadRequest, "webhook onboardingStatus missing or malformed: want 1 to 64 letters, digits or underscores")
+	case !poller.Documented(p.OnboardingStatus):
+		// The poller's reads pass an undocumented status through as data,
+		// once the upstream's status API reports it; a pushed one alone
+		// changes nothing.
+		h.log.Info("webhook status the upstream does not document; acknowledged, nothing changed", "interview", p.InterviewID, "pushed", p.OnboardingStatus)
+		return "unknown_status", nil
 	}
 	u, changed, err := h.cfg.Statuses.Push(p.InterviewID, p.OnboardingStatus)
 	switch {
@@ -66,10 +79,10 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 		return "refused", err
 	case changed:
 		return "applied", nil
-	case u.Status == p.OnboardingStatus:
+	case u.Status == p.OnboardingStatus && u.End == "":
 		return "duplicate", nil
 	}
-	h.log.Info("webhook status ignored: the flow already finished, or the session ended", "interview", p.InterviewID, "pushed", p.OnboardingStatus, "current", u.Status)
+	h.log.Info("webhook status ignored: the interview moved past it (a late or retried webhook), or its session ended", "interview", p.InterviewID, "pushed", p.OnboardingStatus, "current", u.Status, "end", u.End)
 	return "older", nil
 }
 

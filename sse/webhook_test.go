@@ -13,6 +13,7 @@ import (
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
 	"github.com/pushgate/pushgate/upstream/simulator"
@@ -325,7 +326,7 @@ func TestWebhookSecretInPath(t *testing.T) {
 // TestSimulatorWebhookModes: the simulator calls the webhook the way the
 // upstream does in each of its setups, and every change arrives.
 func TestSimulatorWebhookModes(t *testing.T) {
-	for _, mode := range []string{pushgate.WebhookAuthPath, pushgate.WebhookAuthBearer, pushgate.WebhookAuthOAuth} {
+	for _, mode := range []string{pushgate.WebhookAuthPath, pushgate.WebhookAuthBearer, pushgate.WebhookAuthOAuth, pushgate.WebhookAuthHeader} {
 		t.Run(mode, func(t *testing.T) {
 			g := newGateway(t, options{interval: time.Hour, webhooks: true, webhookAuth: mode})
 			s := g.start()
@@ -386,4 +387,166 @@ func TestWebhookConformance(t *testing.T) {
 	if u, _ := g.statuses.Last(id); u.Status != "ONBOARDING_FINISHED" {
 		t.Fatalf("status %s after the calls, want ONBOARDING_FINISHED", u.Status)
 	}
+}
+
+// TestLateWebhooksNeverMoveBack: the upstream retries a failed webhook up
+// to half an hour later, and its status API lags behind its webhooks. A
+// status the interview moved past never comes back, on the stream, on
+// /onboarding-status or on GET /v1/sessions; a new status still arrives
+// at once, and ONBOARDING_FINISHED sent twice gives one event.
+func TestLateWebhooksNeverMoveBack(t *testing.T) {
+	g := newGateway(t, options{interval: 20 * time.Millisecond, poller: poller.Config{PushInterval: 40 * time.Millisecond},
+		handler: sse.Config{WebhookSecret: webhookSecret, APITokens: []string{apiToken}}})
+	s := g.start()
+	st := g.open(s, "")
+	statusOf(t, st.Next(t))
+	reads := func() int64 { return g.sim.Stats().StatusByInterview[s.InterviewID] }
+	push := func(status string) {
+		t.Helper()
+		if code, body := g.postWebhook(webhookSecret, hook(s.InterviewID, status)); code != 200 || !strings.Contains(body, `"success":true`) {
+			t.Fatalf("webhook %s: %d %s, want 200 so the upstream stops retrying", status, code, body)
+		}
+	}
+	push("ID_VALIDATION_FINISHED")
+	push("FACE_VALIDATION_FINISHED")
+	// The upstream's reads lag: they answer the status before the webhooks.
+	g.setStatus(s.InterviewID, "ID_VALIDATION_FINISHED")
+	before := reads()
+	eventually(t, "the safety polls read the lagging status", func() bool { return reads() >= before+5 })
+	push("ID_VALIDATION_FINISHED") // the upstream's late retry
+	push("UNKNOWN")
+	for _, path := range []string{"/onboarding-status?interviewId=" + s.InterviewID} {
+		if code, _, body := g.get(path, tokenHeader(s.Token)); code != 200 || !strings.Contains(body, `"FACE_VALIDATION_FINISHED"`) {
+			t.Fatalf("GET %s: %d %s, want FACE_VALIDATION_FINISHED", path, code, body)
+		}
+	}
+	if got := g.state(s.InterviewID); got.OnboardingStatus != "FACE_VALIDATION_FINISHED" {
+		t.Fatalf("GET /v1/sessions: %+v, want FACE_VALIDATION_FINISHED", got)
+	}
+	sent := time.Now()
+	push("GOVERNMENT_VALIDATION_FINISHED")
+	if u := statusOf(t, st.Next(t)); u.Status != "ID_VALIDATION_FINISHED" {
+		t.Fatalf("got %+v", u)
+	}
+	if u := statusOf(t, st.Next(t)); u.Status != "FACE_VALIDATION_FINISHED" {
+		t.Fatalf("got %+v, want FACE_VALIDATION_FINISHED: nothing the interview moved past", u)
+	}
+	if u := statusOf(t, st.Next(t)); u.Status != "GOVERNMENT_VALIDATION_FINISHED" {
+		t.Fatalf("got %+v, want the new GOVERNMENT_VALIDATION_FINISHED", u)
+	}
+	t.Logf("a new status reached the stream %v after its webhook was sent", time.Since(sent).Round(time.Microsecond))
+	push(poller.StatusFinished)
+	push(poller.StatusFinished)
+	if u := statusOf(t, st.Next(t)); u.Status != poller.StatusFinished {
+		t.Fatalf("got %+v", u)
+	}
+	if rest := st.Ended(t); len(rest) != 0 {
+		t.Fatalf("after ONBOARDING_FINISHED the stream got %v, want its end", rest)
+	}
+	if n := pollertest.Metric(t, g.metrics, "pushgate_webhooks_total", "result", "older"); n != 2 {
+		t.Fatalf("%v webhooks counted older, want the late ID_VALIDATION_FINISHED and UNKNOWN", n)
+	}
+}
+
+// TestWebhookBodies: interviewId and onboardingStatus are checked; every
+// other field, of any JSON type and any name, is ignored, so it can never
+// make the upstream retry. A status the upstream does not document is
+// acknowledged and changes nothing; one that is no status name is 400.
+func TestWebhookBodies(t *testing.T) {
+	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookSecret: webhookSecret}})
+	s := g.start()
+	id := s.InterviewID
+	statuses := []string{"ID_VALIDATION_FINISHED", "ID_VALIDATION_FINISHED_SECOND_ID", "GOVERNMENT_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED"}
+	for i, extra := range []string{
+		`"externalId":12345`,
+		`"externalId":null,"clientId":{"name":"acme"},"flowId":["a","b"]`,
+		`"clientId":42.5,"flowId":true,"externalId":"cust-1"`,
+		`"timestamp":1767225600000,"nested":{"deep":[1,{"x":null}]}`,
+		`"interviewCode":"ABC123","configurationId":7`,
+	} {
+		body := `{"interviewId":"` + id + `","onboardingStatus":"` + statuses[i] + `",` + extra + `}`
+		if code, resp := g.postWebhook(webhookSecret, body); code != 200 || !strings.Contains(resp, `"success":true`) {
+			t.Fatalf("%s: %d %s, want 200", body, code, resp)
+		}
+		if u, _ := g.statuses.Last(id); u.Status != statuses[i] {
+			t.Fatalf("after %s: %s, want %s", body, u.Status, statuses[i])
+		}
+	}
+	before, _ := g.statuses.Last(id)
+	for _, status := range []string{"SOMETHING_INCODE_ADDS_LATER", "expired", "Face_Validation_Finished"} {
+		if code, body := g.postWebhook(webhookSecret, hook(id, status)); code != 200 || !strings.Contains(body, `"success":true`) {
+			t.Fatalf("undocumented status %s: %d %s, want 200", status, code, body)
+		}
+	}
+	if after, _ := g.statuses.Last(id); after != before {
+		t.Fatalf("an undocumented pushed status changed the interview: %+v -> %+v", before, after)
+	}
+	if n := pollertest.Metric(t, g.metrics, "pushgate_webhooks_total", "result", "unknown_status"); n != 3 {
+		t.Fatalf("%v webhooks counted unknown_status, want 3", n)
+	}
+	for _, tc := range []struct{ name, body, msg string }{
+		{"numeric interviewId", `{"interviewId":12345,"onboardingStatus":"UNKNOWN"}`, "not the JSON object expected"},
+		{"numeric status", `{"interviewId":"` + id + `","onboardingStatus":7}`, "not the JSON object expected"},
+		{"status with a space", hook(id, "FACE VALIDATION"), "onboardingStatus"},
+		{"status with a dash", hook(id, "FACE-VALIDATION"), "onboardingStatus"},
+		{"status with markup", hook(id, `<b>x</b>`), "onboardingStatus"},
+		{"status of 65 bytes", hook(id, strings.Repeat("A", 65)), "onboardingStatus"},
+		{"empty status", hook(id, ""), "onboardingStatus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := g.postWebhook(webhookSecret, tc.body)
+			if code != 400 || !strings.Contains(jsonError(t, body), tc.msg) {
+				t.Fatalf("%d %s, want 400 naming %q", code, body, tc.msg)
+			}
+		})
+	}
+	if after, _ := g.statuses.Last(id); after != before {
+		t.Fatalf("refused webhooks changed the interview: %+v -> %+v", before, after)
+	}
+}
+
+// TestWebhookCustomHeader: the static custom header set in the upstream's
+// dashboard authenticates webhook calls; a wrong or missing value is 401.
+func TestWebhookCustomHeader(t *testing.T) {
+	const name, value = "X-Incode-Hook", "a-custom-header-value-of-32-bytes-or-more"
+	g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookHeaderName: name, WebhookHeaderValue: value}})
+	s := g.start()
+	body := hook(s.InterviewID, "ID_VALIDATION_FINISHED")
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+		code int
+	}{
+		{"no header", nil, 401},
+		{"wrong value", []string{name, value + "x"}, 401},
+		{"a prefix of the value", []string{name, value[:32]}, 401},
+		{"the value as a bearer", []string{"Authorization", "Bearer " + value}, 401},
+		{"the right header", []string{name, value}, 200},
+		{"the right header, its name in lower case", []string{strings.ToLower(name), value}, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, resp := g.post("/webhooks/onboarding-status", "application/json", body, tc.hdr...)
+			if code != tc.code {
+				t.Fatalf("%d %s, want %d", code, resp, tc.code)
+			}
+			if code == 401 && !strings.Contains(jsonError(t, resp), name) {
+				t.Fatalf("401 %s, want the header named", resp)
+			}
+		})
+	}
+	if u, _ := g.statuses.Last(s.InterviewID); u.Status != "ID_VALIDATION_FINISHED" {
+		t.Fatalf("status %s, want the webhook's", u.Status)
+	}
+	t.Run("beside a bearer secret", func(t *testing.T) {
+		g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookHeaderName: name, WebhookHeaderValue: value, WebhookSecret: webhookSecret}})
+		s := g.start()
+		for _, hdr := range [][]string{{name, value}, {"Authorization", "Bearer " + webhookSecret}} {
+			if code, _, resp := g.post("/webhooks/onboarding-status", "application/json", hook(s.InterviewID, "UNKNOWN"), hdr...); code != 200 {
+				t.Fatalf("%v: %d %s, want 200", hdr, code, resp)
+			}
+		}
+		if code, _, _ := g.post("/webhooks/onboarding-status", "application/json", hook(s.InterviewID, "UNKNOWN"), name, "wrong"); code != 401 {
+			t.Fatalf("a wrong header value: %d, want 401", code)
+		}
+	})
 }

@@ -20,20 +20,30 @@ import (
 //     "Authorization: Bearer <access token>";
 //   - no header at all (the upstream without OAuth): the secret sits in
 //     the callback URL's path, POST /webhooks/onboarding-status/{secret};
+//   - a static custom header (the upstream's dashboard sets static
+//     headers on webhook calls): "<WebhookHeaderName>: <WebhookHeaderValue>";
 //   - a static bearer: "Authorization: Bearer <WebhookSecret>".
 //
-// The optional allowlist of source addresses applies to all three.
+// The optional allowlist of source addresses applies to all of them.
 
 // webhookAuthorized checks a webhook call's credentials: the secret in the
-// path on the route that carries one, else a bearer that is the static
-// secret or an access token this gateway (or any node with its secret)
-// issued.
+// path on the route that carries one, else the custom header, else a
+// bearer that is the static secret or an access token this gateway (or
+// any node with its secret) issued.
 func (h *Handler) webhookAuthorized(r *http.Request) error {
 	if secret, ok := mux.Vars(r)["secret"]; ok {
 		if h.cfg.WebhookSecret == "" || !equalSecret(secret, h.cfg.WebhookSecret) {
 			return errorf(http.StatusUnauthorized, "webhook call without the right secret in its path")
 		}
 		return nil
+	}
+	if name := h.cfg.WebhookHeaderName; name != "" {
+		if got, ok := r.Header[http.CanonicalHeaderKey(name)]; ok && len(got) == 1 && equalSecret(got[0], h.cfg.WebhookHeaderValue) {
+			return nil
+		}
+		if h.cfg.WebhookSecret == "" && h.cfg.WebhookClientID == "" {
+			return errorf(http.StatusUnauthorized, "webhook call without the right "+name+" header")
+		}
 	}
 	tok, ok := bearerToken(r)
 	switch {

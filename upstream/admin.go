@@ -17,7 +17,13 @@ type adminAuth struct {
 	fixed           string
 	email, password string
 	ttl             time.Duration // how long a token from a log-in lives
-	logins          singleflight.Group
+	// logins runs one log-in at a time per stale token: the callers that
+	// found the same token due share one.
+	logins singleflight.Group
+	// beforeLogIn, nil but in tests, runs when a caller has found the token
+	// due and before it asks for a log-in: the window in which another
+	// caller's log-in may start and end.
+	beforeLogIn func()
 
 	mu      sync.Mutex // protects token, renewAt
 	token   string
@@ -38,27 +44,35 @@ func (c *Client) adminToken(ctx context.Context) (string, error) {
 	if a.fixed != "" {
 		return a.fixed, nil
 	}
-	a.mu.Lock()
-	token, fresh := a.token, time.Now().Before(a.renewAt)
-	a.mu.Unlock()
-	if token != "" && fresh {
+	token, fresh := a.current("")
+	if fresh {
 		return token, nil
 	}
 	return c.renewAdminToken(ctx, token)
 }
 
+// current returns the token of the last log-in, and whether it serves a
+// caller that found stale due: it is another token, not yet due for
+// renewal.
+func (a *adminAuth) current(stale string) (token string, fresh bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.token, a.token != stale && time.Now().Before(a.renewAt)
+}
+
 // renewAdminToken logs in again unless a newer token than stale is already
 // there: many reads that meet one expired token cause one log-in, shared.
+// The check runs inside the flight, so a log-in that ended between a
+// caller's look at the token and its flight serves that caller too.
 func (c *Client) renewAdminToken(ctx context.Context, stale string) (string, error) {
 	a := &c.admin
-	a.mu.Lock()
-	if a.token != stale && time.Now().Before(a.renewAt) {
-		token := a.token
-		a.mu.Unlock()
-		return token, nil
+	if a.beforeLogIn != nil {
+		a.beforeLogIn()
 	}
-	a.mu.Unlock()
-	ch := a.logins.DoChan("log-in", func() (any, error) {
+	ch := a.logins.DoChan(stale, func() (any, error) {
+		if token, fresh := a.current(stale); fresh {
+			return token, nil
+		}
 		// The log-in serves every caller waiting for it: it runs under
 		// its own timeout, not under the first caller's context.
 		return c.logIn(context.WithoutCancel(ctx))
@@ -83,7 +97,7 @@ func (c *Client) logIn(ctx context.Context) (_ string, err error) {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}{a.email, a.password}
-	rq := request{op: "log-in", method: http.MethodPost, path: "/executive/log-in", body: body, apiKey: true}
+	rq := request{op: "log-in", method: http.MethodPost, path: "/executive/log-in", body: body}
 	code, raw, err := c.do(ctx, rq)
 	if err != nil {
 		return "", err

@@ -21,7 +21,9 @@ const (
 // TestAdminLogInRenews: with admin credentials the Client logs in at the
 // first admin read, shares one log-in among concurrent reads, logs in
 // again before the token expires, and, when the upstream refuses a token
-// anyway, logs in once more and retries the read.
+// anyway, logs in once more and retries the read. The sharing holds
+// whatever the interleaving: TestLateReaderSharesTheLogIn plays, in
+// order, the one that once made two log-ins.
 func TestAdminLogInRenews(t *testing.T) {
 	const ttl = 400 * time.Millisecond
 	sim := simulator.New(simulator.Config{APIKey: testKey, AdminEmail: execEmail, AdminPassword: execPassword, AdminTokenTTL: ttl})

@@ -20,6 +20,9 @@ type StartOptions struct {
 	RedirectionURL string
 	// CustomFields are stored with the session, as a JSON object.
 	CustomFields map[string]any
+	// ConfigurationID is the flow the session runs, sent as is. Empty
+	// means Config.FlowID.
+	ConfigurationID string
 }
 
 // Session is the upstream's answer to Start. Token is a secret: it reads the
@@ -51,6 +54,9 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (_ Session, err e
 	if opts.Language == "" {
 		opts.Language = "en-US"
 	}
+	if opts.ConfigurationID == "" {
+		opts.ConfigurationID = c.flowID
+	}
 	body := struct {
 		ConfigurationID    string         `json:"configurationId"`
 		CountryCode        string         `json:"countryCode"`
@@ -58,8 +64,8 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (_ Session, err e
 		ExternalCustomerID string         `json:"externalCustomerId,omitempty"`
 		RedirectionURL     string         `json:"redirectionUrl,omitempty"`
 		CustomFields       map[string]any `json:"customFields,omitempty"`
-	}{c.flowID, "ALL", opts.Language, opts.ExternalCustomerID, opts.RedirectionURL, opts.CustomFields}
-	rq := request{op: "start", method: http.MethodPost, path: "/omni/start", body: body, apiKey: true}
+	}{opts.ConfigurationID, "ALL", opts.Language, opts.ExternalCustomerID, opts.RedirectionURL, opts.CustomFields}
+	rq := request{op: "start", method: http.MethodPost, path: "/omni/start", body: body}
 	code, raw, err := c.do(ctx, rq)
 	if err != nil {
 		return Session{}, err
@@ -173,7 +179,7 @@ func (c *Client) read(ctx context.Context, op, path, interviewID, sessionToken s
 	if err != nil {
 		return 0, nil, err
 	}
-	rq := request{op: op, method: http.MethodGet, path: path, query: url.Values{"id": {interviewID}}, apiKey: true, token: token}
+	rq := request{op: op, method: http.MethodGet, path: path, query: url.Values{"id": {interviewID}}, token: token}
 	code, raw, err := c.do(ctx, rq)
 	if errors.Is(err, ErrUnauthorized) && code == http.StatusUnauthorized && c.admin.renews() {
 		if rq.token, err = c.renewAdminToken(ctx, token); err != nil {

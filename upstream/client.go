@@ -32,9 +32,11 @@ type Config struct {
 	// BaseURL is the upstream origin, e.g. https://demo-api.incodesmile.com.
 	// It must be an absolute http or https URL; a path prefix is kept.
 	BaseURL string
-	// APIKey is sent as x-api-key on /omni/... calls, never on /0/omni/... calls.
+	// APIKey is sent as x-api-key on every call, /0/omni/... calls and the
+	// probe included, as the API's reference asks. Empty sends none.
 	APIKey string
-	// FlowID is the configurationId Start sends, as is.
+	// FlowID is the configurationId Start sends, as is, when its caller
+	// names no flow (StartOptions.ConfigurationID). Empty sends "".
 	FlowID string
 	// AdminToken, when set, makes Status and Score read by interview id through
 	// the admin endpoints (/omni/get/onboarding/status?id=, /omni/get/score?id=)
@@ -172,7 +174,6 @@ type request struct {
 	path    string // joined onto the base URL
 	query   url.Values
 	body    any    // JSON-encoded when non-nil
-	apiKey  bool   // send x-api-key
 	token   string // X-Incode-Hardware-Id; empty sends none
 	session bool   // token is a session token (not an admin token)
 }
@@ -255,7 +256,7 @@ func (c *Client) newRequest(ctx context.Context, rq request) (*http.Request, err
 	req.Header.Set("api-version", "1.0")
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	if rq.apiKey && c.apiKey != "" {
+	if c.apiKey != "" {
 		req.Header.Set("x-api-key", c.apiKey)
 	}
 	if rq.token != "" {

@@ -165,7 +165,7 @@ func TestStartAndOnboardingURL(t *testing.T) {
 				t.Errorf("url %q, want %s<flow key>", u, want)
 			}
 			r = rec.last()
-			wantHeaders(t, r, map[string]string{"x-api-key": "", "X-Incode-Hardware-Id": s.Token})
+			wantHeaders(t, r, map[string]string{"x-api-key": testKey, "X-Incode-Hardware-Id": s.Token})
 			if r.method != "GET" || r.path != "/0/omni/onboarding-url" || r.query != "clientId="+s.ClientID {
 				t.Errorf("%s %s?%s, want GET /0/omni/onboarding-url?clientId=%s", r.method, r.path, r.query, s.ClientID)
 			}
@@ -214,7 +214,7 @@ func TestStatus(t *testing.T) {
 			if err != nil || got != want {
 				t.Fatalf("session mode: %q, %v; want %q", got, err, want)
 			}
-			wantHeaders(t, rec.last(), map[string]string{"x-api-key": "", "X-Incode-Hardware-Id": s.Token})
+			wantHeaders(t, rec.last(), map[string]string{"x-api-key": testKey, "X-Incode-Hardware-Id": s.Token})
 			if r := rec.last(); r.path != "/0/omni/get/onboarding/status" || r.query != "" {
 				t.Errorf("session mode asked %s?%s", r.path, r.query)
 			}

@@ -24,5 +24,6 @@
 // probe.go, the transport in client.go.
 //
 // The Client never retries otherwise: when and how often to ask is the caller's call.
+// Every call carries the API key (x-api-key), as the API's reference asks.
 // Tokens and the API key travel in headers only and never appear in errors.
 package upstream

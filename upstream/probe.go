@@ -13,12 +13,13 @@ const probePath = "/0/omni/get/onboarding/status"
 
 // Probe asks the upstream one question that needs no session and costs it
 // next to nothing, to learn whether it answers: GET
-// /0/omni/get/onboarding/status with no token and no API key. The upstream
-// refuses it with 401 (a missing session token) before it looks anything
-// up, bills nothing and sees no credential of ours; the refusal is the
-// answer Probe wants. Probe returns nil for any 4xx answer (a refusal is
-// what the API owes a call without credentials, 429 included: the
-// upstream answers, it asks for less), the error of a 5xx, a network
+// /0/omni/get/onboarding/status with the API key, as every call carries
+// it, and no session token. The upstream refuses it with 401 (a missing
+// session token) before it looks anything up, and bills nothing; the
+// refusal is the answer Probe wants. Probe returns nil for any 4xx answer
+// (a refusal is what the API owes a call without a session token, a 403
+// for an API key it does not take and a 429 included: the upstream
+// answers, it asks for less), the error of a 5xx, a network
 // error or no answer within the deadline (ErrUnavailable), and
 // ErrMalformed for a 2xx or 3xx, which the API never gives this call (a
 // proxy or a wrong host answered). Its outcome counts for Healthy like any

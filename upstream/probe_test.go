@@ -61,8 +61,8 @@ func TestHealthyCountsDeadlines(t *testing.T) {
 	}
 }
 
-// TestProbe: the probe asks the session status endpoint with no token and
-// no API key; the upstream's 401 means it answers. Faults that concern no
+// TestProbe: the probe asks the session status endpoint with the API key
+// and no session token; the upstream's 401 means it answers. Faults that concern no
 // interview fail the probe, and its outcome counts for Healthy.
 func TestProbe(t *testing.T) {
 	sim, srv := newSim(t)

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,11 +51,16 @@ func parseFlags(args []string, stderr io.Writer) (addr string, faults *simulator
 	fs.StringVar(&cfg.WebhookTokenURL, "webhook-token-url", "", "OAuth 2.0 token URL (client credentials) the webhook calls get their bearer from, as the upstream does with an authentication URL set")
 	fs.StringVar(&cfg.WebhookClientID, "webhook-client-id", "", "OAuth 2.0 client id, with -webhook-token-url")
 	fs.StringVar(&cfg.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-token-url")
+	var headers headerList
+	fs.Var(&headers, "webhook-header", `static custom header of the webhook calls, "Name: value", as Incode's dashboard sets them (Configuration -> Webhooks); may be repeated`)
+	fs.Float64Var(&cfg.WebhookRetryScale, "webhook-retry-scale", 1, "multiplies the waits between the retries of a failed webhook call (the upstream's: 5 retries, 30s then x2.5 each, about 32 minutes); 0.001 makes them milliseconds")
+	fs.DurationVar(&cfg.FlowTimeout, "flow-timeout", 0, "a session whose flow has not ended (ONBOARDING_FINISHED or a manual review) this long after its start gets status EXPIRED, with its webhook, as the upstream's flow timeout; 0 means none")
 	fs.StringVar(&cfg.ControlToken, "control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the control API /sim/... takes when -addr is beyond loopback; empty turns the control API off there (on loopback it answers anyone)")
 	faultsJSON := fs.String("faults", "", `faults to inject from the start, as POST /sim/faults takes them, e.g. {"error_rate":0.1,"status":503}`)
 	if err = fs.Parse(args); err != nil {
 		return
 	}
+	cfg.WebhookHeaders = http.Header(headers)
 	switch {
 	case fs.NArg() > 0:
 		err = fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -63,6 +70,10 @@ func parseFlags(args []string, stderr io.Writer) (addr string, faults *simulator
 		err = errors.New("-admin-email and -admin-password go together")
 	case cfg.ControlToken != "" && len(cfg.ControlToken) < 16:
 		err = errors.New("-control-token must be at least 16 bytes")
+	case !(cfg.WebhookRetryScale > 0) || math.IsInf(cfg.WebhookRetryScale, 0):
+		err = fmt.Errorf("-webhook-retry-scale %v: want a positive number", cfg.WebhookRetryScale)
+	case cfg.FlowTimeout < 0:
+		err = fmt.Errorf("-flow-timeout %s: want 0 (none) or more", cfg.FlowTimeout)
 	case *faultsJSON != "":
 		var f simulator.Faults
 		f, err = simulator.ParseFaults(*faultsJSON)
@@ -118,5 +129,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// headerList is the repeatable -webhook-header flag: "Name: value" each.
+type headerList http.Header
+
+func (h *headerList) String() string {
+	var parts []string
+	for name, values := range *h {
+		for _, v := range values {
+			parts = append(parts, name+": "+v)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (h *headerList) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || value == "" || strings.ContainsAny(name, " \t") {
+		return fmt.Errorf("%q: want \"Name: value\"", v)
+	}
+	if *h == nil {
+		*h = headerList{}
+	}
+	http.Header(*h).Add(name, value)
 	return nil
 }

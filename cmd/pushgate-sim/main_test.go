@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,9 +152,76 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-faults", `{"error_rate":2}`}, {"-faults", `nope`}, {"stray"}, {"-order", "random"}, {"-admin-email", "a@b.c"},
 		{"-control-token", "too-short"},
+		{"-webhook-retry-scale", "0"}, {"-webhook-retry-scale", "-1"}, {"-webhook-retry-scale", "NaN"}, {"-webhook-retry-scale", "+Inf"},
+		{"-flow-timeout", "-1s"},
+		{"-webhook-header", "X-Hook"}, {"-webhook-header", ": v"}, {"-webhook-header", "X-Hook:"}, {"-webhook-header", "X Hook: v"},
 	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}
+	}
+}
+
+// TestRunFlowTimeoutAndRetries: with -flow-timeout a session left alone
+// expires and its webhook announces EXPIRED; with -webhook-retry-scale the
+// failed call is retried within milliseconds.
+func TestRunFlowTimeoutAndRetries(t *testing.T) {
+	type hook struct {
+		InterviewID      string `json:"interviewId"`
+		OnboardingStatus string `json:"onboardingStatus"`
+		FlowID           string `json:"flowId"`
+	}
+	calls := make(chan hook, 8)
+	var n atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c hook
+		json.NewDecoder(r.Body).Decode(&c)
+		calls <- c
+		if n.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	base := serve(t, "-addr", "127.0.0.1:0", "-webhook-url", receiver.URL, "-webhook-retry-scale", "0.001", "-flow-timeout", "50ms")
+	id, _ := start(t, base)
+	for i := range 2 { // the failed call, then its retry
+		select {
+		case c := <-calls:
+			if c != (hook{id, "EXPIRED", "f"}) {
+				t.Fatalf("call %d: %+v, want EXPIRED of %s with flowId f", i, c, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d never came", i)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := call(t, "GET", base+"/sim/stats", "")
+		var st struct {
+			Webhooks          int `json:"webhooks"`
+			WebhookRetries    int `json:"webhook_retries"`
+			WebhooksDelivered int `json:"webhooks_delivered"`
+			FlowTimeouts      int `json:"flow_timeouts"`
+		}
+		json.Unmarshal([]byte(body), &st)
+		if code == 200 && st.Webhooks == 1 && st.WebhookRetries == 1 && st.WebhooksDelivered == 1 && st.FlowTimeouts == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %d %s", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWebhookHeaderFlag(t *testing.T) {
+	_, _, cfg, err := parseFlags([]string{"-webhook-header", "X-Incode-Hook: a b", "-webhook-header", "x-other:c"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.WebhookHeaders; got.Get("X-Incode-Hook") != "a b" || got.Get("X-Other") != "c" || len(got) != 2 {
+		t.Fatalf("headers %v, want X-Incode-Hook: a b and X-Other: c", got)
 	}
 }

@@ -134,6 +134,87 @@ func TestClusterSurvivesOwnerKill(t *testing.T) {
 	}
 }
 
+// TestClusterLateWebhooksAndExpiry: the upstream's webhooks reach any node
+// of three (through a load balancer), and it retries them late, while its
+// status reads lag behind them. No node ever shows a status an interview
+// moved past: not on a stream, not on /onboarding-status; a new status
+// reaches every subscriber, ONBOARDING_FINISHED sent twice gives one
+// event, all with the same ids on every node. EXPIRED ends every stream
+// with "expired", whether a read or a webhook brings it, and every node
+// then answers 410.
+func TestClusterLateWebhooksAndExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: not with -short")
+	}
+	c := newCluster(t, 3, "-webhook-secret", clusterWebhookSecret, "-push-interval", clusterInterval.String())
+	sessions := c.sessions(30)
+	lagging, expiredByRead, expiredByHook := sessions[:10], sessions[10:20], sessions[20:]
+	subs := c.subscribeEverywhere(sessions)
+	waitAll(t, "every subscriber has the current status", subs, 1)
+	of := func(group []session) []*subscriber {
+		first := slices.Index(sessions, group[0]) * len(c.nodes)
+		return subs[first : first+len(group)*len(c.nodes)]
+	}
+
+	c.hook(lagging, "ID_VALIDATION_FINISHED", 0)
+	c.hook(lagging, "FACE_VALIDATION_FINISHED", 1)
+	c.setAll(lagging, "ID_VALIDATION_FINISHED")  // the upstream's reads lag behind its webhooks
+	c.setAll(expiredByRead, "EXPIRED")           // a flow timeout ran out: reads bring it
+	c.hook(expiredByHook, "EXPIRED", 2)          // ... and the webhook
+	time.Sleep(3 * clusterInterval)              // safety polls read the lagging status
+	c.hook(lagging, "ID_VALIDATION_FINISHED", 2) // the upstream's late retries
+	c.hook(lagging, "UNKNOWN", 0)
+	for _, s := range lagging {
+		for _, n := range c.nodes {
+			resp := authGet(t, n.base+"/onboarding-status", s.InterviewID, s.Token)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"FACE_VALIDATION_FINISHED"`) {
+				t.Fatalf("%s/onboarding-status: %d %s, want FACE_VALIDATION_FINISHED", n.base, resp.StatusCode, body)
+			}
+		}
+	}
+	c.hook(lagging, "GOVERNMENT_VALIDATION_FINISHED", 1)
+	c.hook(lagging, poller.StatusFinished, 2)
+	c.hook(lagging, poller.StatusFinished, 0)
+	checkFlows(t, of(lagging), []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", poller.StatusFinished}, nil)
+	checkFlows(t, of(expiredByRead), []string{"UNKNOWN", "end:expired"}, nil)
+	checkFlows(t, of(expiredByHook), []string{"UNKNOWN", "end:expired"}, nil)
+	for _, s := range append(slices.Clone(expiredByRead), expiredByHook...) {
+		for _, n := range c.nodes {
+			resp := authGet(t, n.base+"/fetch-score", s.InterviewID, s.Token)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusGone || !strings.Contains(string(body), `"session_expired"`) {
+				t.Fatalf("%s/fetch-score of an expired session: %d %s, want 410 session_expired", n.base, resp.StatusCode, body)
+			}
+		}
+	}
+}
+
+const clusterWebhookSecret = "a-webhook-secret-for-the-cluster"
+
+// hook sends the upstream's webhook of status for every session to the
+// node with index n.
+func (c *cluster) hook(sessions []session, status string, n int) {
+	c.t.Helper()
+	for _, s := range sessions {
+		req, _ := http.NewRequest(http.MethodPost, c.nodes[n].base+"/webhooks/onboarding-status",
+			strings.NewReader(`{"interviewId":"`+s.InterviewID+`","onboardingStatus":"`+status+`","externalId":12345}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+clusterWebhookSecret)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"success":true`) {
+			c.t.Fatalf("webhook %s to node %d: %s %s, want 200 so the upstream stops retrying", status, n, resp.Status, body)
+		}
+	}
+}
+
 // TestClusterRidesOutARedisOutage stops Redis for 10s: every node keeps
 // delivering by polling alone and says so on /readyz; once Redis is back
 // (empty, as after a restart without persistence), the cluster returns to
@@ -464,7 +545,7 @@ func (sub *subscriber) stream(c *cluster, n *node, s session) bool {
 	}
 	finished := false
 	ssetest.Read(resp.Body, func(ev ssetest.Event) bool {
-		u, err := ssetest.Status(ev)
+		u, err := ssetest.Update(ev)
 		if err != nil {
 			return true // the retry hint of an ended stream
 		}
@@ -475,7 +556,7 @@ func (sub *subscriber) stream(c *cluster, n *node, s session) bool {
 		case sub.changed <- struct{}{}:
 		default:
 		}
-		finished = u.Finished()
+		finished = u.Done()
 		return !finished
 	})
 	return finished
@@ -534,7 +615,11 @@ func checkFlows(t *testing.T, subs []*subscriber, want []string, local []int) {
 		var statuses []string
 		var seqs, shared []uint64
 		for k, u := range events {
-			statuses = append(statuses, u.Status)
+			if u.End != "" {
+				statuses = append(statuses, "end:"+u.End)
+			} else {
+				statuses = append(statuses, u.Status)
+			}
 			seqs = append(seqs, u.Seq)
 			if !slices.Contains(local, k) {
 				shared = append(shared, u.Seq)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,9 +22,12 @@ type config struct {
 	maxStreams     int           // 0: derived from the open-file limit (see capacity)
 	fileLimit      uint64        // the open-file limit main raised; 0 when unknown
 	allowedOrigins string        // comma-separated; into gw.HTTP.AllowedOrigins
+	flowOrigins    string        // comma-separated, or "*"; into gw.FlowOrigins
 	permissions    string        // comma-separated; into gw.HTTP.IframePermissions
 	languages      string        // comma-separated; into gw.HTTP.Languages
+	flowIDs        string        // comma-separated; into gw.HTTP.Flows
 	webhookSources string        // comma-separated; into gw.HTTP.WebhookSources
+	webhookHeader  string        // "Name: value"; into gw.HTTP.WebhookHeaderName and -Value
 	apiTokens      string        // comma-separated; into gw.HTTP.APITokens
 	publicSessions bool          // into gw.HTTP.BackendSessionsOnly, negated
 	trustedProxies string        // comma-separated; into gw.HTTP.TrustedProxies
@@ -79,9 +83,9 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.BoolVar(&g.Simulator.Webhooks, "sim-webhooks", true, "the built-in simulator pushes every status change to the gateway's webhook, as the upstream does once configured; false leaves the gateway to polling alone")
 	fs.StringVar(&g.Simulator.ControlToken, "sim-control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the built-in simulator's control API /sim/... takes when -sim-addr is beyond loopback; empty turns the control API off there (on loopback it answers anyone)")
 	fs.StringVar(&g.Simulator.Faults, "sim-faults", "", `faults the built-in simulator injects from the start, as its POST /sim/faults takes them, e.g. {"error_rate":0.2,"status":503}`)
-	fs.StringVar(&g.FlowOrigin, "flow-origin", "", "origin of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy); empty means the simulator's origin, or the -upstream origin")
-	fs.StringVar(&g.Upstream.APIKey, "api-key", "", "upstream API key (x-api-key); required with -upstream")
-	fs.StringVar(&g.Upstream.FlowID, "flow-id", "", "upstream flow (configurationId) sessions start with; required with -upstream")
+	fs.StringVar(&c.flowOrigins, "flow-origin", "", "comma-separated origins of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy, the iframe's allow), or * alone for any page (the camera and the rest then go to whatever page the iframe shows); empty means the simulator's origin, or the -upstream origin")
+	fs.StringVar(&g.Upstream.APIKey, "api-key", "", "upstream API key (x-api-key), sent on every upstream call; required with -upstream")
+	fs.StringVar(&c.flowIDs, "flow-id", "", "comma-separated upstream flows (configurationIds) sessions start in: the first is the default, which the page's sessions run, and POST /v1/sessions may name any of them; required with -upstream; empty with the built-in simulator means pushgate-sim-flow")
 	fs.StringVar(&g.Upstream.AdminToken, "admin-token", "", "upstream admin token, renewed by whoever sets it (they expire after 24 h); when set, statuses and scores are read by interview id with it")
 	fs.StringVar(&g.Upstream.AdminEmail, "admin-email", "", "upstream executive (admin) email; with -admin-password, pushgate logs in by itself (POST /executive/log-in), renews its admin token before it expires, and reads statuses and scores by interview id")
 	fs.StringVar(&g.Upstream.AdminPassword, "admin-password", "", "upstream executive (admin) password, with -admin-email")
@@ -112,11 +116,14 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.HTTP.WebhookClientID, "webhook-client-id", "", "OAuth 2.0 client id the upstream gets webhook access tokens with (POST /webhooks/token); set it, -webhook-client-secret and the authentication URL https://<gateway>/webhooks/token in the upstream's dashboard")
 	fs.StringVar(&g.HTTP.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-client-id")
 	fs.DurationVar(&g.HTTP.WebhookTokenTTL, "webhook-token-ttl", time.Hour, "lifetime of the webhook access tokens /webhooks/token issues")
+	fs.StringVar(&c.webhookHeader, "webhook-header", "", `static header of the upstream's webhook calls, as "Name: value" (the custom headers of Incode's dashboard, Configuration -> Webhooks; a value of at least 32 bytes, e.g. openssl rand -hex 32): turns on POST /webhooks/onboarding-status for calls that carry it`)
 	fs.StringVar(&c.webhookSources, "webhook-allowed-ips", "", "comma-separated addresses or CIDR ranges webhook calls are taken from; empty takes them from anywhere")
-	fs.StringVar(&c.permissions, "iframe-permissions", "camera,microphone,geolocation,accelerometer,gyroscope", "comma-separated device features the flow in the iframe may use: the iframe's allow attribute and the Permissions-Policy header grant them to the flow origin alone")
+	fs.StringVar(&c.permissions, "iframe-permissions", "camera,microphone,geolocation,accelerometer,gyroscope", "comma-separated device features the flow in the iframe may use: the iframe's allow attribute and the Permissions-Policy header grant them to the -flow-origin origins alone")
 	fs.StringVar(&c.languages, "languages", "en-US", "comma-separated languages the flow may start in; the page asks for one, and one not listed gets the first")
-	fs.StringVar(&g.Simulator.WebhookAuth, "sim-webhook-auth", "", "how the built-in simulator authenticates its webhook calls, as the upstream can: path (no header, the secret in the URL), bearer, or oauth (client credentials); empty means oauth with -webhook-client-id, else path")
+	fs.StringVar(&g.Simulator.WebhookAuth, "sim-webhook-auth", "", "how the built-in simulator authenticates its webhook calls, as the upstream can: path (no header, the secret in the URL), bearer, oauth (client credentials), or header (the -webhook-header, as the dashboard's custom headers); empty means oauth with -webhook-client-id, else header with -webhook-header, else path")
 	fs.StringVar(&g.Simulator.Order, "sim-order", "steps", "order the built-in simulator's flow page sets statuses in: steps (one per step) or incode (the orders Incode's flows send)")
+	fs.Float64Var(&g.Simulator.WebhookRetryScale, "sim-webhook-retry-scale", 1, "multiplies the waits between the built-in simulator's retries of a failed webhook call (the upstream's: 5 retries, 30s then x2.5 each, about 32 minutes); 0.001 makes them milliseconds")
+	fs.DurationVar(&g.Simulator.FlowTimeout, "sim-flow-timeout", 0, "the built-in simulator sets EXPIRED, with its webhook, on a session whose flow has not ended this long after its start, as the upstream's flow timeout; 0 means none")
 	fs.DurationVar(&g.Poller.PushInterval, "push-interval", 15*time.Second, "safety poll interval of an interview whose changes arrive by webhook")
 	fs.DurationVar(&g.Poller.PushSilence, "push-silence", time.Minute, "after this long without a webhook, an interview is polled at -poll-interval again")
 	fs.DurationVar(&g.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
@@ -161,8 +168,10 @@ func (c *config) finish() error {
 		return err
 	}
 	c.gw.HTTP.AllowedOrigins = splitList(c.allowedOrigins)
+	c.gw.FlowOrigins = splitList(c.flowOrigins)
 	c.gw.HTTP.IframePermissions = splitList(c.permissions)
 	c.gw.HTTP.Languages = splitList(c.languages)
+	c.gw.HTTP.Flows = splitList(c.flowIDs)
 	c.gw.HTTP.APITokens = splitList(c.apiTokens)
 	if c.previousUntil != "" {
 		until, err := time.Parse(time.RFC3339, c.previousUntil)
@@ -172,6 +181,14 @@ func (c *config) finish() error {
 		c.gw.PreviousSecretUntil = until
 	}
 	c.gw.HTTP.BackendSessionsOnly = !c.publicSessions
+	if c.webhookHeader != "" {
+		name, value, ok := strings.Cut(c.webhookHeader, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" || len(value) < 32 {
+			return errors.New(`-webhook-header: want "Name: value", with a value of at least 32 bytes (e.g. openssl rand -hex 32)`)
+		}
+		c.gw.HTTP.WebhookHeaderName, c.gw.HTTP.WebhookHeaderValue = name, value
+	}
 	var err error
 	if c.gw.HTTP.WebhookSources, err = parsePrefixes("-webhook-allowed-ips", c.webhookSources); err != nil {
 		return err
@@ -182,8 +199,12 @@ func (c *config) finish() error {
 
 func (c *config) validate() error {
 	g := &c.gw
-	if g.Upstream.BaseURL != "" && (g.Upstream.APIKey == "" || g.Upstream.FlowID == "") {
+	flows := splitList(c.flowIDs)
+	if g.Upstream.BaseURL != "" && (g.Upstream.APIKey == "" || len(flows) == 0) {
 		return errors.New("-upstream needs -api-key and -flow-id")
+	}
+	if err := checkFlowIDs(flows); err != nil {
+		return err
 	}
 	if g.Secret != "" && len(g.Secret) < 16 {
 		return errors.New("-secret must be at least 16 bytes")
@@ -259,6 +280,20 @@ func (c *config) validate() error {
 			return errors.New("-redis-url needs -upstream: the nodes of a cluster must share one upstream (run pushgate-sim for a simulated one)")
 		case g.Redis.LeaseTTL < 100*time.Millisecond:
 			return errors.New("-lease-ttl must be at least 100ms")
+		}
+	}
+	return nil
+}
+
+// checkFlowIDs checks the -flow-id list: each flow once, none with a
+// space (a list separated by spaces instead of commas).
+func checkFlowIDs(flows []string) error {
+	for i, f := range flows {
+		switch {
+		case strings.ContainsAny(f, " \t"):
+			return fmt.Errorf("-flow-id: %q holds a space; separate flows with commas", f)
+		case slices.Contains(flows[:i], f):
+			return fmt.Errorf("-flow-id: %q is listed twice", f)
 		}
 	}
 	return nil

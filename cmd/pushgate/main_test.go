@@ -62,6 +62,9 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-previous-secret-grace", "1h"},         // replaced: it restarted with the process
 		{"-client-ip-header", "X-Forwarded-For"}, // believed from anyone
 		{"-trusted-proxies", "10.0.0.0/8,not-an-address"},
+		{"-webhook-header", "X-Incode-Hook"},                           // no value
+		{"-webhook-header", "X-Incode-Hook: too-short"},                // under 32 bytes
+		{"-webhook-header", ": a-value-of-32-bytes-or-more-for-tests"}, // no name
 		{"stray"},
 		{"-redis-url", "redis://127.0.0.1:6379", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f"}, // no shared -secret
 		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length"},              // no shared upstream
@@ -70,6 +73,10 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+	hook := map[string]string{"PUSHGATE_WEBHOOK_HEADER": "X-Incode-Hook:  a-value-of-32-bytes-or-more-for-tests "}
+	if c, err := parseConfig(nil, func(k string) string { return hook[k] }, io.Discard); err != nil || c.gw.HTTP.WebhookHeaderName != "X-Incode-Hook" || c.gw.HTTP.WebhookHeaderValue != "a-value-of-32-bytes-or-more-for-tests" {
+		t.Errorf("PUSHGATE_WEBHOOK_HEADER: %q, %q, %v; want the name and the trimmed value", c.gw.HTTP.WebhookHeaderName, c.gw.HTTP.WebhookHeaderValue, err)
 	}
 	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"PUSHGATE_LINGER": "soon"}[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "PUSHGATE_LINGER") {
 		t.Errorf("bad env value: %v, want an error naming PUSHGATE_LINGER", err)
@@ -369,6 +376,27 @@ func TestPreviousSecretEndsForGood(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// postJSON POSTs a JSON body with the headers in hdr (name/value pairs)
+// and returns the status and body of the answer.
+func postJSON(t *testing.T, url, body string, hdr ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // post POSTs a JSON body and drops the answer.

@@ -165,15 +165,20 @@ func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
 // Redis it polls alone, and node B takes a status the upstream pushes. Once
 // A is back, both nodes serve whichever status was seen later, under the
 // id it was first numbered with: a client that got it from either node
-// holds an id both nodes know, and gets nothing twice when it moves.
+// holds an id both nodes know, and gets nothing twice when it moves. A
+// later observation behind the other in the flow (a read that lagged)
+// does not win: both nodes serve the status further in the flow.
 func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	for _, tc := range []struct {
 		name      string
-		aloneLast bool // A sees its status after B took the pushed one
+		aloneLast bool   // A sees its status after B took the pushed one
+		aSees     string // what A reads alone
+		behind    bool   // aSees is behind the pushed FACE_VALIDATION_FINISHED
 	}{
-		{"seen alone last", true},
-		{"pushed to the cluster last", false},
+		{"seen alone last", true, "POST_PROCESSING_FINISHED", false},
+		{"seen alone last, behind the pushed one", true, "ID_VALIDATION_FINISHED", true},
+		{"pushed to the cluster last", false, "ID_VALIDATION_FINISHED", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &pollertest.Source{}
@@ -184,7 +189,7 @@ func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
 			time.Sleep(5 * interval)
 
 			pa.off.Store(true)
-			alone := func() { src.Set("iv", "ID_VALIDATION_FINISHED"); time.Sleep(3 * interval) }
+			alone := func() { src.Set("iv", tc.aSees); time.Sleep(3 * interval) }
 			pushed := func() {
 				if _, _, err := b.Push("iv", "FACE_VALIDATION_FINISHED"); err != nil {
 					t.Fatal(err)
@@ -201,7 +206,7 @@ func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
 			}
 			later := func(rec *pollertest.Recorder) poller.Update { got := rec.Of("iv"); return got[len(got)-1] }
 			winner := later(recB) // the pushed change, as B numbered it
-			if tc.aloneLast {
+			if tc.aloneLast && !tc.behind {
 				winner = later(recA)
 			}
 			pa.heal()
@@ -212,12 +217,13 @@ func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
 			// Seen alone last, A's change keeps A's id. Pushed last, A may
 			// read the same status once more before it is back, numbering
 			// it again: then both nodes serve that id.
-			if ua != ub || ua.Status != winner.Status || (tc.aloneLast && ua != winner) {
+			// Behind, the pushed status wins, renumbered above A's.
+			if ua != ub || ua.Status != winner.Status || (tc.aloneLast && !tc.behind && ua != winner) {
 				t.Fatalf("a serves %+v, b serves %+v; want both on the later observation %+v", ua, ub, winner)
 			}
 			for name, m := range map[string]*poller.Manager{"a": a, "b": b} {
-				if got := m.Since("iv", winner.Seq); len(got) != 0 {
-					t.Fatalf("%s: a client holding %d gets %v, want nothing", name, winner.Seq, got)
+				if got := m.Since("iv", ua.Seq); len(got) != 0 {
+					t.Fatalf("%s: a client holding %d gets %v, want nothing", name, ua.Seq, got)
 				}
 			}
 			for name, rec := range map[string]*pollertest.Recorder{"a": recA, "b": recB} {
@@ -226,6 +232,9 @@ func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
 					if pub[i].Seq <= pub[i-1].Seq || pub[i].Status == pub[i-1].Status {
 						t.Fatalf("%s published %v: want increasing ids and no status twice in a row", name, pub)
 					}
+				}
+				if tc.behind && pub[len(pub)-1].Status != "FACE_VALIDATION_FINISHED" {
+					t.Fatalf("%s published %v: want FACE_VALIDATION_FINISHED last, not the lagging read behind it", name, pub)
 				}
 			}
 		})

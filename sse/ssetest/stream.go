@@ -52,6 +52,27 @@ func Status(ev Event) (poller.Update, error) {
 	return u, nil
 }
 
+// Update decodes a status event as Status does, or the end of a session
+// (an "end" event) into the update it stands for: End is its reason, Seq
+// its id, Status empty.
+func Update(ev Event) (poller.Update, error) {
+	if ev.Type != "end" {
+		return Status(ev)
+	}
+	var end struct {
+		InterviewID string `json:"interviewId"`
+		Reason      string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(ev.Data), &end); err != nil || end.Reason == "" {
+		return poller.Update{}, fmt.Errorf("end event data %q: want interviewId and reason", ev.Data)
+	}
+	seq, err := strconv.ParseUint(ev.ID, 10, 64)
+	if err != nil {
+		return poller.Update{}, fmt.Errorf("end event id %q: %w", ev.ID, err)
+	}
+	return poller.Update{InterviewID: end.InterviewID, Seq: seq, End: end.Reason}, nil
+}
+
 // Stream is an event stream read in the background, as a browser tab would.
 type Stream struct {
 	Resp   *http.Response

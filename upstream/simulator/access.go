@@ -108,7 +108,8 @@ func sameSecret(got, want string) bool {
 
 // flowInterview resolves the interview a flow route names and checks the
 // flow key the request gave: 404 for an unknown or deleted interview, 403
-// for a missing key or another interview's, 0 when the route may act on it.
+// for a missing key or another interview's, 410 for an expired flow, 0
+// when the route may act on it.
 func (s *Simulator) flowInterview(id, key string) (interview, int) {
 	iv, ok := s.lookup(id)
 	switch {
@@ -118,6 +119,8 @@ func (s *Simulator) flowInterview(id, key string) (interview, int) {
 		return interview{}, http.StatusForbidden
 	case iv.deleted:
 		return interview{}, http.StatusNotFound
+	case iv.status == StatusExpired:
+		return interview{}, http.StatusGone
 	}
 	return iv, 0
 }
@@ -132,6 +135,8 @@ func (s *Simulator) flowStep(h func(http.ResponseWriter, *http.Request, intervie
 			h(w, r, iv)
 		case http.StatusForbidden:
 			writeError(w, r, code, "invalid or missing flow key ("+flowKeyHeader+"): it is the key parameter of the interview's onboarding URL")
+		case http.StatusGone:
+			writeError(w, r, code, ErrFlowExpired.Error())
 		default:
 			writeError(w, r, code, "interview not found")
 		}

@@ -15,66 +15,6 @@ import (
 // maxBody caps every request body the Simulator reads.
 const maxBody = 64 << 10
 
-// op names an upstream API call for Stats.
-type op int
-
-const (
-	opStart op = iota
-	opOnboardingURL
-	opStatus
-	opScore
-	opLogIn
-)
-
-// Stats counts the upstream API calls the Simulator received, faulted and
-// refused ones included. StatusByInterview counts status calls per interview
-// id, for calls that name a known interview (by admin id or session token).
-type Stats struct {
-	Start             int64            `json:"start"`
-	OnboardingURL     int64            `json:"onboarding_url"`
-	Status            int64            `json:"status"`
-	Score             int64            `json:"score"`
-	LogIn             int64            `json:"log_in"` // admin log-ins (POST /executive/log-in)
-	StatusByInterview map[string]int64 `json:"status_by_interview"`
-	// StatusNoToken counts the status calls (within Status) that carried
-	// no token at all. The upstream refuses them with 401 before looking
-	// anything up, and so does the Simulator, after the faults in force
-	// for calls about no interview; the gateway's readiness probe is one.
-	StatusNoToken int64 `json:"status_no_token"`
-	// MaxStatusInFlight is the most status calls about one interview that
-	// were ever in flight at once: a gateway that shares its reads keeps
-	// it at 1.
-	MaxStatusInFlight int64 `json:"max_status_in_flight"`
-	// Webhooks counts the status changes announced to the webhook URL.
-	Webhooks int64 `json:"webhooks"`
-	// WebhookTokens counts the OAuth access tokens fetched for webhooks.
-	WebhookTokens int64 `json:"webhook_tokens"`
-}
-
-func (s *Simulator) countWebhookToken() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stats.WebhookTokens++
-}
-
-func (s *Simulator) countWebhook() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stats.Webhooks++
-}
-
-// Stats returns a copy of the counters.
-func (s *Simulator) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	st.StatusByInterview = make(map[string]int64, len(s.stats.StatusByInterview))
-	for id, n := range s.stats.StatusByInterview {
-		st.StatusByInterview[id] = n
-	}
-	return st
-}
-
 // api wraps an upstream API handler: it counts the call, applies the
 // faults, then checks the api-version header.
 func (s *Simulator) api(o op, h http.HandlerFunc) http.Handler {
@@ -95,65 +35,18 @@ func (s *Simulator) api(o op, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// enter and leave track the status calls in flight per interview.
-func (s *Simulator) enter(interviewID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.inFlight[interviewID]++
-	s.stats.MaxStatusInFlight = max(s.stats.MaxStatusInFlight, s.inFlight[interviewID])
-}
-
-func (s *Simulator) leave(interviewID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inFlight[interviewID]--; s.inFlight[interviewID] == 0 {
-		delete(s.inFlight, interviewID)
-	}
-}
-
-// count records a call and returns the faults in force for it and the
-// interview it is about ("" when none is known).
-func (s *Simulator) count(o op, r *http.Request) (Faults, string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch o {
-	case opStart:
-		s.stats.Start++
-	case opOnboardingURL:
-		s.stats.OnboardingURL++
-	case opScore:
-		s.stats.Score++
-	case opStatus:
-		s.stats.Status++
-		if r.Header.Get("X-Incode-Hardware-Id") == "" {
-			s.stats.StatusNoToken++
-		}
-	case opLogIn:
-		s.stats.LogIn++
-	}
-	id := ""
-	iv, ok := s.byID[r.URL.Query().Get("id")]
-	if !ok {
-		iv, ok = s.byToken[r.Header.Get("X-Incode-Hardware-Id")]
-	}
-	if ok {
-		id = iv.id
-	}
-	if ok && o == opStatus {
-		s.stats.StatusByInterview[id]++
-	}
-	if !s.faults.applies(id) {
-		return Faults{}, id
-	}
-	return s.faults, id
-}
-
+// start opens a session, or resumes the one whose interviewId the body
+// names: the same interview and token, with existingSession true and its
+// start options as they were. An unknown or deleted interviewId gets 404.
 func (s *Simulator) start(w http.ResponseWriter, r *http.Request) {
 	if !s.apiKeyOK(r) {
 		writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
 		return
 	}
-	var body StartOptions
+	var body struct {
+		StartOptions
+		InterviewID string `json:"interviewId"` // a session to resume
+	}
 	if err := decodeBody(w, r, &body, false); err != nil {
 		writeError(w, r, http.StatusBadRequest, "body: "+err.Error())
 		return
@@ -162,22 +55,46 @@ func (s *Simulator) start(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "customFields must be an object")
 		return
 	}
-	iv := s.newInterview(body)
+	if body.InterviewID != "" {
+		iv, ok := s.lookup(body.InterviewID)
+		if !ok || iv.deleted {
+			writeError(w, r, http.StatusNotFound, "interviewId "+strconv.Quote(body.InterviewID)+": no such session to resume")
+			return
+		}
+		s.log.Info("simulator: session resumed", "interview", iv.id)
+		writeJSON(w, http.StatusOK, startAnswerOf(iv, true))
+		return
+	}
+	iv := s.newInterview(body.StartOptions)
 	s.log.Info("simulator: session started", "interview", iv.id, "flow", body.ConfigurationID, "language", body.Language)
-	writeJSON(w, http.StatusOK, struct {
-		InterviewID     string `json:"interviewId"`
-		Token           string `json:"token"`
-		InterviewCode   string `json:"interviewCode"`
-		FlowType        string `json:"flowType"`
-		ClientID        string `json:"clientId"`
-		Env             string `json:"env"`
-		ExistingSession bool   `json:"existingSession"`
-	}{iv.id, iv.token, iv.code, "flow", "sim", "sim", false})
+	writeJSON(w, http.StatusOK, startAnswerOf(iv, false))
+}
+
+// clientID is the organization the Simulator answers for: the start
+// answer's clientId and the webhooks' clientId.
+const clientID = "sim"
+
+// startAnswer is what POST /omni/start answers: the fields the upstream's
+// answer has that its sample backends read or map.
+type startAnswer struct {
+	InterviewID     string `json:"interviewId"`
+	Token           string `json:"token"`
+	InterviewCode   string `json:"interviewCode"`
+	FlowType        string `json:"flowType"`
+	ClientID        string `json:"clientId"`
+	Env             string `json:"env"`
+	ExistingSession bool   `json:"existingSession"`
+}
+
+func startAnswerOf(iv interview, existing bool) startAnswer {
+	return startAnswer{iv.id, iv.token, iv.code, "flow", clientID, "sim", existing}
 }
 
 // onboardingURL answers the flow page's URL, shaped as the upstream's
 // (https://.../flow/...?...): /flow/{id}?key=<flow key>. The same URL comes
-// back for the same session, as the upstream's does.
+// back for the same session, as the upstream's does. The query parameters
+// the sample backends send (clientId, redirectionUrl) are taken and not
+// used: the upstream's meaning of them is not published.
 func (s *Simulator) onboardingURL(w http.ResponseWriter, r *http.Request, iv interview) {
 	base := s.publicURL
 	if base == "" {
@@ -199,24 +116,77 @@ func (s *Simulator) score(w http.ResponseWriter, r *http.Request, iv interview) 
 // session the upstream has deleted.
 func (s *Simulator) session(h func(http.ResponseWriter, *http.Request, interview)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		iv, ok := s.byToken[r.Header.Get("X-Incode-Hardware-Id")]
-		var cp interview
-		if ok {
-			cp = *iv
-		}
-		s.mu.Unlock()
-		switch {
-		case !ok:
+		iv, ok := s.byTokenOf(r)
+		if !ok {
 			writeError(w, r, http.StatusUnauthorized, "invalid or missing session token")
-		case cp.deleted:
-			writeError(w, r, http.StatusNotFound, "interview not found")
-		case cp.expired:
-			writeError(w, r, http.StatusUnauthorized, "session token expired")
-		default:
-			h(w, r, cp)
+			return
+		}
+		if s.sessionUsable(w, r, iv) {
+			h(w, r, iv)
 		}
 	}
+}
+
+// byTokenOf returns a copy of the interview whose session token the
+// request carries, or false.
+func (s *Simulator) byTokenOf(r *http.Request) (interview, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	iv, ok := s.byToken[r.Header.Get("X-Incode-Hardware-Id")]
+	if !ok {
+		return interview{}, false
+	}
+	return *iv, true
+}
+
+// sessionUsable answers 404 for a deleted session and 401 for one whose
+// token expired, and reports whether the call may go on.
+func (s *Simulator) sessionUsable(w http.ResponseWriter, r *http.Request, iv interview) bool {
+	switch {
+	case iv.deleted:
+		writeError(w, r, http.StatusNotFound, "interview not found")
+	case iv.expired:
+		writeError(w, r, http.StatusUnauthorized, "session token expired")
+	default:
+		return true
+	}
+	return false
+}
+
+// withAPIKey answers 403 to a call without the API key, before h: the
+// /omni/... routes that take a session token want both.
+func (s *Simulator) withAPIKey(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.apiKeyOK(r) {
+			writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// sessionOrAdmin takes the API key and either a session token, whose
+// interview the id query parameter must name (403 for another one), or an
+// admin token, as admin does: the sample backends read scores both ways.
+func (s *Simulator) sessionOrAdmin(h func(http.ResponseWriter, *http.Request, interview)) http.HandlerFunc {
+	admin := s.admin(h)
+	return s.withAPIKey(func(w http.ResponseWriter, r *http.Request) {
+		iv, ok := s.byTokenOf(r)
+		if !ok {
+			admin(w, r)
+			return
+		}
+		switch id := r.URL.Query().Get("id"); {
+		case id == "":
+			writeError(w, r, http.StatusBadRequest, "missing id")
+		case id != iv.id:
+			writeError(w, r, http.StatusForbidden, "the session token is not interview "+strconv.Quote(id)+"'s")
+		default:
+			if s.sessionUsable(w, r, iv) {
+				h(w, r, iv)
+			}
+		}
+	})
 }
 
 // admin checks the API key and admin token, then resolves the interview from

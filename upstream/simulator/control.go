@@ -21,6 +21,7 @@ func (s *Simulator) controlRoutes() http.Handler {
 		del: http.HandlerFunc(s.controlDelete),
 	})
 	handle(m, "/sim/interviews/{id}/expire", map[string]http.Handler{post: http.HandlerFunc(s.controlExpire)})
+	handle(m, "/sim/interviews/{id}/timeout", map[string]http.Handler{post: http.HandlerFunc(s.controlTimeout)})
 	handle(m, "/sim/interviews/{id}/status", map[string]http.Handler{post: http.HandlerFunc(s.controlStatus)})
 	handle(m, "/sim/interviews/{id}/score", map[string]http.Handler{post: http.HandlerFunc(s.controlScore)})
 	handle(m, "/sim/stats", map[string]http.Handler{get: http.HandlerFunc(s.controlStats)})
@@ -75,6 +76,8 @@ func (s *Simulator) answerChange(w http.ResponseWriter, r *http.Request, err err
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, ErrUnknownInterview):
 		writeError(w, r, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrFlowExpired):
+		writeError(w, r, http.StatusGone, err.Error())
 	default:
 		writeError(w, r, http.StatusBadRequest, err.Error())
 	}
@@ -133,13 +136,13 @@ func (s *Simulator) Session(interviewID string) (SessionInfo, bool) {
 // Delete makes the upstream forget an interview: from now on its reads
 // answer 404, by session token and by admin id alike.
 func (s *Simulator) Delete(interviewID string) error {
-	return s.update(interviewID, func(iv *interview) { iv.deleted = true })
+	return s.update(interviewID, func(iv *interview) error { iv.deleted = true; return nil })
 }
 
 // Expire makes the interview's session token stop working: reads with it
 // answer 401 (admin reads still work).
 func (s *Simulator) Expire(interviewID string) error {
-	return s.update(interviewID, func(iv *interview) { iv.expired = true })
+	return s.update(interviewID, func(iv *interview) error { iv.expired = true; return nil })
 }
 
 func (s *Simulator) controlSession(w http.ResponseWriter, r *http.Request) {

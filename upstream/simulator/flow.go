@@ -59,7 +59,7 @@ var stepLabels = []string{"Capture ID", "Confirm details", "Selfie", "Finish"}
 // it, in the given order. Statuses the page does not set start at step 1;
 // a manual review comes after the last step.
 func stepOf(status string, steps [][]string) int {
-	if status == "MANUAL_REVIEW_APPROVED" || status == "MANUAL_REVIEW_REJECTED" {
+	if status == StatusManualReviewApproved || status == StatusManualReviewRejected {
 		return len(steps) + 1
 	}
 	for i, step := range steps {
@@ -88,6 +88,9 @@ func (s *Simulator) flowPage(w http.ResponseWriter, r *http.Request) {
 		return
 	case http.StatusForbidden:
 		s.renderPage(w, code, "message", pageMessage{"Link not valid", "This onboarding link is incomplete or belongs to another session."})
+		return
+	case http.StatusGone:
+		s.renderPage(w, code, "message", pageMessage{"Session expired", "This onboarding session expired before it was finished."})
 		return
 	}
 	order := orderSteps[s.order]
@@ -118,7 +121,17 @@ func (s *Simulator) flowStatus(w http.ResponseWriter, r *http.Request, iv interv
 		writeError(w, r, http.StatusBadRequest, "the flow page sets only "+strings.Join(settable, ", "))
 		return
 	}
-	s.answerChange(w, r, s.SetStatus(iv.id, body.Status))
+	err := s.update(iv.id, func(iv *interview) error {
+		if iv.status == StatusExpired { // the flow timed out since the step began
+			return ErrFlowExpired
+		}
+		s.setStatusLocked(iv, body.Status)
+		return nil
+	})
+	if err == nil {
+		s.log.Info("simulator: status set by the flow page", "interview", iv.id, "status", body.Status)
+	}
+	s.answerChange(w, r, err)
 }
 
 // flowScore sets the outcome the flow page's last step chose.

@@ -7,17 +7,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
 // oauthClient gets the access tokens webhook calls carry, as the upstream
 // does once a customer sets an authentication URL, client id and secret:
 // OAuth 2.0 client credentials (RFC 6749 section 4.4), the token reused
-// until it expires. Only the webhook sender's goroutine uses it.
+// until it expires. The webhook sender and its retriers share it.
 type oauthClient struct {
 	url, id, secret string
 	sim             *Simulator
 
+	// mu protects access and expires, and is held while a token is
+	// fetched, so concurrent calls wait for one fetch instead of making
+	// their own.
+	mu      sync.Mutex
 	access  string
 	expires time.Time
 }
@@ -25,6 +30,8 @@ type oauthClient struct {
 // token returns the access token in force, fetching a new one when there
 // is none or it has expired.
 func (o *oauthClient) token(ctx context.Context, hc *http.Client) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.access != "" && time.Now().Before(o.expires) {
 		return o.access, nil
 	}
@@ -56,5 +63,12 @@ func (o *oauthClient) token(ctx context.Context, hc *http.Client) (string, error
 	return o.access, nil
 }
 
-// forget drops the token, so the next call fetches a new one.
-func (o *oauthClient) forget() { o.access = "" }
+// forget drops a token the webhook refused, so the next call fetches a new
+// one; a newer token, fetched since, stays.
+func (o *oauthClient) forget(token string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.access == token {
+		o.access = ""
+	}
+}

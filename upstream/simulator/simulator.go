@@ -25,60 +25,6 @@ const (
 	OutcomeFail = "FAIL"
 )
 
-// Statuses the flow page sets.
-const (
-	StatusUnknown                      = "UNKNOWN"
-	StatusIDValidationFinished         = "ID_VALIDATION_FINISHED"
-	StatusIDValidationFinishedSecondID = "ID_VALIDATION_FINISHED_SECOND_ID"
-	StatusGovernmentValidationFinished = "GOVERNMENT_VALIDATION_FINISHED"
-	StatusPostProcessingFinished       = "POST_PROCESSING_FINISHED"
-	StatusFaceValidationFinished       = "FACE_VALIDATION_FINISHED"
-	StatusOnboardingFinished           = "ONBOARDING_FINISHED"
-)
-
-// Orders the flow page can set statuses in (Config.Order).
-const (
-	// OrderSteps sets one status per step, along Flow.
-	OrderSteps = "steps"
-	// OrderIncode sets them as Incode's flows send them: the ID checks,
-	// then a second ID; government validation after the ID checks; the
-	// face check, then post-processing, which ends in the background.
-	OrderIncode = "incode"
-)
-
-// orderSteps lists, for each order, the statuses each of the flow page's
-// four steps sets, in order.
-var orderSteps = map[string][][]string{
-	OrderSteps: {
-		{StatusIDValidationFinished}, {StatusPostProcessingFinished},
-		{StatusFaceValidationFinished}, {StatusOnboardingFinished},
-	},
-	OrderIncode: {
-		{StatusIDValidationFinished, StatusIDValidationFinishedSecondID}, {StatusGovernmentValidationFinished},
-		{StatusFaceValidationFinished, StatusPostProcessingFinished}, {StatusOnboardingFinished},
-	},
-}
-
-// Path returns the statuses a session goes through when its flow page is
-// played in order, starting with UNKNOWN; nil for an unknown order.
-func Path(order string) []string {
-	steps, ok := orderSteps[order]
-	if !ok {
-		return nil
-	}
-	path := []string{StatusUnknown}
-	for _, step := range steps {
-		path = append(path, step...)
-	}
-	return path
-}
-
-// Flow is the path the flow page walks by default (OrderSteps): a session
-// starts at Flow[0] and its flow ends at the last. Tests and the load tool
-// drive the simulator along it. It is the simulator's scenario, not a rule
-// of the gateway, which takes statuses in the order they arrive.
-var Flow = Path(OrderSteps)
-
 const defaultStepDelay = 1500 * time.Millisecond
 
 // Config configures a Simulator. The zero value works.
@@ -107,8 +53,11 @@ type Config struct {
 	// StepDelay is the auto-advance step time of the flow page. Zero means 1.5s.
 	StepDelay time.Duration
 	// WebhookURL receives a POST for every status change, as the upstream's
-	// webhook does: {"interviewId","onboardingStatus","clientId","flowId"},
-	// and "externalId" when the session has one; one retry on failure.
+	// webhook does: {"interviewId","onboardingStatus","clientId","flowId"}
+	// (flowId is the session's configurationId), and "externalId" when the
+	// session has one. A call succeeds on 200 with a JSON body, or 204;
+	// a failed one is retried on the upstream's schedule (see
+	// WebhookRetryScale), on its own, without holding later changes back.
 	// Empty sends none. Close stops the sender. How the calls are
 	// authenticated follows the upstream's two setups, and a third:
 	//   - WebhookTokenURL set: OAuth 2.0 client credentials. The sender
@@ -118,11 +67,26 @@ type Config struct {
 	//   - else WebhookSecret set: "Authorization: Bearer <WebhookSecret>";
 	//   - else no Authorization header at all (the upstream without OAuth;
 	//     a secret may sit in the URL's path).
+	// WebhookHeaders are sent on every call besides, as the static custom
+	// headers of the upstream's dashboard (Configuration -> Webhooks).
 	WebhookURL          string
 	WebhookSecret       string
 	WebhookTokenURL     string
 	WebhookClientID     string
 	WebhookClientSecret string
+	WebhookHeaders      http.Header
+	// WebhookRetryScale multiplies the waits between the retries of a
+	// failed webhook call. The upstream retries up to 5 times, the first
+	// 30s after the failure and each wait 2.5 times the one before (30s,
+	// 75s, 187.5s, 468.75s, 1171.875s); 0.001 makes them 30ms, 75ms, ...
+	// for tests. Zero (or less) means 1.
+	WebhookRetryScale float64
+	// FlowTimeout is how long after its start a session whose flow has not
+	// ended (ONBOARDING_FINISHED or a manual review's outcome) gets status
+	// EXPIRED, with its webhook, as the upstream does at its flows'
+	// timeout. Zero means none. The control API sets it per session
+	// (POST /sim/interviews/{id}/timeout). Close stops the timers.
+	FlowTimeout time.Duration
 	// Addr is the address the Simulator is served on: its listener's
 	// Addr(). On a loopback address the control API (/sim/...) takes every
 	// request; on any other, and when Addr is nil, only those that carry
@@ -154,8 +118,13 @@ type Simulator struct {
 	page       *template.Template
 	webhooks   *webhooks // nil without a WebhookURL
 	closeOnce  sync.Once
+	// flowTimeout is Config.FlowTimeout: each new session's.
+	flowTimeout time.Duration
+	// timeouts counts the flow-timeout callbacks running; Close waits for them.
+	timeouts sync.WaitGroup
 
-	mu          sync.Mutex            // protects byID, byToken, adminTokens, inFlight, faults, stats
+	mu          sync.Mutex            // protects byID, byToken, adminTokens, inFlight, faults, stats, closed
+	closed      bool                  // Close has run: no flow timeout is armed or fires any more
 	adminTokens map[string]time.Time  // admin tokens from log-ins, and when each expires
 	inFlight    map[string]int64      // status calls in flight, by interview id
 	byID        map[string]*interview // by interview id
@@ -175,6 +144,11 @@ type interview struct {
 	start   StartOptions // what the start asked for
 	deleted bool         // the upstream no longer knows it: reads answer 404
 	expired bool         // its session token no longer works: session reads answer 401
+	started time.Time    // when it started; its flow timeout counts from here
+	// deadline is when its flow times out (zero: never), and timer the
+	// timer that fires then (nil without one).
+	deadline time.Time
+	timer    *time.Timer
 }
 
 // New returns a Simulator.
@@ -188,6 +162,7 @@ func New(cfg Config) *Simulator {
 		adminTokens: make(map[string]time.Time),
 		publicURL:   strings.TrimRight(cfg.PublicURL, "/"),
 		stepDelay:   cfg.StepDelay,
+		flowTimeout: max(cfg.FlowTimeout, 0),
 		log:         cfg.Logger,
 		page:        flowTemplate,
 		byID:        make(map[string]*interview),
@@ -217,11 +192,16 @@ func New(cfg Config) *Simulator {
 	return s
 }
 
-// Close stops the webhook sender, if any. The Simulator keeps serving.
+// Close stops the flow timeouts and the webhook sender, and waits for
+// them. The Simulator keeps serving; its sessions no longer time out, and
+// changes are no longer announced.
 func (s *Simulator) Close() {
-	if s.webhooks != nil {
-		s.closeOnce.Do(s.webhooks.close)
-	}
+	s.closeOnce.Do(func() {
+		s.stopTimeouts()
+		if s.webhooks != nil {
+			s.webhooks.close()
+		}
+	})
 }
 
 // ServeHTTP routes a request to the upstream API, the control API or the
@@ -240,10 +220,12 @@ func (s *Simulator) routes() *http.ServeMux {
 	handle(m, "/omni/start", map[string]http.Handler{post: s.api(opStart, s.start)})
 	handle(m, "/executive/log-in", map[string]http.Handler{post: s.api(opLogIn, s.logIn)})
 	handle(m, "/0/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.session(s.onboardingURL))})
+	handle(m, "/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.withAPIKey(s.session(s.onboardingURL)))})
 	handle(m, "/0/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.session(s.status))})
 	handle(m, "/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.admin(s.status))})
 	handle(m, "/0/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.session(s.score))})
-	handle(m, "/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.admin(s.score))})
+	handle(m, "/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.sessionOrAdmin(s.score))})
+	handle(m, "/omni/finish-status", map[string]http.Handler{get: s.api(opFinish, s.withAPIKey(s.session(s.finish)))})
 	s.flowRoutes(m)
 	m.Handle("/sim/", s.control.guard(s.controlRoutes()))
 	noRoute(m)
@@ -268,24 +250,33 @@ func noRoute(m *http.ServeMux) {
 	})
 }
 
-// SetStatus sets the onboardingStatus of an interview. Any non-empty string
-// is accepted, so tests can send statuses the upstream may add later.
+// SetStatus sets the onboardingStatus of an interview, and announces a
+// change to the webhook. Any non-empty string is accepted (EXPIRED
+// included), so tests can send statuses the upstream may add later.
 func (s *Simulator) SetStatus(interviewID, status string) error {
 	if status == "" {
 		return errors.New("simulator: empty status")
 	}
-	err := s.update(interviewID, func(iv *interview) {
-		if iv.status != status && s.webhooks != nil {
-			// Queued under the lock, so webhooks go out in the order of the changes.
-			s.webhooks.announce(webhookCall{InterviewID: interviewID, OnboardingStatus: status, ExternalID: iv.start.ExternalCustomerID, ClientID: "sim", FlowID: "sim-flow"}, s)
-		}
-		iv.status = status
+	err := s.update(interviewID, func(iv *interview) error {
+		s.setStatusLocked(iv, status)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	s.log.Info("simulator: status set", "interview", interviewID, "status", status)
 	return nil
+}
+
+// setStatusLocked sets the status of iv and announces a change to the
+// webhook. Caller holds s.mu: changes are queued under it, so first
+// webhook calls go out in the order of the changes.
+func (s *Simulator) setStatusLocked(iv *interview, status string) {
+	if iv.status != status && s.webhooks != nil {
+		s.webhooks.announce(webhookCall{InterviewID: iv.id, OnboardingStatus: status, ExternalID: iv.start.ExternalCustomerID,
+			ClientID: clientID, FlowID: iv.start.ConfigurationID}, s)
+	}
+	iv.status = status
 }
 
 // SetScore sets the outcome (OK, WARN or FAIL) every section of the
@@ -296,27 +287,28 @@ func (s *Simulator) SetScore(interviewID, outcome string) error {
 	default:
 		return fmt.Errorf("simulator: outcome %q is not OK, WARN or FAIL", outcome)
 	}
-	if err := s.update(interviewID, func(iv *interview) { iv.outcome = outcome }); err != nil {
+	if err := s.update(interviewID, func(iv *interview) error { iv.outcome = outcome; return nil }); err != nil {
 		return err
 	}
 	s.log.Info("simulator: score set", "interview", interviewID, "outcome", outcome)
 	return nil
 }
 
-// update changes a known interview under the lock.
-func (s *Simulator) update(interviewID string, change func(*interview)) error {
+// update changes a known interview under the lock; change may refuse
+// with an error.
+func (s *Simulator) update(interviewID string, change func(*interview) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	iv, ok := s.byID[interviewID]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownInterview, interviewID)
 	}
-	change(iv)
-	return nil
+	return change(iv)
 }
 
-// newInterview creates and registers a session in state UNKNOWN with an OK score.
-func (s *Simulator) newInterview(opts StartOptions) *interview {
+// newInterview creates and registers a session in state UNKNOWN with an OK
+// score, and arms its flow timeout. It returns a copy.
+func (s *Simulator) newInterview(opts StartOptions) interview {
 	iv := &interview{
 		id:      randomHex(12),
 		token:   randomToken(),
@@ -325,12 +317,14 @@ func (s *Simulator) newInterview(opts StartOptions) *interview {
 		status:  StatusUnknown,
 		outcome: OutcomeOK,
 		start:   opts,
+		started: time.Now(),
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.byID[iv.id] = iv
 	s.byToken[iv.token] = iv
-	s.mu.Unlock()
-	return iv
+	s.armTimeoutLocked(iv, s.flowTimeout)
+	return *iv
 }
 
 // lookup returns a copy of the interview with the id, or false.

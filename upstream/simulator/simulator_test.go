@@ -249,6 +249,7 @@ func TestAdminEndpoints(t *testing.T) {
 	noAdmin := newHarness(t, Config{APIKey: testKey})
 	s := withAdmin.start()
 	ns := noAdmin.start()
+	other := withAdmin.start()
 	tests := []struct {
 		name  string
 		h     *harness
@@ -256,17 +257,21 @@ func TestAdminEndpoints(t *testing.T) {
 		key   string
 		admin string
 		want  int
+		score int // the answer of /omni/get/score when it differs: it takes session tokens too
 	}{
-		{"ok", withAdmin, s.InterviewID, testKey, testAdmin, 200},
-		{"admin endpoints off", noAdmin, ns.InterviewID, testKey, testAdmin, 401},
-		{"admin endpoints off, no token", noAdmin, ns.InterviewID, testKey, "", 401},
-		{"no admin token", withAdmin, s.InterviewID, testKey, "", 401},
-		{"wrong api key", withAdmin, s.InterviewID, "nope", testAdmin, 403},
-		{"no api key", withAdmin, s.InterviewID, "", testAdmin, 403},
-		{"wrong admin token", withAdmin, s.InterviewID, testKey, "nope", 401},
-		{"session token is no admin token", withAdmin, s.InterviewID, testKey, s.Token, 401},
-		{"missing id", withAdmin, "", testKey, testAdmin, 400},
-		{"unknown id", withAdmin, "0123456789abcdef01234567", testKey, testAdmin, 404},
+		{"ok", withAdmin, s.InterviewID, testKey, testAdmin, 200, 0},
+		{"admin endpoints off", noAdmin, ns.InterviewID, testKey, testAdmin, 401, 0},
+		{"admin endpoints off, no token", noAdmin, ns.InterviewID, testKey, "", 401, 0},
+		{"no admin token", withAdmin, s.InterviewID, testKey, "", 401, 0},
+		{"wrong api key", withAdmin, s.InterviewID, "nope", testAdmin, 403, 0},
+		{"no api key", withAdmin, s.InterviewID, "", testAdmin, 403, 0},
+		{"wrong admin token", withAdmin, s.InterviewID, testKey, "nope", 401, 0},
+		{"session token is no admin token", withAdmin, s.InterviewID, testKey, s.Token, 401, 200},
+		{"another interview's session token", withAdmin, s.InterviewID, testKey, other.Token, 401, 403},
+		{"session token without api key", withAdmin, s.InterviewID, "", s.Token, 403, 403},
+		{"session token, missing id", withAdmin, "", testKey, s.Token, 401, 400},
+		{"missing id", withAdmin, "", testKey, testAdmin, 400, 0},
+		{"unknown id", withAdmin, "0123456789abcdef01234567", testKey, testAdmin, 404, 0},
 	}
 	for _, path := range []string{"/omni/get/onboarding/status", "/omni/get/score"} {
 		for _, tt := range tests {
@@ -275,9 +280,13 @@ func TestAdminEndpoints(t *testing.T) {
 				if tt.id != "" {
 					q = "?id=" + tt.id
 				}
+				want := tt.want
+				if path == "/omni/get/score" && tt.score != 0 {
+					want = tt.score
+				}
 				a := tt.h.do("GET", path+q, "", "api-version", "1.0", "x-api-key", tt.key, "X-Incode-Hardware-Id", tt.admin)
-				if tt.want != 200 {
-					wantError(t, a, tt.want, path)
+				if want != 200 {
+					wantError(t, a, want, path)
 					return
 				}
 				if a.code != 200 || !json.Valid(a.body) {
@@ -478,14 +487,15 @@ func TestStats(t *testing.T) {
 	h.sim.ClearFaults()
 	h.do("POST", "/sim/interviews/"+a.InterviewID+"/status", `{"onboardingStatus":"X"}`) // control: not counted
 
-	want := Stats{Start: 3, OnboardingURL: 1, Status: 6, Score: 1,
+	want := Stats{Start: 3, OnboardingURL: 1, Status: 6, Score: 1, CallsWithoutAPIKey: 7,
 		StatusByInterview: map[string]int64{a.InterviewID: 3, b.InterviewID: 2}, MaxStatusInFlight: 1}
 	ans := h.do("GET", "/sim/stats", "")
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(ans.body, &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"start", "onboarding_url", "status", "score", "status_by_interview", "max_status_in_flight"} {
+	for _, k := range []string{"start", "onboarding_url", "status", "score", "finish", "status_by_interview", "max_status_in_flight",
+		"calls_without_api_key", "webhooks", "webhooks_delivered", "webhook_retries", "webhooks_failed", "webhook_tokens", "flow_timeouts"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("stats JSON lacks %q: %s", k, ans.body)
 		}
@@ -803,6 +813,7 @@ func TestFlowScript(t *testing.T) {
 				var c webhookCall
 				json.NewDecoder(r.Body).Decode(&c)
 				announced <- c.OnboardingStatus
+				w.WriteHeader(http.StatusNoContent)
 			}))
 			defer receiver.Close()
 			sim := New(Config{APIKey: testKey, StepDelay: 5 * time.Millisecond, Order: tt.order})

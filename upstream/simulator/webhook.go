@@ -4,12 +4,30 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"math"
 	"net/http"
+	"sync"
 	"time"
 )
 
-// webhookQueue is how many status changes may wait for the webhook sender.
-const webhookQueue = 4096
+// The upstream's retry schedule of a failed webhook call: up to 5 retries,
+// the first 30s after the failure, each wait 2.5 times the one before
+// (about 32 minutes in all). Config.WebhookRetryScale shrinks the waits.
+const (
+	webhookRetries    = 5
+	webhookFirstRetry = 30 * time.Second
+	webhookBackoff    = 2.5
+)
+
+const (
+	// webhookQueue is how many status changes may wait for their first call.
+	webhookQueue = 4096
+	// webhookPendingRetries caps the failed calls waiting for a retry; a
+	// failure beyond it is given up on at once.
+	webhookPendingRetries = 4096
+)
 
 // webhookCall is one status change to announce.
 type webhookCall struct {
@@ -21,33 +39,46 @@ type webhookCall struct {
 }
 
 // webhooks sends each status change to the configured URL, as the
-// upstream does: POST, authenticated as Config says, one retry after a
-// failure or a non-200 answer. One goroutine sends them in the order they
-// happened; it alone touches the OAuth token.
+// upstream does: POST, authenticated as Config says. One goroutine makes
+// the first calls, in the order of the changes. A failed call gets a
+// goroutine of its own that retries it on the upstream's schedule, so a
+// retry never holds later changes back: an older status can arrive after
+// a newer one. close stops them all and waits for them (wg).
 type webhooks struct {
 	url, secret string
+	headers     http.Header  // Config.WebhookHeaders
 	oauth       *oauthClient // nil unless Config.WebhookTokenURL is set
 	client      *http.Client
-	retryAfter  time.Duration
+	firstRetry  time.Duration // webhookFirstRetry times Config.WebhookRetryScale
+	sim         *Simulator
 	queue       chan webhookCall
+	retrySlots  chan struct{} // one per failed call waiting for a retry
+	ctx         context.Context
 	stop        context.CancelFunc
-	done        chan struct{}
+	wg          sync.WaitGroup // the sender and the retriers
 }
 
 func newWebhooks(cfg Config, s *Simulator) *webhooks {
+	scale := cfg.WebhookRetryScale
+	if !(scale > 0) || math.IsInf(scale, 0) { // zero, negative or NaN
+		scale = 1
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	w := &webhooks{
-		url: cfg.WebhookURL, secret: cfg.WebhookSecret,
+		url: cfg.WebhookURL, secret: cfg.WebhookSecret, headers: cfg.WebhookHeaders.Clone(),
 		client:     &http.Client{Timeout: 5 * time.Second},
-		retryAfter: time.Second,
+		firstRetry: time.Duration(float64(webhookFirstRetry) * scale),
+		sim:        s,
 		queue:      make(chan webhookCall, webhookQueue),
+		retrySlots: make(chan struct{}, webhookPendingRetries),
+		ctx:        ctx,
 		stop:       stop,
-		done:       make(chan struct{}),
 	}
 	if cfg.WebhookTokenURL != "" {
 		w.oauth = &oauthClient{url: cfg.WebhookTokenURL, id: cfg.WebhookClientID, secret: cfg.WebhookClientSecret, sim: s}
 	}
-	go w.run(ctx, s)
+	w.wg.Add(1)
+	go w.run()
 	return w
 }
 
@@ -61,41 +92,86 @@ func (w *webhooks) announce(c webhookCall, s *Simulator) {
 	}
 }
 
-func (w *webhooks) run(ctx context.Context, s *Simulator) {
-	defer close(w.done)
+// run makes the first call of each change, in order, and hands a failed
+// one to a retrier of its own.
+func (w *webhooks) run() {
+	defer w.wg.Done()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-w.ctx.Done():
 			return
 		case c := <-w.queue:
-			if err := w.send(ctx, c); err != nil && ctx.Err() == nil {
-				timer := time.NewTimer(w.retryAfter)
-				select {
-				case <-ctx.Done():
-					timer.Stop()
-					return
-				case <-timer.C:
-				}
-				if err := w.send(ctx, c); err != nil {
-					s.log.Warn("simulator: webhook failed twice; giving up", "interview", c.InterviewID, "err", err)
-				}
+			err := w.send(c)
+			w.sim.countWebhook(true, err == nil)
+			if err != nil && w.ctx.Err() == nil {
+				w.retryLater(c, err)
 			}
-			s.countWebhook()
 		}
 	}
 }
 
-func (w *webhooks) send(ctx context.Context, c webhookCall) error {
+// retryLater starts the retries of a failed call, unless too many calls
+// already wait for theirs. Called from run, which holds a count in wg, so
+// wg.Add never races close's Wait.
+func (w *webhooks) retryLater(c webhookCall, err error) {
+	select {
+	case w.retrySlots <- struct{}{}:
+	default:
+		w.sim.log.Warn("simulator: too many webhook calls wait for a retry; giving up on this one",
+			"interview", c.InterviewID, "status", c.OnboardingStatus, "err", err)
+		w.sim.countWebhookFailed()
+		return
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() { <-w.retrySlots }()
+		w.retry(c)
+	}()
+}
+
+// retry retries a failed call on the upstream's schedule until one
+// succeeds, the retries run out, or close.
+func (w *webhooks) retry(c webhookCall) {
+	wait := w.firstRetry
+	for range webhookRetries {
+		t := time.NewTimer(wait)
+		select {
+		case <-w.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		err := w.send(c)
+		w.sim.countWebhook(false, err == nil)
+		if err == nil || w.ctx.Err() != nil {
+			return
+		}
+		w.sim.log.Info("simulator: webhook retry failed", "interview", c.InterviewID, "status", c.OnboardingStatus, "err", err)
+		wait = time.Duration(float64(wait) * webhookBackoff)
+	}
+	w.sim.log.Warn("simulator: webhook failed on every retry; giving up",
+		"interview", c.InterviewID, "status", c.OnboardingStatus, "retries", webhookRetries)
+	w.sim.countWebhookFailed()
+}
+
+// send makes one webhook call. It succeeds on 200 with a JSON body, or on
+// 204, as the upstream's webhooks do; anything else fails, a 401 also
+// drops the OAuth token it carried.
+func (w *webhooks) send(c webhookCall) error {
 	body, _ := json.Marshal(c)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
+	for name, values := range w.headers {
+		req.Header[name] = values
+	}
 	req.Header.Set("Content-Type", "application/json")
+	token := ""
 	switch {
 	case w.oauth != nil:
-		token, err := w.oauth.token(ctx, w.client)
-		if err != nil {
+		if token, err = w.oauth.token(w.ctx, w.client); err != nil {
 			return err
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -106,23 +182,25 @@ func (w *webhooks) send(ctx context.Context, c webhookCall) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized && w.oauth != nil {
-		w.oauth.forget() // refused before it expired: the retry fetches a new one
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	switch {
+	case resp.StatusCode == http.StatusNoContent:
+		return nil
+	case resp.StatusCode == http.StatusOK && err == nil && json.Valid(answer):
+		return nil
+	case resp.StatusCode == http.StatusOK:
+		return fmt.Errorf("webhook answered HTTP 200 without a JSON body (%d bytes)", len(answer))
+	case resp.StatusCode == http.StatusUnauthorized && w.oauth != nil:
+		w.oauth.forget(token) // refused before it expired: the retry fetches a new one
 	}
-	if resp.StatusCode != http.StatusOK {
-		return &webhookError{code: resp.StatusCode}
-	}
-	return nil
+	return fmt.Errorf("webhook answered HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 }
 
-type webhookError struct{ code int }
-
-func (e *webhookError) Error() string { return "webhook answered HTTP " + http.StatusText(e.code) }
-
-// close stops the sender; changes still queued are not sent.
+// close stops the sender and the retriers and waits for them; changes
+// still queued or waiting for a retry are not sent.
 func (w *webhooks) close() {
 	w.stop()
-	<-w.done
+	w.wg.Wait()
 	w.client.CloseIdleConnections()
 }

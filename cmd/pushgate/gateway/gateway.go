@@ -34,14 +34,18 @@ const SimulatorAPIKey = "built-in-simulator-key"
 // are set by New.
 type Config struct {
 	// Upstream is the onboarding API. An empty BaseURL runs the built-in
-	// simulator on Listeners.Simulator instead, with its own key and flow.
+	// simulator on Listeners.Simulator instead, with its own key, and the
+	// flow "pushgate-sim-flow" when neither FlowID nor HTTP.Flows names
+	// one. FlowID becomes the first of HTTP.Flows when those are set;
+	// else HTTP.Flows becomes FlowID alone.
 	Upstream upstream.Config
 	// Simulator tunes the built-in simulator; unused with an upstream.
 	Simulator SimulatorConfig
-	// FlowOrigin is the origin of the flow pages the page frames. Empty
-	// means the simulator's public URL, or the upstream's origin (with a
-	// warning: the flow pages may live elsewhere).
-	FlowOrigin string
+	// FlowOrigins are the origins of the flow pages the page frames, or
+	// "*" alone for any (see sse.Config.FlowOrigins). Empty means the
+	// simulator's public URL, or the upstream's origin (with a warning:
+	// the flow pages may live elsewhere).
+	FlowOrigins []string
 	// Secret signs the browsers' tokens (at least 16 bytes). Empty picks a
 	// random one, with a warning: tokens then die with the process.
 	Secret string
@@ -105,11 +109,21 @@ type SimulatorConfig struct {
 	Webhooks bool
 	// WebhookAuth is how those calls are authenticated, as the upstream
 	// can be set up: WebhookAuthPath (no header, the secret in the URL's
-	// path), WebhookAuthBearer (a static bearer secret) or WebhookAuthOAuth
-	// (client credentials at /webhooks/token, then the access token).
-	// Empty means OAuth when HTTP.WebhookClientID is set, else the path.
-	// Secrets and client credentials left empty are made up at random.
+	// path), WebhookAuthBearer (a static bearer secret), WebhookAuthOAuth
+	// (client credentials at /webhooks/token, then the access token) or
+	// WebhookAuthHeader (the dashboard's static custom header). Empty
+	// means OAuth when HTTP.WebhookClientID is set, else the custom header
+	// when HTTP.WebhookHeaderName is, else the path. Secrets, headers and
+	// client credentials left empty are made up at random.
 	WebhookAuth string
+	// WebhookRetryScale multiplies the waits between the retries of a
+	// failed webhook call (the upstream's: 5 retries, 30s then x2.5 each).
+	// Zero means 1; negative is refused.
+	WebhookRetryScale float64
+	// FlowTimeout sets EXPIRED on a session whose flow has not ended this
+	// long after its start, as the upstream's flow timeout. Zero means
+	// none; negative is refused.
+	FlowTimeout time.Duration
 }
 
 // Ways the built-in simulator authenticates its webhook calls.
@@ -117,6 +131,7 @@ const (
 	WebhookAuthPath   = "path"
 	WebhookAuthBearer = "bearer"
 	WebhookAuthOAuth  = "oauth"
+	WebhookAuthHeader = "header"
 )
 
 // Listeners are the bound sockets a gateway serves.
@@ -153,8 +168,9 @@ type Gateway struct {
 	Simulator *simulator.Simulator // the built-in simulator; nil with an upstream
 	URL       string               // where a local browser opens the page
 	SimURL    string               // the simulator's public URL; "" with an upstream
-	// UpstreamURL and FlowOrigin are those in use, after defaults.
-	UpstreamURL, FlowOrigin string
+	// UpstreamURL and FlowOrigins are those in use, after defaults.
+	UpstreamURL string
+	FlowOrigins []string
 
 	cfg       Config
 	log       *slog.Logger
@@ -179,20 +195,20 @@ func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 		return nil, errors.New("gateway: a gateway listener, and without an upstream a simulator listener, are required")
 	}
 	switch cfg.Simulator.WebhookAuth {
-	case "", WebhookAuthPath, WebhookAuthBearer, WebhookAuthOAuth:
+	case "", WebhookAuthPath, WebhookAuthBearer, WebhookAuthOAuth, WebhookAuthHeader:
 	default:
-		return nil, fmt.Errorf("gateway: simulator webhook auth %q: want path, bearer or oauth", cfg.Simulator.WebhookAuth)
+		return nil, fmt.Errorf("gateway: simulator webhook auth %q: want path, bearer, oauth or header", cfg.Simulator.WebhookAuth)
 	}
 	if cfg.Simulator.Order != "" && simulator.Path(cfg.Simulator.Order) == nil {
 		return nil, fmt.Errorf("gateway: simulator order %q: want %s or %s", cfg.Simulator.Order, simulator.OrderSteps, simulator.OrderIncode)
 	}
 	cfg.setDefaults()
 	g = &Gateway{cfg: cfg, log: cfg.Logger, ls: ls, URL: "http://" + reachable(ls.Gateway.Addr().String()), serveErrs: make(chan error, 2)}
-	defer func() {
+	defer func(g *Gateway) { // this one: a failed New returns a nil g
 		if err != nil {
 			g.Close()
 		}
-	}()
+	}(g)
 	g.Metrics = prometheus.NewRegistry()
 	g.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := g.newUpstream(); err != nil {
@@ -335,7 +351,7 @@ func (g *Gateway) newStatuses() error {
 func (g *Gateway) newHandler() error {
 	hc := g.cfg.HTTP
 	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamSessions{g.client, g.ceiling}, g.Statuses, g.Broker, g.Tokens
-	hc.FlowOrigin, hc.Metrics, hc.Logger = g.FlowOrigin, g.Metrics, g.log
+	hc.FlowOrigins, hc.Metrics, hc.Logger = g.FlowOrigins, g.Metrics, g.log
 	hc.MetricsHandler = promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{})
 	h, err := sse.New(hc)
 	if err != nil {

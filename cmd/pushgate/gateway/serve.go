@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -38,7 +39,7 @@ func (g *Gateway) start(s *server) {
 func (g *Gateway) Serve(ctx context.Context) error {
 	gw := g.newServer(g.Handler, g.listener)
 	g.start(gw)
-	g.log.Info("pushgate ready", "open", g.URL+"/", "upstream", g.UpstreamURL, "flow_origin", g.FlowOrigin)
+	g.log.Info("pushgate ready", "open", g.URL+"/", "upstream", g.UpstreamURL, "flow_origin", strings.Join(g.FlowOrigins, ","))
 	var serveErr error
 	select {
 	case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -19,21 +20,25 @@ import (
 // newUpstream makes the upstream client: of the configured upstream, or of
 // the built-in simulator, which it starts serving on its listener.
 func (g *Gateway) newUpstream() error {
-	uc, flowOrigin := g.cfg.Upstream, g.cfg.FlowOrigin
+	uc, flowOrigins := g.cfg.Upstream, g.cfg.FlowOrigins
 	if uc.BaseURL == "" {
 		if err := g.startSimulator(); err != nil {
 			return err
 		}
-		uc.BaseURL, uc.APIKey, uc.FlowID = "http://"+g.ls.Simulator.Addr().String(), SimulatorAPIKey, "pushgate-sim-flow"
-		if flowOrigin == "" {
-			flowOrigin = g.SimURL
+		uc.BaseURL, uc.APIKey = "http://"+g.ls.Simulator.Addr().String(), SimulatorAPIKey
+		if uc.FlowID == "" {
+			uc.FlowID = simulatorFlowID // unless HTTP.Flows name others, below
+		}
+		if len(flowOrigins) == 0 {
+			flowOrigins = []string{origin(g.SimURL)}
 		}
 	}
-	if flowOrigin == "" {
-		flowOrigin = uc.BaseURL
-		g.log.Warn("-flow-origin is not set: the page frames only the upstream API's origin, but the upstream's flow pages usually live on another host, and the iframe then stays blank; set -flow-origin to the origin of the onboarding URLs (pushgate logs it at the first session)", "framing", origin(flowOrigin))
+	if len(flowOrigins) == 0 {
+		flowOrigins = []string{origin(uc.BaseURL)}
+		g.log.Warn("-flow-origin is not set: the page frames only the upstream API's origin, but the upstream's flow pages usually live on another host, and the iframe then stays blank; set -flow-origin to the origin of the onboarding URLs (pushgate logs it at the first session)", "framing", flowOrigins[0])
 	}
-	g.UpstreamURL, g.FlowOrigin = uc.BaseURL, origin(flowOrigin)
+	g.UpstreamURL, g.FlowOrigins = uc.BaseURL, flowOrigins
+	g.settleFlows(&uc)
 	uc.Metrics = g.Metrics
 	client, err := upstream.New(uc)
 	if err != nil {
@@ -44,6 +49,23 @@ func (g *Gateway) newUpstream() error {
 	return nil
 }
 
+// simulatorFlowID is the flow of the built-in simulator's sessions when
+// no flow is configured.
+const simulatorFlowID = "pushgate-sim-flow"
+
+// settleFlows makes the handler's flows and the upstream client's default
+// flow agree: the first of HTTP.Flows is the client's FlowID, and without
+// HTTP.Flows the client's FlowID is the handler's one flow.
+func (g *Gateway) settleFlows(uc *upstream.Config) {
+	flows := &g.cfg.HTTP.Flows
+	switch {
+	case len(*flows) > 0:
+		uc.FlowID = (*flows)[0]
+	case uc.FlowID != "":
+		*flows = []string{uc.FlowID}
+	}
+}
+
 // startSimulator serves the built-in simulator on its listener. With its
 // webhooks on, it pushes every change to this gateway's webhook route. Its
 // control API answers anyone only when that listener is on loopback.
@@ -51,6 +73,9 @@ func (g *Gateway) startSimulator() error {
 	cfg := &g.cfg
 	if t := cfg.Simulator.ControlToken; t != "" && len(t) < 16 {
 		return errors.New("gateway: the simulator's control token must be at least 16 bytes")
+	}
+	if cfg.Simulator.WebhookRetryScale < 0 || cfg.Simulator.FlowTimeout < 0 {
+		return errors.New("gateway: the simulator's webhook retry scale and flow timeout must not be negative")
 	}
 	g.SimURL = cfg.Simulator.PublicURL
 	if g.SimURL == "" {
@@ -60,6 +85,7 @@ func (g *Gateway) startSimulator() error {
 		APIKey: SimulatorAPIKey, PublicURL: g.SimURL, Order: cfg.Simulator.Order, Logger: g.log.With("component", "simulator"),
 		AdminToken: cfg.Upstream.AdminToken, AdminEmail: cfg.Upstream.AdminEmail, AdminPassword: cfg.Upstream.AdminPassword,
 		Addr: g.ls.Simulator.Addr(), ControlToken: cfg.Simulator.ControlToken,
+		WebhookRetryScale: cfg.Simulator.WebhookRetryScale, FlowTimeout: cfg.Simulator.FlowTimeout,
 	}
 	if cfg.Simulator.Webhooks {
 		g.simulatorWebhooks(&sc)
@@ -88,10 +114,21 @@ func (g *Gateway) simulatorWebhooks(sc *simulator.Config) {
 	sc.WebhookURL = base + "/webhooks/onboarding-status"
 	mode := g.cfg.Simulator.WebhookAuth
 	if mode == "" {
-		mode = WebhookAuthPath
-		if hc.WebhookClientID != "" {
+		switch {
+		case hc.WebhookClientID != "":
 			mode = WebhookAuthOAuth
+		case hc.WebhookHeaderName != "":
+			mode = WebhookAuthHeader
+		default:
+			mode = WebhookAuthPath
 		}
+	}
+	if mode == WebhookAuthHeader {
+		if hc.WebhookHeaderName == "" {
+			hc.WebhookHeaderName, hc.WebhookHeaderValue = "X-Pushgate-Sim-Hook", randomSecret()
+		}
+		sc.WebhookHeaders = http.Header{http.CanonicalHeaderKey(hc.WebhookHeaderName): {hc.WebhookHeaderValue}}
+		return
 	}
 	if mode == WebhookAuthOAuth {
 		if hc.WebhookClientID == "" {

@@ -40,7 +40,10 @@
       credentials: "same-origin",
     });
     if (!res.ok) {
-      throw new Error("HTTP " + res.status);
+      const err = new Error("HTTP " + res.status);
+      // 410: the flow timed out. Retrying cannot help: say so, and stop.
+      err.gone = res.status === 410;
+      throw err;
     }
   }
 
@@ -95,7 +98,12 @@
       }
       show(step + 1, last);
     } catch (err) {
-      setError("Could not save this step (" + err.message + "). Try again.");
+      if (err.gone) {
+        auto.checked = false;
+        setError("This onboarding session expired before it was finished. Start again from the page that sent you here.");
+      } else {
+        setError("Could not save this step (" + err.message + "). Try again.");
+      }
     } finally {
       busy = false;
       schedule();

@@ -39,7 +39,7 @@ func (m *Manager) apply(st *interview, status, end string, readAt time.Time) (Up
 	st.publish.Lock()
 	defer st.publish.Unlock()
 	pushed := readAt.IsZero()
-	m.reconcilePublishing(st)
+	m.reconcilePublishing(st, nil)
 	for attempt := 0; ; attempt++ {
 		st.mu.Lock()
 		if pushed {
@@ -86,6 +86,9 @@ func (m *Manager) apply(st *interview, status, end string, readAt time.Time) (Up
 		st.mu.Unlock()
 		if !m.closed.Load() {
 			m.metrics.changed()
+			if m.cfg.Observer != nil {
+				m.cfg.Observer.Observed(cur, next)
+			}
 			m.pub.Publish(next)
 		}
 		return next, true
@@ -106,6 +109,9 @@ func (m *Manager) mergePublishing(st *interview, changes []Update, pushed bool) 
 		st.shared = u // the stored tail, even when older than what this node thought (a Redis rolled back)
 		if u.Seq <= st.cur.Seq || (alone && u.End == "" && st.movedPastLocked(u.Status)) || (st.cur.End != "" && u.End == "") {
 			continue // older, a status this node moved past, or an ended session going on
+		}
+		if u.End != "" {
+			u.Status = st.laterStatusLocked(u.Status) // an end never moves the status shown back
 		}
 		same := u.Status == st.cur.Status && u.End == st.cur.End
 		st.recordLocked(u)

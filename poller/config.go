@@ -56,6 +56,9 @@ type Config struct {
 	// one made from MaxCallsPerSecond: one shared with the owner's other
 	// upstream calls (see NewCeiling).
 	Ceiling *rate.Limiter
+	// Observer is told of every change this node commits (see Observer).
+	// Nil tells no one.
+	Observer Observer
 	// Cluster shares interviews with the other gateway nodes: leases so
 	// that one node reads each interview, the shared status and its
 	// changes. Nil means this node is alone.

@@ -113,6 +113,15 @@ func (st *interview) movedPastLocked(status string) bool {
 	return false
 }
 
+// laterStatusLocked is status, or the current status when the interview
+// moved past status: the status an end another node committed keeps.
+func (st *interview) laterStatusLocked(status string) string {
+	if st.cur.Seq > 0 && st.cur.End == "" && st.movedPastLocked(status) {
+		return st.cur.Status
+	}
+	return status
+}
+
 // recordLocked makes u the interview's current status and stops its poller
 // once the flow finished.
 func (st *interview) recordLocked(u Update) {

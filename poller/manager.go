@@ -29,6 +29,18 @@ type HealthChecker interface {
 	Healthy() error
 }
 
+// Observer is told of the changes this node commits: a status it read
+// or was pushed, or the end of a session. In a cluster, each change is
+// observed once, on the node that committed it (a change merged from
+// another node is not); while a node acts alone (its cluster out of
+// reach), the changes it numbers alone are. Observed runs in the
+// goroutine that made the change, with the interview held, so the
+// changes of one interview are observed in order; it must not block for
+// long. prev is the status before the change (Seq 0: none).
+type Observer interface {
+	Observed(prev, next Update)
+}
+
 // Publisher receives every status change, in Seq order per interview.
 // Publish is called from the goroutine doing the read and must not block.
 type Publisher interface {

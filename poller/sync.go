@@ -97,7 +97,7 @@ func (m *Manager) sync(st *interview) {
 		st.mu.Unlock()
 	}
 	m.mergePublishing(st, sh.History, false)
-	m.reconcilePublishing(st)
+	m.reconcilePublishing(st, sh.History)
 	st.publish.Unlock()
 	st.mu.Lock()
 	if st.staleMarks == marks {
@@ -110,26 +110,32 @@ func (m *Manager) sync(st *interview) {
 // copy was out of reach) once it is back. Its latest change keeps its id,
 // so clients that got it from this node hold an id every node knows once
 // it is stored; the shared copy's later changes were merged before this
-// (see sync), so the later observation wins. Two exceptions, numbered
-// above both: a stored status that finishes the flow further (see
-// FlowOrder) or ends the session wins over this node's, and this node's
-// finished status wins over a later stored one that would move it back.
+// (see sync), so the later observation wins. Exceptions, numbered above
+// both: a stored status that takes the flow further (see FlowOrder), or
+// that the cluster showed after this node's status (history, the shared
+// changes sync loaded; nil when none were), wins over this node's; so
+// does a stored end, which keeps the later of the two statuses. This
+// node's status wins over a later stored one that would move it back.
 // A commit that finds changes stored meanwhile merges them and decides
 // again, a few times at most; after that the next sync does.
-func (m *Manager) reconcilePublishing(st *interview) {
+func (m *Manager) reconcilePublishing(st *interview, history []Update) {
 	if !m.shared {
 		return
 	}
 	for attempt := 0; attempt < 3; attempt++ {
 		st.mu.Lock()
 		cur, shared := st.cur, st.shared
+		endStatus := st.laterStatusLocked(shared.Status)
 		st.mu.Unlock()
 		if cur.Seq == 0 || cur.Seq == shared.Seq {
 			return
 		}
 		next := cur
 		switch {
-		case shared.Seq > 0 && (advances(cur.Status, shared.Status) || (shared.End != "" && cur.End == "")):
+		case shared.Seq > 0 && shared.End != "" && cur.End == "":
+			next = Update{InterviewID: st.id, Status: endStatus, End: shared.End}
+			next.Seq = nextSeq(max(cur.Seq, shared.Seq), next)
+		case shared.Seq > 0 && (advances(cur.Status, shared.Status) || showedAfter(history, cur.Status, shared.Status)):
 			next = Update{InterviewID: st.id, Status: shared.Status, End: cmp.Or(shared.End, cur.End)}
 			next.Seq = nextSeq(max(cur.Seq, shared.Seq), next)
 		case shared.Seq > cur.Seq:
@@ -240,4 +246,23 @@ func (m *Manager) resync() {
 			return
 		}
 	}
+}
+
+// showedAfter reports whether history shows status later than was, an
+// unended status other than it: the cluster moved past was.
+func showedAfter(history []Update, was, status string) bool {
+	if was == status {
+		return false
+	}
+	seen := false
+	for _, u := range history {
+		switch {
+		case u.End != "":
+		case u.Status == was:
+			seen = true
+		case u.Status == status && seen:
+			return true
+		}
+	}
+	return false
 }

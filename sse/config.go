@@ -233,7 +233,7 @@ func (c *Config) setDefaults() (err error) {
 	if len(c.Languages) == 0 {
 		c.Languages = []string{"en-US"}
 	}
-	if err := checkFlows(c.Flows); err != nil {
+	if err := CheckFlows(c.Flows); err != nil {
 		return err
 	}
 	for _, l := range c.Languages {
@@ -259,18 +259,36 @@ const minWebhookHeaderValue = 32
 // headerName is what an HTTP field name looks like (RFC 9110's token).
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-// checkWebhookHeader checks the webhook's custom header: both halves or
-// neither, a field name, a value long enough to be a secret.
+// checkWebhookHeader checks the webhook's custom header (see
+// CheckWebhookHeader): both halves or neither.
 func (c *Config) checkWebhookHeader() error {
-	switch {
-	case c.WebhookHeaderName == "" && c.WebhookHeaderValue == "":
+	if c.WebhookHeaderName == "" && c.WebhookHeaderValue == "" {
 		return nil
-	case !headerName.MatchString(c.WebhookHeaderName):
-		return fmt.Errorf("sse: webhook header name %q is not an HTTP header name", c.WebhookHeaderName)
-	case len(c.WebhookHeaderValue) < minWebhookHeaderValue:
+	}
+	return CheckWebhookHeader(c.WebhookHeaderName, c.WebhookHeaderValue)
+}
+
+// reservedHeaders are the names a webhook's custom header cannot take:
+// the server or a proxy in front drops or rewrites them (Host, framing,
+// hop-by-hop headers), or the call needs them for itself.
+var reservedHeaders = []string{"Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Expect"}
+
+// CheckWebhookHeader says what is wrong with a custom header for webhook
+// calls: name must be an HTTP header name a call keeps on its way here
+// (not Host, a framing or hop-by-hop header, nor Proxy-*), and value a
+// secret of at least 32 bytes, with no space or tab around it (HTTP drops
+// those) and no line break.
+func CheckWebhookHeader(name, value string) error {
+	canon := http.CanonicalHeaderKey(name)
+	switch {
+	case !headerName.MatchString(name):
+		return fmt.Errorf("sse: webhook header name %q is not an HTTP header name", name)
+	case slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "Proxy-"):
+		return fmt.Errorf("sse: webhook header name %q is one the server or a proxy drops or rewrites; pick another, e.g. X-Incode-Hook", name)
+	case len(value) < minWebhookHeaderValue:
 		return fmt.Errorf("sse: the webhook header's value must be at least %d bytes (e.g. openssl rand -hex 32)", minWebhookHeaderValue)
-	case strings.ContainsAny(c.WebhookHeaderValue, "\r\n\x00"):
-		return errors.New("sse: the webhook header's value holds a line break or NUL")
+	case strings.TrimSpace(value) != value || strings.ContainsAny(value, "\r\n\x00"):
+		return errors.New("sse: the webhook header's value has spaces around it, or a line break or NUL in it")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sse
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -10,6 +11,11 @@ import (
 // anyOrigin, as the one flow origin, frames any page and grants it the
 // iframe's device features, as the upstream's own iframe sample does.
 const anyOrigin = "*"
+
+// originHost is what an origin's host may be: a name or an address, and
+// a port. Nothing else reaches the CSP and Permissions-Policy headers it
+// is written into (a ';' or ',' there would start another directive).
+var originHost = regexp.MustCompile(`^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
 
 // framesAny reports whether origins (normalized by normalFlowOrigins) is
 // anyOrigin.
@@ -33,7 +39,7 @@ func normalFlowOrigins(list []string) ([]string, error) {
 			return []string{anyOrigin}, nil
 		}
 		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(u.Host, "*") || u.User != nil ||
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !originHost.MatchString(u.Host) || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 			return nil, fmt.Errorf("sse: flow origin %q is not an origin like https://host[:port], nor %q alone", o, anyOrigin)
 		}

@@ -113,6 +113,9 @@ func TestFlowOriginsRefused(t *testing.T) {
 		{[]string{"https://user@flows.example"}, `"https://user@flows.example" is not an origin`},
 		{[]string{"https://*.flows.example"}, `"https://*.flows.example" is not an origin`},
 		{[]string{"https://flows.example https://partner.example"}, `"https://flows.example https://partner.example" is not an origin`},
+		{[]string{"https://flows.example;script-src"}, `"https://flows.example;script-src" is not an origin`},
+		{[]string{"https://flows.example'"}, `"https://flows.example'" is not an origin`},
+		{[]string{"https://[::1;x]"}, `is not an origin`},
 	} {
 		// The flow origins are checked before the other parts are used:
 		// stand-ins do.

@@ -25,7 +25,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, errorf(http.StatusRequestEntityTooLarge, "request body too large: at most "+strconv.Itoa(maxBody)+" bytes")
+		return nil, errorf(http.StatusRequestEntityTooLarge, "request body too large: at most "+strconv.FormatInt(tooBig.Limit, 10)+" bytes")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, errorf(http.StatusRequestTimeout, "the request body did not arrive in time")
 	case err != nil:
@@ -42,12 +42,21 @@ func jsonContentType(r *http.Request) bool {
 
 // decodeObject decodes body, one JSON object, into v. what names the body
 // in errors ("the request body", "webhook body"). With strict, a field v
-// does not have is refused too.
-func decodeObject(body []byte, v any, what string, strict bool) error {
+// does not have is refused too, and so is any key given twice; without,
+// only the keys named in taken count (those v has: the others are
+// ignored, whatever they hold).
+func decodeObject(body []byte, v any, what string, strict bool, taken ...string) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(http.StatusBadRequest, what+" is empty: send a JSON object")
 	}
-	key, err := repeatedKey(body)
+	var only map[string]bool
+	if !strict {
+		only = map[string]bool{}
+		for _, k := range taken {
+			only[foldKey(k)] = true
+		}
+	}
+	key, err := repeatedKey(body, only)
 	switch {
 	case err != nil:
 		return errorf(http.StatusBadRequest, what+" is not the JSON object expected: "+strings.TrimPrefix(err.Error(), "json: "))
@@ -87,7 +96,8 @@ func foldKey(key string) string {
 
 // repeatedKey returns the first top-level key of the object in body that
 // repeats an earlier one, compared without regard to case ("" when none).
-func repeatedKey(body []byte) (string, error) {
+// A non-nil only limits it to the keys it holds, folded (see foldKey).
+func repeatedKey(body []byte, only map[string]bool) (string, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	t, err := dec.Token()
 	if err != nil {
@@ -104,7 +114,7 @@ func repeatedKey(body []byte) (string, error) {
 		}
 		key, _ := t.(string)
 		folded := foldKey(key)
-		if seen[folded] {
+		if seen[folded] && (only == nil || only[folded]) {
 			return key, nil
 		}
 		seen[folded] = true

@@ -11,8 +11,21 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// maxBody caps request bodies; no route needs one.
-const maxBody = 4 << 10
+// maxBody caps request bodies; no route needs one. The upstream's
+// webhooks get more room: one it sends larger (a field it adds) would be
+// refused, and retried for half an hour.
+const (
+	maxBody        = 4 << 10
+	maxWebhookBody = 64 << 10
+)
+
+// bodyLimit is the most a request to path may carry.
+func bodyLimit(path string) int64 {
+	if strings.HasPrefix(path, "/webhooks/") {
+		return maxWebhookBody
+	}
+	return maxBody
+}
 
 // securityHeaders are sent on every answer: the page frames only the flow
 // origins and delegates the device features the flow needs (camera,
@@ -68,11 +81,12 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
-	if r.ContentLength > maxBody {
-		writeError(w, r, h.log, errorf(http.StatusRequestEntityTooLarge, "request body too large: no route takes more than "+strconv.Itoa(maxBody)+" bytes"))
+	limit := bodyLimit(r.URL.Path)
+	if r.ContentLength > limit {
+		writeError(w, r, h.log, errorf(http.StatusRequestEntityTooLarge, "request body too large: this route takes at most "+strconv.FormatInt(limit, 10)+" bytes"))
 		return true
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	return false
 }
 

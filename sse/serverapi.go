@@ -180,13 +180,16 @@ func (h *Handler) defaultFlow() string {
 	return h.cfg.Flows[0]
 }
 
-// checkFlows checks Config.Flows: each one well formed, none twice.
-func checkFlows(flows []string) error {
+// CheckFlows says what is wrong with a list of flows (Config.Flows): each
+// must be well formed, and listed once.
+func CheckFlows(flows []string) error {
 	for i, f := range flows {
-		if !flowPattern.MatchString(f) {
+		switch {
+		case strings.ContainsAny(f, " \t"):
+			return fmt.Errorf("sse: flow %q holds a space; separate flows with commas", f)
+		case !flowPattern.MatchString(f):
 			return fmt.Errorf("sse: flow %q must be 1 to 128 bytes of printable ASCII without spaces or commas", f)
-		}
-		if slices.Contains(flows[:i], f) {
+		case slices.Contains(flows[:i], f):
 			return fmt.Errorf("sse: flow %q is listed twice", f)
 		}
 	}

@@ -221,6 +221,18 @@ func TestServerAPIImport(t *testing.T) {
 	if code != http.StatusUnprocessableEntity || !strings.Contains(jsonError(t, resp), "sessionToken") {
 		t.Errorf("import of an expired session: %d %s, want 422", code, resp)
 	}
+
+	// A session whose flow timed out (EXPIRED) has ended: 410.
+	timedOut, err := client.Start(ctx, upstream.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.setStatus(timedOut.InterviewID, poller.StatusExpired)
+	body, _ = json.Marshal(map[string]string{"interviewId": timedOut.InterviewID, "sessionToken": timedOut.Token})
+	code, _, resp = g.api(http.MethodPost, "/v1/sessions/import", apiToken, string(body))
+	if code != http.StatusGone || !strings.Contains(resp, `"session_expired"`) {
+		t.Errorf("import of an EXPIRED session: %d %s, want 410 session_expired", code, resp)
+	}
 }
 
 // TestServerAPIRefusals: every bad call gets a 4xx with a JSON error
@@ -464,7 +476,7 @@ func TestFlowsRefused(t *testing.T) {
 	}{
 		{[]string{"flowA", "flowB", "flowA"}, `flow "flowA" is listed twice`},
 		{[]string{""}, `flow "" must be`},
-		{[]string{"flowA", "flow B"}, `flow "flow B" must be`},
+		{[]string{"flowA", "flow B"}, `flow "flow B" holds a space; separate flows with commas`},
 		{[]string{"flowA,flowB"}, `flow "flowA,flowB" must be`},
 		{[]string{"flów"}, `flow "flów" must be`},
 		{[]string{strings.Repeat("f", 129)}, "must be 1 to 128 bytes"},

@@ -116,11 +116,15 @@ func (s *sessions) adopt(ctx context.Context, interviewID, sessionToken, flowURL
 		// tell which one the token is of.
 		return browserSession{}, errorf(http.StatusConflict, "this interviewId is already watched with another sessionToken").coded("interview_conflict")
 	}
-	if _, err := s.upstream.SessionStatus(ctx, sessionToken); err != nil {
+	status, err := s.upstream.SessionStatus(ctx, sessionToken)
+	if err != nil {
 		if is(err, notFound.NotFound) || is(err, unauthorized.Unauthorized) {
 			return browserSession{}, errorf(http.StatusUnprocessableEntity, "the upstream does not take this sessionToken: the session is unknown, expired or deleted")
 		}
 		return browserSession{}, err
+	}
+	if status == poller.StatusExpired {
+		return browserSession{}, sessionEnded(poller.EndExpired) // its flow timed out: nothing will follow
 	}
 	if flowURL != "" {
 		s.checkFlowOrigin(flowURL)

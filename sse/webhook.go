@@ -53,7 +53,7 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 	body, err := readBody(r)
 	if err == nil {
 		// Fields beyond the payload's are taken: the upstream may add some.
-		err = decodeObject(body, &p, "webhook body", false)
+		err = decodeObject(body, &p, "webhook body", false, "interviewId", "onboardingStatus")
 	}
 	if err != nil {
 		return "refused", err
@@ -79,7 +79,7 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 		return "refused", err
 	case changed:
 		return "applied", nil
-	case u.Status == p.OnboardingStatus && u.End == "":
+	case u.Status == p.OnboardingStatus && u.End == "", p.OnboardingStatus == poller.StatusExpired && u.End == poller.EndExpired:
 		return "duplicate", nil
 	}
 	h.log.Info("webhook status ignored: the interview moved past it (a late or retried webhook), or its session ended", "interview", p.InterviewID, "pushed", p.OnboardingStatus, "current", u.Status, "end", u.End)

@@ -142,7 +142,7 @@ func TestWebhookRefusesBadCalls(t *testing.T) {
 		{"bad interview id", webhookSecret, hook("../x", "ONBOARDING_FINISHED"), 400, "interviewId"},
 		{"no status", webhookSecret, `{"interviewId":"` + s.InterviewID + `"}`, 400, "onboardingStatus"},
 		{"huge status", webhookSecret, hook(s.InterviewID, strings.Repeat("X", 200)), 400, "onboardingStatus"},
-		{"oversized body", webhookSecret, `{"interviewId":"` + s.InterviewID + `","x":"` + strings.Repeat("x", 8<<10) + `"}`, 413, "too large"},
+		{"oversized body", webhookSecret, `{"interviewId":"` + s.InterviewID + `","x":"` + strings.Repeat("x", 65<<10) + `"}`, 413, "too large"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -415,10 +415,8 @@ func TestLateWebhooksNeverMoveBack(t *testing.T) {
 	eventually(t, "the safety polls read the lagging status", func() bool { return reads() >= before+5 })
 	push("ID_VALIDATION_FINISHED") // the upstream's late retry
 	push("UNKNOWN")
-	for _, path := range []string{"/onboarding-status?interviewId=" + s.InterviewID} {
-		if code, _, body := g.get(path, tokenHeader(s.Token)); code != 200 || !strings.Contains(body, `"FACE_VALIDATION_FINISHED"`) {
-			t.Fatalf("GET %s: %d %s, want FACE_VALIDATION_FINISHED", path, code, body)
-		}
+	if code, _, body := g.get("/onboarding-status?interviewId="+s.InterviewID, tokenHeader(s.Token)); code != 200 || !strings.Contains(body, `"FACE_VALIDATION_FINISHED"`) {
+		t.Fatalf("GET /onboarding-status: %d %s, want FACE_VALIDATION_FINISHED", code, body)
 	}
 	if got := g.state(s.InterviewID); got.OnboardingStatus != "FACE_VALIDATION_FINISHED" {
 		t.Fatalf("GET /v1/sessions: %+v, want FACE_VALIDATION_FINISHED", got)
@@ -462,7 +460,7 @@ func TestWebhookBodies(t *testing.T) {
 		`"externalId":null,"clientId":{"name":"acme"},"flowId":["a","b"]`,
 		`"clientId":42.5,"flowId":true,"externalId":"cust-1"`,
 		`"timestamp":1767225600000,"nested":{"deep":[1,{"x":null}]}`,
-		`"interviewCode":"ABC123","configurationId":7`,
+		`"interviewCode":"ABC123","configurationId":7,"flowId":"a","flowId":"b","clientId":1,"ClientId":2`,
 	} {
 		body := `{"interviewId":"` + id + `","onboardingStatus":"` + statuses[i] + `",` + extra + `}`
 		if code, resp := g.postWebhook(webhookSecret, body); code != 200 || !strings.Contains(resp, `"success":true`) {
@@ -471,6 +469,10 @@ func TestWebhookBodies(t *testing.T) {
 		if u, _ := g.statuses.Last(id); u.Status != statuses[i] {
 			t.Fatalf("after %s: %s, want %s", body, u.Status, statuses[i])
 		}
+	}
+	big := `{"interviewId":"` + id + `","onboardingStatus":"POST_PROCESSING_FINISHED","note":"` + strings.Repeat("x", 16<<10) + `"}`
+	if code, body := g.postWebhook(webhookSecret, big); code != 200 {
+		t.Fatalf("a 16 KiB webhook body: %d %s, want 200", code, body)
 	}
 	before, _ := g.statuses.Last(id)
 	for _, status := range []string{"SOMETHING_INCODE_ADDS_LATER", "expired", "Face_Validation_Finished"} {
@@ -486,6 +488,7 @@ func TestWebhookBodies(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, body, msg string }{
 		{"numeric interviewId", `{"interviewId":12345,"onboardingStatus":"UNKNOWN"}`, "not the JSON object expected"},
+		{"status given twice", `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN","OnboardingStatus":"ONBOARDING_FINISHED"}`, "more than once"},
 		{"numeric status", `{"interviewId":"` + id + `","onboardingStatus":7}`, "not the JSON object expected"},
 		{"status with a space", hook(id, "FACE VALIDATION"), "onboardingStatus"},
 		{"status with a dash", hook(id, "FACE-VALIDATION"), "onboardingStatus"},
@@ -537,6 +540,20 @@ func TestWebhookCustomHeader(t *testing.T) {
 	if u, _ := g.statuses.Last(s.InterviewID); u.Status != "ID_VALIDATION_FINISHED" {
 		t.Fatalf("status %s, want the webhook's", u.Status)
 	}
+	t.Run("the header twice", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/webhooks/onboarding-status", strings.NewReader(hook(s.InterviewID, "FACE_VALIDATION_FINISHED")))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Add(name, "a-wrong-value-that-comes-first-32-bytes")
+		req.Header.Add(name, value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("%d, want 401: a call carries the header once", resp.StatusCode)
+		}
+	})
 	t.Run("beside a bearer secret", func(t *testing.T) {
 		g := newGateway(t, options{interval: time.Hour, handler: sse.Config{WebhookHeaderName: name, WebhookHeaderValue: value, WebhookSecret: webhookSecret}})
 		s := g.start()
@@ -549,4 +566,30 @@ func TestWebhookCustomHeader(t *testing.T) {
 			t.Fatalf("a wrong header value: %d, want 401", code)
 		}
 	})
+}
+
+func TestCheckWebhookHeader(t *testing.T) {
+	const value = "a-custom-header-value-of-32-bytes-or-more"
+	for _, tc := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{"X-Incode-Hook", value, true},
+		{"Authorization", "Bearer " + value, true},
+		{"x-lower-case", value, true},
+		{"X-Incode-Hook", value[:31], false}, // too short
+		{"X Incode", value, false},           // not a header name
+		{"", value, false},
+		{"Host", value, false},              // the server takes it out of the headers
+		{"transfer-encoding", value, false}, // framing
+		{"Connection", value, false},        // hop by hop: a proxy drops it
+		{"Proxy-Authorization", value, false},
+		{"Content-Type", value, false},
+		{"X-Incode-Hook", " " + value, false}, // HTTP trims it: it could never match
+		{"X-Incode-Hook", value + "\n", false},
+	} {
+		if err := sse.CheckWebhookHeader(tc.name, tc.value); (err == nil) != tc.ok {
+			t.Errorf("CheckWebhookHeader(%q, %q) = %v, want ok %v", tc.name, tc.value, err, tc.ok)
+		}
+	}
 }

@@ -157,12 +157,14 @@ func TestClusterLateWebhooksAndExpiry(t *testing.T) {
 	}
 
 	c.hook(lagging, "ID_VALIDATION_FINISHED", 0)
-	c.hook(lagging, "FACE_VALIDATION_FINISHED", 1)
-	c.setAll(lagging, "ID_VALIDATION_FINISHED")  // the upstream's reads lag behind its webhooks
-	c.setAll(expiredByRead, "EXPIRED")           // a flow timeout ran out: reads bring it
-	c.hook(expiredByHook, "EXPIRED", 2)          // ... and the webhook
-	time.Sleep(3 * clusterInterval)              // safety polls read the lagging status
-	c.hook(lagging, "ID_VALIDATION_FINISHED", 2) // the upstream's late retries
+	c.hook(lagging, "POST_PROCESSING_FINISHED", 1)
+	c.hook(lagging, "FACE_VALIDATION_FINISHED", 2)
+	c.setAll(lagging, "POST_PROCESSING_FINISHED") // the upstream's reads lag behind its webhooks
+	c.setAll(expiredByRead, "EXPIRED")            // a flow timeout ran out: reads bring it
+	c.hook(expiredByHook, "EXPIRED", 2)           // ... and the webhook
+	time.Sleep(3 * clusterInterval)               // safety polls read the lagging status
+	c.hook(lagging, "ID_VALIDATION_FINISHED", 2)  // the upstream's late retries
+	c.hook(lagging, "POST_PROCESSING_FINISHED", 1)
 	c.hook(lagging, "UNKNOWN", 0)
 	for _, s := range lagging {
 		for _, n := range c.nodes {
@@ -177,7 +179,7 @@ func TestClusterLateWebhooksAndExpiry(t *testing.T) {
 	c.hook(lagging, "GOVERNMENT_VALIDATION_FINISHED", 1)
 	c.hook(lagging, poller.StatusFinished, 2)
 	c.hook(lagging, poller.StatusFinished, 0)
-	checkFlows(t, of(lagging), []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", poller.StatusFinished}, nil)
+	checkFlows(t, of(lagging), []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", poller.StatusFinished}, nil)
 	checkFlows(t, of(expiredByRead), []string{"UNKNOWN", "end:expired"}, nil)
 	checkFlows(t, of(expiredByHook), []string{"UNKNOWN", "end:expired"}, nil)
 	for _, s := range append(slices.Clone(expiredByRead), expiredByHook...) {

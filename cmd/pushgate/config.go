@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/sse"
 )
 
 // config is everything the command reads from flags and the environment:
@@ -184,8 +184,11 @@ func (c *config) finish() error {
 	if c.webhookHeader != "" {
 		name, value, ok := strings.Cut(c.webhookHeader, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok || name == "" || len(value) < 32 {
-			return errors.New(`-webhook-header: want "Name: value", with a value of at least 32 bytes (e.g. openssl rand -hex 32)`)
+		if !ok {
+			return errors.New(`-webhook-header: want "Name: value", e.g. "X-Incode-Hook: $(openssl rand -hex 32)"`)
+		}
+		if err := sse.CheckWebhookHeader(name, value); err != nil {
+			return fmt.Errorf("-webhook-header: %w", err)
 		}
 		c.gw.HTTP.WebhookHeaderName, c.gw.HTTP.WebhookHeaderValue = name, value
 	}
@@ -203,8 +206,8 @@ func (c *config) validate() error {
 	if g.Upstream.BaseURL != "" && (g.Upstream.APIKey == "" || len(flows) == 0) {
 		return errors.New("-upstream needs -api-key and -flow-id")
 	}
-	if err := checkFlowIDs(flows); err != nil {
-		return err
+	if err := sse.CheckFlows(flows); err != nil {
+		return fmt.Errorf("-flow-id: %w", err)
 	}
 	if g.Secret != "" && len(g.Secret) < 16 {
 		return errors.New("-secret must be at least 16 bytes")
@@ -285,19 +288,6 @@ func (c *config) validate() error {
 	return nil
 }
 
-// checkFlowIDs checks the -flow-id list: each flow once, none with a
-// space (a list separated by spaces instead of commas).
-func checkFlowIDs(flows []string) error {
-	for i, f := range flows {
-		switch {
-		case strings.ContainsAny(f, " \t"):
-			return fmt.Errorf("-flow-id: %q holds a space; separate flows with commas", f)
-		case slices.Contains(flows[:i], f):
-			return fmt.Errorf("-flow-id: %q is listed twice", f)
-		}
-	}
-	return nil
-}
 
 // parsePrefixes reads flag's comma-separated list of addresses and CIDR
 // ranges.

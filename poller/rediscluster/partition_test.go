@@ -406,3 +406,92 @@ func mustManager(t *testing.T, src poller.Source, pub poller.Publisher, cfg poll
 	}
 	return m
 }
+
+// TestOutageNeverBringsBackAMovedPastStatus: while node A is cut off from
+// Redis, the cluster (node B) takes pushes ID_VALIDATION_FINISHED,
+// POST_PROCESSING_FINISHED, FACE_VALIDATION_FINISHED, and A alone reads a
+// lagging POST_PROCESSING_FINISHED after them. Once A is back, the cluster
+// moved past that status: both nodes serve FACE_VALIDATION_FINISHED, and
+// no node publishes POST_PROCESSING_FINISHED after it.
+func TestOutageNeverBringsBackAMovedPastStatus(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	src := &pollertest.Source{}
+	pa, a, b, recA, recB := twoNodes(t, src, src, interval)
+	src.Set("iv", "UNKNOWN")
+	a.Register("iv", "tok")
+	defer a.Watch("iv")() // A leads; B only takes pushes
+	time.Sleep(5 * interval)
+
+	pa.off.Store(true)
+	for _, s := range []string{"ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED"} {
+		if _, changed, err := b.Push("iv", s); err != nil || !changed {
+			t.Fatalf("push %s: %v, %v", s, changed, err)
+		}
+	}
+	time.Sleep(interval)
+	src.Set("iv", "POST_PROCESSING_FINISHED") // what A reads alone, after the pushes
+	time.Sleep(3 * interval)
+	if u, _ := a.Last("iv"); u.Status != "POST_PROCESSING_FINISHED" {
+		t.Fatalf("a alone: %+v", u)
+	}
+	pa.heal()
+	time.Sleep(time.Second)
+
+	ua, _ := a.Last("iv")
+	ub, _ := b.Last("iv")
+	if ua.Status != "FACE_VALIDATION_FINISHED" || ua != ub {
+		t.Fatalf("a serves %+v, b serves %+v; want both on FACE_VALIDATION_FINISHED with one id", ua, ub)
+	}
+	for name, rec := range map[string]*pollertest.Recorder{"a": recA, "b": recB} {
+		pub := rec.Of("iv")
+		seen := map[string]bool{}
+		for i, u := range pub {
+			if seen[u.Status] || (i > 0 && u.Seq <= pub[i-1].Seq) {
+				t.Fatalf("%s published %v: a status twice, or ids not increasing", name, pub)
+			}
+			seen[u.Status] = true
+		}
+	}
+}
+
+// TestOutageEndNeverMovesTheStatusBack: while node A is cut off from
+// Redis it reads ONBOARDING_FINISHED alone, and the cluster (node B)
+// takes an EXPIRED pushed after it. Once A is back, the session is ended
+// on both nodes, and A's subscribers never see the status move back: the
+// end keeps the finished status.
+func TestOutageEndNeverMovesTheStatusBack(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	src := &pollertest.Source{}
+	pa, a, b, recA, _ := twoNodes(t, src, src, interval)
+	src.Set("iv", "FACE_VALIDATION_FINISHED")
+	a.Register("iv", "tok")
+	defer a.Watch("iv")()
+	time.Sleep(5 * interval)
+
+	pa.off.Store(true)
+	src.Set("iv", poller.StatusFinished)
+	time.Sleep(3 * interval)
+	if u, _ := a.Last("iv"); u.Status != poller.StatusFinished {
+		t.Fatalf("a alone: %+v", u)
+	}
+	if u, changed, err := b.Push("iv", poller.StatusExpired); err != nil || !changed || u.End != poller.EndExpired {
+		t.Fatalf("push EXPIRED on b: %+v, %v, %v", u, changed, err)
+	}
+	pa.heal()
+	time.Sleep(time.Second)
+
+	ua, _ := a.Last("iv")
+	ub, _ := b.Last("iv")
+	if ua.End != poller.EndExpired || ub.End != poller.EndExpired || ua.Seq != ub.Seq {
+		t.Fatalf("a serves %+v, b serves %+v; want both ended, with one id", ua, ub)
+	}
+	pub := recA.Of("iv")
+	for i := 1; i < len(pub); i++ {
+		if pub[i].Seq <= pub[i-1].Seq || poller.FlowOrder(pub[i-1].Status, pub[i].Status) < 0 {
+			t.Fatalf("a published %v: a finished flow moved back", pub)
+		}
+	}
+	if last := pub[len(pub)-1]; last.End != poller.EndExpired || last.Status != poller.StatusFinished {
+		t.Fatalf("a's subscribers last got %+v, want the end, keeping ONBOARDING_FINISHED", last)
+	}
+}

@@ -120,6 +120,10 @@ type Config struct {
 	// static custom header set in the upstream's dashboard. Empty: off.
 	WebhookHeaderName  string
 	WebhookHeaderValue string
+	// Relay, when set, gets every webhook the handler takes and the
+	// external ids sessions start with, and turns on GET /v1/relay/failed
+	// and POST /v1/relay/failed/{id}/redeliver. Nil relays nothing.
+	Relay Relay
 	// WebhookSources, when not empty, are the only client addresses
 	// webhook calls are taken from.
 	WebhookSources []netip.Prefix

@@ -19,6 +19,7 @@ import (
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/pollertest"
+	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
 	"github.com/pushgate/pushgate/upstream"
@@ -63,6 +64,7 @@ type options struct {
 	flowOrigins     []string         // the configured flow origins; empty means the simulator's
 	page            fs.FS            // the page; nil means a stand-in
 	keepLogs        bool             // keep the gateway's log in gateway.logs; else discard it
+	relay           relay.Config     // the relay; off without URLs
 }
 
 const (
@@ -94,6 +96,7 @@ func newGateway(t testing.TB, o options) *gateway {
 		Simulator:     pushgate.SimulatorConfig{Webhooks: o.webhooks, WebhookAuth: o.webhookAuth, Order: o.order},
 		Secret:        tokenSecret,
 		Poller:        o.poller,
+		Relay:         o.relay,
 		Broker:        o.broker,
 		HTTP:          o.handler,
 		ShutdownGrace: 5 * time.Second,

@@ -22,6 +22,8 @@ import (
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/public"
+	"github.com/pushgate/pushgate/relay"
+	"github.com/pushgate/pushgate/relay/relaytest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
 )
@@ -40,12 +42,13 @@ func TestOpenAPI(t *testing.T) {
 	p := newOpenAPIProber(t, doc)
 
 	const origin = "https://app.example"
+	backend := relaytest.New(t, func(int, relaytest.Attempt) (int, http.Header) { return http.StatusBadRequest, nil }) // refuses every relayed event
 	g := newGateway(t, options{page: public.Files, handler: sse.Config{
 		AllowedOrigins: []string{origin},
 		APITokens:      []string{apiToken},
 		Flows:          []string{"pushgate-sim-flow", "65a1f0c2e4b7d9a3c8e6f1b0"}, // the default, and the example's
 		WebhookSecret:  webhookSecret, WebhookClientID: clientID, WebhookClientSecret: clientSecret,
-	}})
+	}, relay: relay.Config{URLs: []string{backend.URL}, Secrets: []string{relaytest.Secret}, Logger: quiet}})
 	// As production runs it (-public-sessions=false), and with nothing on
 	// (no API token, no webhooks).
 	backendOnly := newGateway(t, options{handler: sse.Config{BackendSessionsOnly: true, APITokens: []string{apiToken}}})
@@ -148,7 +151,7 @@ func TestOpenAPI(t *testing.T) {
 		p.do(g, openAPICall{method: "OPTIONS", path: path, header: preflight(origin), want: 204, valid: true})
 		p.do(g, openAPICall{method: "OPTIONS", path: path, header: preflight("https://elsewhere.example"), want: 403, valid: true})
 	}
-	for _, path := range []string{"/v1/sessions", "/v1/sessions/import", "/v1/sessions/" + s.InterviewID} {
+	for _, path := range []string{"/v1/sessions", "/v1/sessions/import", "/v1/sessions/" + s.InterviewID, "/v1/relay/failed", "/v1/relay/failed/msg_x/redeliver"} {
 		p.do(g, openAPICall{method: "OPTIONS", path: path, header: preflight(origin), want: 403, valid: true})
 	}
 
@@ -236,6 +239,22 @@ func TestOpenAPI(t *testing.T) {
 	if u, _ := g.statuses.Last(hooked.InterviewID); u.Status != "POST_PROCESSING_FINISHED" {
 		t.Errorf("after the webhooks the status is %q, want POST_PROCESSING_FINISHED", u.Status)
 	}
+
+	// The relay: the backend refused the webhooks above, which are listed
+	// as failed, and redelivered.
+	var failed struct {
+		Failed []struct{ ID string }
+	}
+	eventually(t, "the relayed webhooks are listed as failed", func() bool {
+		_, body := p.do(g, openAPICall{method: "GET", path: "/v1/relay/failed", header: api(""), want: 200, valid: true})
+		return json.Unmarshal([]byte(body), &failed) == nil && len(failed.Failed) > 0
+	})
+	p.do(g, openAPICall{method: "GET", path: "/v1/relay/failed?limit=5", header: api(""), want: 200, valid: true})
+	p.do(g, openAPICall{method: "GET", path: "/v1/relay/failed?limit=0", header: api(""), want: 400})
+	p.do(g, openAPICall{method: "GET", path: "/v1/relay/failed", want: 401})
+	p.do(g, openAPICall{method: "POST", path: "/v1/relay/failed/" + failed.Failed[0].ID + "/redeliver", header: api(""), want: 202, valid: true})
+	p.do(g, openAPICall{method: "POST", path: "/v1/relay/failed/msg_NOTFAILED/redeliver", header: api(""), want: 404, valid: true})
+	p.do(g, openAPICall{method: "POST", path: "/v1/relay/failed/bad%24id/redeliver", header: api(""), want: 400, valid: true})
 
 	t.Run("every operation probed", func(t *testing.T) { p.checkCoverage(t, served) })
 }

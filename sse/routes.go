@@ -77,6 +77,10 @@ func (h *Handler) routes() *mux.Router {
 	r.HandleFunc("/v1/sessions", h.serverAPI(h.createSession)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/sessions/import", h.serverAPI(h.importSession)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/sessions/{interviewId}", h.serverAPI(h.getSession)).Methods(http.MethodGet)
+	if h.cfg.Relay != nil {
+		r.HandleFunc("/v1/relay/failed", h.serverAPI(h.relayFailed)).Methods(http.MethodGet)
+		r.HandleFunc("/v1/relay/failed/{id}/redeliver", h.serverAPI(h.relayRedeliver)).Methods(http.MethodPost)
+	}
 	r.HandleFunc("/events", h.sameSite(h.events)).Methods(http.MethodGet)
 	r.HandleFunc("/onboarding-status", h.sameSite(h.onboardingStatus)).Methods(http.MethodGet)
 	r.HandleFunc("/fetch-score", h.sameSite(h.fetchScore)).Methods(http.MethodGet)

@@ -130,6 +130,9 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
+	if h.cfg.Relay != nil {
+		h.cfg.Relay.Remember(s.InterviewID, opts.ExternalCustomerID) // the relay's session events carry it
+	}
 	created(w, s)
 }
 

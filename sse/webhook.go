@@ -63,6 +63,13 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 		return "refused", errorf(http.StatusBadRequest, "webhook interviewId missing or malformed")
 	case !statusName.MatchString(p.OnboardingStatus):
 		return "refused", errorf(http.StatusBadRequest, "webhook onboardingStatus missing or malformed: want 1 to 64 letters, digits or underscores")
+	}
+	if h.cfg.Relay != nil {
+		// Taken: the integrator's backend gets it as the upstream sent
+		// it, whatever pushgate makes of it below.
+		h.cfg.Relay.Accepted(p.InterviewID, body)
+	}
+	switch {
 	case !poller.Documented(p.OnboardingStatus):
 		// The poller's reads pass an undocumented status through as data,
 		// once the upstream's status API reports it; a pushed one alone

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
 )
 
@@ -28,6 +30,9 @@ type config struct {
 	flowIDs        string        // comma-separated; into gw.HTTP.Flows
 	webhookSources string        // comma-separated; into gw.HTTP.WebhookSources
 	webhookHeader  string        // "Name: value"; into gw.HTTP.WebhookHeaderName and -Value
+	relayURLs      listFlag      // into gw.Relay.URLs
+	relaySecrets   listFlag      // into gw.Relay.Secrets
+	relayEvents    string        // comma-separated; into gw.Relay.Kinds
 	apiTokens      string        // comma-separated; into gw.HTTP.APITokens
 	publicSessions bool          // into gw.HTTP.BackendSessionsOnly, negated
 	trustedProxies string        // comma-separated; into gw.HTTP.TrustedProxies
@@ -117,6 +122,14 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.HTTP.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-client-id")
 	fs.DurationVar(&g.HTTP.WebhookTokenTTL, "webhook-token-ttl", time.Hour, "lifetime of the webhook access tokens /webhooks/token issues")
 	fs.StringVar(&c.webhookHeader, "webhook-header", "", `static header of the upstream's webhook calls, as "Name: value" (the custom headers of Incode's dashboard, Configuration -> Webhooks; a value of at least 32 bytes, e.g. openssl rand -hex 32): turns on POST /webhooks/onboarding-status for calls that carry it`)
+	fs.Var(&c.relayURLs, "relay-url", "URL of your backend that gets every webhook the upstream sends (its body byte for byte) and pushgate's session events (session.status, session.ended), signed as Standard Webhooks; comma-separated or repeated for several")
+	fs.Var(&c.relaySecrets, "relay-secret", "secret the relayed events are signed with: whsec_ and the base64 of at least 24 random bytes (whsec_$(openssl rand -base64 32)); two (comma-separated or repeated) sign with both, for a rotation; required with -relay-url")
+	fs.StringVar(&c.relayEvents, "relay-events", strings.Join(relay.Kinds, ","), "comma-separated kinds of relayed events: upstream (the upstream's webhooks), status (session.status), ended (session.ended)")
+	fs.StringVar(&g.Relay.Dir, "relay-dir", "", "directory of the relay's queue on a single node (a bbolt file): what was accepted survives a restart or a crash; empty keeps it in memory; with -redis-url the queue is in Redis")
+	fs.DurationVar(&g.Relay.Timeout, "relay-timeout", 10*time.Second, "time your backend has to answer one relayed event; slower answers are cut and tried again")
+	fs.DurationVar(&g.Relay.MaxAge, "relay-max-age", 24*time.Hour, "how long a relayed event is retried (network errors, timeouts, 408, 429, 5xx) before it is kept as failed, for GET /v1/relay/failed")
+	fs.DurationVar(&g.Relay.BackoffMax, "relay-backoff-max", 5*time.Minute, "longest wait between two attempts of a relayed event (the wait doubles from 1s)")
+	fs.IntVar(&g.Relay.MaxQueue, "relay-max-queue", 100_000, "relayed deliveries that may wait at once (one event to one URL); past it new events are dropped, counted in pushgate_relay_events_total{outcome=\"dropped\"} and logged")
 	fs.StringVar(&c.webhookSources, "webhook-allowed-ips", "", "comma-separated addresses or CIDR ranges webhook calls are taken from; empty takes them from anywhere")
 	fs.StringVar(&c.permissions, "iframe-permissions", "camera,microphone,geolocation,accelerometer,gyroscope", "comma-separated device features the flow in the iframe may use: the iframe's allow attribute and the Permissions-Policy header grant them to the -flow-origin origins alone")
 	fs.StringVar(&c.languages, "languages", "en-US", "comma-separated languages the flow may start in; the page asks for one, and one not listed gets the first")
@@ -191,6 +204,9 @@ func (c *config) finish() error {
 			return fmt.Errorf("-webhook-header: %w", err)
 		}
 		c.gw.HTTP.WebhookHeaderName, c.gw.HTTP.WebhookHeaderValue = name, value
+	}
+	if err := c.finishRelay(); err != nil {
+		return err
 	}
 	var err error
 	if c.gw.HTTP.WebhookSources, err = parsePrefixes("-webhook-allowed-ips", c.webhookSources); err != nil {
@@ -288,7 +304,6 @@ func (c *config) validate() error {
 	return nil
 }
 
-
 // parsePrefixes reads flag's comma-separated list of addresses and CIDR
 // ranges.
 func parsePrefixes(flag, v string) ([]netip.Prefix, error) {
@@ -316,4 +331,52 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// finishRelay checks the relay's flags and fills its Config.
+func (c *config) finishRelay() error {
+	r := &c.gw.Relay
+	r.URLs, r.Secrets, r.Kinds = c.relayURLs, c.relaySecrets, splitList(c.relayEvents)
+	switch {
+	case len(r.URLs) == 0 && len(r.Secrets) > 0:
+		return errors.New("-relay-secret needs -relay-url: where to relay")
+	case len(r.URLs) == 0:
+		return nil
+	case len(r.Secrets) == 0:
+		return errors.New("-relay-url needs -relay-secret: every relayed event is signed (whsec_$(openssl rand -base64 32))")
+	case len(r.Secrets) > 2:
+		return errors.New("-relay-secret: at most two, the new and the old during a rotation")
+	case len(r.Kinds) == 0:
+		return errors.New("-relay-events: name one kind at least (upstream, status, ended)")
+	}
+	for _, u := range r.URLs {
+		if err := relay.CheckURL(u); err != nil {
+			return fmt.Errorf("-relay-url: %w", err)
+		}
+	}
+	for _, s := range r.Secrets {
+		if err := relay.CheckSecret(s); err != nil {
+			return fmt.Errorf("-relay-secret: %w", err)
+		}
+	}
+	for _, k := range r.Kinds {
+		if !slices.Contains(relay.Kinds, k) {
+			return fmt.Errorf("-relay-events: %q: want upstream, status or ended", k)
+		}
+	}
+	if r.Timeout <= 0 || r.MaxAge <= 0 || r.BackoffMax <= 0 || r.MaxQueue <= 0 {
+		return errors.New("-relay-timeout, -relay-max-age, -relay-backoff-max and -relay-max-queue must be positive")
+	}
+	return nil
+}
+
+// listFlag is a flag that takes a comma-separated list, and may be
+// repeated: its items add up.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, splitList(v)...)
+	return nil
 }

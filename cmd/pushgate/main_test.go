@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/relay/relaytest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
 )
@@ -65,6 +66,13 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-webhook-header", "X-Incode-Hook"},                           // no value
 		{"-webhook-header", "X-Incode-Hook: too-short"},                // under 32 bytes
 		{"-webhook-header", ": a-value-of-32-bytes-or-more-for-tests"}, // no name
+		{"-relay-url", "https://backend.example/hook"},                 // unsigned
+		{"-relay-secret", relaytest.Secret},                            // nowhere to relay
+		{"-relay-url", "ftp://backend.example/hook", "-relay-secret", relaytest.Secret},
+		{"-relay-url", "https://backend.example/hook", "-relay-secret", "whsec_c2hvcnQ="},
+		{"-relay-url", "https://backend.example/hook", "-relay-secret", relaytest.Secret, "-relay-events", "status,everything"},
+		{"-relay-url", "https://backend.example/hook", "-relay-secret", relaytest.Secret + "," + relaytest.Secret + "," + relaytest.Secret},
+		{"-relay-url", "https://backend.example/hook", "-relay-secret", relaytest.Secret, "-relay-timeout", "0s"},
 		{"stray"},
 		{"-redis-url", "redis://127.0.0.1:6379", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f"}, // no shared -secret
 		{"-redis-url", "redis://127.0.0.1:6379", "-secret", "a-test-secret-of-32-bytes-length"},              // no shared upstream
@@ -73,6 +81,14 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+	relayEnv := map[string]string{"PUSHGATE_RELAY_URL": "https://a.example/hook, https://b.example/hook", "PUSHGATE_RELAY_SECRET": relaytest.Secret}
+	if c, err := parseConfig([]string{"-relay-url", "https://c.example/hook", "-relay-url", "https://d.example/hook"}, func(k string) string { return relayEnv[k] }, io.Discard); err != nil ||
+		strings.Join(c.gw.Relay.URLs, " ") != "https://c.example/hook https://d.example/hook" || len(c.gw.Relay.Secrets) != 1 || len(c.gw.Relay.Kinds) != 3 {
+		t.Errorf("relay flags: %+v, %v; want the flags' two URLs (they win over the environment), its secret, every kind", c.gw.Relay, err)
+	}
+	if c, err := parseConfig(nil, func(k string) string { return relayEnv[k] }, io.Discard); err != nil || len(c.gw.Relay.URLs) != 2 {
+		t.Errorf("PUSHGATE_RELAY_URL: %v, %v; want two URLs", c.gw.Relay.URLs, err)
 	}
 	hook := map[string]string{"PUSHGATE_WEBHOOK_HEADER": "X-Incode-Hook:  a-value-of-32-bytes-or-more-for-tests "}
 	if c, err := parseConfig(nil, func(k string) string { return hook[k] }, io.Discard); err != nil || c.gw.HTTP.WebhookHeaderName != "X-Incode-Hook" || c.gw.HTTP.WebhookHeaderValue != "a-value-of-32-bytes-or-more-for-tests" {

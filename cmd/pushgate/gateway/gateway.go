@@ -19,6 +19,7 @@ import (
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/rediscluster"
 	"github.com/pushgate/pushgate/public"
+	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
 	"github.com/pushgate/pushgate/upstream/simulator"
@@ -63,6 +64,11 @@ type Config struct {
 	// and PreviousSecret, which seal the session tokens stored in Redis,
 	// from Secret and PreviousSecret.
 	Redis rediscluster.Config
+	// Relay forwards the upstream's webhooks and the sessions' events to
+	// the integrator's backend (see package relay); off without URLs. New
+	// sets its Queue (shared in Redis with Redis.URL, else on disk in
+	// Relay.Dir, else in memory), Scorer, Metrics and Logger.
+	Relay relay.Config
 	// Poller, Broker and HTTP tune the parts. Poller.CallTimeout defaults
 	// to Upstream.Timeout, HTTP.RequestTimeout to twice that, HTTP.Page to
 	// the embedded page, and HTTP.WebhookSecret, with the simulator's
@@ -166,6 +172,7 @@ type Gateway struct {
 	Tokens    *sse.Tokens
 	Metrics   *prometheus.Registry
 	Simulator *simulator.Simulator // the built-in simulator; nil with an upstream
+	Relay     *relay.Relay         // nil without Config.Relay.URLs
 	URL       string               // where a local browser opens the page
 	SimURL    string               // the simulator's public URL; "" with an upstream
 	// UpstreamURL and FlowOrigins are those in use, after defaults.
@@ -178,6 +185,7 @@ type Gateway struct {
 	listener  net.Listener       // ls.Gateway under the connection cap
 	client    *upstream.Client   // the upstream, or the built-in simulator over HTTP
 	cluster   *rediscluster.Node // nil for a single node
+	verdicts  verdicts           // the relay's Scorer: the Handler, once built
 	ceiling   *rate.Limiter      // every upstream call waits on it; nil without -max-upstream-rate
 	serving   sync.WaitGroup     // the servers' Serve calls
 	serveErrs chan error         // a server that stopped on its own
@@ -221,6 +229,9 @@ func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 		g.log.Warn("-public-sessions is on with a real upstream: anyone who reaches /onboarding-url can start paid sessions; in production set -public-sessions=false and start sessions from your backend (POST /v1/sessions)")
 	}
 	if err := g.newCluster(); err != nil {
+		return nil, err
+	}
+	if err := g.newRelay(); err != nil {
 		return nil, err
 	}
 	if err := g.newStatuses(); err != nil {
@@ -340,6 +351,9 @@ func (g *Gateway) newStatuses() error {
 	if g.cluster != nil {
 		pc.Cluster = g.cluster
 	}
+	if g.Relay != nil {
+		pc.Observer = g.Relay
+	}
 	if g.Statuses, err = poller.New(g.client, broker, pc); err != nil {
 		return err
 	}
@@ -353,11 +367,15 @@ func (g *Gateway) newHandler() error {
 	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamSessions{g.client, g.ceiling}, g.Statuses, g.Broker, g.Tokens
 	hc.FlowOrigins, hc.Metrics, hc.Logger = g.FlowOrigins, g.Metrics, g.log
 	hc.MetricsHandler = promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{})
+	if g.Relay != nil {
+		hc.Relay = g.Relay
+	}
 	h, err := sse.New(hc)
 	if err != nil {
 		return err
 	}
 	g.Handler = h
+	g.verdicts.h.Store(h)
 	g.closers = append(g.closers, h.Drain)
 	return nil
 }

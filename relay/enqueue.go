@@ -1,0 +1,225 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/pushgate/pushgate/poller"
+)
+
+// This file makes events: from the webhooks the handler takes, and the
+// changes the poller commits, into deliveries in the queue.
+
+// Accepted relays a webhook the upstream sent and pushgate took, with its
+// body byte for byte, to every target. It never blocks for long: the
+// answer to the upstream waits for it.
+func (r *Relay) Accepted(interviewID string, body []byte) {
+	var w struct {
+		ExternalID any `json:"externalId"`
+	}
+	if json.Unmarshal(body, &w) == nil {
+		switch v := w.ExternalID.(type) {
+		case string:
+			r.Remember(interviewID, v)
+		case float64:
+			r.Remember(interviewID, strconv.FormatFloat(v, 'f', -1, 64))
+		}
+	}
+	if !r.kinds[KindUpstream] {
+		return
+	}
+	r.add(r.fanOut(Delivery{ID: newID(), InterviewID: interviewID, Kind: KindUpstream, Body: body, Created: time.Now()}))
+}
+
+// ExternalIDs is an optional interface of a Queue that nodes share: it
+// keeps the interviews' external ids where every node reads them, for as
+// long as it keeps an interview (its retention).
+type ExternalIDs interface {
+	RememberExternalID(ctx context.Context, interviewID, externalID string) error
+	ExternalID(ctx context.Context, interviewID string) (string, error)
+}
+
+// Remember records the interview's id in the integrator's own systems
+// (externalCustomerId), which session events then carry.
+func (r *Relay) Remember(interviewID, externalID string) {
+	if externalID == "" {
+		return
+	}
+	if ids, ok := r.queue.(ExternalIDs); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if ids.RememberExternalID(ctx, interviewID, externalID) == nil {
+			return
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.external[interviewID]; !ok && len(r.external) >= maxExternal {
+		for k := range r.external { // forget one, whichever
+			delete(r.external, k)
+			break
+		}
+	}
+	r.external[interviewID] = externalID
+}
+
+// externalID is the interview's external id, "" when unknown: from the
+// queue the nodes share, else from this node's memory.
+func (r *Relay) externalID(interviewID string) string {
+	if ids, ok := r.queue.(ExternalIDs); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if ext, err := ids.ExternalID(ctx, interviewID); err == nil && ext != "" {
+			return ext
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.external[interviewID]
+}
+
+// Observed is the poller's Observer: it turns a change this node committed
+// into session.status and, at the end of the session, session.ended. It
+// runs while the poller holds the interview, so the events of one
+// interview are queued in the order of its changes.
+func (r *Relay) Observed(prev, next poller.Update) {
+	now := time.Now()
+	ext := r.externalID(next.InterviewID)
+	var ds []Delivery
+	if next.End == "" && r.kinds[KindStatus] {
+		ds = append(ds, r.fanOut(Delivery{
+			ID: stableID(next.InterviewID, "status", strconv.FormatUint(next.Seq, 10)), InterviewID: next.InterviewID, Kind: KindStatus,
+			Body: statusJSON(next.InterviewID, next.Status, next.Seq, ext, now), Created: now,
+		})...)
+	}
+	if next.Done() && !prev.Done() && r.kinds[KindEnded] {
+		end := End{Reason: reasonOf(next), Status: next.Status, ExternalID: ext}
+		d := Delivery{ID: stableID(next.InterviewID, "ended"), InterviewID: next.InterviewID, Kind: KindEnded, End: &end, Created: now}
+		if end.Reason != ReasonFinished {
+			d.Body = endedJSON(next.InterviewID, end, "", now)
+		}
+		ds = append(ds, r.fanOut(d)...)
+	}
+	r.add(ds)
+}
+
+var _ poller.Observer = (*Relay)(nil)
+
+// reasonOf is why a session ended.
+func reasonOf(u poller.Update) string {
+	switch u.End {
+	case "":
+		return ReasonFinished
+	case poller.EndNotFound:
+		return ReasonNotFound
+	}
+	return ReasonExpired
+}
+
+// fanOut makes a delivery of the event d to every target.
+func (r *Relay) fanOut(d Delivery) []Delivery {
+	out := make([]Delivery, len(r.cfg.URLs))
+	for i, u := range r.cfg.URLs {
+		out[i] = d
+		out[i].Target = u
+	}
+	return out
+}
+
+// add queues ds, behind anything still spilled. Deliveries the queue
+// cannot take now (out of reach) wait in memory, up to maxSpill; a full
+// queue drops them, counted and logged.
+func (r *Relay) add(ds []Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	r.mu.Lock()
+	spilled := len(r.spill) > 0
+	kept := spilled && r.spillLocked(ds)
+	r.mu.Unlock()
+	if spilled {
+		if !kept {
+			r.dropped(ds, "the relay queue stayed out of reach, and the events waiting in memory reached their cap")
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	err := r.queue.Add(ctx, ds)
+	cancel()
+	switch {
+	case err == nil:
+		r.metrics.count(ds, "queued")
+		r.poke()
+	case errors.Is(err, ErrFull):
+		r.dropped(ds, "the relay queue is full")
+	default:
+		r.cfg.Logger.Warn("relay: the queue is out of reach; events wait in memory", "err", err)
+		r.mu.Lock()
+		kept := r.spillLocked(ds)
+		r.mu.Unlock()
+		if !kept {
+			r.dropped(ds, "the relay queue stayed out of reach, and the events waiting in memory reached their cap")
+		}
+	}
+}
+
+// spillLocked keeps ds in memory until the queue is back, and reports
+// whether there was room.
+func (r *Relay) spillLocked(ds []Delivery) bool {
+	if len(r.spill)+len(ds) > maxSpill {
+		return false
+	}
+	r.spill = append(r.spill, ds...)
+	return true
+}
+
+// unspill moves what waits in memory into the queue, once it is back.
+func (r *Relay) unspill() {
+	r.mu.Lock()
+	ds := r.spill
+	r.mu.Unlock()
+	if len(ds) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	err := r.queue.Add(ctx, ds)
+	cancel()
+	if err != nil && !errors.Is(err, ErrFull) {
+		return // still out of reach
+	}
+	r.mu.Lock()
+	r.spill = r.spill[len(ds):]
+	r.mu.Unlock()
+	if err != nil {
+		r.dropped(ds, "the relay queue is full")
+		return
+	}
+	r.cfg.Logger.Info("relay: the queue is back; the events that waited in memory are queued", "events", len(ds))
+	r.metrics.count(ds, "queued")
+}
+
+// dropped counts events that will never be delivered, and logs it (at
+// most once a minute).
+func (r *Relay) dropped(ds []Delivery, why string) {
+	r.metrics.count(ds, "dropped")
+	r.mu.Lock()
+	log := time.Since(r.droppedAt) > time.Minute
+	if log {
+		r.droppedAt = time.Now()
+	}
+	r.mu.Unlock()
+	if log {
+		r.cfg.Logger.Error("relay: events dropped: "+why+"; see pushgate_relay_events_total{outcome=\"dropped\"}", "events", len(ds))
+	}
+}
+
+// poke wakes the dispatcher: a delivery may be due now.
+func (r *Relay) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}

@@ -65,6 +65,10 @@ func (r *Relay) send(ctx context.Context, d Delivery, body []byte) attempt {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return attempt{outcome: retry, err: "stopped: pushgate is shutting down"}
 		}
+		var ue *url.Error
+		if errors.As(err, &ue) { // without the URL: its query may hold a secret
+			err = ue.Err
+		}
 		return attempt{outcome: retry, err: err.Error()}
 	}
 	defer resp.Body.Close()
@@ -163,12 +167,13 @@ func (r *Relay) deliver(d Delivery) {
 	if d.Body == nil && d.End != nil {
 		body, err := r.endedBody(d)
 		if err != nil {
+			d.Attempts++ // an attempt that failed before it was sent: the wait grows
 			r.settle(d, attempt{outcome: retry, err: "reading the verdict: " + err.Error()})
 			return
 		}
 		d.Body = body
 	}
-	if time.Since(d.Created) > r.cfg.MaxAge {
+	if time.Since(d.since()) > r.cfg.MaxAge {
 		r.settle(d, attempt{outcome: fail, err: "not delivered within the relay's max age (" + r.cfg.MaxAge.String() + "); last error: " + d.LastError})
 		return
 	}
@@ -210,7 +215,7 @@ func (r *Relay) settle(d Delivery, a attempt) {
 	case retry:
 		at := time.Now().Add(max(r.backoff(d.Attempts), a.retryAfter))
 		d.LastError = a.err
-		if at.Sub(d.Created) > r.cfg.MaxAge {
+		if at.Sub(d.since()) > r.cfg.MaxAge {
 			r.settle(d, attempt{outcome: fail, err: a.err + "; not delivered within the relay's max age (" + r.cfg.MaxAge.String() + ")"})
 			return
 		}
@@ -224,7 +229,7 @@ func (r *Relay) settle(d Delivery, a attempt) {
 			"interview", d.InterviewID, "target", redacted(d.Target), "attempts", d.Attempts, "err", a.err)
 	}
 	if err != nil {
-		r.cfg.Logger.Warn("relay: the queue is out of reach; the delivery is settled when its claim lapses", "id", d.ID, "err", err)
+		r.cfg.Logger.Warn("relay: the queue could not record a delivery's outcome; it is tried again later", "id", d.ID, "err", err)
 	}
 	r.poke() // the lane's next delivery may be due
 }
@@ -237,7 +242,10 @@ func (r *Relay) reschedule(d Delivery, at time.Time) {
 	_ = r.queue.Retry(ctx, d, at) // out of reach: the claim lapses
 }
 
-// redacted is a target URL fit for logs: its query may hold a secret.
+// Redacted is a target URL fit for logs and answers: its query, which may
+// hold a secret, is left out.
+func Redacted(target string) string { return redacted(target) }
+
 func redacted(target string) string {
 	u, err := url.Parse(target)
 	if err != nil {

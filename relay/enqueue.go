@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,12 +49,10 @@ func (r *Relay) Remember(interviewID, externalID string) {
 	if externalID == "" {
 		return
 	}
-	if ids, ok := r.queue.(ExternalIDs); ok {
+	if ids, ok := r.queue.(ExternalIDs); ok && (r.kinds[KindStatus] || r.kinds[KindEnded]) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if ids.RememberExternalID(ctx, interviewID, externalID) == nil {
-			return
-		}
+		_ = ids.RememberExternalID(ctx, interviewID, externalID) // out of reach: this node still has it
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -66,19 +65,18 @@ func (r *Relay) Remember(interviewID, externalID string) {
 	r.external[interviewID] = externalID
 }
 
-// externalID is the interview's external id, "" when unknown: from the
-// queue the nodes share, else from this node's memory.
+// externalID is the interview's external id, "" when unknown: from this
+// node's memory, else from the queue the nodes share.
 func (r *Relay) externalID(interviewID string) string {
-	if ids, ok := r.queue.(ExternalIDs); ok {
+	r.mu.Lock()
+	ext := r.external[interviewID]
+	r.mu.Unlock()
+	if ids, ok := r.queue.(ExternalIDs); ok && ext == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if ext, err := ids.ExternalID(ctx, interviewID); err == nil && ext != "" {
-			return ext
-		}
+		ext, _ = ids.ExternalID(ctx, interviewID) // out of reach: unknown
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.external[interviewID]
+	return ext
 }
 
 // Observed is the poller's Observer: it turns a change this node committed
@@ -86,6 +84,9 @@ func (r *Relay) externalID(interviewID string) string {
 // runs while the poller holds the interview, so the events of one
 // interview are queued in the order of its changes.
 func (r *Relay) Observed(prev, next poller.Update) {
+	if !r.kinds[KindStatus] && !r.kinds[KindEnded] {
+		return
+	}
 	now := time.Now()
 	ext := r.externalID(next.InterviewID)
 	var ds []Delivery
@@ -129,21 +130,19 @@ func (r *Relay) fanOut(d Delivery) []Delivery {
 	return out
 }
 
-// add queues ds, behind anything still spilled. Deliveries the queue
-// cannot take now (out of reach) wait in memory, up to maxSpill; a full
-// queue drops them, counted and logged.
+// add queues ds. While events wait in memory (the queue was out of
+// reach), ds waits behind them. Otherwise it goes to the queue before add
+// returns (on disk, with -relay-dir: before the webhook is answered), one
+// add at a time, so that the events of an interview reach the queue in the
+// order they were made; what the queue cannot take now waits in memory,
+// up to maxSpill, and a full queue drops it, counted and logged.
 func (r *Relay) add(ds []Delivery) {
-	if len(ds) == 0 {
+	if len(ds) == 0 || r.spillBehind(ds) {
 		return
 	}
-	r.mu.Lock()
-	spilled := len(r.spill) > 0
-	kept := spilled && r.spillLocked(ds)
-	r.mu.Unlock()
-	if spilled {
-		if !kept {
-			r.dropped(ds, "the relay queue stayed out of reach, and the events waiting in memory reached their cap")
-		}
+	r.addMu.Lock()
+	defer r.addMu.Unlock()
+	if r.spillBehind(ds) { // events went to memory while this add waited
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -156,14 +155,32 @@ func (r *Relay) add(ds []Delivery) {
 	case errors.Is(err, ErrFull):
 		r.dropped(ds, "the relay queue is full")
 	default:
-		r.cfg.Logger.Warn("relay: the queue is out of reach; events wait in memory", "err", err)
-		r.mu.Lock()
+		r.cfg.Logger.Warn("relay: the queue is out of reach; events wait in this node's memory until it is back", "err", err)
+		r.qmu.Lock()
 		kept := r.spillLocked(ds)
-		r.mu.Unlock()
+		r.qmu.Unlock()
 		if !kept {
-			r.dropped(ds, "the relay queue stayed out of reach, and the events waiting in memory reached their cap")
+			r.dropped(ds, tooManyInMemory)
 		}
 	}
+}
+
+const tooManyInMemory = "the relay queue stayed out of reach, and the events waiting in memory reached their cap"
+
+// spillBehind puts ds behind the events waiting in memory, when there are
+// some, and reports whether it did.
+func (r *Relay) spillBehind(ds []Delivery) bool {
+	r.qmu.Lock()
+	if len(r.spill) == 0 {
+		r.qmu.Unlock()
+		return false
+	}
+	kept := r.spillLocked(ds)
+	r.qmu.Unlock()
+	if !kept {
+		r.dropped(ds, tooManyInMemory)
+	}
+	return true
 }
 
 // spillLocked keeps ds in memory until the queue is back, and reports
@@ -176,29 +193,49 @@ func (r *Relay) spillLocked(ds []Delivery) bool {
 	return true
 }
 
-// unspill moves what waits in memory into the queue, once it is back.
+// spillChunk is how many waiting events one Add takes when the queue is
+// back: a large spill goes in steps, each well within the call's time.
+const spillChunk = 200
+
+// unspill moves the events waiting in memory into the queue, oldest first,
+// once it is back. The dispatcher calls it, and Close: never two at once.
+// An event leaves the memory only once the queue took it, so an add meanwhile
+// waits behind it.
 func (r *Relay) unspill() {
-	r.mu.Lock()
-	ds := r.spill
-	r.mu.Unlock()
-	if len(ds) == 0 {
-		return
+	for moved := 0; ; {
+		r.qmu.Lock()
+		chunk := slices.Clone(r.spill[:min(len(r.spill), spillChunk)])
+		r.qmu.Unlock()
+		if len(chunk) == 0 {
+			if moved > 0 {
+				r.cfg.Logger.Info("relay: the queue is back; the events that waited in memory are queued", "events", moved)
+			}
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := r.queue.Add(ctx, chunk)
+		cancel()
+		if err != nil && !errors.Is(err, ErrFull) {
+			return // still out of reach
+		}
+		r.qmu.Lock()
+		r.spill = slices.Delete(r.spill, 0, len(chunk))
+		r.qmu.Unlock()
+		if err != nil {
+			r.dropped(chunk, "the relay queue is full")
+			continue
+		}
+		moved += len(chunk)
+		r.metrics.count(chunk, "queued")
+		r.poke()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	err := r.queue.Add(ctx, ds)
-	cancel()
-	if err != nil && !errors.Is(err, ErrFull) {
-		return // still out of reach
-	}
-	r.mu.Lock()
-	r.spill = r.spill[len(ds):]
-	r.mu.Unlock()
-	if err != nil {
-		r.dropped(ds, "the relay queue is full")
-		return
-	}
-	r.cfg.Logger.Info("relay: the queue is back; the events that waited in memory are queued", "events", len(ds))
-	r.metrics.count(ds, "queued")
+}
+
+// waitingInMemory is how many events wait in memory for the queue.
+func (r *Relay) waitingInMemory() int {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	return len(r.spill)
 }
 
 // dropped counts events that will never be delivered, and logs it (at

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -41,6 +42,7 @@ type Delivery struct {
 	Body        []byte    `json:"body,omitempty"` // what is sent; nil while End waits for its verdict
 	End         *End      `json:"end,omitempty"`  // a session.ended whose body is made at its first attempt
 	Created     time.Time `json:"created"`
+	Since       time.Time `json:"since,omitzero"` // retried since: Created, or its last redelivery
 	Attempts    int       `json:"attempts"`
 	LastError   string    `json:"lastError,omitempty"`
 	FailedAt    time.Time `json:"failedAt,omitzero"`
@@ -48,6 +50,17 @@ type Delivery struct {
 
 // lane names the deliveries that must reach their target in order.
 func (d Delivery) lane() string { return d.Target + "\n" + d.InterviewID }
+
+// since is when d's retries began: when it was made, or last redelivered.
+// MaxAge counts from it, and the queue's oldest age too.
+func (d Delivery) since() time.Time { return cmp.Or(d.Since, d.Created) }
+
+// redelivered is d put back in its queue at now: attempts counted again,
+// and MaxAge from now. Its last error stays, until the next one.
+func (d Delivery) redelivered(now time.Time) Delivery {
+	d.Attempts, d.FailedAt, d.Since = 0, time.Time{}, now
+	return d
+}
 
 // End is what a session.ended body is made of, apart from the verdict,
 // which is read when the event is first sent (the score is read once the
@@ -110,11 +123,12 @@ func newID() string {
 	return "msg_" + idEncoding.EncodeToString(b)
 }
 
-// stableID is the id of an event every node would make alike (a change
-// numbered seq, a session's end): derived from what it is, so that one
-// event made twice (two nodes that numbered a change alone while their
-// cluster was out of reach saw the same end) reaches a receiver under one
-// id.
+// stableID is the id of an event derived from what it is (a change
+// numbered seq, a session's end), not drawn at random: made again (by
+// another node observing the same committed change, or after a restart),
+// it has the same id, and the Redis queue takes it once. Two nodes that
+// each numbered a status alone while their cluster was out of reach give
+// it two seqs, so two ids; a session's end has one id whoever makes it.
 func stableID(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {

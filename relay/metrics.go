@@ -36,6 +36,7 @@ func newMetrics(reg prometheus.Registerer, r *Relay) (*metrics, error) {
 		queue: &queueCollector{r: r,
 			depth:  prometheus.NewDesc("pushgate_relay_queue_depth", "Relay deliveries waiting (not failed), in the queue this node uses (shared by the cluster with Redis).", nil, nil),
 			oldest: prometheus.NewDesc("pushgate_relay_oldest_event_age_seconds", "Age of the oldest relay delivery waiting; 0 when none waits.", nil, nil),
+			memory: prometheus.NewDesc("pushgate_relay_waiting_in_memory", "Relay deliveries waiting in this node's memory because the queue (Redis, or the relay directory) could not take them; lost if the node stops before the queue is back.", nil, nil),
 		},
 	}
 	for _, k := range Kinds {
@@ -69,18 +70,20 @@ func (m *metrics) delivered(d Delivery) {
 }
 
 // queueCollector reads the queue's depth and oldest delivery at each
-// scrape.
+// scrape, and what waits in memory for it.
 type queueCollector struct {
-	r             *Relay
-	depth, oldest *prometheus.Desc
+	r                     *Relay
+	depth, oldest, memory *prometheus.Desc
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.depth
 	ch <- c.oldest
+	ch <- c.memory
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.memory, prometheus.GaugeValue, float64(c.r.waitingInMemory()))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	s, err := c.r.queue.Stats(ctx)

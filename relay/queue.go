@@ -57,14 +57,16 @@ const MaxFailed = 10000
 // through to a store on disk when there is one (bbolt: see bolt.go), so
 // that a restart, or a kill -9, loses nothing that Add took.
 type localQueue struct {
-	max   int
-	store store // nil: memory only
+	max      int   // deliveries waiting, at most
+	maxBytes int64 // their bodies' bytes (with an allowance each), at most
+	store    store // nil: memory only
 
 	mu     sync.Mutex // protects every field below
 	lanes  map[string]*lane
 	due    dueHeap // lanes that wait for their due time, not claimed
 	failed []item  // oldest first
 	depth  int
+	bytes  int64  // what the waiting deliveries weigh (see weight)
 	key    uint64 // the last storage key given
 	gen    uint64 // numbers the places in due
 }
@@ -81,10 +83,15 @@ type item struct {
 	d   Delivery
 }
 
-// newLocalQueue returns a queue of at most capacity deliveries, kept in st
-// (nil: in memory only) and loaded from it.
-func newLocalQueue(capacity int, st store) (*localQueue, error) {
-	q := &localQueue{max: capacity, store: st, lanes: make(map[string]*lane)}
+// weight is what a delivery is counted as against the queue's byte cap:
+// its body, and an allowance for the rest (ids, URL, bookkeeping).
+func weight(d Delivery) int64 { return int64(len(d.Body)) + 512 }
+
+// newLocalQueue returns a queue of at most capacity deliveries and
+// maxBytes of them (see weight), kept in st (nil: in memory only) and
+// loaded from it, whatever its size.
+func newLocalQueue(capacity int, maxBytes int64, st store) (*localQueue, error) {
+	q := &localQueue{max: capacity, maxBytes: maxBytes, store: st, lanes: make(map[string]*lane)}
 	if st == nil {
 		return q, nil
 	}
@@ -107,7 +114,11 @@ func newLocalQueue(capacity int, st store) (*localQueue, error) {
 func (q *localQueue) Add(_ context.Context, ds []Delivery) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.depth+len(ds) > q.max {
+	var added int64
+	for _, d := range ds {
+		added += weight(d)
+	}
+	if q.depth+len(ds) > q.max || q.bytes+added > q.maxBytes {
 		return ErrFull
 	}
 	items := make([]item, len(ds))
@@ -137,6 +148,7 @@ func (q *localQueue) appendLocked(it item, now time.Time) {
 	}
 	l.items = append(l.items, it)
 	q.depth++
+	q.bytes += weight(it.d)
 	if len(l.items) == 1 && !l.claimed {
 		q.scheduleLocked(it.d.lane(), l, now)
 	}
@@ -172,8 +184,16 @@ func (q *localQueue) head(d Delivery) *lane {
 	return l
 }
 
+// releaseLocked gives up the claim on l, d's lane, whose settle could not
+// be written: its head is tried again a second later, as it is on disk.
+func (q *localQueue) releaseLocked(d Delivery, l *lane) {
+	l.claimed = false
+	q.scheduleLocked(d.lane(), l, time.Now().Add(time.Second))
+}
+
 // popLocked removes the head of l, d's lane, and schedules the next one.
 func (q *localQueue) popLocked(d Delivery, l *lane) {
+	q.bytes -= weight(l.items[0].d)
 	l.items = l.items[1:]
 	q.depth--
 	l.claimed = false
@@ -192,6 +212,7 @@ func (q *localQueue) Done(_ context.Context, d Delivery) error {
 		return nil
 	}
 	if err := q.write(op{bucket: bucketQueued, key: l.items[0].key}); err != nil {
+		q.releaseLocked(d, l)
 		return err
 	}
 	q.popLocked(d, l)
@@ -206,8 +227,10 @@ func (q *localQueue) Retry(_ context.Context, d Delivery, at time.Time) error {
 		return nil
 	}
 	if err := q.write(op{bucket: bucketQueued, key: l.items[0].key, d: &d}); err != nil {
+		q.releaseLocked(d, l)
 		return err
 	}
+	q.bytes += weight(d) - weight(l.items[0].d) // an end's body, made at its first attempt
 	l.items[0].d = d
 	l.claimed = false
 	q.scheduleLocked(d.lane(), l, at)
@@ -227,6 +250,7 @@ func (q *localQueue) Fail(_ context.Context, d Delivery) error {
 		ops = append(ops, op{bucket: bucketFailed, key: q.failed[0].key})
 	}
 	if err := q.write(ops...); err != nil {
+		q.releaseLocked(d, l)
 		return err
 	}
 	if len(q.failed) >= MaxFailed {
@@ -258,8 +282,7 @@ func (q *localQueue) Redeliver(_ context.Context, id string) ([]Delivery, error)
 			continue
 		}
 		q.key++
-		d := it.d
-		d.Attempts, d.LastError, d.FailedAt = 0, "", time.Time{}
+		d := it.d.redelivered(time.Now())
 		again = append(again, item{q.key, d})
 		ops = append(ops, op{bucket: bucketFailed, key: it.key}, op{bucket: bucketQueued, key: q.key, d: &d})
 	}
@@ -285,8 +308,8 @@ func (q *localQueue) Stats(context.Context) (Stats, error) {
 	s := Stats{Depth: q.depth}
 	for _, l := range q.lanes {
 		for _, it := range l.items {
-			if s.Oldest.IsZero() || it.d.Created.Before(s.Oldest) {
-				s.Oldest = it.d.Created
+			if since := it.d.since(); s.Oldest.IsZero() || since.Before(s.Oldest) {
+				s.Oldest = since
 			}
 		}
 	}

@@ -38,9 +38,9 @@ type RedisConfig struct {
 	// Retention is how long an external id is kept after it was last
 	// remembered. Zero means 24h.
 	Retention time.Duration
-	// MaxAge is how long a stable event id (session.status,
-	// session.ended) is remembered, so that the same event added by two
-	// nodes is queued once per target. Zero means 24h.
+	// MaxAge is how long a queued event id is remembered, so that the
+	// same event, added by two nodes or by an Add made again after its
+	// answer was lost, is queued once per target. Zero means 24h.
 	MaxAge time.Duration
 	// Timeout bounds each Redis call. Zero means 1s.
 	Timeout time.Duration
@@ -89,7 +89,7 @@ func (c *RedisConfig) setDefaults() error {
 //	<prefix>:{relay}:waiting        sorted set: entry number, scored by its delivery's Created (Stats)
 //	<prefix>:{relay}:seq            counter numbering the entries
 //	<prefix>:{relay}:failed         list of failed entries, newest first, MaxFailed at most
-//	<prefix>:{relay}:seen:<hash>:<id>   a stable event id queued in that lane, for MaxAge
+//	<prefix>:{relay}:seen:<hash>:<id>   an event id queued in that lane, for MaxAge
 //	<prefix>:{relay}:external:<interview>  its external id, for Retention
 //
 // An entry is "<number> <id>\n<Delivery as JSON>": the scripts read the
@@ -149,7 +149,7 @@ func (q *RedisQueue) Add(ctx context.Context, ds []Delivery) error {
 	}
 	keys := make([]string, 0, 3+2*len(ds))
 	keys = append(keys, q.ready, q.waiting, q.seq)
-	args := make([]any, 0, 3+4*len(ds))
+	args := make([]any, 0, 3+3*len(ds))
 	args = append(args, q.cfg.MaxQueue, time.Now().UnixMilli(), q.cfg.MaxAge.Milliseconds())
 	for _, d := range ds {
 		body, err := encodeDelivery(d)
@@ -157,12 +157,8 @@ func (q *RedisQueue) Add(ctx context.Context, ds []Delivery) error {
 			return err
 		}
 		h := laneHash(d)
-		stable := "0"
-		if d.Kind != KindUpstream {
-			stable = "1"
-		}
 		keys = append(keys, q.base+"lane:"+h, q.base+"seen:"+h+":"+d.ID)
-		args = append(args, d.ID, body, d.Created.UnixMilli(), stable)
+		args = append(args, d.ID, body, d.since().UnixMilli())
 	}
 	ctx, cancel := q.op(ctx)
 	defer cancel()
@@ -261,22 +257,23 @@ func (q *RedisQueue) Redeliver(ctx context.Context, id string) ([]Delivery, erro
 		return nil, nil
 	}
 	slices.Reverse(es) // oldest first, as they failed
+	now := time.Now()
 	keys := []string{q.ready, q.waiting, q.failed, q.seq}
-	args := []any{time.Now().UnixMilli()}
+	args := []any{now.UnixMilli()}
 	ds := make([]Delivery, len(es))
 	for i, e := range es {
 		d, err := decodeEntry(e)
 		if err != nil {
 			return nil, err
 		}
-		d.Attempts, d.LastError, d.FailedAt = 0, "", time.Time{}
+		d = d.redelivered(now)
 		body, err := encodeDelivery(d)
 		if err != nil {
 			return nil, err
 		}
 		ds[i] = d
 		keys = append(keys, q.laneKey(d))
-		args = append(args, e, d.ID, body, d.Created.UnixMilli())
+		args = append(args, e, d.ID, body, d.since().UnixMilli())
 	}
 	moved, err := redeliverScript.Run(ctx, q.rdb, keys, args...).Int64Slice()
 	if err != nil {

@@ -19,20 +19,21 @@ end
 `
 
 // addScript appends deliveries to their lanes, in order; a lane that was
-// empty is due now. A stable id already seen in its lane is skipped. It
-// answers how many it took, or -1 (full: none).
+// empty is due now. An id already queued in its lane (within the max age)
+// is skipped: a stable id made by two nodes, or an Add made again after
+// its answer was lost, queues once. It answers how many it took, or -1
+// (full: none).
 //
 // KEYS: ready, waiting, seq, then per delivery its lane and seen keys.
-// ARGV: max, now, max age, then per delivery id, JSON, created,
-// stable (0/1).
+// ARGV: max, now, max age, then per delivery id, JSON, created.
 var addScript = redis.NewScript(`
-local n = (#ARGV - 3) / 4
+local n = (#ARGV - 3) / 3
 if redis.call('ZCARD', KEYS[2]) + n > tonumber(ARGV[1]) then return -1 end
 local taken = 0
 for i = 0, n - 1 do
   local lane, seen = KEYS[4 + 2*i], KEYS[5 + 2*i]
-  local id, body, created, stable = ARGV[4 + 4*i], ARGV[5 + 4*i], ARGV[6 + 4*i], ARGV[7 + 4*i]
-  if stable == '0' or redis.call('SET', seen, '1', 'NX', 'PX', ARGV[3]) then
+  local id, body, created = ARGV[4 + 3*i], ARGV[5 + 3*i], ARGV[6 + 3*i]
+  if redis.call('SET', seen, '1', 'NX', 'PX', ARGV[3]) then
     local seq = redis.call('INCR', KEYS[3])
     if redis.call('RPUSH', lane, seq .. ' ' .. id .. '\n' .. body) == 1 then
       redis.call('ZADD', KEYS[1], ARGV[2], lane)

@@ -36,7 +36,11 @@ type Config struct {
 	// past it new events are dropped, counted and logged. Zero means
 	// 100,000.
 	MaxQueue int
-	// Timeout cuts each attempt. Zero means 10s.
+	// MaxQueueBytes caps what the node-local queue's deliveries weigh in
+	// memory (a body, and 512 bytes for the rest, each; the queue on disk
+	// is held in memory too); past it, as past MaxQueue. Zero means 256 MiB.
+	MaxQueueBytes int64
+	// Timeout cuts each attempt. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxAge is how long a delivery is retried after its event was made;
 	// then it fails. Zero means 24h.
@@ -61,6 +65,10 @@ type Config struct {
 	// Logger receives failed deliveries and drops. Nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultTimeout is the time a target has to answer one attempt, when
+// Config.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
 
 // Scorer reads an interview's verdict (OK, WARN, FAIL) once its flow
 // finished. An error is retried, as a failed delivery is; a verdict of ""
@@ -90,7 +98,7 @@ func (c *Config) setDefaults() error {
 		field *time.Duration
 		def   time.Duration
 	}{
-		{&c.Timeout, 10 * time.Second}, {&c.MaxAge, 24 * time.Hour}, {&c.BackoffMin, time.Second},
+		{&c.Timeout, DefaultTimeout}, {&c.MaxAge, 24 * time.Hour}, {&c.BackoffMin, time.Second},
 		{&c.BackoffMax, 5 * time.Minute}, {&c.Poll, 250 * time.Millisecond},
 	} {
 		if *d.field < 0 {
@@ -106,11 +114,14 @@ func (c *Config) setDefaults() error {
 	if c.MaxQueue == 0 {
 		c.MaxQueue = 100_000
 	}
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = 256 << 20
+	}
 	if c.Workers == 0 {
 		c.Workers = 16
 	}
-	if c.MaxQueue < 0 || c.Workers < 0 {
-		return errors.New("relay: MaxQueue and Workers must not be negative")
+	if c.MaxQueue < 0 || c.MaxQueueBytes < 0 || c.Workers < 0 {
+		return errors.New("relay: MaxQueue, MaxQueueBytes and Workers must not be negative")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -152,9 +163,14 @@ type Relay struct {
 	wg      sync.WaitGroup
 	wake    chan struct{} // a delivery may be due now
 
-	mu        sync.Mutex        // protects external, spill, droppedAt
+	// addMu is held by an add that goes to the queue itself: such adds
+	// reach it one at a time, in the order they were made.
+	addMu sync.Mutex
+	qmu   sync.Mutex // protects spill
+	spill []Delivery // taken while the queue was out of reach, oldest first
+
+	mu        sync.Mutex        // protects external, droppedAt
 	external  map[string]string // externalId by interview, when known
-	spill     []Delivery        // taken while the queue was out of reach, oldest first
 	droppedAt time.Time         // last log of a drop
 }
 
@@ -183,7 +199,7 @@ func New(cfg Config) (*Relay, error) {
 				return nil, err
 			}
 		}
-		if q, err = newLocalQueue(cfg.MaxQueue, st); err != nil {
+		if q, err = newLocalQueue(cfg.MaxQueue, cfg.MaxQueueBytes, st); err != nil {
 			if st != nil {
 				st.close()
 			}
@@ -215,11 +231,14 @@ func (r *Relay) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	r.client.CloseIdleConnections()
-	r.mu.Lock()
-	lost := len(r.spill)
-	r.mu.Unlock()
-	if lost > 0 {
-		r.cfg.Logger.Error("relay: events never reached the queue, which stayed out of reach; they are lost", "events", lost)
+	r.unspill() // a last try: the events still in memory are lost at exit
+	r.qmu.Lock()
+	lost := r.spill
+	r.spill = nil
+	r.qmu.Unlock()
+	if len(lost) > 0 {
+		r.metrics.count(lost, "dropped")
+		r.cfg.Logger.Error("relay: events never reached the queue, which stayed out of reach; they are lost (counted as dropped)", "events", len(lost))
 	}
 	return r.queue.Close()
 }

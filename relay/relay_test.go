@@ -356,9 +356,7 @@ func TestRelayKeepsItsQueueOnDisk(t *testing.T) {
 	for i := range 3 {
 		first.Accepted(fmt.Sprint("iv", i%2), fmt.Appendf(nil, `{"n":%d}`, i))
 	}
-	for len(rcv.All()) < 4 { // the two lanes' heads, tried and retried
-		time.Sleep(10 * time.Millisecond)
-	}
+	rcv.WaitAttempts(4, 10*time.Second) // the two lanes' heads, tried and retried
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -448,3 +446,113 @@ func TestRelayRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayRedeliversAfterMaxAge: an event that failed at its max age is
+// redelivered afresh (its max age counts from the redelivery), and its
+// last error stays until the next attempt.
+func TestRelayRedeliversAfterMaxAge(t *testing.T) {
+	var up atomic.Bool
+	rcv := relaytest.New(t, func(int, relaytest.Attempt) (int, http.Header) {
+		if up.Load() {
+			return http.StatusOK, nil
+		}
+		return http.StatusServiceUnavailable, nil
+	})
+	cfg := fast(rcv.URL)
+	cfg.MaxAge = 300 * time.Millisecond
+	r := newRelay(t, cfg)
+	r.Accepted("iv", []byte(`{"n":1}`))
+	var failed []relay.Delivery
+	for deadline := time.Now().Add(10 * time.Second); len(failed) == 0; time.Sleep(20 * time.Millisecond) {
+		failed, _ = r.Failed(context.Background(), 1)
+		if time.Now().After(deadline) {
+			t.Fatal("no failed delivery after 10s")
+		}
+	}
+	up.Store(true)
+	again, err := r.Redeliver(context.Background(), failed[0].ID)
+	if err != nil || len(again) != 1 || again[0].LastError == "" {
+		t.Fatalf("redeliver: %+v, %v; want it back, its last error kept", again, err)
+	}
+	if got := rcv.WaitAccepted(1, 10*time.Second); got[0].ID != failed[0].ID {
+		t.Fatalf("delivered %s, want %s", got[0].ID, failed[0].ID)
+	}
+}
+
+// TestRelayBacksOffWhileTheVerdictFails: a verdict that cannot be read is
+// tried again with a wait that grows, as a failed delivery is; once read,
+// the session.ended carries it.
+func TestRelayBacksOffWhileTheVerdictFails(t *testing.T) {
+	rcv := relaytest.New(t, nil)
+	scorer := &verdicts{}
+	scorer.fails.Store(5)
+	cfg := fast(rcv.URL)
+	cfg.Kinds, cfg.Scorer = []string{relay.KindEnded}, scorer
+	cfg.BackoffMin, cfg.BackoffMax = 10*time.Millisecond, time.Second
+	r := newRelay(t, cfg)
+	began := time.Now()
+	finish(r, "iv", poller.StatusFinished)
+	got := rcv.WaitAccepted(1, 20*time.Second)
+	if e := got[0].Event(); e.Verdict == nil || *e.Verdict != "WARN" {
+		t.Fatalf("%s, want the verdict once it could be read", got[0].Body)
+	}
+	// Five failures wait at least 5+10+20+40+80 ms (the lower halves of
+	// 10, 20, 40, 80 and 160 ms): not the 50 ms of a wait that never grows.
+	if n, took := scorer.calls.Load(), time.Since(began); n != 6 || took < 155*time.Millisecond {
+		t.Fatalf("%d verdict reads in %v, want 6, with a growing wait", n, took)
+	}
+}
+
+// TestRelayDropsBeyondItsBytes: the node's queue is capped by weight too,
+// not only by count: past it, events are dropped and counted.
+func TestRelayDropsBeyondItsBytes(t *testing.T) {
+	rcv := relaytest.New(t, func(int, relaytest.Attempt) (int, http.Header) { return http.StatusServiceUnavailable, nil })
+	reg := prometheus.NewRegistry()
+	cfg := fast(rcv.URL)
+	body := []byte(`{"n":"` + strings.Repeat("x", 1000) + `"}`)
+	cfg.MaxQueueBytes, cfg.Metrics = 3*int64(len(body)+512), reg
+	r := newRelay(t, cfg)
+	for range 5 {
+		r.Accepted("iv", body)
+	}
+	if n := testutil.ToFloat64(metric(t, reg, "dropped")); n != 2 {
+		t.Fatalf("%v dropped, want 2: three fit", n)
+	}
+}
+
+// TestRelayCountsWhatMemoryLoses: events the queue could not take wait in
+// memory; those still there when the relay closes are counted as dropped,
+// never lost in silence.
+func TestRelayCountsWhatMemoryLoses(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := fast("https://backend.example/hook")
+	cfg.Queue, cfg.Metrics = unreachable{}, reg
+	r, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		r.Accepted("iv", []byte(`{}`))
+	}
+	if n := testutil.ToFloat64(metric(t, reg, "dropped")); n != 0 {
+		t.Fatalf("%v dropped before the end, want 0: they wait in memory", n)
+	}
+	r.Close()
+	if n := testutil.ToFloat64(metric(t, reg, "dropped")); n != 3 {
+		t.Fatalf("%v dropped at the end, want the 3 that never reached the queue", n)
+	}
+}
+
+// unreachable is a queue out of reach: Redis down.
+type unreachable struct{ relay.Queue }
+
+func (unreachable) Add(context.Context, []relay.Delivery) error {
+	return errors.New("connection refused")
+}
+func (unreachable) Next(context.Context, time.Time) (relay.Delivery, bool, error) {
+	return relay.Delivery{}, false, errors.New("connection refused")
+}
+func (unreachable) Stats(context.Context) (relay.Stats, error) {
+	return relay.Stats{}, errors.New("connection refused")
+}
+func (unreachable) Close() error { return nil }

@@ -35,7 +35,7 @@ const (
 type failedDelivery struct {
 	ID          string          `json:"id"`
 	Kind        string          `json:"kind"`
-	Target      string          `json:"target"`
+	Target      string          `json:"target"` // without its query, which may hold a secret
 	InterviewID string          `json:"interviewId"`
 	Attempts    int             `json:"attempts"`
 	LastError   string          `json:"lastError"`
@@ -45,7 +45,7 @@ type failedDelivery struct {
 }
 
 func failedOf(d relay.Delivery) failedDelivery {
-	f := failedDelivery{ID: d.ID, Kind: d.Kind, Target: d.Target, InterviewID: d.InterviewID, Attempts: d.Attempts,
+	f := failedDelivery{ID: d.ID, Kind: d.Kind, Target: relay.Redacted(d.Target), InterviewID: d.InterviewID, Attempts: d.Attempts,
 		LastError: d.LastError, CreatedAt: d.Created.UTC(), FailedAt: d.FailedAt.UTC()}
 	if json.Valid(d.Body) {
 		f.Body = d.Body
@@ -67,7 +67,7 @@ func (h *Handler) relayFailed(w http.ResponseWriter, r *http.Request) {
 	}
 	ds, err := h.cfg.Relay.Failed(r.Context(), limit)
 	if err != nil {
-		writeError(w, r, h.log, relayUnavailable(err))
+		writeError(w, r, h.log, h.relayUnavailable(err))
 		return
 	}
 	out := struct {
@@ -90,7 +90,7 @@ func (h *Handler) relayRedeliver(w http.ResponseWriter, r *http.Request) {
 	ds, err := h.cfg.Relay.Redeliver(r.Context(), id)
 	switch {
 	case err != nil:
-		writeError(w, r, h.log, relayUnavailable(err))
+		writeError(w, r, h.log, h.relayUnavailable(err))
 	case len(ds) == 0:
 		writeError(w, r, h.log, errorf(http.StatusNotFound, "no failed delivery with this id: see GET /v1/relay/failed").coded("not_failed"))
 	default:
@@ -101,9 +101,11 @@ func (h *Handler) relayRedeliver(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// relayUnavailable is the error for a relay queue out of reach.
-func relayUnavailable(err error) *Error {
-	e := errorf(http.StatusServiceUnavailable, "the relay queue is out of reach: "+err.Error()).coded("relay_unavailable")
+// relayUnavailable is the error for a relay queue out of reach; what went
+// wrong (addresses included) goes to the log only.
+func (h *Handler) relayUnavailable(err error) *Error {
+	h.log.Warn("relay: the queue is out of reach", "err", err)
+	e := errorf(http.StatusServiceUnavailable, "the relay queue is out of reach; try again shortly").coded("relay_unavailable")
 	e.RetryAfter = 5 * time.Second
 	return e
 }
@@ -111,14 +113,15 @@ func relayUnavailable(err error) *Error {
 // Verdict reads a finished flow's verdict, as /fetch-score does (the
 // score it keeps, one upstream call shared by concurrent readers, under
 // the upstream ceiling): the relay's session.ended carries it. A session
-// that ended, or that the upstream no longer knows, has none: "" and no
-// error. Other errors are worth trying again.
+// that ended, or that neither this gateway nor the upstream knows any
+// more, has none: "" and no error. Other errors (the upstream out of
+// reach, or refusing the gateway's credentials) are worth trying again.
 func (h *Handler) Verdict(ctx context.Context, interviewID string) (string, error) {
 	score, err := h.sessions.score(ctx, interviewID)
 	if err == nil {
 		return score.Status, nil
 	}
-	if st := httpError(err).Status; st == http.StatusGone || st == http.StatusNotFound || is(err, unauthorized.Unauthorized) {
+	if st := httpError(err).Status; st == http.StatusGone || st == http.StatusNotFound {
 		return "", nil
 	}
 	return "", err

@@ -126,7 +126,7 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.Var(&c.relaySecrets, "relay-secret", "secret the relayed events are signed with: whsec_ and the base64 of at least 24 random bytes (whsec_$(openssl rand -base64 32)); two (comma-separated or repeated) sign with both, for a rotation; required with -relay-url")
 	fs.StringVar(&c.relayEvents, "relay-events", strings.Join(relay.Kinds, ","), "comma-separated kinds of relayed events: upstream (the upstream's webhooks), status (session.status), ended (session.ended)")
 	fs.StringVar(&g.Relay.Dir, "relay-dir", "", "directory of the relay's queue on a single node (a bbolt file): what was accepted survives a restart or a crash; empty keeps it in memory; with -redis-url the queue is in Redis")
-	fs.DurationVar(&g.Relay.Timeout, "relay-timeout", 10*time.Second, "time your backend has to answer one relayed event; slower answers are cut and tried again")
+	fs.DurationVar(&g.Relay.Timeout, "relay-timeout", relay.DefaultTimeout, "time your backend has to answer one relayed event; slower answers are cut and tried again")
 	fs.DurationVar(&g.Relay.MaxAge, "relay-max-age", 24*time.Hour, "how long a relayed event is retried (network errors, timeouts, 408, 429, 5xx) before it is kept as failed, for GET /v1/relay/failed")
 	fs.DurationVar(&g.Relay.BackoffMax, "relay-backoff-max", 5*time.Minute, "longest wait between two attempts of a relayed event (the wait doubles from 1s)")
 	fs.IntVar(&g.Relay.MaxQueue, "relay-max-queue", 100_000, "relayed deliveries that may wait at once (one event to one URL); past it new events are dropped, counted in pushgate_relay_events_total{outcome=\"dropped\"} and logged")

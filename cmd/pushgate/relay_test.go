@@ -66,7 +66,10 @@ func TestRelayRidesOutADownBackend(t *testing.T) {
 		}
 		what := a.Kind + ":" + e.Status
 		if e.Type == "session.ended" {
-			what = fmt.Sprint("ended:", e.Reason, ":", *e.Verdict)
+			what = fmt.Sprint("ended:", e.Reason, ":", e.Verdict)
+			if e.Verdict != nil {
+				what = fmt.Sprint("ended:", e.Reason, ":", *e.Verdict)
+			}
 		}
 		byInterview[e.InterviewID] = append(byInterview[e.InterviewID], what)
 	}
@@ -143,9 +146,7 @@ func TestRelayDirSurvivesAKill(t *testing.T) {
 			accepted = append(accepted, body)
 		}
 	}
-	for len(rcv.All()) == 0 {
-		time.Sleep(10 * time.Millisecond) // the backend has been tried: deliveries are under way
-	}
+	rcv.WaitAttempts(1, 10*time.Second) // the backend has been tried: deliveries are under way
 	p.kill()
 	down.Store(false)
 	startProcess(t, bin, base+"/healthz", args...)

@@ -202,3 +202,21 @@ func (r *Receiver) WaitUnique(n int, within time.Duration) (first []Attempt, dup
 		}
 	}
 }
+
+// WaitAttempts waits until n attempts came, whatever their answers, or
+// fails the test after within.
+func (r *Receiver) WaitAttempts(n int, within time.Duration) []Attempt {
+	r.t.Helper()
+	deadline := time.After(within)
+	for {
+		if all := r.All(); len(all) >= n {
+			return all
+		}
+		select {
+		case <-r.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			r.t.Fatalf("after %v: %d attempts, want %d", within, len(r.All()), n)
+		}
+	}
+}

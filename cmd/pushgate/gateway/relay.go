@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,19 +80,12 @@ func (g *Gateway) redisQueue(rc relay.Config) (relay.Queue, error) {
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	client := redis.NewClient(opts)
 	g.closers = append(g.closers, func() { client.Close() })
-	timeout := rc.Timeout
-	if timeout == 0 {
-		timeout = relayTimeout
-	}
+	timeout := cmp.Or(rc.Timeout, relay.DefaultTimeout)
 	return relay.NewRedisQueue(relay.RedisConfig{
 		Client: client, Prefix: g.cfg.Redis.Prefix, Visibility: 3 * timeout,
 		MaxQueue: rc.MaxQueue, MaxAge: rc.MaxAge, Retention: g.cfg.Poller.Retention,
 	})
 }
-
-// relayTimeout is the relay's attempt timeout when Relay.Timeout is zero
-// (relay.Config's default).
-const relayTimeout = 10 * time.Second
 
 // verdicts is the relay's Scorer: the Handler's score path (its cache,
 // one upstream call shared by concurrent readers, the ceiling). The relay

@@ -54,7 +54,7 @@ func (m *Manager) apply(st *interview, status, end string, readAt time.Time) (Up
 		if end != "" {
 			next.Status = cur.Status // the last status seen stays
 		}
-		next.Seq = nextSeq(max(cur.Seq, base), next)
+		next.Seq = nextSeq(max(cur.Seq, base, st.floorLocked()), cur.Seq, next)
 		st.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)

@@ -135,6 +135,13 @@ const (
 	// ahead did not come from a gateway, and are answered as a first
 	// connect.
 	clockSkew = time.Minute
+	// floorAhead bounds how far ahead of this node's clock the ids a
+	// client brings may lift the stamps of its next changes (see
+	// interview.floor): far enough for nodes whose clocks drift apart by
+	// seconds, and well within clockSkew of any node, so that no client's
+	// id makes the interview's ids implausible on a node whose clock is
+	// behind.
+	floorAhead = 10 * time.Second
 )
 
 // Views of the statuses and ends the upstream documents; other statuses
@@ -211,29 +218,54 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// nextSeq is the id of the change u, numbered after the change prev: its
-// stamp is the wall clock, or one above prev's when that is later.
-func nextSeq(prev uint64, u Update) uint64 {
-	return renumber(max(prev/viewSpan+1, uint64(time.Now().UnixMilli())), u)
+// nextSeq is the id of the change u, made on this node after the change
+// numbered after, and numbered above prev: its stamp is the wall clock,
+// or one above prev's when that is later; its view says what u shows,
+// through the path to after (see path).
+func nextSeq(prev, after uint64, u Update) uint64 {
+	stamp := max(prev/viewSpan+1, uint64(now().UnixMilli()))
+	return stamp*viewSpan + pathOf(viewIn(after)).then(viewOf(u)).view()
 }
 
-// renumber is the id of u stamped at stamp.
+// renumber is the id of u stamped at stamp, with a plain view.
 func renumber(stamp uint64, u Update) uint64 { return stamp*viewSpan + viewOf(u) }
 
-// Seen reports whether a client holding the event id held has seen the
-// change numbered seq, or one that stands for it: seq is not above held,
-// or both show the same status (one change that two nodes numbered apart,
-// while their cluster was out of reach). A node never publishes the same
-// status twice in a row, so a change with the view a client holds is
-// never news to it.
-func Seen(held, seq uint64) bool {
-	v := viewIn(held)
-	return seq <= held || (v != 0 && v == viewIn(seq))
+// Shows reports whether a client holding the event id held shows the
+// change numbered seq, or is past it (see path.passed): the same status
+// (one change two nodes numbered apart, while their cluster was out of
+// reach), a middle status its path went through, or one behind its status
+// in the flow. It ends a stream at the end of the session. An id with no
+// view (an older gateway's) shows what is numbered at or below it.
+func Shows(held, seq uint64) bool {
+	hv, sv := viewIn(held), viewIn(seq)
+	if hv == 0 || sv == 0 {
+		return seq <= held
+	}
+	return pathOf(hv).passed(pathOf(sv).status)
+}
+
+// Gate decides what a client holding the event id held gets of a change
+// numbered seq, published while its stream is open: nothing (ok false)
+// when the client shows it or is past it (see Shows); else the id to send
+// it under (see toClient): numbered above held, by another node's clock
+// or not, and with the view of the client's path through it, so that no
+// node later takes a status the client went through for news. An id with
+// no view (an older gateway's) is compared by number alone.
+func Gate(held, seq uint64) (send uint64, ok bool) {
+	switch hv, sv := viewIn(held), viewIn(seq); {
+	case held == 0:
+		return seq, true
+	case hv == 0 || sv == 0:
+		return seq, seq > held
+	case pathOf(hv).passed(pathOf(sv).status):
+		return 0, false
+	}
+	return toClient(held, seq, viewIn(seq)), true
 }
 
 // Plausible reports whether seq can be an id a gateway issued: not stamped
 // more than clockSkew ahead of this node's clock. A Last-Event-ID that is
 // not is answered as a first connect.
 func Plausible(seq uint64) bool {
-	return seq/viewSpan <= uint64(time.Now().Add(clockSkew).UnixMilli()) || seq < stampedFrom
+	return seq/viewSpan <= uint64(now().Add(clockSkew).UnixMilli()) || seq < stampedFrom
 }

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,7 @@ type interview struct {
 	token      string        // upstream session token, "" when unknown
 	cur        Update        // last known status; Seq 0 means none yet
 	history    []Update      // the last HistoryLen changes, oldest first, ending with cur
-	readAt     time.Time     // last successful upstream read
+	readAt     time.Time     // last upstream read that succeeded, or that recoveries cut (errCut): the next is due one interval on
 	retryAt    time.Time     // no upstream read before this (backoff, Retry-After)
 	lastErr    error         // the last read's error while it keeps failing
 	failures   int           // consecutive failed reads
@@ -45,6 +46,7 @@ type interview struct {
 	syncGen    uint64        // Manager.gen when last loaded from the cluster; 0: never
 	staleMarks int           // times the feed showed the state stale; a load racing one does not count
 	shared     Update        // the last change known stored in the cluster; Seq 0: none
+	floor      uint64        // the highest stamp of an event id a client presented or got here: later changes are numbered above it
 	known      chan struct{} // closed once a status is known; nil after
 	watchers   int
 	stop       context.CancelFunc // stops the running poller; nil when none runs
@@ -66,10 +68,12 @@ func (st *interview) idleLocked() bool {
 
 // freshLocked reports whether an upstream read would be redundant at now:
 // the flow finished, the status was read or pushed within the last
-// interval, a backoff runs, or another node of the cluster reads it.
-func (st *interview) freshLocked(now time.Time, interval time.Duration) bool {
+// interval, a backoff runs, or another node of the cluster reads it (while
+// the cluster is reachable: clusterUp; a node cut off from it reads alone
+// at once, not when the other node's lease would lapse).
+func (st *interview) freshLocked(now time.Time, interval time.Duration, clusterUp bool) bool {
 	return st.cur.Done() || now.Sub(st.readAt) < interval || now.Sub(st.pushedAt) < interval ||
-		now.Before(st.retryAt) || now.Before(st.following)
+		now.Before(st.retryAt) || (clusterUp && now.Before(st.following))
 }
 
 // changesLocked decides whether status, or the end of the session (end
@@ -140,77 +144,99 @@ func (st *interview) recordLocked(u Update) {
 	}
 }
 
+// floorLocked is the lowest id the next change may take (less one): above
+// every id a client presented here or got from here (see since). A node
+// whose clock is behind another's, numbering alone while their cluster is
+// out of reach, thus numbers above the ids its clients bring from the
+// other node, and they get its changes.
+func (st *interview) floorLocked() uint64 { return st.floor * viewSpan }
+
 // since returns what a client holding the event id last must get, oldest
-// first, so that it never gets an id at or below last, a change it has,
-// or a status behind the one it shows:
+// first, so that it never gets an id at or below last, a status it
+// shows, a middle status its path went through, or a status behind the
+// one it shows (see forClient and path):
 //   - last 0 (a first connect): every remembered change;
 //   - last one of the remembered ids: the changes after it;
 //   - any other id (numbered by another node while their cluster was out
-//     of reach, by this node before the change left its memory, or by
-//     another gateway lifetime) whose view (the status its client shows)
-//     this node remembers: the client is taken to be at the last change
-//     with that view here, and gets the changes after it;
-//   - any other id: the current status alone, when it is news to that
-//     client (see Seen) and is not behind what the client shows (see
-//     compareViews); an id with no view gets it, whatever it shows.
+//     of reach, by this node before the change left its memory, by
+//     another gateway lifetime, or for this client alone, see toClient)
+//     whose status this node remembers: the changes after the last change
+//     with that status here;
+//   - any other id: the current status, when it is news to that client
+//     and comes after its status in the flow (see compareViews); of two
+//     statuses the upstream sends in no fixed order, this node cannot
+//     tell which came first, as it never saw the client's.
 //
-// A change stamped at or below last is sent renumbered just above it.
-// When this returns nothing and the client is ahead of this node in time,
-// this node's next change is numbered above last.
+// Each is numbered above last, with the view of the client's path. The
+// ids a client brings raise the floor this interview's next change is
+// numbered above (see floorLocked).
 func (st *interview) since(last uint64) []Update {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	h := st.history
-	if last == 0 || len(h) == 0 {
-		return news(0, h)
+	out := st.sinceLocked(last)
+	ceiling := uint64(now().Add(floorAhead).UnixMilli())
+	if last >= stampedFrom {
+		st.floor = max(st.floor, min(last/viewSpan, ceiling))
 	}
-	for i := len(h) - 1; i >= 0 && h[i].Seq >= last; i-- {
-		if h[i].Seq == last {
-			return news(viewOf(h[i]), h[i+1:])
-		}
-	}
-	cur := h[len(h)-1]
-	held, shows := viewIn(last), viewOf(cur)
-	if held != 0 {
-		for i := len(h) - 1; i >= 0; i-- {
-			if viewOf(h[i]) == held {
-				return above(last, news(held, h[i+1:]))
-			}
-		}
-	}
-	switch {
-	case held != 0 && compareViews(held, shows) > 0:
-		return nil
-	case held == 0 || cur.Seq > last || compareViews(held, shows) < 0:
-		return above(last, []Update{cur})
-	}
-	return nil
-}
-
-// above renumbers, in place, the changes of us stamped at or below the
-// change before them (last, for the first) just above it.
-func above(last uint64, us []Update) []Update {
-	for i := range us {
-		if us[i].Seq <= last {
-			us[i].Seq = renumber(last/viewSpan+1, us[i])
-		}
-		last = us[i].Seq
-	}
-	return us
-}
-
-// news returns the changes of h that a client showing view (0: nothing)
-// does not have: a change that only renumbers the status before it (see
-// reconcilePublishing) is left out.
-func news(view uint64, h []Update) []Update {
-	var out []Update
-	for _, u := range h {
-		if v := viewOf(u); v != view {
-			out = append(out, u)
-			view = v
-		}
+	if n := len(out); n > 0 {
+		st.floor = max(st.floor, min(out[n-1].Seq/viewSpan, ceiling))
 	}
 	return out
+}
+
+func (st *interview) sinceLocked(last uint64) []Update {
+	h := st.history
+	if last == 0 || len(h) == 0 {
+		return forClient(0, h)
+	}
+	if i := slices.IndexFunc(h, func(u Update) bool { return u.Seq == last }); i >= 0 {
+		return forClient(last, h[i+1:])
+	}
+	held := statusIn(last)
+	if i := st.showedLocked(held); i >= 0 {
+		return forClient(last, h[i+1:])
+	}
+	cur := h[len(h)-1]
+	if held != 0 && compareViews(viewOf(cur), held) <= 0 {
+		return nil // the order of the two is not known here
+	}
+	return forClient(last, []Update{cur})
+}
+
+// showedLocked is the index in the history of the last change showing
+// the status of plain view v; -1 when none does.
+func (st *interview) showedLocked(v uint64) int {
+	for i := len(st.history) - 1; i >= 0 && v != 0; i-- {
+		if viewOf(st.history[i]) == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// gate is Gate (see flow.go) for a change this node published: a change
+// the client's path does not show, of a status the upstream sends in no
+// fixed order with the client's, is news only when this node showed the
+// client's status before it; otherwise this node cannot tell which came
+// first, or knows it came before.
+func (st *interview) gate(held, seq uint64) (uint64, bool) {
+	send, ok := Gate(held, seq)
+	if !ok || viewIn(held) == 0 || viewIn(seq) == 0 || compareViews(statusIn(seq), statusIn(held)) > 0 {
+		return send, ok
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	showed := st.showedLocked(statusIn(held))
+	if showed < 0 {
+		return send, false
+	}
+	// A batch (a merge, a resync) is recorded whole before it is
+	// published: the change may be in the history before the client's
+	// status, and is then behind it.
+	if at := slices.IndexFunc(st.history, func(u Update) bool { return u.Seq == seq }); at >= 0 && at < showed {
+		return send, false
+	}
+	return send, true
 }
 
 // stopLocked stops the running poller, if any.

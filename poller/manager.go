@@ -176,6 +176,13 @@ func (m *Manager) Degraded() string {
 	return ""
 }
 
+// clusterUp reports whether the cluster is reachable, when it can tell
+// (see DegradedReporter): another node's lease counts only then.
+func (m *Manager) clusterUp() bool {
+	d, ok := m.cluster.(DegradedReporter)
+	return !ok || d.Degraded() == ""
+}
+
 // Register records the upstream session token of an interview, so that its
 // status can be read with it, on this node and, in a cluster, on all.
 func (m *Manager) Register(interviewID, sessionToken string) {
@@ -225,6 +232,17 @@ func (m *Manager) Since(interviewID string, last uint64) []Update {
 		return st.since(last)
 	}
 	return nil
+}
+
+// Gate decides what a client holding the event id held gets of a change
+// of the interview numbered seq, published while its stream is open: the
+// id to send it under, or ok false when it is not news to that client.
+// See Gate, and interview.gate for what this node's memory adds.
+func (m *Manager) Gate(interviewID string, held, seq uint64) (send uint64, ok bool) {
+	if st := m.find(interviewID); st != nil {
+		return st.gate(held, seq)
+	}
+	return Gate(held, seq)
 }
 
 // find returns the state of an interview, nil when there is none.

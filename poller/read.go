@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// errCut is the error of a read that recoveries cut each time it was made
+// (see recover): not an answer of the upstream, so not a failed read.
+var errCut = errors.New("poller: the upstream call was cut by recoveries each time it was made")
+
 // retryDelayer is implemented by source errors that carry the upstream's
 // Retry-After.
 type retryDelayer interface {
@@ -35,7 +39,7 @@ func (m *Manager) Current(ctx context.Context, interviewID string) (Update, erro
 	}
 	now := time.Now()
 	st.usedAt = now
-	if st.cur.Seq > 0 && m.syncedLocked(st) && (st.stop != nil || st.freshLocked(now, m.cfg.Interval)) {
+	if st.cur.Seq > 0 && m.syncedLocked(st) && (st.stop != nil || st.freshLocked(now, m.cfg.Interval, m.clusterUp())) {
 		u := st.cur
 		st.mu.Unlock()
 		m.metrics.read("memory")
@@ -91,7 +95,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 
 	st.mu.Lock()
 	began := time.Now()
-	if st.cur.Seq > 0 && st.freshLocked(began, m.cfg.Interval) {
+	if st.cur.Seq > 0 && st.freshLocked(began, m.cfg.Interval, m.clusterUp()) {
 		u := st.cur
 		st.mu.Unlock()
 		return u, nil
@@ -115,6 +119,19 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	st.mu.Lock()
 	if leads && st.stop == nil {
 		m.releaseIdle(st)
+	}
+	if errors.Is(err, errCut) {
+		// Recoveries cut the call each time it was made: the upstream
+		// gave no answer, which is no failure of its own. The next read
+		// goes out one interval on, as after an answer; nothing backs off.
+		st.readAt = time.Now()
+		u := st.cur
+		st.mu.Unlock()
+		m.cfg.Logger.Debug("upstream status read cut by recoveries; read again at the next interval", "interview", interviewID)
+		if u.Seq > 0 {
+			return u, nil
+		}
+		return Update{}, err
 	}
 	if err != nil {
 		var se sessionEnder
@@ -214,7 +231,10 @@ func (m *Manager) call(interviewID, token string) (string, error) {
 	defer func() { <-m.sem }()
 	for attempt := 1; ; attempt++ {
 		status, cut, err := m.callOnce(interviewID, token)
-		if !cut || attempt == 3 {
+		switch {
+		case cut && attempt == 3:
+			return "", fmt.Errorf("%w: %w", errCut, err)
+		case !cut:
 			return status, err
 		}
 		retry, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)

@@ -3,6 +3,7 @@ package poller_test
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -217,5 +218,69 @@ func TestRecoveryCutsCallsStuckInAHang(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// clockedRecorder notes when each status was published, on the bubble's
+// clock.
+type clockedRecorder struct {
+	mu sync.Mutex
+	at map[string]time.Time // status -> first published
+}
+
+func (r *clockedRecorder) Publish(u poller.Update) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.at[u.Status]; !ok {
+		r.at[u.Status] = time.Now()
+	}
+}
+
+func (r *clockedRecorder) when(status string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.at[status]
+	return at, ok
+}
+
+// TestChangeAfterAnOutageWithinOneAndAHalfIntervals pins the bound
+// docs/failures.md states: a change made while the upstream failed is
+// published within one and a half intervals of the upstream's return
+// (up to one for the next probe to see it back, up to half of one to
+// read every watched interview), wherever in the probe's interval the
+// return falls, after a hang or a run of 503s. The upstream answers at
+// once here; a real call and the delivery to the browser come on top.
+func TestChangeAfterAnOutageWithinOneAndAHalfIntervals(t *testing.T) {
+	const interval = time.Second
+	for _, f := range faults {
+		for _, offset := range []time.Duration{time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, 999 * time.Millisecond} {
+			t.Run(fmt.Sprintf("%s ends %v after a probe", f.name, offset), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					start := time.Now()
+					u := &pollertest.Upstream{}
+					rec := &clockedRecorder{at: map[string]time.Time{}}
+					m := newManager(t, u, rec, poller.Config{Jitter: -1, Interval: interval})
+					defer m.Watch("a")()
+					sleepUntil(start, 2500*time.Millisecond)
+					f.on(u)
+					sleepUntil(start, 3200*time.Millisecond)
+					u.Set("a", "ID_VALIDATION_FINISHED")
+					heal := 9*time.Second + offset
+					sleepUntil(start, heal)
+					if _, ok := rec.when("ID_VALIDATION_FINISHED"); ok {
+						t.Fatal("the change was published during the outage")
+					}
+					f.off(u)
+					sleepUntil(start, heal+3*interval)
+					at, ok := rec.when("ID_VALIDATION_FINISHED")
+					if !ok {
+						t.Fatalf("the change never published within three intervals of the upstream's return")
+					}
+					if took := at.Sub(start.Add(heal)); took > interval*3/2 {
+						t.Errorf("the change published %v after the upstream came back, want within one and a half intervals (%v)", took, interval*3/2)
+					}
+				})
+			})
+		}
 	}
 }

@@ -56,7 +56,7 @@ func TestSinceNeverGoesBack(t *testing.T) {
 				t.Fatalf("since(%d) = %v, want %v", tt.last, got, tt.want)
 			}
 			for _, u := range got {
-				if tt.last != 0 && Seen(tt.last, u.Seq) {
+				if tt.last != 0 && (u.Seq <= tt.last || Shows(tt.last, u.Seq)) {
 					t.Fatalf("since(%d) sent %v, which that client has seen", tt.last, u)
 				}
 			}
@@ -77,5 +77,60 @@ func TestPlausible(t *testing.T) {
 		if got := Plausible(seq); got != want {
 			t.Errorf("Plausible(%d) = %v, want %v", seq, got, want)
 		}
+	}
+}
+
+// TestGateAgreesWithSince: on an open stream a client gets of a change
+// what it would get of it reconnecting: a middle status the node recorded
+// before the client's status (two changes of one batch, recorded whole
+// before either is published) is behind the client, not news.
+func TestGateAgreesWithSince(t *testing.T) {
+	const t0 = 1796101200000
+	at := func(stamp uint64, status string) Update {
+		u := Update{InterviewID: "a", Status: status}
+		u.Seq = renumber(stamp, u)
+		return u
+	}
+	idv := at(t0, StatusIDValidationFinished)
+	post := at(t0+100, StatusPostProcessingFinished)
+	face := at(t0+101, StatusFaceValidationFinished)
+	st := newInterview("a")
+	st.history = []Update{idv, post, face}
+	held := at(t0+50, StatusFaceValidationFinished).Seq // from a node that never saw POST
+	if got := st.sinceLocked(held); len(got) != 0 {
+		t.Fatalf("since(a face id) = %v, want nothing", got)
+	}
+	if send, ok := st.gate(held, post.Seq); ok {
+		t.Fatalf("gate(a face id, %v recorded before the face check) sent it as %d, want it held back", post, send)
+	}
+	// A middle status recorded after the client's is news.
+	st.history = []Update{idv, face, post}
+	if _, ok := st.gate(held, post.Seq); !ok {
+		t.Fatalf("gate(a face id, %v recorded after the face check) held it back, want it sent", post)
+	}
+}
+
+// TestFloorStaysNearTheClock: an id a client brings, stamped far ahead
+// (within what Plausible takes), lifts the interview's next ids no
+// further than floorAhead past this node's clock, so they stay plausible
+// to a node whose clock is behind, and the client still gets the change,
+// numbered above its id.
+func TestFloorStaysNearTheClock(t *testing.T) {
+	st := newInterview("a")
+	st.history = []Update{{InterviewID: "a", Status: StatusUnknown, Seq: renumber(uint64(now().UnixMilli()), Update{Status: StatusUnknown})}}
+	st.cur = st.history[0]
+	ahead := renumber(uint64(now().Add(clockSkew-time.Second).UnixMilli()), Update{Status: StatusUnknown})
+	if !Plausible(ahead) {
+		t.Fatal("an id within clockSkew is not plausible")
+	}
+	st.since(ahead)
+	limit := uint64(now().Add(floorAhead+time.Second).UnixMilli()) * viewSpan
+	if f := st.floorLocked(); f > limit {
+		t.Fatalf("the floor went %v ahead of the clock, want at most floorAhead (%v)", time.Duration(f/viewSpan-uint64(now().UnixMilli()))*time.Millisecond, floorAhead)
+	}
+	next := Update{InterviewID: "a", Status: StatusIDValidationFinished}
+	next.Seq = nextSeq(max(st.cur.Seq, st.floorLocked()), st.cur.Seq, next)
+	if send, ok := Gate(ahead, next.Seq); !ok || send <= ahead {
+		t.Fatalf("Gate(the id ahead, the next change) = %d, %v; want it sent above %d", send, ok, ahead)
 	}
 }

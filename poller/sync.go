@@ -124,7 +124,7 @@ func (m *Manager) reconcilePublishing(st *interview, history []Update) {
 	}
 	for attempt := 0; attempt < 3; attempt++ {
 		st.mu.Lock()
-		cur, shared := st.cur, st.shared
+		cur, shared, floor := st.cur, st.shared, st.floorLocked()
 		endStatus := st.laterStatusLocked(shared.Status)
 		st.mu.Unlock()
 		if cur.Seq == 0 || cur.Seq == shared.Seq {
@@ -134,12 +134,12 @@ func (m *Manager) reconcilePublishing(st *interview, history []Update) {
 		switch {
 		case shared.Seq > 0 && shared.End != "" && cur.End == "":
 			next = Update{InterviewID: st.id, Status: endStatus, End: shared.End}
-			next.Seq = nextSeq(max(cur.Seq, shared.Seq), next)
+			next.Seq = nextSeq(max(cur.Seq, shared.Seq, floor), cur.Seq, next)
 		case shared.Seq > 0 && (advances(cur.Status, shared.Status) || showedAfter(history, cur.Status, shared.Status)):
 			next = Update{InterviewID: st.id, Status: shared.Status, End: cmp.Or(shared.End, cur.End)}
-			next.Seq = nextSeq(max(cur.Seq, shared.Seq), next)
+			next.Seq = nextSeq(max(cur.Seq, shared.Seq, floor), cur.Seq, next)
 		case shared.Seq > cur.Seq:
-			next.Seq = nextSeq(shared.Seq, next)
+			next.Seq = nextSeq(max(shared.Seq, floor), cur.Seq, next)
 		}
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 		stored, err := m.cluster.Commit(ctx, shared.Seq, next, false)

@@ -122,9 +122,16 @@ func (m *Manager) nextWait(st *interview) time.Duration {
 		interval = m.cfg.PushInterval // the upstream pushes: polling is a safety net
 	}
 	// A push counts as a read: it is as fresh (see freshLocked). While
-	// another node reads, the next look is when its lease may lapse.
+	// another node reads, the next look is when its lease may lapse, or
+	// one interval on, whichever is first: a look costs nothing while the
+	// other node reads, and this node reads within an interval of losing
+	// the cluster.
 	next := st.readAt.Add(interval)
-	for _, t := range []time.Time{st.pushedAt.Add(m.cfg.Interval), st.retryAt, st.following} {
+	following := st.following
+	if limit := time.Now().Add(m.cfg.Interval); following.After(limit) {
+		following = limit
+	}
+	for _, t := range []time.Time{st.pushedAt.Add(m.cfg.Interval), st.retryAt, following} {
 		if t.After(next) {
 			next = t
 		}

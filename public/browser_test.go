@@ -171,8 +171,9 @@ func (g *gateway) count(path string) int {
 }
 
 // newBrowser starts a headless Chromium with a fresh profile, kept from
-// calling out to the internet, and returns its context.
-func newBrowser(t *testing.T) context.Context {
+// calling out to the internet, and returns its context. extra adds
+// command-line options.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -185,6 +186,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() {

@@ -1,7 +1,10 @@
 package sse
 
 import (
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -13,26 +16,26 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errorf(http.StatusNotFound, "sessions are started by the integrator's backend (POST /v1/sessions): this gateway runs with -public-sessions=false"))
 		return
 	}
-	if wait := h.limits.wait(h.clientKey(r)); wait > 0 {
-		h.metrics.rateLimit("/onboarding-url")
-		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
-			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
-		return
-	}
-	q := r.URL.Query()
-	if q.Has("externalCustomerId") || q.Has("redirectionUrl") || q.Has("customFields") || q.Has("configurationId") {
-		writeError(w, r, h.log, errorf(http.StatusBadRequest, "externalCustomerId, redirectionUrl, customFields and configurationId are set by the integrator's backend, never by a browser"))
-		return
-	}
-	language, err := pickLanguage(q.Get("language"), h.cfg.Languages)
+	language, err := h.browserStartOptions(r.URL.Query())
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	if wait := h.nodeLimit.wait(""); wait > 0 {
+	// The node's ceiling first: while it holds, a request makes no entry
+	// in the per-address limits, so a flood from many addresses cannot grow
+	// them. A request its address's limit refuses gives the node's turn back.
+	wait, giveBack := h.nodeLimit.take("")
+	if wait > 0 {
 		h.metrics.rateLimit("/onboarding-url (node)")
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait, Code: "node_rate_limited",
 			Message: "this gateway is starting too many sessions; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
+		return
+	}
+	if wait := h.limits.wait(h.clientKey(r)); wait > 0 {
+		giveBack()
+		h.metrics.rateLimit("/onboarding-url")
+		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Message: "too many new sessions from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"})
 		return
 	}
 	s, err := h.sessions.start(r.Context(), StartOptions{Language: language, ConfigurationID: h.defaultFlow()})
@@ -42,6 +45,21 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setSessionCookie(w, r, s.InterviewID, s.Token, s.Expires)
 	writeJSON(w, http.StatusOK, map[string]string{"url": s.FlowURL, "interviewId": s.InterviewID, "token": s.Token, "language": language})
+}
+
+// browserStartOptions checks what a browser asks of a new session, and
+// returns the flow's language. Each parameter comes once at most, and
+// none the integrator's backend alone sets.
+func (h *Handler) browserStartOptions(q url.Values) (string, error) {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if len(q[k]) > 1 {
+			return "", errorf(http.StatusBadRequest, k+" given more than once")
+		}
+	}
+	if q.Has("externalCustomerId") || q.Has("redirectionUrl") || q.Has("customFields") || q.Has("configurationId") {
+		return "", errorf(http.StatusBadRequest, "externalCustomerId, redirectionUrl, customFields and configurationId are set by the integrator's backend, never by a browser")
+	}
+	return pickLanguage(q.Get("language"), h.cfg.Languages)
 }
 
 // pickLanguage chooses the flow's language for what the page asked:

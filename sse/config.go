@@ -104,7 +104,8 @@ type Config struct {
 	// WebhookSecret turns on POST /webhooks/onboarding-status, where the
 	// upstream pushes status changes, for calls with "Authorization:
 	// Bearer <WebhookSecret>", and POST /webhooks/onboarding-status/<WebhookSecret>
-	// for an upstream that sends no Authorization header.
+	// for an upstream that sends no Authorization header. At least 32
+	// bytes, as WebhookClientSecret.
 	WebhookSecret string
 	// WebhookClientID and WebhookClientSecret turn on OAuth 2.0 client
 	// credentials for webhook calls: POST /webhooks/token issues access
@@ -114,6 +115,14 @@ type Config struct {
 	WebhookClientID     string
 	WebhookClientSecret string
 	WebhookTokenTTL     time.Duration
+	// WebhookFailuresPerMinute limits webhook calls and webhook token
+	// requests with wrong credentials, per client address: after
+	// WebhookFailureBurst of them, the address gets 429 (with Retry-After)
+	// on every webhook route until its allowance refills, this many a
+	// minute. Calls with the right credentials never count. Zero means 5 a
+	// minute and a burst of 10; a negative rate turns the limit off.
+	WebhookFailuresPerMinute float64
+	WebhookFailureBurst      int
 	// WebhookHeaderName and WebhookHeaderValue turn on POST
 	// /webhooks/onboarding-status for calls that carry this header with
 	// this value (at least 32 bytes, compared in constant time): the
@@ -143,7 +152,9 @@ type Config struct {
 	// which its connection is closed. Streams keep their own rules. Zero
 	// means 10s.
 	ReadTimeout time.Duration
-	// Logger receives request errors. Nil means slog.Default().
+	// Logger receives request errors; refusals (4xx) are sampled: of
+	// each kind, the first in a minute at Info, the others at Debug. Nil
+	// means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -193,6 +204,11 @@ func (c *Config) setDefaults() (err error) {
 	if (c.WebhookClientID == "") != (c.WebhookClientSecret == "") {
 		return errors.New("sse: WebhookClientID and WebhookClientSecret go together")
 	}
+	for _, s := range []struct{ name, value string }{{"WebhookSecret", c.WebhookSecret}, {"WebhookClientSecret", c.WebhookClientSecret}} {
+		if s.value != "" && len(s.value) < minWebhookSecret {
+			return fmt.Errorf("sse: %s must be at least %d bytes (e.g. openssl rand -hex 32): a shorter one can be guessed", s.name, minWebhookSecret)
+		}
+	}
 	if err := c.checkWebhookHeader(); err != nil {
 		return err
 	}
@@ -210,6 +226,7 @@ func (c *Config) setDefaults() (err error) {
 		{&c.NodeSessionsPerMinute, &c.NodeSessionBurst, 600, 100},
 		{&c.ScoreReadsPerMinute, &c.ScoreBurst, 30, 10},
 		{&c.APIRequestsPerMinute, &c.APIBurst, 1200, 100},
+		{&c.WebhookFailuresPerMinute, &c.WebhookFailureBurst, 5, 10},
 	} {
 		if *d.perMinute == 0 {
 			*d.perMinute = d.rate
@@ -256,9 +273,10 @@ func (c *Config) setDefaults() (err error) {
 	return nil
 }
 
-// minWebhookHeaderValue is the shortest value WebhookHeaderValue takes:
-// 32 bytes, as many as the secrets pushgate asks for elsewhere.
-const minWebhookHeaderValue = 32
+// minWebhookSecret is the shortest webhook secret taken (WebhookSecret,
+// WebhookClientSecret, WebhookHeaderValue): 32 bytes, out of reach of
+// guessing, even unthrottled.
+const minWebhookSecret = 32
 
 // headerName is what an HTTP field name looks like (RFC 9110's token).
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -289,8 +307,8 @@ func CheckWebhookHeader(name, value string) error {
 		return fmt.Errorf("sse: webhook header name %q is not an HTTP header name", name)
 	case slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "Proxy-"):
 		return fmt.Errorf("sse: webhook header name %q is one the server or a proxy drops or rewrites; pick another, e.g. X-Incode-Hook", name)
-	case len(value) < minWebhookHeaderValue:
-		return fmt.Errorf("sse: the webhook header's value must be at least %d bytes (e.g. openssl rand -hex 32)", minWebhookHeaderValue)
+	case len(value) < minWebhookSecret:
+		return fmt.Errorf("sse: the webhook header's value must be at least %d bytes (e.g. openssl rand -hex 32)", minWebhookSecret)
 	case strings.TrimSpace(value) != value || strings.ContainsAny(value, "\r\n\x00"):
 		return errors.New("sse: the webhook header's value has spaces around it, or a line break or NUL in it")
 	}

@@ -21,11 +21,13 @@ import (
 //     the client's Last-Event-ID (on a first connect, all of them, ending
 //     with the current status); any change published later reaches this
 //     subscriber too, with no gap;
-//   - a frame the client has seen (see poller.Seen: its id is not above
-//     the last id sent, or it shows the status the client holds) is
-//     dropped, so a change that raced with the snapshot, or that the
-//     client saw before reconnecting with Last-Event-ID, on this node or
-//     numbered apart by another, is never sent twice;
+//   - a frame the client has seen (see poller.Gate: its id is not above
+//     the last id sent, or it shows the status the client holds or one
+//     past it) is dropped, so a change that raced with the snapshot, or
+//     that the client saw before reconnecting with Last-Event-ID, on this
+//     node or numbered apart by another, is never sent twice, and no
+//     status moves back; the end of a flow numbered below the client's id
+//     (another node's clock) is sent renumbered above it, never withheld;
 //   - every write runs under WriteTimeout: a client that stops reading
 //     fails its write and is dropped, and r3labs' stream goroutine, which
 //     waits for it, moves on;
@@ -54,6 +56,7 @@ type conn struct {
 type memory interface {
 	Since(interviewID string, seq uint64) []poller.Update
 	Last(interviewID string) (poller.Update, bool)
+	Gate(interviewID string, held, seq uint64) (send uint64, news bool)
 }
 
 func newConn(w http.ResponseWriter, b *Broker, statuses memory, interviewID, client string, lastSeq uint64, cancel context.CancelFunc) *conn {
@@ -117,11 +120,14 @@ func (c *conn) Flush() {
 		frame = append(snapshot, frame...)
 		events = len(missed)
 	} else if seq, ok := frameID(frame); ok {
-		if poller.Seen(c.lastSeq, seq) {
+		if send, news := c.statuses.Gate(c.interviewID, c.lastSeq, seq); !news {
 			c.broker.metrics.drop("duplicate")
 			frame = nil // not sent; the stream may still be at its end
 		} else {
-			c.lastSeq = seq
+			if send != seq {
+				frame = renumberFrame(frame, seq, send)
+			}
+			c.lastSeq = send
 			events = 1
 		}
 	}
@@ -129,7 +135,7 @@ func (c *conn) Flush() {
 		return
 	}
 	c.broker.metrics.deliver(events)
-	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && poller.Seen(c.lastSeq, u.Seq) {
+	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && c.lastSeq != 0 && poller.Shows(c.lastSeq, u.Seq) {
 		c.finishLocked()
 	}
 }

@@ -22,6 +22,8 @@ func (m fixedMemory) Since(_ string, seq uint64) []poller.Update {
 	return out
 }
 
+func (m fixedMemory) Gate(_ string, held, seq uint64) (uint64, bool) { return poller.Gate(held, seq) }
+
 func (m fixedMemory) Last(string) (poller.Update, bool) {
 	if len(m) == 0 {
 		return poller.Update{}, false
@@ -67,7 +69,35 @@ func TestConnGate(t *testing.T) {
 			want:    frame(mem[1]),
 		},
 		{
-			// Ids carry the view of their status (see poller.Seen): 2 is
+			// Another node, its clock 2 s behind the one the client came
+			// from, numbered its changes below the client's id (their
+			// cluster out of reach): they are news to the client all the
+			// same, and are sent just above its id, the government
+			// validation with the view of a path through the face check
+			// (6 + 12*4); the end of the flow ends the stream.
+			name:    "changes numbered below the client's id are sent above it",
+			lastSeq: 1796101200000*1000 + 5,
+			mem: fixedMemory{{InterviewID: "a", Status: "FACE_VALIDATION_FINISHED", Seq: 1796101198000*1000 + 5},
+				{InterviewID: "a", Status: poller.StatusFinished, Seq: 1796101198100*1000 + 7}}[:1],
+			frames: []string{
+				frame(poller.Update{InterviewID: "a", Status: "GOVERNMENT_VALIDATION_FINISHED", Seq: 1796101198050*1000 + 6}),
+				frame(poller.Update{InterviewID: "a", Status: poller.StatusFinished, Seq: 1796101198100*1000 + 7}),
+			},
+			want: retryHint + frame(poller.Update{InterviewID: "a", Status: "GOVERNMENT_VALIDATION_FINISHED", Seq: 1796101200001*1000 + 6 + 12*4}) +
+				frame(poller.Update{InterviewID: "a", Status: poller.StatusFinished, Seq: 1796101200002*1000 + 7}),
+		},
+		{
+			name:    "a status behind the client's in the flow is not sent, whatever its id",
+			lastSeq: 1796101200000*1000 + 5,
+			mem:     fixedMemory{{InterviewID: "a", Status: "FACE_VALIDATION_FINISHED", Seq: 1796101200000*1000 + 5}},
+			frames: []string{
+				frame(poller.Update{InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 1796101300000*1000 + 2}),
+				frame(poller.Update{InterviewID: "a", Status: "UNKNOWN", Seq: 1796101400000*1000 + 1}),
+			},
+			want: retryHint,
+		},
+		{
+			// Ids carry the view of their status (see poller.Gate): 2 is
 			// ID_VALIDATION_FINISHED, 5 FACE_VALIDATION_FINISHED.
 			name:    "a change numbered apart by another node, showing what the client shows, is not sent again",
 			lastSeq: 1796101200000*1000 + 2,

@@ -19,7 +19,9 @@
 // runs every write under a deadline, and ends the stream after the flow
 // finished. Broker owns the r3labs server and works around its sharp
 // edges; wire.go owns the wire format. LimitListener keeps open
-// connections under the open-file limit and refuses the rest with a 503.
+// connections under the open-file limit and the per-client caps: it
+// closes idle ones first to make room, still serves probes over a cap,
+// and refuses the rest with a 503 or a 429.
 //
 // Files: routes.go (Handler, routes), config.go, api.go (session, status,
 // score, health), stream.go (/events), session.go (starting sessions and
@@ -27,7 +29,8 @@
 // middleware.go (security headers, CORS, body cap, request metrics),
 // ratelimit.go, webhook.go and webhookauth.go (the upstream's webhook and
 // its three ways to authenticate), page.go (index.html), broker.go,
-// conn.go, wire.go, listener.go,
+// conn.go, wire.go, listener.go (its idle connections in listener_idle.go,
+// those over a cap in listener_overcap.go),
 // errors.go (the one place errors become statuses and JSON bodies) and
 // metrics.go.
 package sse

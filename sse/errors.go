@@ -144,14 +144,7 @@ func httpError(err error) *Error {
 // writeError answers with the JSON error for err and logs it.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e := httpError(err)
-	level := slog.LevelInfo
-	if e.Status >= 500 && e.Code != "draining" { // a drain refuses every arrival, on purpose
-		level = slog.LevelWarn
-	}
-	if e.Status == http.StatusInternalServerError {
-		level = slog.LevelError
-	}
-	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", logPath(r), "status", e.Status, "err", err)
+	logRequestError(log, r, e, err)
 	retry := e.RetryAfter
 	if retry <= 0 {
 		retry = defaultRetry[e.Status] // every 429 and 503 says when to come back
@@ -162,21 +155,63 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, e.Status, map[string]string{"error": e.Message, "code": e.code()})
 }
 
-// logPath is the path to log for r: the matched route's template, so that
-// a secret in the path (a webhook's) never reaches the log; for a request
-// refused before routing (a draining node, an oversized body) or that no
-// route matched, the raw path, with anything under the webhook's secret
-// path cut off.
-func logPath(r *http.Request) string {
+// logRequestError logs a request's answer e, caused by err. A refusal
+// (a 4xx, or a drain's 503) is logged at Info, sampled when log's handler
+// is a refusalLog: of each kind, the first in an interval, with a count of
+// those before it that were not; those go to Debug. Failures of the
+// gateway or the upstream are logged each time.
+func logRequestError(log *slog.Logger, r *http.Request, e *Error, err error) {
+	level := slog.LevelInfo
+	if e.Status >= 500 && e.Code != "draining" { // a drain refuses every arrival, on purpose
+		level = slog.LevelWarn
+	}
+	if e.Status == http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", r.Method, "path", logPath(r), "status", e.Status, "err", err}
+	if sampler, ok := log.Handler().(*refusalLog); ok && level == slog.LevelInfo {
+		logged, unlogged := sampler.admit(routeTemplate(r)+" "+strconv.Itoa(e.Status)+" "+e.code(), time.Now())
+		switch {
+		case !logged:
+			level = slog.LevelDebug
+		case unlogged > 0:
+			attrs = append(attrs, "repeats_since_last", unlogged)
+		}
+	}
+	log.Log(r.Context(), level, "request failed", attrs...)
+}
+
+// routeTemplate is the path template of the route r matched; "" before
+// routing, or when none matched.
+func routeTemplate(r *http.Request) string {
 	if route := mux.CurrentRoute(r); route != nil {
 		if tpl, err := route.GetPathTemplate(); err == nil {
 			return tpl
 		}
 	}
-	if strings.HasPrefix(r.URL.Path, webhookSecretPath) {
-		return webhookSecretPath + "{secret}"
+	return ""
+}
+
+// logPath is the path to log for r: the matched route's template, so that
+// a secret in the path (a webhook's) never reaches the log. A path no
+// route matched (or none yet: a refusal before routing) is logged by its
+// first segment only, "/…" standing for the rest: a callback URL set up
+// with a slip (a trailing slash, a double slash, a dot segment, another
+// case, a proxy's prefix) carries the webhook's path secret further on,
+// and a first segment of 32 bytes or more, as long as a path secret, is
+// not logged either.
+func logPath(r *http.Request) string {
+	if tpl := routeTemplate(r); tpl != "" {
+		return tpl
 	}
-	return r.URL.Path
+	first, _, more := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if len(first) >= minWebhookSecret {
+		return "/…"
+	}
+	if more {
+		return "/" + first + "/…"
+	}
+	return "/" + first
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

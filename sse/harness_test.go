@@ -64,12 +64,13 @@ type options struct {
 	flowOrigins     []string         // the configured flow origins; empty means the simulator's
 	page            fs.FS            // the page; nil means a stand-in
 	keepLogs        bool             // keep the gateway's log in gateway.logs; else discard it
+	debugLogs       bool             // with keepLogs, Debug records too (every refusal, unsampled)
 	relay           relay.Config     // the relay; off without URLs
 }
 
 const (
 	// webhookSecret is the bearer secret of the harness's webhook calls.
-	webhookSecret = "webhook-secret-for-tests"
+	webhookSecret = "webhook-secret-for-tests-Zq7Xw2Lk9Pd4Rt8V" // at least 32 bytes, as every webhook secret
 	// tokenSecret signs the harness's browser tokens.
 	tokenSecret = "0123456789abcdef0123456789abcdef"
 )
@@ -119,7 +120,11 @@ func newGateway(t testing.TB, o options) *gateway {
 	}
 	logs := &logBuffer{}
 	if o.keepLogs {
-		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+		level := slog.LevelInfo
+		if o.debugLogs {
+			level = slog.LevelDebug
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	}
 	simAddr := "127.0.0.1:0"
 	if o.upstreamURL != "" {

@@ -109,6 +109,8 @@ func TestHostileInput(t *testing.T) {
 		tc{"onboarding-url: cross-site without Origin", "GET", "/onboarding-url", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"no-cors"}}, "", 403, "another site"},
 		tc{"onboarding-url: null origin", "GET", "/onboarding-url", http.Header{"Origin": {"null"}}, "", 403, "cross-site request refused"},
 		tc{"onboarding-url: look-alike origin", "GET", "/onboarding-url", http.Header{"Origin": {allowedOrigin + ".evil.example"}}, "", 403, "cross-site request refused"},
+		tc{"onboarding-url: language twice", "GET", "/onboarding-url?language=en-US&language=es-ES", nil, "", 400, "language given more than once"},
+		tc{"onboarding-url: any parameter twice", "GET", "/onboarding-url?x=1&x=2", nil, "", 400, "x given more than once"},
 		// Webhook bodies that could be read two ways.
 		tc{"webhook: trailing garbage", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"ONBOARDING_FINISHED"}garbage`, 400, "nothing after it"},
 		tc{"webhook: two objects", "POST", "/webhooks/onboarding-status", webhook, `{"interviewId":"` + id + `","onboardingStatus":"UNKNOWN"} {"interviewId":"` + id + `","onboardingStatus":"ONBOARDING_FINISHED"}`, 400, "nothing after it"},

@@ -208,25 +208,64 @@ func (s *statusRecorder) status() int {
 }
 
 // sameSite wraps a browser route: a request another site makes the
-// browser send is refused with 403, so no website can make its visitors
-// start paid sessions or read anything here. A request passes when its
-// Origin is the gateway's own or listed in AllowedOrigins; without an
-// Origin, when its Fetch Metadata (Sec-Fetch-Site) does not say
-// cross-site. Clients that send neither (curl, the integrator's servers)
-// pass: they are not a visitor's browser.
+// browser send is refused with 403 (code cross_site), so no website can
+// make its visitors start paid sessions or read anything here. See
+// crossSite for what passes.
 func (h *Handler) sameSite(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" {
-			if !h.ownOrigin(origin, r) && !slices.Contains(h.cors.origins, origin) {
-				writeError(w, r, h.log, errorf(http.StatusForbidden, "cross-site request refused: the origin "+origin+" is not in -allowed-origins").coded("cross_site"))
-				return
-			}
-		} else if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			writeError(w, r, h.log, errorf(http.StatusForbidden, "cross-site request refused: another site made this browser send it").coded("cross_site"))
+		if why := h.crossSite(r); why != "" {
+			writeError(w, r, h.log, errorf(http.StatusForbidden, "cross-site request refused: "+why).coded("cross_site"))
 			return
 		}
 		next(w, r)
 	}
+}
+
+// crossSite says why r looks sent by a browser for another site's page,
+// or "" when it does not. It reads the first of these that r carries:
+//
+//   - Origin, which browsers send on every cross-origin fetch and every
+//     POST: it must be the gateway's own or listed in AllowedOrigins;
+//   - Sec-Fetch-Site, which they send to HTTPS and localhost origins: it
+//     must not be cross-site;
+//   - Referer, the only one left on a GET over plain HTTP (an <img>, a
+//     <script>, a prefetch, a no-cors fetch): its origin must be the
+//     gateway's own or listed.
+//
+// A browser's request (a User-Agent of "Mozilla/...", as every browser
+// sends and no page can change) with none of the three is refused too: a
+// page can have the browser leave Referer out (referrerpolicy
+// "no-referrer"), while a fetch of the gateway's own page keeps it (a
+// same-origin request carries its full Referer under every policy but
+// no-referrer). A client that is no browser (curl, the integrator's
+// servers) sends none of them, and passes.
+func (h *Handler) crossSite(r *http.Request) string {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if !h.ownOrigin(origin, r) && !slices.Contains(h.cors.origins, origin) {
+			return "the origin " + origin + " is not in -allowed-origins"
+		}
+		return ""
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		if site == "cross-site" {
+			return "another site made this browser send it"
+		}
+		return ""
+	}
+	if referer := r.Header.Get("Referer"); referer != "" {
+		u, err := url.Parse(referer)
+		if err != nil || u.Host == "" {
+			return "its Referer is no page's address"
+		}
+		if origin := serializedOrigin(u); !h.ownOrigin(origin, r) && !slices.Contains(h.cors.origins, origin) {
+			return "a page at " + origin + ", not in -allowed-origins, made this browser send it"
+		}
+		return ""
+	}
+	if strings.HasPrefix(r.Header.Get("User-Agent"), "Mozilla/") {
+		return "a browser's request without Origin, Sec-Fetch-Site or Referer, as another site's page can make it send"
+	}
+	return ""
 }
 
 // ownOrigin reports whether origin is the one r was sent to: the same

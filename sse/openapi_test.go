@@ -256,6 +256,14 @@ func TestOpenAPI(t *testing.T) {
 	p.do(g, openAPICall{method: "POST", path: "/v1/relay/failed/msg_NOTFAILED/redeliver", header: api(""), want: 404, valid: true})
 	p.do(g, openAPICall{method: "POST", path: "/v1/relay/failed/bad%24id/redeliver", header: api(""), want: 400, valid: true})
 
+	// Wrong webhook credentials past their burst: every webhook route then
+	// answers 429 to this address. Last, since the calls above come from it.
+	for range 10 {
+		g.post("/webhooks/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", "Authorization", basic(clientID, "guess"))
+	}
+	p.do(g, openAPICall{method: "POST", path: "/webhooks/token", header: form(basic(clientID, clientSecret)), body: "grant_type=client_credentials", want: 429, valid: true})
+	p.do(g, openAPICall{method: "POST", path: "/webhooks/onboarding-status", header: jsonWith("Bearer " + webhookSecret), body: webhook("ONBOARDING_FINISHED"), want: 429, valid: true})
+
 	t.Run("every operation probed", func(t *testing.T) { p.checkCoverage(t, served) })
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/mux"
 )
@@ -31,6 +32,11 @@ type Handler struct {
 	unready     atomic.Bool            // /readyz answers 503
 	readyState  atomic.Pointer[string] // /readyz's last answer, to log its changes
 	headers     map[string]string      // security headers on every answer
+
+	// webhookFailures counts wrong webhook credentials per client address
+	// (blocked, then spend): failures only, so the upstream's own calls
+	// never wait on it.
+	webhookFailures *rateLimits
 }
 
 // webhookSecretPath is the prefix of the webhook route whose last segment
@@ -45,7 +51,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		cfg:         cfg,
-		log:         cfg.Logger,
+		log:         slog.New(newRefusalLog(cfg.Logger.Handler(), time.Minute)), // refusals are sampled
 		headers:     securityHeaders(cfg.FlowOrigins, cfg.FrameAncestors, cfg.IframePermissions),
 		limits:      newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
 		apiLimits:   newRateLimits(cfg.APIRequestsPerMinute, cfg.APIBurst),
@@ -54,6 +60,7 @@ func New(cfg Config) (*Handler, error) {
 		apiTokens:   newAPITokens(cfg.APITokens),
 		cors:        cors{origins: cfg.AllowedOrigins},
 	}
+	h.webhookFailures = newRateLimits(cfg.WebhookFailuresPerMinute, cfg.WebhookFailureBurst)
 	if h.metrics, err = newHandlerMetrics(cfg.Metrics); err != nil {
 		return nil, err
 	}
@@ -114,7 +121,7 @@ func (h *Handler) routes() *mux.Router {
 	}
 	r.Use(nameRoute)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, req, h.log, errorf(http.StatusNotFound, "no such route: "+req.URL.Path))
+		writeError(w, req, h.log, errorf(http.StatusNotFound, "no such route")) // not the path: a mistyped webhook URL carries its secret
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(h.methodNotAllowed)
 	return r

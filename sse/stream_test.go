@@ -188,9 +188,12 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 	big := strings.Repeat("x", 8<<10)
 	var slowest time.Duration
 	for i := range 40 {
-		seq++
 		sent := time.Now()
-		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: fmt.Sprint(i, big), Seq: seq})
+		u, _, err := g.statuses.Push(s.InterviewID, fmt.Sprint(i, big)) // numbered and published as a webhook's change is
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = u.Seq
 		for h, st := range healthy {
 			if u := statusOf(t, st.Next(t)); u.Seq != seq {
 				t.Fatalf("healthy client %d got seq %d, want %d", h, u.Seq, seq)
@@ -206,8 +209,11 @@ func TestStalledReaderDoesNotDelayOthers(t *testing.T) {
 	t.Logf("slowest event to all 100 healthy clients: %v; stalled client dropped %v after the last event", slowest, time.Since(published))
 	// More events than r3labs' channels hold: the stream is not frozen.
 	for i := range 150 {
-		seq++
-		g.broker.Publish(poller.Update{InterviewID: s.InterviewID, Status: fmt.Sprint("S", i), Seq: seq})
+		u, _, err := g.statuses.Push(s.InterviewID, fmt.Sprint("S", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = u.Seq
 		for h, st := range healthy {
 			if u := statusOf(t, st.Next(t)); u.Seq != seq {
 				t.Fatalf("healthy client %d got seq %d, want %d", h, u.Seq, seq)

@@ -46,7 +46,11 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 	if !h.webhookSourceAllowed(r) {
 		return "refused", errorf(http.StatusForbidden, "webhook calls are not taken from this address")
 	}
+	if err := h.webhookThrottled(r); err != nil {
+		return "refused", err
+	}
 	if err := h.webhookAuthorized(r); err != nil {
+		h.webhookFailures.spend(h.clientKey(r))
 		return "refused", err
 	}
 	var p webhookPayload

@@ -212,7 +212,7 @@ func (g *gateway) post(path, contentType, body string, hdr ...string) (int, http
 
 const (
 	clientID     = "incode-webhooks"
-	clientSecret = "client-secret-for-tests"
+	clientSecret = "client-secret-for-tests-0123456789abcdef"
 )
 
 func basic(id, secret string) string {
@@ -241,6 +241,8 @@ func TestWebhookOAuthTokenEndpoint(t *testing.T) {
 		{"wrong grant", basic(clientID, clientSecret), form, "grant_type=password&username=a&password=b", 400, "unsupported_grant_type"},
 		{"no grant", basic(clientID, clientSecret), form, "scope=webhooks", 400, "invalid_request"},
 		{"JSON body", basic(clientID, clientSecret), "application/json", `{"grant_type":"client_credentials"}`, 400, "invalid_request"},
+		{"grant twice", basic(clientID, clientSecret), form, "grant_type=client_credentials&grant_type=password", 400, "invalid_request"},
+		{"grant twice, the same", basic(clientID, clientSecret), form, "grant_type=client_credentials&grant_type=client_credentials", 400, "invalid_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, h, body := g.post("/webhooks/token", tc.contentType, tc.body, "Authorization", tc.auth)

@@ -3,8 +3,11 @@ package sse
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +60,27 @@ func (h *Handler) webhookAuthorized(r *http.Request) error {
 	return errorf(http.StatusUnauthorized, "webhook call with a wrong bearer secret, or an invalid or expired access token")
 }
 
+// webhookThrottled refuses, with 429, a webhook call or token request
+// from an address that sent wrong credentials too often (see
+// Config.WebhookFailuresPerMinute): guessing a secret gets a few tries a
+// minute. Only failures count, so the upstream's calls are never held
+// back, unless they share an address with the guesser (a load balancer
+// not in TrustedProxies). A throttled call is refused whatever it
+// carries: were right credentials let through, the answer would still
+// tell a guess right from wrong at full speed. The check takes no token,
+// so that any number of the upstream's calls may be in flight at once;
+// guesses sent together may therefore pass it before the failures among
+// them are spent: those in flight at once, beyond the allowance.
+func (h *Handler) webhookThrottled(r *http.Request) error {
+	wait := h.webhookFailures.blocked(h.clientKey(r))
+	if wait <= 0 {
+		return nil
+	}
+	h.metrics.rateLimit(logPath(r))
+	return &Error{Status: http.StatusTooManyRequests, RetryAfter: wait, Code: "webhook_rate_limited",
+		Message: "too many webhook calls with wrong credentials from this address; try again in " + strconv.FormatInt(retrySeconds(wait), 10) + "s"}
+}
+
 // equalSecret compares in constant time, over digests, so not even the
 // length of the secret leaks.
 func equalSecret(got, want string) bool {
@@ -65,8 +89,11 @@ func equalSecret(got, want string) bool {
 }
 
 // oauthError answers a token request the way RFC 6749 section 5.2 says:
-// {"error": code, "error_description": ...}, never cached.
-func oauthError(w http.ResponseWriter, status int, code, description string) {
+// {"error": code, "error_description": ...}, never cached, and logs it as
+// any refusal.
+func (h *Handler) oauthError(w http.ResponseWriter, r *http.Request, status int, code, description string) {
+	e := &Error{Status: status, Code: code, Message: description}
+	logRequestError(h.log, r, e, e)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="pushgate webhooks"`)
 	}
@@ -85,22 +112,33 @@ func (h *Handler) webhookToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errorf(http.StatusForbidden, "webhook calls are not taken from this address"))
 		return
 	}
+	if err := h.webhookThrottled(r); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
 	if !h.clientAuthenticated(r) {
-		h.log.Info("webhook token request with a wrong client", "path", "/webhooks/token")
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret (send them with HTTP Basic authentication)")
+		h.webhookFailures.spend(h.clientKey(r))
+		h.oauthError(w, r, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret (send them with HTTP Basic authentication)")
 		return
 	}
 	if err := r.ParseForm(); err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be a form (application/x-www-form-urlencoded)")
+		h.oauthError(w, r, http.StatusBadRequest, "invalid_request", "the body must be a form (application/x-www-form-urlencoded)")
 		return
+	}
+	// RFC 6749 section 3.2: no parameter more than once.
+	for _, k := range slices.Sorted(maps.Keys(r.PostForm)) {
+		if len(r.PostForm[k]) > 1 {
+			h.oauthError(w, r, http.StatusBadRequest, "invalid_request", k+" given more than once")
+			return
+		}
 	}
 	switch grant := r.PostForm.Get("grant_type"); grant {
 	case "client_credentials":
 	case "":
-		oauthError(w, http.StatusBadRequest, "invalid_request", "grant_type is missing")
+		h.oauthError(w, r, http.StatusBadRequest, "invalid_request", "grant_type is missing")
 		return
 	default:
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+		h.oauthError(w, r, http.StatusBadRequest, "unsupported_grant_type", "only grant_type=client_credentials is supported")
 		return
 	}
 	tok, exp := h.cfg.Tokens.IssueWebhook(h.cfg.WebhookTokenTTL)

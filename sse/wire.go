@@ -92,6 +92,15 @@ func mustJSON(v any) []byte {
 	return data
 }
 
+// renumberFrame is frame, an update's event, under the id to instead of
+// from: its id line, and the seq of a status event's data, which are the
+// same number.
+func renumberFrame(frame []byte, from, to uint64) []byte {
+	f, t := strconv.FormatUint(from, 10), strconv.FormatUint(to, 10)
+	out := bytes.Replace(frame, []byte("id: "+f+"\n"), []byte("id: "+t+"\n"), 1)
+	return bytes.Replace(out, []byte(`"seq":`+f+"}"), []byte(`"seq":`+t+"}"), 1)
+}
+
 // frameID parses the "id: N" line r3labs writes first in a data frame.
 func frameID(frame []byte) (uint64, bool) {
 	rest, ok := bytes.CutPrefix(frame, []byte("id: "))

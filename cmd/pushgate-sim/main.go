@@ -55,7 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (addr string, faults *simulator
 	fs.Var(&headers, "webhook-header", `static custom header of the webhook calls, "Name: value", as Incode's dashboard sets them (Configuration -> Webhooks); may be repeated`)
 	fs.Float64Var(&cfg.WebhookRetryScale, "webhook-retry-scale", 1, "multiplies the waits between the retries of a failed webhook call (the upstream's: 5 retries, 30s then x2.5 each, about 32 minutes); 0.001 makes them milliseconds")
 	fs.DurationVar(&cfg.FlowTimeout, "flow-timeout", 0, "a session whose flow has not ended (ONBOARDING_FINISHED or a manual review) this long after its start gets status EXPIRED, with its webhook, as the upstream's flow timeout; 0 means none")
-	fs.StringVar(&cfg.ControlToken, "control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the control API /sim/... takes when -addr is beyond loopback; empty turns the control API off there (on loopback it answers anyone)")
+	fs.StringVar(&cfg.ControlToken, "control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the control API /sim/... takes when -addr is beyond loopback; empty turns the control API off there (on loopback it answers any program: JSON bodies, a loopback Host, no Origin header)")
 	faultsJSON := fs.String("faults", "", `faults to inject from the start, as POST /sim/faults takes them, e.g. {"error_rate":0.1,"status":503}`)
 	if err = fs.Parse(args); err != nil {
 		return

@@ -445,13 +445,16 @@ type node struct {
 	client *http.Client
 	bin    string
 	args   []string
+	env    []string // added to the test's environment; nil: none
 }
 
 func (n *node) pid() int { return n.proc.cmd.Process.Pid }
 
 // restart starts the node's process, again after it died, on the same
 // address, and waits until it answers.
-func (n *node) restart(t *testing.T) { n.proc = startProcess(t, n.bin, n.base+"/healthz", n.args...) }
+func (n *node) restart(t *testing.T) {
+	n.proc = startProcessEnv(t, n.bin, n.base+"/healthz", n.env, n.args...)
+}
 
 func (n *node) kill() { n.proc.kill() }
 
@@ -665,7 +668,16 @@ func (p *process) kill() {
 // startProcess starts bin with args and waits until ready answers 200.
 func startProcess(t *testing.T, bin, ready string, args ...string) *process {
 	t.Helper()
+	return startProcessEnv(t, bin, ready, nil, args...)
+}
+
+// startProcessEnv is startProcess with env added to the environment.
+func startProcessEnv(t *testing.T, bin, ready string, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
@@ -701,33 +713,43 @@ func startProcess(t *testing.T, bin, ready string, args ...string) *process {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
+// binaries are commands built once per test run into a temporary
+// directory, removed by TestMain.
+type binaries struct {
+	pattern string     // of the directory's name
+	builds  [][]string // go build arguments, one build per command
+	once    sync.Once
+	dir     string
+	err     error
+}
 
-// buildCommands builds pushgate and pushgate-sim once per test run.
-func buildCommands(t *testing.T) string {
+// in builds the commands, once, and returns their directory.
+func (b *binaries) in(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "pushgate-cluster-test-")
-		if buildErr != nil {
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", b.pattern); b.err != nil {
 			return
 		}
-		for _, pkg := range []string{".", "../pushgate-sim"} {
-			out, err := exec.Command("go", "build", "-o", buildDir, pkg).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		for _, args := range b.builds {
+			args = append([]string{"build", "-o", b.dir}, args...)
+			if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+				b.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 				return
 			}
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return buildDir
+	return b.dir
 }
+
+// clusterBinaries are pushgate and pushgate-sim.
+var clusterBinaries = &binaries{pattern: "pushgate-cluster-test-", builds: [][]string{{"."}, {"../pushgate-sim"}}}
+
+// buildCommands builds pushgate and pushgate-sim once per test run, and
+// returns their directory.
+func buildCommands(t *testing.T) string { return clusterBinaries.in(t) }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -21,6 +21,7 @@ type config struct {
 	gw             gateway.Config
 	addr           string
 	simAddr        string
+	metricsAddr    string        // "": /metrics on addr
 	maxStreams     int           // 0: derived from the open-file limit (see capacity)
 	fileLimit      uint64        // the open-file limit main raised; 0 when unknown
 	allowedOrigins string        // comma-separated; into gw.HTTP.AllowedOrigins
@@ -83,10 +84,11 @@ func (c *config) define(fs *flag.FlagSet) {
 	g := &c.gw
 	fs.StringVar(&c.addr, "addr", ":8080", "listen address of the gateway (page, API, SSE)")
 	fs.StringVar(&g.Upstream.BaseURL, "upstream", "", "base URL of the upstream onboarding API, e.g. https://demo-api.incodesmile.com; empty runs the built-in simulator")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "listen address of an internal listener serving /metrics, /healthz and /readyz (e.g. 127.0.0.1:9090, or a private interface); when set, -addr answers /metrics 404 and still serves /healthz and /readyz; empty serves /metrics on -addr")
 	fs.StringVar(&c.simAddr, "sim-addr", "127.0.0.1:8090", "listen address of the built-in simulator (only without -upstream)")
 	fs.StringVar(&g.Simulator.PublicURL, "sim-public-url", "", "URL browsers reach the simulator at; empty means http://<sim-addr>")
 	fs.BoolVar(&g.Simulator.Webhooks, "sim-webhooks", true, "the built-in simulator pushes every status change to the gateway's webhook, as the upstream does once configured; false leaves the gateway to polling alone")
-	fs.StringVar(&g.Simulator.ControlToken, "sim-control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the built-in simulator's control API /sim/... takes when -sim-addr is beyond loopback; empty turns the control API off there (on loopback it answers anyone)")
+	fs.StringVar(&g.Simulator.ControlToken, "sim-control-token", "", "bearer token (Authorization: Bearer <token>, at least 16 bytes) the built-in simulator's control API /sim/... takes when -sim-addr is beyond loopback; empty turns the control API off there (on loopback it answers any program: JSON bodies, a loopback Host, no Origin header)")
 	fs.StringVar(&g.Simulator.Faults, "sim-faults", "", `faults the built-in simulator injects from the start, as its POST /sim/faults takes them, e.g. {"error_rate":0.2,"status":503}`)
 	fs.StringVar(&c.flowOrigins, "flow-origin", "", "comma-separated origins of the onboarding flow pages the iframe shows (CSP frame-src, Permissions-Policy, the iframe's allow), or * alone for any page (the camera and the rest then go to whatever page the iframe shows); empty means the simulator's origin, or the -upstream origin")
 	fs.StringVar(&g.Upstream.APIKey, "api-key", "", "upstream API key (x-api-key), sent on every upstream call; required with -upstream")
@@ -117,9 +119,9 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxStreams, "max-streams", 0, "cap on open SSE streams on this node; 0 means the connection cap (the open-file limit less 300) less 50; negative means none")
 	fs.IntVar(&g.Broker.MaxPerInterview, "max-streams-per-interview", 16, "cap on open SSE streams of one interview; negative means none")
 	fs.IntVar(&g.Broker.MaxPerClient, "max-streams-per-client", 256, "cap on open SSE streams from one client address; negative means none")
-	fs.StringVar(&g.HTTP.WebhookSecret, "webhook-secret", "", "bearer secret of the upstream's webhook calls; turns on POST /webhooks/onboarding-status (with the built-in simulator, a random one is used when empty)")
+	fs.StringVar(&g.HTTP.WebhookSecret, "webhook-secret", "", "secret of the upstream's webhook calls, at least 32 bytes (openssl rand -hex 32): a static bearer on POST /webhooks/onboarding-status, or in the path of POST /webhooks/onboarding-status/<secret> (with the built-in simulator, a random one is used when empty)")
 	fs.StringVar(&g.HTTP.WebhookClientID, "webhook-client-id", "", "OAuth 2.0 client id the upstream gets webhook access tokens with (POST /webhooks/token); set it, -webhook-client-secret and the authentication URL https://<gateway>/webhooks/token in the upstream's dashboard")
-	fs.StringVar(&g.HTTP.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-client-id")
+	fs.StringVar(&g.HTTP.WebhookClientSecret, "webhook-client-secret", "", "OAuth 2.0 client secret, with -webhook-client-id; at least 32 bytes (openssl rand -hex 32)")
 	fs.DurationVar(&g.HTTP.WebhookTokenTTL, "webhook-token-ttl", time.Hour, "lifetime of the webhook access tokens /webhooks/token issues")
 	fs.StringVar(&c.webhookHeader, "webhook-header", "", `static header of the upstream's webhook calls, as "Name: value" (the custom headers of Incode's dashboard, Configuration -> Webhooks; a value of at least 32 bytes, e.g. openssl rand -hex 32): turns on POST /webhooks/onboarding-status for calls that carry it`)
 	fs.Var(&c.relayURLs, "relay-url", "URL of your backend that gets every webhook the upstream sends (its body byte for byte) and pushgate's session events (session.status, session.ended), signed as Standard Webhooks; comma-separated or repeated for several")
@@ -141,7 +143,8 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.DurationVar(&g.Poller.PushSilence, "push-silence", time.Minute, "after this long without a webhook, an interview is polled at -poll-interval again")
 	fs.DurationVar(&g.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
 	fs.DurationVar(&g.HTTP.ReadTimeout, "read-timeout", 10*time.Second, "time a request other than a stream has to send its body; its whole handling gets this plus the request's upstream time, then the connection is closed")
-	fs.IntVar(&g.MaxConnectionsPerClient, "max-conns-per-client", 512, "open connections one client address (an IPv6 client's /64) may hold; more are answered 429 at once; the -trusted-proxies are exempt; 0 or negative means no cap")
+	fs.IntVar(&g.MaxConnectionsPerClient, "max-conns-per-client", 512, "open connections one client address (an IPv6 client's /64) may hold; more are answered 429 at once, except GET /healthz, /readyz and /metrics, which are served; the -trusted-proxies are exempt; 0 or negative means no cap")
+	fs.IntVar(&g.MaxConnectionsPerClient56, "max-conns-per-client-56", 0, "open connections the IPv6 clients of one /56 (what an ISP usually gives one site) may hold together, so a client cannot multiply -max-conns-per-client over its /64s; more are answered 429 at once, probes aside; the -trusted-proxies are exempt; 0 means twice -max-conns-per-client (none when that is off); negative means no cap")
 	fs.DurationVar(&g.Poller.Interval, "poll-interval", time.Second, "upstream status poll interval per interview")
 	fs.DurationVar(&g.Poller.ProbeInterval, "probe-interval", 0, "time between two probes of the upstream (GET /0/omni/get/onboarding/status without a token, which the upstream refuses with 401) while it fails, after a failed status read, or while this node reads nothing; one per interval for the whole node, none while reads succeed; /readyz follows them; 0 means -poll-interval")
 	fs.DurationVar(&g.Poller.Retention, "retention", 0, "how long an interview nobody watches or reads is remembered (its status and upstream session token, on this node and in Redis); 0 means -token-ttl; raise it when your backend reads scores later with GET /v1/sessions/{interviewId}")
@@ -236,6 +239,11 @@ func (c *config) validate() error {
 	}
 	if (g.HTTP.WebhookClientID == "") != (g.HTTP.WebhookClientSecret == "") {
 		return errors.New("-webhook-client-id and -webhook-client-secret go together")
+	}
+	for _, f := range []struct{ name, value string }{{"-webhook-secret", g.HTTP.WebhookSecret}, {"-webhook-client-secret", g.HTTP.WebhookClientSecret}} {
+		if f.value != "" && len(f.value) < 32 {
+			return fmt.Errorf("%s must be at least 32 bytes (e.g. openssl rand -hex 32): a shorter one can be guessed", f.name)
+		}
 	}
 	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 || g.HTTP.NodeSessionBurst <= 0 || g.HTTP.ScoreBurst <= 0 {
 		return errors.New("-session-burst, -max-session-burst, -score-burst and -api-burst must be positive")

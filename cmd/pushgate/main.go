@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -48,7 +49,8 @@ func main() {
 
 // run builds the gateway and serves until ctx ends, then shuts down within
 // the grace period. ls may be nil: run then listens on the configured
-// addresses.
+// addresses. With -metrics-addr, run binds it unless ls has a Metrics
+// listener.
 func run(ctx context.Context, cfg config, log *slog.Logger, ls *gateway.Listeners) error {
 	if ls == nil {
 		simAddr := cfg.simAddr
@@ -58,6 +60,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *gateway.Listener
 		bound, err := gateway.Listen(cfg.addr, simAddr)
 		if err != nil {
 			return err
+		}
+		ls = &bound
+	}
+	if cfg.metricsAddr != "" && ls.Metrics == nil {
+		bound := *ls
+		var err error
+		if bound.Metrics, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
 		}
 		ls = &bound
 	}

@@ -28,8 +28,10 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
-		if buildDir != "" {
-			os.RemoveAll(buildDir) // the cluster tests' binaries
+		for _, b := range []*binaries{clusterBinaries, skewBinaries} {
+			if b.dir != "" {
+				os.RemoveAll(b.dir)
+			}
 		}
 	}))
 }
@@ -440,6 +442,12 @@ func start(t *testing.T, args ...string) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startConfig(t, cfg)
+}
+
+// startConfig runs pushgate with cfg in simulator mode, as start does.
+func startConfig(t *testing.T, cfg config) *instance {
+	t.Helper()
 	ls, err := gateway.Listen("127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -661,7 +669,7 @@ func TestSlowClientsCannotHoldTheNode(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	over := dial("127.0.0.1")
-	io.WriteString(over, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.WriteString(over, "GET /onboarding-status HTTP/1.1\r\nHost: x\r\n\r\n") // a probe would be served: see TestProbesPassTheConnectionCaps
 	if answer, _ := readAll(over, 3*time.Second); !strings.HasPrefix(answer, "HTTP/1.1 429") || !strings.Contains(answer, "client_connection_limit") {
 		t.Fatalf("a fifth connection from one address: %q, want 429 at once", answer)
 	}

@@ -1,6 +1,7 @@
 package rediscluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -28,14 +29,20 @@ func (n *Node) listen() {
 	}
 }
 
-// listenOnce reads the channel until its connection fails or goes quiet: a
-// ping unanswered for two timeouts means a dead connection.
+// listenOnce reads the channel until its connection fails or goes quiet (a
+// ping unanswered for two timeouts means a dead connection), or the Node
+// closes. Close ends it at once, whatever the channel carries: a read does
+// not watch the context, so closing it closes the subscription, and the
+// loop checks the context before every read, since while changes keep
+// arriving no read ever waits.
 func (n *Node) listenOnce() {
 	ps := n.rdb.Subscribe(n.ctx, n.channel)
 	defer ps.Close()
+	stop := context.AfterFunc(n.ctx, func() { _ = ps.Close() })
+	defer stop()
 	quiet := max(n.cfg.Timeout, time.Second)
 	pinged := false
-	for {
+	for n.ctx.Err() == nil {
 		v, err := ps.ReceiveTimeout(n.ctx, quiet)
 		if err != nil {
 			var ne net.Error

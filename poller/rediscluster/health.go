@@ -17,10 +17,11 @@ import (
 // giving up and an error reply about the command itself do not count;
 // anything else (no connection, a timeout, a Redis that cannot take
 // writes) marks Redis out of reach until the health check, which writes,
-// succeeds again.
+// succeeds again. Once the Node is closing, failures say nothing of Redis:
+// Close cuts the commands in flight.
 func (n *Node) fail(err error) {
 	var reply redis.Error
-	if errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) || (errors.As(err, &reply) && !unwritable(reply)) {
+	if n.ctx.Err() != nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) || (errors.As(err, &reply) && !unwritable(reply)) {
 		return
 	}
 	n.mu.Lock()

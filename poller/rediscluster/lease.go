@@ -128,7 +128,15 @@ func (n *Node) renew() {
 	}
 }
 
+// heldCount is the number of leases this node can show it holds. While
+// Redis is out of reach that is none: no lease is renewed, each lapses
+// within LeaseTTL, and a Redis that restarted has forgotten them all (the
+// node reads its watched interviews alone meanwhile). Once Redis is back,
+// held is emptied and the next Lead of each interview asks Redis again.
 func (n *Node) heldCount() int {
+	if n.down.Load() {
+		return 0
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.held)

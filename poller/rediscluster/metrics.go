@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pushgate_cluster_leases_held",
-			Help: "Interviews this node polls for the whole cluster.",
+			Help: "Interviews this node polls for the whole cluster: the leases it holds, 0 while Redis is out of reach.",
 		}, func() float64 { return float64(n.heldCount()) }),
 	}
 	for _, c := range collectors {

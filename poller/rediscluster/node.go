@@ -171,23 +171,42 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) ID() string { return n.id }
 
 // Close gives up the leases this node holds, so that other nodes take its
-// interviews over at once, and stops its goroutines. It may be called more
-// than once.
+// interviews over at once, and stops its goroutines. It returns within
+// about two command timeouts whatever Redis and the other nodes do: one for
+// the release, and one for the goroutines (changes flowing on the channel
+// or Redis hanging hold none of them). It may be called more than once.
 func (n *Node) Close() { n.closeOnce.Do(n.close) }
 
 func (n *Node) close() {
+	n.releaseAll()
+	n.cancel()
+	_ = n.rdb.Close() // cuts the commands the goroutines have in flight
+	n.wg.Wait()
+}
+
+// releaseAll gives up every lease this node holds in one round trip, under
+// one command timeout however many there are.
+func (n *Node) releaseAll() {
 	n.mu.Lock()
 	ids := make([]string, 0, len(n.held))
 	for id := range n.held {
 		ids = append(ids, id)
 	}
+	clear(n.held)
 	n.mu.Unlock()
-	for _, id := range ids {
-		n.Release(id)
+	if len(ids) == 0 || n.down.Load() {
+		return // out of reach: they lapse within LeaseTTL
 	}
-	n.cancel()
-	n.wg.Wait()
-	_ = n.rdb.Close()
+	ctx, cancel := n.op(context.Background())
+	defer cancel()
+	pipe := n.rdb.Pipeline()
+	for _, id := range ids {
+		releaseScript.Eval(ctx, pipe, []string{n.key(id, "lease")}, n.id)
+		n.metrics.lease("released")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		n.fail(err)
+	}
 }
 
 // Degraded says why this node serves alone ("" when it does not): it is

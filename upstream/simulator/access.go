@@ -2,9 +2,12 @@ package simulator
 
 import (
 	"crypto/subtle"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -13,6 +16,17 @@ import (
 // request when the Simulator listens on loopback, and otherwise only those
 // with the control token. The flow routes (/flow/{id}...) take the
 // interview's flow key, which only its onboarding URL carries.
+//
+// The control API is for programs, never for browsers, and a browser on
+// the same machine reaches a loopback listener too: a page of any site
+// could post to it, or rebind its own host name to 127.0.0.1. So the
+// control API also refuses every request with an Origin header (browsers
+// send one on every cross-origin request and on every POST), takes bodies
+// as application/json only (which a page cannot send cross-site without
+// a preflight, which it refuses), and, when loopback is what lets a
+// request in, refuses a Host that is not loopback or the public URL's
+// host (a rebound name). A request with the control token is taken from
+// any Host: a page cannot know the token.
 
 // flowKeyHeader carries the flow key on the steps the flow page posts.
 const flowKeyHeader = "X-Flow-Key"
@@ -22,12 +36,18 @@ type controlAccess struct {
 	addr     string // where the Simulator listens, for the refusal; "" when unknown
 	loopback bool   // it listens on loopback: every request is taken
 	token    string // else those with "Authorization: Bearer <token>"; "" takes none
+	// publicHost is the host name of Config.PublicURL, which a request let
+	// in by loopback may name besides loopback hosts; "" when unset.
+	publicHost string
 }
 
-func newControlAccess(addr net.Addr, token string) controlAccess {
+func newControlAccess(addr net.Addr, token, publicURL string) controlAccess {
 	a := controlAccess{loopback: isLoopback(addr), token: token}
 	if addr != nil {
 		a.addr = addr.String()
+	}
+	if u, err := url.Parse(publicURL); err == nil {
+		a.publicHost = strings.ToLower(u.Hostname())
 	}
 	return a
 }
@@ -45,19 +65,40 @@ func (a controlAccess) who() string {
 	return "nobody (off beyond loopback without a control token)"
 }
 
-// guard answers 403 to a control request that is not taken, before h sees it.
+// guard answers a control request that is not taken, before h sees it:
+// 403 for who or where it comes from, 415 for a body that is not JSON.
 func (a controlAccess) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if msg := a.refused(r); msg != "" {
-			writeError(w, r, http.StatusForbidden, msg)
+		if code, msg := a.refused(r); code != 0 {
+			writeError(w, r, code, msg)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-// refused says why a control request is not taken, "" when it is.
-func (a controlAccess) refused(r *http.Request) string {
+// refused says why a control request is not taken, and with which status;
+// 0 when it is.
+func (a controlAccess) refused(r *http.Request) (int, string) {
+	tokened := sameSecret(bearer(r), a.token)
+	if msg := a.unauthorized(tokened); msg != "" {
+		return http.StatusForbidden, msg
+	}
+	if r.Header["Origin"] != nil {
+		return http.StatusForbidden, "the control API takes no requests from web pages (this one has an Origin header): call it from a program"
+	}
+	if !tokened && !a.knownHost(r.Host) {
+		return http.StatusForbidden, "the control API answers on loopback host names only (localhost, 127.0.0.1, [::1]) or the simulator's public URL, not Host " + quoteHost(r.Host)
+	}
+	if r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")) {
+		return http.StatusUnsupportedMediaType, "the control API takes JSON only: send Content-Type: application/json"
+	}
+	return 0, ""
+}
+
+// unauthorized says why a control request is not let in at all, "" when
+// it is: on loopback, or with the control token.
+func (a controlAccess) unauthorized(tokened bool) string {
 	switch {
 	case a.loopback:
 		return ""
@@ -69,10 +110,43 @@ func (a controlAccess) refused(r *http.Request) string {
 		return "the control API is off: the simulator listens on " + where + ", beyond loopback; " +
 			"set a control token (pushgate -sim-control-token or PUSHGATE_SIM_CONTROL_TOKEN, pushgate-sim -control-token) " +
 			"and send it as Authorization: Bearer <token>"
-	case !sameSecret(bearer(r), a.token):
+	case !tokened:
 		return "invalid or missing control token (Authorization: Bearer <token>)"
 	}
 	return ""
+}
+
+// knownHost reports whether a request's Host names this machine's loopback
+// (localhost and its subdomains, loopback IPs) or the public URL's host:
+// a name an attacker's DNS cannot point here, as it can its own.
+func (a controlAccess) knownHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "" {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap().IsLoopback() {
+		return true
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost") || host == a.publicHost
+}
+
+// quoteHost quotes a Host for a refusal, cut short if long.
+func quoteHost(host string) string {
+	if len(host) > 64 {
+		host = host[:64] + "..."
+	}
+	return strconv.Quote(host)
+}
+
+// isJSON reports whether a Content-Type is application/json (parameters,
+// such as charset, aside).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }
 
 // isLoopback reports whether a listener's address is a loopback IP. An

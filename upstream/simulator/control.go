@@ -8,8 +8,10 @@ import (
 
 // The control API lets tests and load tools drive interviews and the
 // Simulator. It is served under /sim/ behind controlAccess: on loopback to
-// anyone, beyond it only with the control token. The flow page does not use
-// it: its steps go to the flow routes, with the interview's flow key.
+// any program, beyond it only with the control token, and to no web page
+// (no Origin header, JSON bodies only, a loopback Host; see access.go). The
+// flow page does not use it: its steps go to the flow routes, with the
+// interview's flow key.
 
 // controlRoutes builds the router of the control API; routes mounts it at
 // /sim/ behind the access check.

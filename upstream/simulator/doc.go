@@ -10,8 +10,9 @@
 // ID confirmation, selfie, finish with a chosen score outcome); each step sets
 // the status the gateway then reads through the upstream API. The onboarding
 // URL carries the interview's flow key K, the page's only credential. The
-// control API (/sim/...) answers anyone when the Simulator listens on
-// loopback (Config.Addr), else only requests with Config.ControlToken.
+// control API (/sim/...) answers any program when the Simulator listens on
+// loopback (Config.Addr), else only requests with Config.ControlToken; it
+// refuses what a web page can send (see access.go).
 // A session whose flow has not ended by its flow timeout gets status
 // EXPIRED. Interviews live in memory for the life of the Simulator; Close
 // stops its timers and webhook sender.

@@ -89,9 +89,11 @@ type Config struct {
 	FlowTimeout time.Duration
 	// Addr is the address the Simulator is served on: its listener's
 	// Addr(). On a loopback address the control API (/sim/...) takes every
-	// request; on any other, and when Addr is nil, only those that carry
-	// ControlToken. Who connects does not matter, only where the Simulator
-	// listens: a proxy on the same host reaches it over loopback too.
+	// request a program sends to a loopback Host (or PublicURL's host); on
+	// any other, and when Addr is nil, only those that carry ControlToken.
+	// Who connects does not matter, only where the Simulator listens: a
+	// proxy on the same host reaches it over loopback too. Web pages are
+	// refused everywhere (see access.go).
 	Addr net.Addr
 	// ControlToken opens the control API to requests that send
 	// "Authorization: Bearer <ControlToken>", wherever the Simulator
@@ -156,7 +158,7 @@ func New(cfg Config) *Simulator {
 	s := &Simulator{
 		apiKey:      cfg.APIKey,
 		adminToken:  cfg.AdminToken,
-		control:     newControlAccess(cfg.Addr, cfg.ControlToken),
+		control:     newControlAccess(cfg.Addr, cfg.ControlToken, cfg.PublicURL),
 		executive:   adminLogin{email: cfg.AdminEmail, password: cfg.AdminPassword, ttl: cfg.AdminTokenTTL},
 		order:       cfg.Order,
 		adminTokens: make(map[string]time.Time),

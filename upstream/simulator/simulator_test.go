@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -65,30 +64,15 @@ type answer struct {
 	body   []byte
 }
 
-// do sends a request; hdr holds name/value pairs.
+// do sends a request; hdr holds name/value pairs. A POST says its body is
+// JSON unless hdr sets a Content-Type, as the clients of the upstream API
+// and the control API do.
 func (h *harness) do(method, path, body string, hdr ...string) answer {
 	h.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
+	if method == http.MethodPost {
+		hdr = append([]string{"Content-Type", "application/json"}, hdr...)
 	}
-	req, err := http.NewRequest(method, h.srv.URL+path, rd)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := h.srv.Client().Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, b}
+	return h.raw(method, path, body, "", hdr...)
 }
 
 type started struct {

@@ -83,6 +83,10 @@ type Config struct {
 	// address (an IPv6 client's /64; HTTP.TrustedProxies are exempt);
 	// those over it are answered 429. Zero means no cap.
 	MaxConnectionsPerClient int
+	// MaxConnectionsPerClient56 caps the open connections of one IPv6 /56,
+	// all its /64s together (see sse.Limits.PerClient56). Zero means twice
+	// MaxConnectionsPerClient; negative means no cap.
+	MaxConnectionsPerClient56 int
 	// ReadHeaderTimeout is the time a client has to send its request
 	// headers. Zero means 10s.
 	ReadHeaderTimeout time.Duration
@@ -105,7 +109,8 @@ type SimulatorConfig struct {
 	// ControlToken (at least 16 bytes) opens the control API (/sim/...) to
 	// requests with "Authorization: Bearer <ControlToken>" when the
 	// simulator listens beyond loopback. Empty leaves it off there; on
-	// loopback it answers anyone.
+	// loopback it answers any program (never a web page: see
+	// upstream/simulator's access.go).
 	ControlToken string
 	// Order is the order the flow page sets statuses in
 	// (simulator.OrderSteps, the default, or simulator.OrderIncode).
@@ -144,6 +149,9 @@ const (
 type Listeners struct {
 	Gateway   net.Listener // required: the page, the API and the streams
 	Simulator net.Listener // the built-in simulator; required without an upstream
+	// Metrics, when set, serves /metrics, /healthz and /readyz apart from
+	// the gateway's listener, which then answers /metrics 404.
+	Metrics net.Listener
 }
 
 // Listen binds the gateway's address and, when simAddr is not empty, the
@@ -189,7 +197,7 @@ type Gateway struct {
 	ceiling   *rate.Limiter      // every upstream call waits on it; nil without -max-upstream-rate
 	serving   sync.WaitGroup     // the servers' Serve calls
 	serveErrs chan error         // a server that stopped on its own
-	closers   []func()           // undo what New built; Close runs them in reverse order
+	closers   []closer           // undo what New built; Close runs them in reverse order
 	closeOnce sync.Once
 	// shutdownBy ends the grace period of Serve's shutdown; zero until then.
 	shutdownBy time.Time
@@ -211,7 +219,7 @@ func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 		return nil, fmt.Errorf("gateway: simulator order %q: want %s or %s", cfg.Simulator.Order, simulator.OrderSteps, simulator.OrderIncode)
 	}
 	cfg.setDefaults()
-	g = &Gateway{cfg: cfg, log: cfg.Logger, ls: ls, URL: "http://" + reachable(ls.Gateway.Addr().String()), serveErrs: make(chan error, 2)}
+	g = &Gateway{cfg: cfg, log: cfg.Logger, ls: ls, URL: "http://" + reachable(ls.Gateway.Addr().String()), serveErrs: make(chan error, 3)}
 	defer func(g *Gateway) { // this one: a failed New returns a nil g
 		if err != nil {
 			g.Close()
@@ -241,8 +249,8 @@ func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 		return nil, err
 	}
 	g.listener = ls.Gateway
-	if cfg.MaxConnections > 0 || cfg.MaxConnectionsPerClient > 0 {
-		lim := sse.Limits{Max: cfg.MaxConnections, PerClient: cfg.MaxConnectionsPerClient, Exempt: cfg.HTTP.TrustedProxies}
+	if cfg.MaxConnections > 0 || cfg.MaxConnectionsPerClient > 0 || cfg.MaxConnectionsPerClient56 > 0 {
+		lim := sse.Limits{Max: cfg.MaxConnections, PerClient: cfg.MaxConnectionsPerClient, PerClient56: cfg.MaxConnectionsPerClient56, Exempt: cfg.HTTP.TrustedProxies}
 		if g.listener, err = sse.LimitListener(ls.Gateway, lim, g.Metrics); err != nil {
 			return nil, err
 		}
@@ -325,7 +333,7 @@ func (g *Gateway) newCluster() error {
 		return err
 	}
 	g.cluster = node
-	g.closers = append(g.closers, node.Close) // after the pollers: they release their leases
+	g.onClose("cluster", node.Close) // after the pollers: they release their leases
 	g.log.Info("cluster mode", "redis", redactURL(rc.URL), "node", node.ID())
 	return nil
 }
@@ -339,7 +347,7 @@ func (g *Gateway) newStatuses() error {
 		return err
 	}
 	g.Broker = broker
-	g.closers = append(g.closers, broker.Close)
+	g.onClose("broker", broker.Close)
 	pc := g.cfg.Poller
 	pc.Metrics, pc.Logger = g.Metrics, g.log
 	if pc.MaxCallsPerSecond > 0 {
@@ -357,7 +365,7 @@ func (g *Gateway) newStatuses() error {
 	if g.Statuses, err = poller.New(g.client, broker, pc); err != nil {
 		return err
 	}
-	g.closers = append(g.closers, g.Statuses.Close)
+	g.onClose("pollers", g.Statuses.Close)
 	return nil
 }
 
@@ -366,7 +374,9 @@ func (g *Gateway) newHandler() error {
 	hc := g.cfg.HTTP
 	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamSessions{g.client, g.ceiling}, g.Statuses, g.Broker, g.Tokens
 	hc.FlowOrigins, hc.Metrics, hc.Logger = g.FlowOrigins, g.Metrics, g.log
-	hc.MetricsHandler = promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{})
+	if g.ls.Metrics == nil {
+		hc.MetricsHandler = promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{})
+	}
 	if g.Relay != nil {
 		hc.Relay = g.Relay
 	}
@@ -376,14 +386,26 @@ func (g *Gateway) newHandler() error {
 	}
 	g.Handler = h
 	g.verdicts.h.Store(h)
-	g.closers = append(g.closers, h.Drain)
+	g.onClose("streams", h.Drain)
 	return nil
 }
 
+// metricsHandler serves the metrics listener: /metrics, and the Handler's
+// /healthz and /readyz.
+func (g *Gateway) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{}))
+	mux.Handle("/healthz", g.Handler)
+	mux.Handle("/readyz", g.Handler)
+	return mux
+}
+
 // newServer returns a server with timeouts that keep slow clients from
-// holding it. WriteTimeout stays 0: streams use per-write deadlines.
+// holding it. WriteTimeout stays 0: streams use per-write deadlines. On a
+// listener under the connection caps, the server tells it which
+// connections are idle, and answers those over a cap (see sse.Listener).
 func (g *Gateway) newServer(h http.Handler, ln net.Listener) *server {
-	return &server{
+	s := &server{
 		Server: &http.Server{
 			Handler: h,
 			// No ReadTimeout: its deadline would also cut open streams. The
@@ -395,6 +417,10 @@ func (g *Gateway) newServer(h http.Handler, ln net.Listener) *server {
 		},
 		ln: ln,
 	}
+	if l, ok := ln.(*sse.Listener); ok {
+		l.Attach(s.Server)
+	}
+	return s
 }
 
 // randomSecret returns 32 random bytes, hex-encoded.

@@ -46,7 +46,7 @@ func (g *Gateway) newRelay() error {
 		return err
 	}
 	g.Relay = r
-	g.closers = append(g.closers, func() {
+	g.onClose("relay", func() {
 		if err := r.Close(); err != nil {
 			g.log.Warn("relay: closing its queue", "err", err)
 		}
@@ -79,7 +79,7 @@ func (g *Gateway) redisQueue(rc relay.Config) (relay.Queue, error) {
 	opts.DisableIdentity = true // as the cluster's client: no CLIENT SETINFO, which older servers refuse
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	client := redis.NewClient(opts)
-	g.closers = append(g.closers, func() { client.Close() })
+	g.onClose("relay redis client", func() { client.Close() })
 	timeout := cmp.Or(rc.Timeout, relay.DefaultTimeout)
 	return relay.NewRedisQueue(relay.RedisConfig{
 		Client: client, Prefix: g.cfg.Redis.Prefix, Visibility: 3 * timeout,

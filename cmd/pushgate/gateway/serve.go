@@ -36,17 +36,30 @@ func (g *Gateway) start(s *server) {
 // answers every client, 503 draining where it no longer serves, so a
 // client arriving during the shutdown is told to go elsewhere rather than
 // refused.
+//
+// Serve returns at the end of the grace period at the latest, whatever
+// the parts are doing (a Redis that hangs, an upstream that does not
+// answer): a stage still running then is logged and left behind (see
+// within), and the process exits without it.
 func (g *Gateway) Serve(ctx context.Context) error {
 	gw := g.newServer(g.Handler, g.listener)
 	g.start(gw)
+	var ms *server // the metrics listener's; nil without one
+	if g.ls.Metrics != nil {
+		ms = g.newServer(g.metricsHandler(), g.ls.Metrics)
+		g.start(ms)
+		g.log.Info("metrics listener: /metrics, /healthz, /readyz", "metrics_addr", g.ls.Metrics.Addr().String())
+	}
 	g.log.Info("pushgate ready", "open", g.URL+"/", "upstream", g.UpstreamURL, "flow_origin", strings.Join(g.FlowOrigins, ","))
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-g.serveErrs:
 	}
-	g.log.Info("shutting down", "grace", g.cfg.ShutdownGrace)
-	g.shutdownBy = time.Now().Add(g.cfg.ShutdownGrace)
+	began := time.Now()
+	g.log.Info("shutting down", "grace", g.cfg.ShutdownGrace, "drain_delay", g.cfg.DrainDelay)
+	by := began.Add(g.cfg.ShutdownGrace)
+	g.shutdownBy = by
 	if g.cfg.DrainDelay > 0 {
 		g.Handler.Unready()
 		g.log.Info("unready; draining after the delay", "delay", g.cfg.DrainDelay)
@@ -54,35 +67,89 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}
 	g.Handler.Drain()
 	if g.Simulator != nil {
-		g.Simulator.Close() // its webhooks, before the gateway stops taking them
+		// Its webhooks, before the gateway stops taking them.
+		g.within(by, "simulator webhooks", g.Simulator.Close)
 	}
-	drained, cancel := context.WithDeadline(context.Background(), g.shutdownBy)
+	drained, cancel := context.WithDeadline(context.Background(), by)
 	if err := g.Handler.Drained(drained); err != nil {
-		g.log.Warn("requests still in flight at the end of the grace period", "err", err)
+		g.log.Warn("shutdown: stage ran out of time; going on without it", "stage", "requests in flight", "grace", g.cfg.ShutdownGrace)
 	}
 	cancel()
-	g.stop()
+	g.stop(by)
 	g.shutdownServer(gw)
-	g.serving.Wait()
+	if ms != nil {
+		g.shutdownServer(ms) // after the gateway's: probes and scrapes see the whole shutdown
+	}
+	g.within(by, "servers", g.serving.Wait)
+	g.log.Info("shut down", "took", time.Since(began).Round(time.Millisecond))
 	return serveErr
 }
 
 // Close stops everything New started, in reverse order: streams drained,
 // pollers stopped, cluster left, upstream connections released, simulator
-// stopped. It is for a gateway whose Handler the caller serves itself (Serve
-// shuts down by itself); it may be called more than once.
+// stopped, within ShutdownGrace as Serve's shutdown does. It is for a
+// gateway whose Handler the caller serves itself (Serve shuts down by
+// itself); it may be called more than once.
 func (g *Gateway) Close() {
-	g.stop()
-	g.serving.Wait()
+	by := time.Now().Add(g.cfg.ShutdownGrace)
+	if g.shutdownBy.IsZero() {
+		g.shutdownBy = by // for the closers that stop servers
+	}
+	g.stop(by)
+	g.within(by, "servers", g.serving.Wait)
 }
 
-// stop runs the closers, once.
-func (g *Gateway) stop() {
+// closer undoes one thing New built; name says which in the shutdown's
+// log lines.
+type closer struct {
+	name  string
+	close func()
+}
+
+// onClose adds f to what Close and Serve's shutdown run, in the reverse
+// order of the calls.
+func (g *Gateway) onClose(name string, f func()) {
+	g.closers = append(g.closers, closer{name: name, close: f})
+}
+
+// stop runs the closers once, in reverse order, each within by (see
+// within).
+func (g *Gateway) stop(by time.Time) {
 	g.closeOnce.Do(func() {
 		for i := len(g.closers) - 1; i >= 0; i-- {
-			g.closers[i]()
+			g.within(by, g.closers[i].name, g.closers[i].close)
 		}
 	})
+}
+
+// lateWait is how long a stage that starts at or after the end of the grace
+// period is still waited for: long enough for one that has nothing left to
+// wait on (a stage whose parts are already stopped), so that only stages
+// really stuck are logged, and short enough that the dozen stages of a
+// shutdown add little to the grace period.
+const lateWait = 20 * time.Millisecond
+
+// within runs one stage of the shutdown, f, and waits for it until by, or
+// lateWait when by is nearer. A stage still running then is logged and
+// left running, and within returns: the shutdown goes on without it, and
+// the process exits without waiting for it. It reports whether f returned.
+func (g *Gateway) within(by time.Time, stage string, f func()) bool {
+	began := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	t := time.NewTimer(max(time.Until(by), lateWait))
+	defer t.Stop()
+	select {
+	case <-done:
+		g.log.Debug("shutdown: stage done", "stage", stage, "took", time.Since(began).Round(time.Millisecond))
+		return true
+	case <-t.C:
+		g.log.Warn("shutdown: stage ran out of time; going on without it", "stage", stage, "grace", g.cfg.ShutdownGrace)
+		return false
+	}
 }
 
 // shutdownServer stops s gracefully by the end of the shutdown's grace
@@ -95,7 +162,7 @@ func (g *Gateway) shutdownServer(s *server) {
 	ctx, cancel := context.WithDeadline(context.Background(), by)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
-		g.log.Warn("shutdown incomplete; closing connections", "err", err)
+		g.log.Warn("shutdown: stage ran out of time; closing its connections", "stage", "listener "+s.ln.Addr().String(), "grace", g.cfg.ShutdownGrace, "err", err)
 		_ = s.Close()
 	}
 }

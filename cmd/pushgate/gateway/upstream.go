@@ -45,7 +45,7 @@ func (g *Gateway) newUpstream() error {
 		return err
 	}
 	g.client = client
-	g.closers = append(g.closers, client.Close)
+	g.onClose("upstream client", client.Close)
 	return nil
 }
 
@@ -91,7 +91,7 @@ func (g *Gateway) startSimulator() error {
 		g.simulatorWebhooks(&sc)
 	}
 	g.Simulator = simulator.New(sc)
-	g.closers = append(g.closers, g.Simulator.Close) // its webhooks; Serve stops them first
+	g.onClose("simulator webhooks", g.Simulator.Close) // Serve stops them first
 	if cfg.Simulator.Faults != "" {
 		f, err := simulator.ParseFaults(cfg.Simulator.Faults)
 		if err != nil {
@@ -101,7 +101,7 @@ func (g *Gateway) startSimulator() error {
 	}
 	sim := g.newServer(g.Simulator, g.ls.Simulator)
 	g.start(sim)
-	g.closers = append(g.closers, func() { g.shutdownServer(sim) }) // last: reads in flight may need it
+	g.onClose("simulator listener", func() { g.shutdownServer(sim) }) // last: reads in flight may need it
 	return nil
 }
 

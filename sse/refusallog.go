@@ -1,0 +1,56 @@
+package sse
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// refusalLog is the Handler's log handler: it passes every record on, and
+// samples the log of refused requests (see logRefusal). Of each kind of
+// refusal (route, status and reason code), the first in each interval is
+// logged at Info, with how many of its kind went unlogged before it, and
+// the rest at Debug: a flood of bad requests then writes a few lines a
+// minute, not one per request, unless the log level is debug.
+// pushgate_http_requests_total still counts every answer.
+type refusalLog struct {
+	slog.Handler
+	every time.Duration
+
+	mu    sync.Mutex // protects kinds
+	kinds map[string]*refusalKind
+}
+
+type refusalKind struct {
+	next     time.Time // when the next of this kind is logged
+	unlogged int       // since the last logged
+}
+
+// maxRefusalKinds bounds the kinds remembered; past it they start afresh.
+// Kinds are few (routes times statuses), so it is never reached in use.
+const maxRefusalKinds = 1024
+
+func newRefusalLog(h slog.Handler, every time.Duration) *refusalLog {
+	return &refusalLog{Handler: h, every: every, kinds: make(map[string]*refusalKind)}
+}
+
+// admit reports whether a refusal of kind is logged now, and how many of
+// its kind went unlogged since the last one that was.
+func (l *refusalLog) admit(kind string, now time.Time) (ok bool, unlogged int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.kinds[kind]
+	if k == nil {
+		if len(l.kinds) >= maxRefusalKinds {
+			clear(l.kinds)
+		}
+		k = &refusalKind{}
+		l.kinds[kind] = k
+	}
+	if now.Before(k.next) {
+		k.unlogged++
+		return false, 0
+	}
+	unlogged, k.unlogged, k.next = k.unlogged, 0, now.Add(l.every)
+	return true, unlogged
+}

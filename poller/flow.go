@@ -125,7 +125,7 @@ func advances(cur, next string) bool { return FlowOrder(cur, next) > 0 }
 // view names what the change shows (see viewOf), so that a node that never
 // saw an id still tells what the client holding it shows: whether that
 // client has the current status, or is further in the flow than this node
-// (see Seen and interview.since). Ids below stampedFrom were numbered
+// (see Shows and interview.since). Ids below stampedFrom were numbered
 // before ids carried a view; they are taken as showing nothing known.
 const (
 	viewSpan    = 1000
@@ -203,13 +203,20 @@ func endedView(v uint64) bool { return v >= endViews[EndExpired] && v <= viewOth
 // statusOfView is the documented status v shows; "" (no stage) for a
 // status known only by its hash.
 func statusOfView(v uint64) string {
-	for s, sv := range statusViews {
-		if sv == v {
-			return s
-		}
+	if v < uint64(len(viewStatuses)) {
+		return viewStatuses[v]
 	}
 	return ""
 }
+
+// viewStatuses inverts statusViews: the documented status of each view
+// up to viewOtherEnd, "" for none.
+var viewStatuses = func() (a [viewOtherEnd + 1]string) {
+	for s, v := range statusViews {
+		a[v] = s
+	}
+	return a
+}()
 
 func boolInt(b bool) int {
 	if b {
@@ -226,9 +233,6 @@ func nextSeq(prev, after uint64, u Update) uint64 {
 	stamp := max(prev/viewSpan+1, uint64(now().UnixMilli()))
 	return stamp*viewSpan + pathOf(viewIn(after)).then(viewOf(u)).view()
 }
-
-// renumber is the id of u stamped at stamp, with a plain view.
-func renumber(stamp uint64, u Update) uint64 { return stamp*viewSpan + viewOf(u) }
 
 // Shows reports whether a client holding the event id held shows the
 // change numbered seq, or is past it (see path.passed): the same status
@@ -252,13 +256,13 @@ func Shows(held, seq uint64) bool {
 // node later takes a status the client went through for news. An id with
 // no view (an older gateway's) is compared by number alone.
 func Gate(held, seq uint64) (send uint64, ok bool) {
-	switch hv, sv := viewIn(held), viewIn(seq); {
+	switch {
 	case held == 0:
 		return seq, true
-	case hv == 0 || sv == 0:
-		return seq, seq > held
-	case pathOf(hv).passed(pathOf(sv).status):
+	case Shows(held, seq):
 		return 0, false
+	case viewIn(held) == 0 || viewIn(seq) == 0:
+		return seq, true
 	}
 	return toClient(held, seq, viewIn(seq)), true
 }

@@ -106,15 +106,11 @@ func (st *interview) changesLocked(status, end string, readAt time.Time) bool {
 // checks between the first ID check and the end of the flow in no fixed
 // order, so their order is learnt from the interview's own history.
 func (st *interview) movedPastLocked(status string) bool {
-	if regresses(st.cur.Status, status) {
-		return true
+	if status == st.cur.Status {
+		return false
 	}
-	for _, u := range st.history {
-		if u.Status == status && u.End == "" && status != st.cur.Status {
-			return true
-		}
-	}
-	return false
+	return regresses(st.cur.Status, status) ||
+		slices.ContainsFunc(st.history, func(u Update) bool { return u.Status == status && u.End == "" })
 }
 
 // laterStatusLocked is status, or the current status when the interview
@@ -224,19 +220,22 @@ func (st *interview) gate(held, seq uint64) (uint64, bool) {
 	if !ok || viewIn(held) == 0 || viewIn(seq) == 0 || compareViews(statusIn(seq), statusIn(held)) > 0 {
 		return send, ok
 	}
+	// showed: the last change showing the client's status; at: the
+	// change seq. A batch (a merge, a resync) is recorded whole before it
+	// is published: the change may be in the history before the client's
+	// status, and is then behind it.
+	v, showed, at := statusIn(held), -1, -1
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	showed := st.showedLocked(statusIn(held))
-	if showed < 0 {
-		return send, false
+	for i, u := range st.history {
+		if viewOf(u) == v {
+			showed = i
+		}
+		if at < 0 && u.Seq == seq {
+			at = i
+		}
 	}
-	// A batch (a merge, a resync) is recorded whole before it is
-	// published: the change may be in the history before the client's
-	// status, and is then behind it.
-	if at := slices.IndexFunc(st.history, func(u Update) bool { return u.Seq == seq }); at >= 0 && at < showed {
-		return send, false
-	}
-	return send, true
+	return send, showed >= 0 && (at < 0 || at >= showed)
 }
 
 // stopLocked stops the running poller, if any.

@@ -177,11 +177,9 @@ func (m *Manager) Degraded() string {
 }
 
 // clusterUp reports whether the cluster is reachable, when it can tell
-// (see DegradedReporter): another node's lease counts only then.
-func (m *Manager) clusterUp() bool {
-	d, ok := m.cluster.(DegradedReporter)
-	return !ok || d.Degraded() == ""
-}
+// (see DegradedReporter): another node's lease counts only then. It asks
+// the cluster: never called with an interview's mu held.
+func (m *Manager) clusterUp() bool { return m.Degraded() == "" }
 
 // Register records the upstream session token of an interview, so that its
 // status can be read with it, on this node and, in a cluster, on all.

@@ -33,13 +33,14 @@ type sessionEnder interface {
 // caller gives up. After a failed read, the last known status is returned
 // if there is one.
 func (m *Manager) Current(ctx context.Context, interviewID string) (Update, error) {
+	up := m.clusterUp() // before st.mu: it asks the cluster
 	st, err := m.lock(interviewID)
 	if err != nil {
 		return Update{}, err
 	}
 	now := time.Now()
 	st.usedAt = now
-	if st.cur.Seq > 0 && m.syncedLocked(st) && (st.stop != nil || st.freshLocked(now, m.cfg.Interval, m.clusterUp())) {
+	if st.cur.Seq > 0 && m.syncedLocked(st) && (st.stop != nil || st.freshLocked(now, m.cfg.Interval, up)) {
 		u := st.cur
 		st.mu.Unlock()
 		m.metrics.read("memory")
@@ -93,9 +94,10 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		m.sync(st)
 	}
 
+	up := m.clusterUp()
 	st.mu.Lock()
 	began := time.Now()
-	if st.cur.Seq > 0 && st.freshLocked(began, m.cfg.Interval, m.clusterUp()) {
+	if st.cur.Seq > 0 && st.freshLocked(began, m.cfg.Interval, up) {
 		u := st.cur
 		st.mu.Unlock()
 		return u, nil
@@ -276,13 +278,18 @@ func (m *Manager) failedLocked(st *interview, err error) Update {
 	return st.cur
 }
 
-// backoff is the wait after n consecutive failures: Interval doubled per
-// failure, capped at BackoffMax, with the upper half randomised.
-func (m *Manager) backoff(n int) time.Duration {
-	d := m.cfg.Interval
-	for i := 1; i < n && d < m.cfg.BackoffMax; i++ {
+// backoff is the wait after n consecutive failures (see Backoff): from
+// Interval up to BackoffMax.
+func (m *Manager) backoff(n int) time.Duration { return Backoff(m.cfg.Interval, m.cfg.BackoffMax, n) }
+
+// Backoff is the wait after n consecutive failures: base doubled per
+// failure after the first, at most ceiling, the upper half random so that
+// the retries of many callers spread.
+func Backoff(base, ceiling time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < ceiling; i++ {
 		d *= 2
 	}
-	d = min(d, m.cfg.BackoffMax)
+	d = min(d, ceiling)
 	return d/2 + rand.N(d/2+1)
 }

@@ -134,3 +134,6 @@ func TestFloorStaysNearTheClock(t *testing.T) {
 		t.Fatalf("Gate(the id ahead, the next change) = %d, %v; want it sent above %d", send, ok, ahead)
 	}
 }
+
+// renumber is the id of u stamped at stamp, with a plain view.
+func renumber(stamp uint64, u Update) uint64 { return stamp*viewSpan + viewOf(u) }

@@ -124,12 +124,13 @@ func (m *Manager) reconcilePublishing(st *interview, history []Update) {
 	}
 	for attempt := 0; attempt < 3; attempt++ {
 		st.mu.Lock()
-		cur, shared, floor := st.cur, st.shared, st.floorLocked()
-		endStatus := st.laterStatusLocked(shared.Status)
-		st.mu.Unlock()
+		cur, shared := st.cur, st.shared
 		if cur.Seq == 0 || cur.Seq == shared.Seq {
+			st.mu.Unlock()
 			return
 		}
+		floor, endStatus := st.floorLocked(), st.laterStatusLocked(shared.Status)
+		st.mu.Unlock()
 		next := cur
 		switch {
 		case shared.Seq > 0 && shared.End != "" && cur.End == "":

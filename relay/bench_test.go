@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/relay/relaytest"
 )
 
@@ -44,5 +43,3 @@ func BenchmarkAccepted(b *testing.B) {
 		})
 	}
 }
-
-var _ = relay.KindUpstream

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/upstream"
 )
 
 // outcome is what an attempt's answer means.
@@ -48,9 +50,9 @@ func newClient(timeout time.Duration) *http.Client {
 	}
 }
 
-// send makes one attempt to deliver body as d, signed now.
-func (r *Relay) send(ctx context.Context, d Delivery, body []byte) attempt {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Target, bytes.NewReader(body))
+// send makes one attempt to deliver body as d, signed now; Close cuts it.
+func (r *Relay) send(d Delivery, body []byte) attempt {
+	req, err := http.NewRequestWithContext(r.ctx, http.MethodPost, d.Target, bytes.NewReader(body))
 	if err != nil {
 		return attempt{outcome: fail, err: err.Error()}
 	}
@@ -62,9 +64,6 @@ func (r *Relay) send(ctx context.Context, d Delivery, body []byte) attempt {
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			return attempt{outcome: retry, err: "stopped: pushgate is shutting down"}
-		}
 		var ue *url.Error
 		if errors.As(err, &ue) { // without the URL: its query may hold a secret
 			err = ue.Err
@@ -85,38 +84,17 @@ func judge(resp *http.Response) attempt {
 	case code >= 200 && code < 300:
 		return attempt{outcome: delivered}
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		return attempt{outcome: retry, err: "HTTP " + strconv.Itoa(code), retryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+		return attempt{outcome: retry, err: "HTTP " + strconv.Itoa(code), retryAfter: upstream.RetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	case code >= 300 && code < 400:
 		return attempt{outcome: fail, err: fmt.Sprintf("HTTP %d: redirects are not followed (to %q)", code, resp.Header.Get("Location"))}
 	}
 	return attempt{outcome: fail, err: "HTTP " + strconv.Itoa(code)}
 }
 
-// retryAfter reads a Retry-After header: seconds, or an HTTP date; zero
-// when absent or unreadable.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
-}
-
-// backoff is the wait before attempt n+1 after n failed ones: BackoffMin
-// doubled per attempt, at most BackoffMax, the upper half random, so that
-// the retries of many lanes spread.
+// backoff is the wait before attempt n+1 after n failed ones (see
+// poller.Backoff): from BackoffMin up to BackoffMax.
 func (r *Relay) backoff(n int) time.Duration {
-	d := r.cfg.BackoffMin
-	for i := 1; i < n && d < r.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, r.cfg.BackoffMax)
-	return d/2 + rand.N(d/2+1)
+	return poller.Backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, n)
 }
 
 // dispatch runs in its own goroutine until Close: it claims due
@@ -166,6 +144,10 @@ func (r *Relay) dispatch() {
 func (r *Relay) deliver(d Delivery) {
 	if d.Body == nil && d.End != nil {
 		body, err := r.endedBody(d)
+		if r.ctx.Err() != nil {
+			r.reschedule(d) // cut by Close
+			return
+		}
 		if err != nil {
 			d.Attempts++ // an attempt that failed before it was sent: the wait grows
 			r.settle(d, attempt{outcome: retry, err: "reading the verdict: " + err.Error()})
@@ -177,10 +159,9 @@ func (r *Relay) deliver(d Delivery) {
 		r.settle(d, attempt{outcome: fail, err: "not delivered within the relay's max age (" + r.cfg.MaxAge.String() + "); last error: " + d.LastError})
 		return
 	}
-	a := r.send(r.ctx, d, d.Body)
+	a := r.send(d, d.Body)
 	if r.ctx.Err() != nil {
-		// Cut by Close: tried again at once by whoever takes the lane.
-		r.reschedule(d, time.Now())
+		r.reschedule(d) // cut by Close
 		return
 	}
 	d.Attempts++
@@ -226,7 +207,7 @@ func (r *Relay) settle(d Delivery, a attempt) {
 		err = r.queue.Fail(ctx, d)
 		r.metrics.count([]Delivery{d}, "failed")
 		r.cfg.Logger.Warn("relay: delivery failed; kept for redelivery (GET /v1/relay/failed)", "id", d.ID, "kind", d.Kind,
-			"interview", d.InterviewID, "target", redacted(d.Target), "attempts", d.Attempts, "err", a.err)
+			"interview", d.InterviewID, "target", Redacted(d.Target), "attempts", d.Attempts, "err", a.err)
 	}
 	if err != nil {
 		r.cfg.Logger.Warn("relay: the queue could not record a delivery's outcome; it is tried again later", "id", d.ID, "err", err)
@@ -234,19 +215,17 @@ func (r *Relay) settle(d Delivery, a attempt) {
 	r.poke() // the lane's next delivery may be due
 }
 
-// reschedule puts d back at the head of its lane, due at at, without
-// counting an attempt.
-func (r *Relay) reschedule(d Delivery, at time.Time) {
+// reschedule puts d, cut by Close, back at the head of its lane without
+// counting an attempt: due now, for whoever takes the lane.
+func (r *Relay) reschedule(d Delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = r.queue.Retry(ctx, d, at) // out of reach: the claim lapses
+	_ = r.queue.Retry(ctx, d, time.Now()) // out of reach: the claim lapses
 }
 
 // Redacted is a target URL fit for logs and answers: its query, which may
 // hold a secret, is left out.
-func Redacted(target string) string { return redacted(target) }
-
-func redacted(target string) string {
+func Redacted(target string) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		return "(unparsable)"

@@ -16,14 +16,13 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/relay"
+	"github.com/pushgate/pushgate/relay/relaytest"
 )
 
-// The secrets the documented receivers are tested with: the receiver's,
-// and another one (a wrong secret, or the other half of a rotation).
-const (
-	docSecret   = "whsec_3mt/9TPvcPBVZmN5Yyr8tB4O4gMMfKjQKVzoYVTiuMU="
-	otherSecret = "whsec_oc9qYnrDeO2i0D1d1V3TThlEbJ9WHGPbkLmWkRkHTn0="
-)
+// otherSecret is the secret the documented receivers are tested with
+// besides theirs (relaytest.Secret): a wrong secret, or the other half of
+// a rotation.
+const otherSecret = "whsec_oc9qYnrDeO2i0D1d1V3TThlEbJ9WHGPbkLmWkRkHTn0="
 
 // docReceiver is one receiver program of docs/relay.md's "Verifying the
 // signature": the block after <!-- tested: lang -->, fenced as fence,
@@ -81,7 +80,7 @@ type signedCase struct {
 	name    string
 	kind    string // Pushgate-Event-Kind
 	body    []byte
-	secrets []string      // nil means docSecret alone
+	secrets []string      // nil means relaytest.Secret alone
 	age     time.Duration // how long ago it was signed; negative is ahead
 	mangle  func(h http.Header, body []byte) []byte
 	accept  bool
@@ -103,8 +102,8 @@ func signedCases() []signedCase {
 		{name: "session.ended", kind: relay.KindEnded, body: finished, accept: true},
 		{name: "session.ended with a null verdict", kind: relay.KindEnded, body: expired, accept: true},
 		{name: "an upstream webhook", kind: relay.KindUpstream, body: upstream, accept: true},
-		{name: "a rotation, the receiver's secret second", kind: relay.KindStatus, body: status, secrets: []string{otherSecret, docSecret}, accept: true},
-		{name: "a rotation, the receiver's secret first", kind: relay.KindStatus, body: status, secrets: []string{docSecret, otherSecret}, accept: true},
+		{name: "a rotation, the receiver's secret second", kind: relay.KindStatus, body: status, secrets: []string{otherSecret, relaytest.Secret}, accept: true},
+		{name: "a rotation, the receiver's secret first", kind: relay.KindStatus, body: status, secrets: []string{relaytest.Secret, otherSecret}, accept: true},
 		{name: "signed 4 minutes ago", kind: relay.KindStatus, body: status, age: 4 * time.Minute, accept: true},
 		{name: "a tampered body", kind: relay.KindStatus, body: status, mangle: func(_ http.Header, body []byte) []byte {
 			return bytes.Replace(body, []byte(`"seq":3`), []byte(`"seq":4`), 1)
@@ -239,7 +238,7 @@ func startDocReceiver(t *testing.T, dir string, argv []string) *runningReceiver 
 	out := &watchedOutput{ready: make(chan string, 1)}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PUSHGATE_RELAY_SECRET="+docSecret, "PORT=0")
+	cmd.Env = append(os.Environ(), "PUSHGATE_RELAY_SECRET="+relaytest.Secret, "PORT=0")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second // a child that kept the output open
 	if err := cmd.Start(); err != nil {
@@ -274,7 +273,7 @@ func (r *runningReceiver) post(t *testing.T, c signedCase) int {
 	t.Helper()
 	secrets := c.secrets
 	if secrets == nil {
-		secrets = []string{docSecret}
+		secrets = []string{relaytest.Secret}
 	}
 	signed, err := relay.SignedHeaders(secrets, relay.NewID(), time.Now().Add(-c.age), c.body)
 	if err != nil {

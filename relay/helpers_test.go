@@ -43,3 +43,15 @@ func eachQueue(t *testing.T, scenario func(*testing.T, relay.Queue)) {
 		t.Run(q.name, func(t *testing.T) { scenario(t, q.make(t)) })
 	}
 }
+
+// eventually polls cond until it holds, or fails the test after 10s (a
+// guard against hanging, sized for a loaded CI machine, not a measurement).
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	const within = 10 * time.Second
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, what)
+		}
+	}
+}

@@ -121,12 +121,17 @@ func (q *localQueue) Add(_ context.Context, ds []Delivery) error {
 	if q.depth+len(ds) > q.max || q.bytes+added > q.maxBytes {
 		return ErrFull
 	}
+	return q.queueLocked(ds, nil)
+}
+
+// queueLocked gives each of ds a storage key and appends it to its lane,
+// once written to the store with ops, in one transaction.
+func (q *localQueue) queueLocked(ds []Delivery, ops []op) error {
 	items := make([]item, len(ds))
-	ops := make([]op, len(ds))
 	for i, d := range ds {
 		q.key++
 		items[i] = item{q.key, d}
-		ops[i] = op{bucket: bucketQueued, key: q.key, d: &items[i].d}
+		ops = append(ops, op{bucket: bucketQueued, key: q.key, d: &items[i].d})
 	}
 	if err := q.write(ops...); err != nil {
 		return err
@@ -205,39 +210,20 @@ func (q *localQueue) popLocked(d Delivery, l *lane) {
 }
 
 func (q *localQueue) Done(_ context.Context, d Delivery) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	l := q.head(d)
-	if l == nil {
-		return nil
-	}
-	if err := q.write(op{bucket: bucketQueued, key: l.items[0].key}); err != nil {
-		q.releaseLocked(d, l)
-		return err
-	}
-	q.popLocked(d, l)
-	return nil
+	return q.settle("done", d, time.Time{})
 }
 
 func (q *localQueue) Retry(_ context.Context, d Delivery, at time.Time) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	l := q.head(d)
-	if l == nil {
-		return nil
-	}
-	if err := q.write(op{bucket: bucketQueued, key: l.items[0].key, d: &d}); err != nil {
-		q.releaseLocked(d, l)
-		return err
-	}
-	q.bytes += weight(d) - weight(l.items[0].d) // an end's body, made at its first attempt
-	l.items[0].d = d
-	l.claimed = false
-	q.scheduleLocked(d.lane(), l, at)
-	return nil
+	return q.settle("retry", d, at)
 }
 
 func (q *localQueue) Fail(_ context.Context, d Delivery) error {
+	return q.settle("fail", d, time.Time{})
+}
+
+// settle settles d when it heads its lane: how is done, retry (due again
+// at at) or fail.
+func (q *localQueue) settle(how string, d Delivery, at time.Time) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	l := q.head(d)
@@ -245,18 +231,35 @@ func (q *localQueue) Fail(_ context.Context, d Delivery) error {
 		return nil
 	}
 	key := l.items[0].key
-	ops := []op{{bucket: bucketQueued, key: key}, {bucket: bucketFailed, key: key, d: &d}}
-	if len(q.failed) >= MaxFailed {
-		ops = append(ops, op{bucket: bucketFailed, key: q.failed[0].key})
+	var ops []op
+	switch how {
+	case "done":
+		ops = []op{{bucket: bucketQueued, key: key}}
+	case "retry":
+		ops = []op{{bucket: bucketQueued, key: key, d: &d}}
+	case "fail":
+		ops = []op{{bucket: bucketQueued, key: key}, {bucket: bucketFailed, key: key, d: &d}}
+		if len(q.failed) >= MaxFailed {
+			ops = append(ops, op{bucket: bucketFailed, key: q.failed[0].key})
+		}
 	}
 	if err := q.write(ops...); err != nil {
 		q.releaseLocked(d, l)
 		return err
 	}
-	if len(q.failed) >= MaxFailed {
-		q.failed = q.failed[1:]
+	switch how {
+	case "retry":
+		q.bytes += weight(d) - weight(l.items[0].d) // an end's body, made at its first attempt
+		l.items[0].d = d
+		l.claimed = false
+		q.scheduleLocked(d.lane(), l, at)
+		return nil
+	case "fail":
+		if len(q.failed) >= MaxFailed {
+			q.failed = q.failed[1:]
+		}
+		q.failed = append(q.failed, item{key, d})
 	}
-	q.failed = append(q.failed, item{key, d})
 	q.popLocked(d, l)
 	return nil
 }
@@ -274,32 +277,26 @@ func (q *localQueue) Failed(_ context.Context, limit int) ([]Delivery, error) {
 func (q *localQueue) Redeliver(_ context.Context, id string) ([]Delivery, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var again, kept []item
+	var again []Delivery
+	var kept []item
 	var ops []op
+	now := time.Now()
 	for _, it := range q.failed {
 		if it.d.ID != id {
 			kept = append(kept, it)
 			continue
 		}
-		q.key++
-		d := it.d.redelivered(time.Now())
-		again = append(again, item{q.key, d})
-		ops = append(ops, op{bucket: bucketFailed, key: it.key}, op{bucket: bucketQueued, key: q.key, d: &d})
+		again = append(again, it.d.redelivered(now))
+		ops = append(ops, op{bucket: bucketFailed, key: it.key})
 	}
 	if len(again) == 0 {
 		return nil, nil
 	}
-	if err := q.write(ops...); err != nil {
+	if err := q.queueLocked(again, ops); err != nil {
 		return nil, err
 	}
 	q.failed = kept
-	now := time.Now()
-	out := make([]Delivery, len(again))
-	for i, it := range again {
-		q.appendLocked(it, now)
-		out[i] = it.d
-	}
-	return out, nil
+	return again, nil
 }
 
 func (q *localQueue) Stats(context.Context) (Stats, error) {

@@ -6,15 +6,22 @@ import "github.com/redis/go-redis/v9"
 // each change of the queue is one script, so it is atomic whichever nodes
 // run them.
 
-// luaHead defines head(lane): the lane's first entry, its number and its
-// id; nil when the lane is empty.
-const luaHead = `
+// luaEntry defines entry(e): an entry's number and id.
+const luaEntry = `
+local function entry(e)
+  local sp = string.find(e, ' ', 1, true)
+  local nl = string.find(e, '\n', sp + 1, true)
+  return string.sub(e, 1, sp - 1), string.sub(e, sp + 1, nl - 1)
+end
+`
+
+// luaHead defines entry (luaEntry) and head(lane): the lane's first entry,
+// its number and its id; nil when the lane is empty.
+const luaHead = luaEntry + `
 local function head(lane)
   local e = redis.call('LINDEX', lane, 0)
   if not e then return nil end
-  local sp = string.find(e, ' ', 1, true)
-  local nl = string.find(e, '\n', sp + 1, true)
-  return e, string.sub(e, 1, sp - 1), string.sub(e, sp + 1, nl - 1)
+  return e, entry(e)
 end
 `
 
@@ -94,12 +101,11 @@ return 1`)
 // first. It writes nothing.
 //
 // KEYS: failed.
-var findFailedScript = redis.NewScript(`
+var findFailedScript = redis.NewScript(luaEntry + `
 local out = {}
 for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  local sp = string.find(e, ' ', 1, true)
-  local nl = string.find(e, '\n', sp + 1, true)
-  if string.sub(e, sp + 1, nl - 1) == ARGV[1] then out[#out + 1] = e end
+  local _, id = entry(e)
+  if id == ARGV[1] then out[#out + 1] = e end
 end
 return out`)
 

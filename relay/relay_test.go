@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/relay"
@@ -142,7 +141,7 @@ func relayRetriesWithTheSameID(t *testing.T, q relay.Queue) {
 			t.Fatalf("attempt %d: id %s (first %s), valid %v", i, a.ID, all[0].ID, a.Valid)
 		}
 	}
-	if n := testutil.ToFloat64(metric(t, reg, "retried")); n != 3 {
+	if n := metric(t, reg, "retried"); n != 3 {
 		t.Fatalf("%v retries counted, want 3", n)
 	}
 }
@@ -188,12 +187,13 @@ func relayFailsAndRedelivers(t *testing.T, q relay.Queue) {
 	r.Accepted("a", []byte(`{"n":"bad request"}`))
 	r.Accepted("b", []byte(`{"n":"redirect"}`))
 	var failed []relay.Delivery
-	for deadline := time.Now().Add(10 * time.Second); len(failed) < 2; time.Sleep(10 * time.Millisecond) {
+	eventually(t, "2 failed deliveries", func() bool {
 		var err error
-		if failed, err = r.Failed(context.Background(), 10); err != nil || time.Now().After(deadline) {
+		if failed, err = r.Failed(context.Background(), 10); err != nil {
 			t.Fatalf("failed %v, %v; want 2", failed, err)
 		}
-	}
+		return len(failed) >= 2
+	})
 	if n := len(rcv.All()); n != 2 || len(followed.All()) != 0 {
 		t.Fatalf("%d attempts, %d at the redirect's target: want one each, the redirect not followed", n, len(followed.All()))
 	}
@@ -218,13 +218,14 @@ func relayFailsAndRedelivers(t *testing.T, q relay.Queue) {
 	}
 }
 
-// metric is the counter of every kind's deliveries with outcome.
-func metric(t testing.TB, reg *prometheus.Registry, outcome string) prometheus.Collector {
+// metric is the count of upstream deliveries with outcome.
+func metric(t testing.TB, reg *prometheus.Registry, outcome string) float64 {
 	t.Helper()
 	return metricOf(t, reg, relay.KindUpstream, outcome)
 }
 
-func metricOf(t testing.TB, reg *prometheus.Registry, kind, outcome string) prometheus.Collector {
+// metricOf is the count of kind's deliveries with outcome.
+func metricOf(t testing.TB, reg *prometheus.Registry, kind, outcome string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -240,12 +241,12 @@ func metricOf(t testing.TB, reg *prometheus.Registry, kind, outcome string) prom
 				labels[l.GetName()] = l.GetValue()
 			}
 			if labels["kind"] == kind && labels["outcome"] == outcome {
-				return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return m.GetCounter().GetValue() })
+				return m.GetCounter().GetValue()
 			}
 		}
 	}
 	t.Fatalf("no pushgate_relay_events_total{kind=%q,outcome=%q}", kind, outcome)
-	return nil
+	return 0
 }
 
 // TestRelayKeepsOrderPerInterview: the receiver refuses the first attempt
@@ -297,12 +298,10 @@ func TestRelayGivesUpAfterMaxAge(t *testing.T) {
 	r := newRelay(t, cfg)
 	r.Accepted("iv", []byte(`{}`))
 	var failed []relay.Delivery
-	for deadline := time.Now().Add(10 * time.Second); len(failed) == 0; time.Sleep(20 * time.Millisecond) {
+	eventually(t, "a failed delivery", func() bool {
 		failed, _ = r.Failed(context.Background(), 1)
-		if time.Now().After(deadline) {
-			t.Fatal("no failed delivery after 10s")
-		}
-	}
+		return len(failed) > 0
+	})
 	if d := failed[0]; d.Attempts < 2 || !strings.Contains(d.LastError, "HTTP 503") || !strings.Contains(d.LastError, "max age") {
 		t.Fatalf("failed %+v: want several attempts, the last error and the max age named", d)
 	}
@@ -331,7 +330,7 @@ func TestRelayDropsWhenFull(t *testing.T) {
 	if len(hold.All()) != 3 || string(got[2].Body) != `{"n":2}` {
 		t.Fatalf("%d delivered (%q last), want the first 3", len(hold.All()), got[len(got)-1].Body)
 	}
-	if n := testutil.ToFloat64(metric(t, reg, "dropped")); n != 2 {
+	if n := metric(t, reg, "dropped"); n != 2 {
 		t.Fatalf("%v dropped counted, want 2", n)
 	}
 }
@@ -405,17 +404,11 @@ func TestRelayCutsSlowReceivers(t *testing.T) {
 	cfg.Timeout = 200 * time.Millisecond
 	r := newRelay(t, cfg)
 	r.Accepted("iv", []byte(`{}`))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	eventually(t, "a second attempt after the first was held past the timeout", func() bool {
 		mu.Lock()
-		n := len(ids)
-		mu.Unlock()
-		if n >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no second attempt after the first was held past the timeout")
-		}
-	}
+		defer mu.Unlock()
+		return len(ids) >= 2
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if ids[0] != ids[1] || ids[0] == "" {
@@ -463,12 +456,10 @@ func TestRelayRedeliversAfterMaxAge(t *testing.T) {
 	r := newRelay(t, cfg)
 	r.Accepted("iv", []byte(`{"n":1}`))
 	var failed []relay.Delivery
-	for deadline := time.Now().Add(10 * time.Second); len(failed) == 0; time.Sleep(20 * time.Millisecond) {
+	eventually(t, "a failed delivery", func() bool {
 		failed, _ = r.Failed(context.Background(), 1)
-		if time.Now().After(deadline) {
-			t.Fatal("no failed delivery after 10s")
-		}
-	}
+		return len(failed) > 0
+	})
 	up.Store(true)
 	again, err := r.Redeliver(context.Background(), failed[0].ID)
 	if err != nil || len(again) != 1 || again[0].LastError == "" {
@@ -503,6 +494,95 @@ func TestRelayBacksOffWhileTheVerdictFails(t *testing.T) {
 	}
 }
 
+// TestRelayCloseWhileReadingTheVerdict: a Close while the verdict is read
+// puts the delivery back due now, no attempt counted, as a Close during a
+// send does.
+func TestRelayCloseWhileReadingTheVerdict(t *testing.T) {
+	q := &oneLane{retried: make(chan retried, 1)}
+	scorer := &blocked{called: make(chan struct{}, 1)}
+	reg := prometheus.NewRegistry()
+	cfg := fast("https://backend.example/hook")
+	cfg.Queue, cfg.Metrics, cfg.Kinds, cfg.Scorer = q, reg, []string{relay.KindEnded}, scorer
+	r, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish(r, "iv", poller.StatusFinished)
+	select {
+	case <-scorer.called:
+	case <-time.After(10 * time.Second):
+		r.Close()
+		t.Fatal("the verdict was never read")
+	}
+	r.Close()
+	var got retried
+	select {
+	case got = <-q.retried:
+	default: // Close waited for the delivery
+		t.Fatal("not put back in its queue")
+	}
+	if got.d.Attempts != 0 || got.d.LastError != "" || got.at.After(time.Now()) {
+		t.Fatalf("put back with %d attempts, error %q, due in %v; want none, due now", got.d.Attempts, got.d.LastError, time.Until(got.at))
+	}
+	if n := metricOf(t, reg, relay.KindEnded, "retried"); n != 0 {
+		t.Fatalf("%v retries counted, want 0", n)
+	}
+}
+
+// blocked is a Scorer that reads no verdict until its context ends.
+type blocked struct{ called chan struct{} }
+
+func (b *blocked) Verdict(ctx context.Context, _ string) (string, error) {
+	select {
+	case b.called <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// oneLane is a queue of the first delivery added alone: Next gives it
+// once, and Retry records how it was put back.
+type oneLane struct {
+	relay.Queue
+	mu      sync.Mutex
+	d       *relay.Delivery
+	claimed bool
+	retried chan retried
+}
+
+type retried struct {
+	d  relay.Delivery
+	at time.Time
+}
+
+func (q *oneLane) Add(_ context.Context, ds []relay.Delivery) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.d == nil && len(ds) > 0 {
+		q.d = &ds[0]
+	}
+	return nil
+}
+
+func (q *oneLane) Next(context.Context, time.Time) (relay.Delivery, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.d == nil || q.claimed {
+		return relay.Delivery{}, false, nil
+	}
+	q.claimed = true
+	return *q.d, true, nil
+}
+
+func (q *oneLane) Retry(_ context.Context, d relay.Delivery, at time.Time) error {
+	q.retried <- retried{d, at}
+	return nil
+}
+
+func (q *oneLane) Stats(context.Context) (relay.Stats, error) { return relay.Stats{}, nil }
+func (q *oneLane) Close() error                               { return nil }
+
 // TestRelayDropsBeyondItsBytes: the node's queue is capped by weight too,
 // not only by count: past it, events are dropped and counted.
 func TestRelayDropsBeyondItsBytes(t *testing.T) {
@@ -515,7 +595,7 @@ func TestRelayDropsBeyondItsBytes(t *testing.T) {
 	for range 5 {
 		r.Accepted("iv", body)
 	}
-	if n := testutil.ToFloat64(metric(t, reg, "dropped")); n != 2 {
+	if n := metric(t, reg, "dropped"); n != 2 {
 		t.Fatalf("%v dropped, want 2: three fit", n)
 	}
 }
@@ -534,11 +614,11 @@ func TestRelayCountsWhatMemoryLoses(t *testing.T) {
 	for range 3 {
 		r.Accepted("iv", []byte(`{}`))
 	}
-	if n := testutil.ToFloat64(metric(t, reg, "dropped")); n != 0 {
+	if n := metric(t, reg, "dropped"); n != 0 {
 		t.Fatalf("%v dropped before the end, want 0: they wait in memory", n)
 	}
 	r.Close()
-	if n := testutil.ToFloat64(metric(t, reg, "dropped")); n != 3 {
+	if n := metric(t, reg, "dropped"); n != 3 {
 		t.Fatalf("%v dropped at the end, want the 3 that never reached the queue", n)
 	}
 }

@@ -1,10 +1,8 @@
 package sse
 
 import (
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -51,15 +49,24 @@ func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 // returns the flow's language. Each parameter comes once at most, and
 // none the integrator's backend alone sets.
 func (h *Handler) browserStartOptions(q url.Values) (string, error) {
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		if len(q[k]) > 1 {
-			return "", errorf(http.StatusBadRequest, k+" given more than once")
-		}
+	if k, ok := repeatedParam(q); ok {
+		return "", errorf(http.StatusBadRequest, k+" given more than once")
 	}
 	if q.Has("externalCustomerId") || q.Has("redirectionUrl") || q.Has("customFields") || q.Has("configurationId") {
 		return "", errorf(http.StatusBadRequest, "externalCustomerId, redirectionUrl, customFields and configurationId are set by the integrator's backend, never by a browser")
 	}
 	return pickLanguage(q.Get("language"), h.cfg.Languages)
+}
+
+// repeatedParam returns the least key q gives more than once, so that the
+// error names the same one each time; ok is false when none is repeated.
+func repeatedParam(q url.Values) (key string, ok bool) {
+	for k, v := range q {
+		if len(v) > 1 && (!ok || k < key) {
+			key, ok = k, true
+		}
+	}
+	return key, ok
 }
 
 // pickLanguage chooses the flow's language for what the page asked:

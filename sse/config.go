@@ -205,8 +205,11 @@ func (c *Config) setDefaults() (err error) {
 		return errors.New("sse: WebhookClientID and WebhookClientSecret go together")
 	}
 	for _, s := range []struct{ name, value string }{{"WebhookSecret", c.WebhookSecret}, {"WebhookClientSecret", c.WebhookClientSecret}} {
-		if s.value != "" && len(s.value) < minWebhookSecret {
-			return fmt.Errorf("sse: %s must be at least %d bytes (e.g. openssl rand -hex 32): a shorter one can be guessed", s.name, minWebhookSecret)
+		if s.value == "" {
+			continue
+		}
+		if err := CheckWebhookSecret(s.value); err != nil {
+			return fmt.Errorf("sse: %s %w", s.name, err)
 		}
 	}
 	if err := c.checkWebhookHeader(); err != nil {
@@ -294,6 +297,16 @@ func (c *Config) checkWebhookHeader() error {
 // the server or a proxy in front drops or rewrites them (Host, framing,
 // hop-by-hop headers), or the call needs them for itself.
 var reservedHeaders = []string{"Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Expect"}
+
+// CheckWebhookSecret says what is wrong with a webhook secret
+// (WebhookSecret, WebhookClientSecret): it must be at least 32 bytes. The
+// error reads on from the secret's name: "WebhookSecret " + err.Error().
+func CheckWebhookSecret(value string) error {
+	if len(value) < minWebhookSecret {
+		return fmt.Errorf("must be at least %d bytes (e.g. openssl rand -hex 32): a shorter one can be guessed", minWebhookSecret)
+	}
+	return nil
+}
 
 // CheckWebhookHeader says what is wrong with a custom header for webhook
 // calls: name must be an HTTP header name a call keeps on its way here

@@ -142,7 +142,7 @@ func httpError(err error) *Error {
 }
 
 // writeError answers with the JSON error for err and logs it.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+func writeError(w http.ResponseWriter, r *http.Request, log *handlerLog, err error) {
 	e := httpError(err)
 	logRequestError(log, r, e, err)
 	retry := e.RetryAfter
@@ -156,11 +156,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 // logRequestError logs a request's answer e, caused by err. A refusal
-// (a 4xx, or a drain's 503) is logged at Info, sampled when log's handler
-// is a refusalLog: of each kind, the first in an interval, with a count of
-// those before it that were not; those go to Debug. Failures of the
-// gateway or the upstream are logged each time.
-func logRequestError(log *slog.Logger, r *http.Request, e *Error, err error) {
+// (a 4xx, or a drain's 503) is logged at Info, sampled by log.refusals:
+// of each kind, the first in an interval, with a count of those before it
+// that were not; those go to Debug. Failures of the gateway or the
+// upstream are logged each time.
+func logRequestError(log *handlerLog, r *http.Request, e *Error, err error) {
 	level := slog.LevelInfo
 	if e.Status >= 500 && e.Code != "draining" { // a drain refuses every arrival, on purpose
 		level = slog.LevelWarn
@@ -168,17 +168,24 @@ func logRequestError(log *slog.Logger, r *http.Request, e *Error, err error) {
 	if e.Status == http.StatusInternalServerError {
 		level = slog.LevelError
 	}
-	attrs := []any{"method", r.Method, "path", logPath(r), "status", e.Status, "err", err}
-	if sampler, ok := log.Handler().(*refusalLog); ok && level == slog.LevelInfo {
-		logged, unlogged := sampler.admit(routeTemplate(r)+" "+strconv.Itoa(e.Status)+" "+e.code(), time.Now())
-		switch {
-		case !logged:
+	tpl := routeTemplate(r)
+	unlogged := 0
+	if level == slog.LevelInfo && log.refusals != nil {
+		var logged bool
+		logged, unlogged = log.refusals.admit(tpl+" "+strconv.Itoa(e.Status)+" "+e.code(), time.Now())
+		if !logged {
 			level = slog.LevelDebug
-		case unlogged > 0:
-			attrs = append(attrs, "repeats_since_last", unlogged)
 		}
 	}
-	log.Log(r.Context(), level, "request failed", attrs...)
+	ctx := r.Context()
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []any{"method", r.Method, "path", pathToLog(r, tpl), "status", e.Status, "err", err}
+	if unlogged > 0 {
+		attrs = append(attrs, "repeats_since_last", unlogged)
+	}
+	log.Log(ctx, level, "request failed", attrs...)
 }
 
 // routeTemplate is the path template of the route r matched; "" before
@@ -201,7 +208,12 @@ func routeTemplate(r *http.Request) string {
 // and a first segment of 32 bytes or more, as long as a path secret, is
 // not logged either.
 func logPath(r *http.Request) string {
-	if tpl := routeTemplate(r); tpl != "" {
+	return pathToLog(r, routeTemplate(r))
+}
+
+// pathToLog is logPath given r's route template, tpl.
+func pathToLog(r *http.Request, tpl string) string {
+	if tpl != "" {
 		return tpl
 	}
 	first, _, more := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")

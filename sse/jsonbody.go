@@ -41,20 +41,13 @@ func jsonContentType(r *http.Request) bool {
 }
 
 // decodeObject decodes body, one JSON object, into v. what names the body
-// in errors ("the request body", "webhook body"). With strict, a field v
-// does not have is refused too, and so is any key given twice; without,
-// only the keys named in taken count (those v has: the others are
-// ignored, whatever they hold).
-func decodeObject(body []byte, v any, what string, strict bool, taken ...string) error {
+// in errors ("the request body", "webhook body"). With only nil, a field v
+// does not have is refused too, and so is any key given twice; else only
+// the keys in only, folded (see foldKey), may not repeat (those v has: the
+// others are ignored, whatever they hold).
+func decodeObject(body []byte, v any, what string, only map[string]bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(http.StatusBadRequest, what+" is empty: send a JSON object")
-	}
-	var only map[string]bool
-	if !strict {
-		only = map[string]bool{}
-		for _, k := range taken {
-			only[foldKey(k)] = true
-		}
 	}
 	key, err := repeatedKey(body, only)
 	switch {
@@ -64,7 +57,7 @@ func decodeObject(body []byte, v any, what string, strict bool, taken ...string)
 		return errorf(http.StatusBadRequest, what+" gives the key "+strconv.Quote(key)+" more than once")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if strict {
+	if only == nil {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {

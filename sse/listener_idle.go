@@ -15,7 +15,8 @@ const freshGrace = time.Second
 
 // waitLists are the connections waiting for a request, each list oldest
 // first: new ones (no request yet) and idle ones (kept alive after one).
-// The Listener's mu guards them; their zero value is empty.
+// They are kept only under a node cap (Max). The Listener's mu guards
+// them; their zero value is empty.
 type waitLists struct {
 	fresh, idle list.List
 }
@@ -46,7 +47,7 @@ func (l *Listener) connState(c net.Conn, st http.ConnState) {
 		return
 	}
 	cc, ok := c.(*countedConn)
-	if !ok {
+	if !ok || l.lim.Max <= 0 { // without a cap, takeSlot never reads the lists
 		return
 	}
 	l.mu.Lock()

@@ -102,8 +102,9 @@ func TestIdleTimeoutShrinksUnderLoad(t *testing.T) {
 // its request within a round trip of connecting.
 func TestSilentConnectionsGetAGrace(t *testing.T) {
 	ts := newCapsTest(t, sse.Limits{Max: 2})
+	// The server accepts in order and runs the StateNew hook of each
+	// connection before accepting the next: both wait by the third's turn.
 	silent := []*client{ts.dial("127.0.0.1"), ts.dial("127.0.0.1")}
-	time.Sleep(100 * time.Millisecond) // both accepted
 	if a := ts.dial("127.0.0.2").do(t, "GET", "/"); a.status != 503 {
 		t.Fatalf("at the cap, with connections just opened: %+v, want 503", a)
 	}

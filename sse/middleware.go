@@ -241,7 +241,7 @@ func (h *Handler) sameSite(next http.HandlerFunc) http.HandlerFunc {
 // servers) sends none of them, and passes.
 func (h *Handler) crossSite(r *http.Request) string {
 	if origin := r.Header.Get("Origin"); origin != "" {
-		if !h.ownOrigin(origin, r) && !slices.Contains(h.cors.origins, origin) {
+		if !h.allowedOrigin(origin, r) {
 			return "the origin " + origin + " is not in -allowed-origins"
 		}
 		return ""
@@ -257,7 +257,7 @@ func (h *Handler) crossSite(r *http.Request) string {
 		if err != nil || u.Host == "" {
 			return "its Referer is no page's address"
 		}
-		if origin := serializedOrigin(u); !h.ownOrigin(origin, r) && !slices.Contains(h.cors.origins, origin) {
+		if origin := serializedOrigin(u); !h.allowedOrigin(origin, r) {
 			return "a page at " + origin + ", not in -allowed-origins, made this browser send it"
 		}
 		return ""
@@ -266,6 +266,12 @@ func (h *Handler) crossSite(r *http.Request) string {
 		return "a browser's request without Origin, Sec-Fetch-Site or Referer, as another site's page can make it send"
 	}
 	return ""
+}
+
+// allowedOrigin reports whether a page at origin may call r's route: it
+// is the gateway's own, or listed in AllowedOrigins.
+func (h *Handler) allowedOrigin(origin string, r *http.Request) bool {
+	return h.ownOrigin(origin, r) || slices.Contains(h.cors.origins, origin)
 }
 
 // ownOrigin reports whether origin is the one r was sent to: the same

@@ -6,15 +6,21 @@ import (
 	"time"
 )
 
-// refusalLog is the Handler's log handler: it passes every record on, and
-// samples the log of refused requests (see logRefusal). Of each kind of
-// refusal (route, status and reason code), the first in each interval is
-// logged at Info, with how many of its kind went unlogged before it, and
-// the rest at Debug: a flood of bad requests then writes a few lines a
-// minute, not one per request, unless the log level is debug.
+// handlerLog is the Handler's logger, with the sampler of the refused
+// requests it logs (see logRequestError). A logger made from it (With,
+// WithGroup) is a plain *slog.Logger, which writeError does not take.
+type handlerLog struct {
+	*slog.Logger
+	refusals *refusalLog
+}
+
+// refusalLog samples the log of refused requests (see logRequestError).
+// Of each kind of refusal (route, status and reason code), the first in
+// each interval is logged at Info, with how many of its kind went unlogged
+// before it, and the rest at Debug: a flood of bad requests then writes a
+// few lines a minute, not one per request, unless the log level is debug.
 // pushgate_http_requests_total still counts every answer.
 type refusalLog struct {
-	slog.Handler
 	every time.Duration
 
 	mu    sync.Mutex // protects kinds
@@ -30,8 +36,8 @@ type refusalKind struct {
 // Kinds are few (routes times statuses), so it is never reached in use.
 const maxRefusalKinds = 1024
 
-func newRefusalLog(h slog.Handler, every time.Duration) *refusalLog {
-	return &refusalLog{Handler: h, every: every, kinds: make(map[string]*refusalKind)}
+func newRefusalLog(every time.Duration) *refusalLog {
+	return &refusalLog{every: every, kinds: make(map[string]*refusalKind)}
 }
 
 // admit reports whether a refusal of kind is logged now, and how many of

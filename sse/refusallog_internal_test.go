@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 )
@@ -9,7 +8,7 @@ import (
 // TestRefusalLogAdmit: of each kind, the first in an interval is logged,
 // and the next one logged says how many were not in between.
 func TestRefusalLogAdmit(t *testing.T) {
-	l := newRefusalLog(slog.DiscardHandler, time.Minute)
+	l := newRefusalLog(time.Minute)
 	t0 := time.Now()
 	if ok, n := l.admit("/webhooks/token 401", t0); !ok || n != 0 {
 		t.Fatalf("the first: %v %d, want logged", ok, n)

@@ -3,7 +3,6 @@ package sse
 import (
 	"context"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -16,7 +15,7 @@ import (
 // the SSE streams.
 type Handler struct {
 	cfg         Config
-	log         *slog.Logger
+	log         *handlerLog
 	router      *mux.Router
 	sessions    *sessions
 	index       *index                  // the page's index.html; nil without a Page
@@ -51,7 +50,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		cfg:         cfg,
-		log:         slog.New(newRefusalLog(cfg.Logger.Handler(), time.Minute)), // refusals are sampled
+		log:         &handlerLog{Logger: cfg.Logger, refusals: newRefusalLog(time.Minute)}, // refusals are sampled
 		headers:     securityHeaders(cfg.FlowOrigins, cfg.FrameAncestors, cfg.IframePermissions),
 		limits:      newRateLimits(cfg.SessionsPerMinute, cfg.SessionBurst),
 		apiLimits:   newRateLimits(cfg.APIRequestsPerMinute, cfg.APIBurst),

@@ -292,7 +292,7 @@ func decodeBody(r *http.Request, v any, emptyOK bool) error {
 	if !jsonContentType(r) {
 		return errorf(http.StatusUnsupportedMediaType, "the request body must be JSON, sent with Content-Type: application/json")
 	}
-	return decodeObject(body, v, "the request body", true)
+	return decodeObject(body, v, "the request body", nil)
 }
 
 // printable reports whether s is valid UTF-8 without control characters.

@@ -23,6 +23,10 @@ type webhookPayload struct {
 	OnboardingStatus string `json:"onboardingStatus"`
 }
 
+// webhookKeys are the webhook body's keys pushgate reads, folded (see
+// foldKey): only these may not be given twice.
+var webhookKeys = map[string]bool{foldKey("interviewId"): true, foldKey("onboardingStatus"): true}
+
 // webhook takes a status change the upstream pushes and hands it to the
 // poller, which publishes it with the same numbering and dedupe as polled
 // changes. Unknown interviews are acknowledged and ignored, so the
@@ -46,18 +50,19 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 	if !h.webhookSourceAllowed(r) {
 		return "refused", errorf(http.StatusForbidden, "webhook calls are not taken from this address")
 	}
-	if err := h.webhookThrottled(r); err != nil {
+	key := h.clientKey(r)
+	if err := h.webhookThrottled(r, key); err != nil {
 		return "refused", err
 	}
 	if err := h.webhookAuthorized(r); err != nil {
-		h.webhookFailures.spend(h.clientKey(r))
+		h.webhookFailures.spend(key)
 		return "refused", err
 	}
 	var p webhookPayload
 	body, err := readBody(r)
 	if err == nil {
 		// Fields beyond the payload's are taken: the upstream may add some.
-		err = decodeObject(body, &p, "webhook body", false, "interviewId", "onboardingStatus")
+		err = decodeObject(body, &p, "webhook body", webhookKeys)
 	}
 	if err != nil {
 		return "refused", err

@@ -3,10 +3,8 @@ package sse
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,8 +69,9 @@ func (h *Handler) webhookAuthorized(r *http.Request) error {
 // so that any number of the upstream's calls may be in flight at once;
 // guesses sent together may therefore pass it before the failures among
 // them are spent: those in flight at once, beyond the allowance.
-func (h *Handler) webhookThrottled(r *http.Request) error {
-	wait := h.webhookFailures.blocked(h.clientKey(r))
+// key is r's clientKey.
+func (h *Handler) webhookThrottled(r *http.Request, key string) error {
+	wait := h.webhookFailures.blocked(key)
 	if wait <= 0 {
 		return nil
 	}
@@ -112,12 +111,13 @@ func (h *Handler) webhookToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errorf(http.StatusForbidden, "webhook calls are not taken from this address"))
 		return
 	}
-	if err := h.webhookThrottled(r); err != nil {
+	key := h.clientKey(r)
+	if err := h.webhookThrottled(r, key); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
 	if !h.clientAuthenticated(r) {
-		h.webhookFailures.spend(h.clientKey(r))
+		h.webhookFailures.spend(key)
 		h.oauthError(w, r, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret (send them with HTTP Basic authentication)")
 		return
 	}
@@ -126,11 +126,9 @@ func (h *Handler) webhookToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// RFC 6749 section 3.2: no parameter more than once.
-	for _, k := range slices.Sorted(maps.Keys(r.PostForm)) {
-		if len(r.PostForm[k]) > 1 {
-			h.oauthError(w, r, http.StatusBadRequest, "invalid_request", k+" given more than once")
-			return
-		}
+	if k, ok := repeatedParam(r.PostForm); ok {
+		h.oauthError(w, r, http.StatusBadRequest, "invalid_request", k+" given more than once")
+		return
 	}
 	switch grant := r.PostForm.Get("grant_type"); grant {
 	case "client_credentials":

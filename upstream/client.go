@@ -228,7 +228,7 @@ func (c *Client) roundTrip(parent context.Context, rq request) (int, []byte, *Er
 			session:    rq.session,
 		}
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			e.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
 		return code, nil, e
 	}
@@ -294,8 +294,10 @@ func malformed(op string, code int, err error) *Error {
 	return &Error{Op: op, StatusCode: code, Kind: ErrMalformed, Err: err}
 }
 
-// retryAfter parses a Retry-After value: delay seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
+// RetryAfter parses a Retry-After value, delay seconds or an HTTP date,
+// as the wait from now: zero when absent, unreadable or past, at most 24
+// hours.
+func RetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0

@@ -160,10 +160,26 @@ func TestClusterLateWebhooksAndExpiry(t *testing.T) {
 	c.hook(lagging, "POST_PROCESSING_FINISHED", 1)
 	c.hook(lagging, "FACE_VALIDATION_FINISHED", 2)
 	c.setAll(lagging, "POST_PROCESSING_FINISHED") // the upstream's reads lag behind its webhooks
-	c.setAll(expiredByRead, "EXPIRED")            // a flow timeout ran out: reads bring it
-	c.hook(expiredByHook, "EXPIRED", 2)           // ... and the webhook
-	time.Sleep(3 * clusterInterval)               // safety polls read the lagging status
-	c.hook(lagging, "ID_VALIDATION_FINISHED", 2)  // the upstream's late retries
+	before := c.callsByInterview(lagging)
+	c.setAll(expiredByRead, "EXPIRED")  // a flow timeout ran out: reads bring it
+	c.hook(expiredByHook, "EXPIRED", 2) // ... and the webhook
+	// Safety polls read the lagging status: two reads each, so that the
+	// first read since setAll has been answered and taken in.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		now, read := c.callsByInterview(lagging), 0
+		for id, n := range now {
+			if n >= before[id]+2 {
+				read++
+			}
+		}
+		if read == len(lagging) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("safety polls read %d of %d lagging interviews twice within 20s", read, len(lagging))
+		}
+	}
+	c.hook(lagging, "ID_VALIDATION_FINISHED", 2) // the upstream's late retries
 	c.hook(lagging, "POST_PROCESSING_FINISHED", 1)
 	c.hook(lagging, "UNKNOWN", 0)
 	for _, s := range lagging {

@@ -180,6 +180,9 @@ func usage(fs *flag.FlagSet, out io.Writer) {
 
 // finish checks the values and fills the gateway's lists from theirs.
 func (c *config) finish() error {
+	// Split before validate, which checks them.
+	c.gw.HTTP.Flows = splitList(c.flowIDs)
+	c.gw.HTTP.APITokens = splitList(c.apiTokens)
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -187,8 +190,6 @@ func (c *config) finish() error {
 	c.gw.FlowOrigins = splitList(c.flowOrigins)
 	c.gw.HTTP.IframePermissions = splitList(c.permissions)
 	c.gw.HTTP.Languages = splitList(c.languages)
-	c.gw.HTTP.Flows = splitList(c.flowIDs)
-	c.gw.HTTP.APITokens = splitList(c.apiTokens)
 	if c.previousUntil != "" {
 		until, err := time.Parse(time.RFC3339, c.previousUntil)
 		if err != nil {
@@ -221,11 +222,10 @@ func (c *config) finish() error {
 
 func (c *config) validate() error {
 	g := &c.gw
-	flows := splitList(c.flowIDs)
-	if g.Upstream.BaseURL != "" && (g.Upstream.APIKey == "" || len(flows) == 0) {
+	if g.Upstream.BaseURL != "" && (g.Upstream.APIKey == "" || len(g.HTTP.Flows) == 0) {
 		return errors.New("-upstream needs -api-key and -flow-id")
 	}
-	if err := sse.CheckFlows(flows); err != nil {
+	if err := sse.CheckFlows(g.HTTP.Flows); err != nil {
 		return fmt.Errorf("-flow-id: %w", err)
 	}
 	if g.Secret != "" && len(g.Secret) < 16 {
@@ -241,14 +241,17 @@ func (c *config) validate() error {
 		return errors.New("-webhook-client-id and -webhook-client-secret go together")
 	}
 	for _, f := range []struct{ name, value string }{{"-webhook-secret", g.HTTP.WebhookSecret}, {"-webhook-client-secret", g.HTTP.WebhookClientSecret}} {
-		if f.value != "" && len(f.value) < 32 {
-			return fmt.Errorf("%s must be at least 32 bytes (e.g. openssl rand -hex 32): a shorter one can be guessed", f.name)
+		if f.value == "" {
+			continue
+		}
+		if err := sse.CheckWebhookSecret(f.value); err != nil {
+			return fmt.Errorf("%s %w", f.name, err)
 		}
 	}
 	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 || g.HTTP.NodeSessionBurst <= 0 || g.HTTP.ScoreBurst <= 0 {
 		return errors.New("-session-burst, -max-session-burst, -score-burst and -api-burst must be positive")
 	}
-	for _, t := range splitList(c.apiTokens) {
+	for _, t := range g.HTTP.APITokens {
 		if len(t) < 16 || strings.ContainsAny(t, " \t") {
 			return errors.New("-api-token: each API token must be at least 16 bytes, without spaces")
 		}
@@ -256,7 +259,7 @@ func (c *config) validate() error {
 	if g.HTTP.ClientIPHeader != "" && c.trustedProxies == "" {
 		return errors.New("-client-ip-header needs -trusted-proxies: without them any client could name its own address")
 	}
-	if !c.publicSessions && len(splitList(c.apiTokens)) == 0 {
+	if !c.publicSessions && len(g.HTTP.APITokens) == 0 {
 		return errors.New("-public-sessions=false needs -api-token: without the server API nothing could start a session")
 	}
 	if g.Broker.MaxPerInterview == 0 || g.Broker.MaxPerClient == 0 {

@@ -69,14 +69,27 @@ func (n *Node) Release(interviewID string) {
 	_, ours := n.held[interviewID]
 	delete(n.held, interviewID)
 	n.mu.Unlock()
-	if !ours || n.down.Load() {
+	if ours {
+		n.release([]string{interviewID})
+	}
+}
+
+// release gives up the leases of the interviews ids, which this node
+// held, in one round trip under one command timeout however many there
+// are. Out of reach, they lapse within LeaseTTL.
+func (n *Node) release(ids []string) {
+	if len(ids) == 0 || n.down.Load() {
 		return
 	}
-	n.metrics.lease("released")
 	ctx, cancel := n.op(context.Background()) // also during Close
 	defer cancel()
-	if err := releaseScript.Run(ctx, n.rdb, []string{n.key(interviewID, "lease")}, n.id).Err(); err != nil {
-		n.fail(err) // the lease expires by itself
+	pipe := n.rdb.Pipeline()
+	for _, id := range ids {
+		releaseScript.Eval(ctx, pipe, []string{n.key(id, "lease")}, n.id)
+		n.metrics.lease("released")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		n.fail(err)
 	}
 }
 

@@ -43,12 +43,8 @@ func TestLeasesHeldWhileDegraded(t *testing.T) {
 		t.Fatalf("leases held %v before the outage, want 2", v)
 	}
 	srv.Stop()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Degraded() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("Redis stopped but the node does not report itself degraded")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !eventually(5*time.Second, func() bool { return n.Degraded() != "" }) {
+		t.Fatal("Redis stopped but the node does not report itself degraded")
 	}
 	for range 3 { // over more than a lease TTL: nothing comes back
 		if v, d := gauge(t, reg, "pushgate_cluster_leases_held"), gauge(t, reg, "pushgate_cluster_degraded"); v != 0 || d != 1 {
@@ -57,12 +53,8 @@ func TestLeasesHeldWhileDegraded(t *testing.T) {
 		time.Sleep(ttl / 2)
 	}
 	srv.Restart() // empty
-	deadline = time.Now().Add(5 * time.Second)
-	for n.Degraded() != "" {
-		if time.Now().After(deadline) {
-			t.Fatal("Redis is back but the node still reports itself degraded")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !eventually(5*time.Second, func() bool { return n.Degraded() == "" }) {
+		t.Fatal("Redis is back but the node still reports itself degraded")
 	}
 	if v := gauge(t, reg, "pushgate_cluster_leases_held"); v != 0 {
 		t.Fatalf("leases held %v once Redis is back empty, before any Lead; want 0", v)

@@ -122,14 +122,11 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	opt, err := redis.ParseURL(cfg.URL)
+	opt, err := ClientOptions(cfg.URL, cfg.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("rediscluster: URL: %w", err)
 	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout
 	opt.MaxRetries = 1 // a failover, not a retry loop, answers an outage
-	opt.DisableIdentity = true
-	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	sealer, err := newSealer(cfg.Secret, cfg.PreviousSecret)
 	if err != nil {
 		return nil, err
@@ -167,6 +164,21 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// ClientOptions are the options of a client of the Redis at url (see
+// Config.URL), as the Node's own: dials, reads and writes cut at timeout,
+// and no CLIENT SETINFO or MAINT_NOTIFICATIONS handshake, which older
+// servers refuse. Retries are left to the caller.
+func ClientOptions(url string, timeout time.Duration) (*redis.Options, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = timeout, timeout, timeout
+	opt.DisableIdentity = true
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return opt, nil
+}
+
 // ID is the value this node writes into the leases it holds.
 func (n *Node) ID() string { return n.id }
 
@@ -184,8 +196,7 @@ func (n *Node) close() {
 	n.wg.Wait()
 }
 
-// releaseAll gives up every lease this node holds in one round trip, under
-// one command timeout however many there are.
+// releaseAll gives up every lease this node holds (see release).
 func (n *Node) releaseAll() {
 	n.mu.Lock()
 	ids := make([]string, 0, len(n.held))
@@ -194,19 +205,7 @@ func (n *Node) releaseAll() {
 	}
 	clear(n.held)
 	n.mu.Unlock()
-	if len(ids) == 0 || n.down.Load() {
-		return // out of reach: they lapse within LeaseTTL
-	}
-	ctx, cancel := n.op(context.Background())
-	defer cancel()
-	pipe := n.rdb.Pipeline()
-	for _, id := range ids {
-		releaseScript.Eval(ctx, pipe, []string{n.key(id, "lease")}, n.id)
-		n.metrics.lease("released")
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		n.fail(err)
-	}
+	n.release(ids)
 }
 
 // Degraded says why this node serves alone ("" when it does not): it is

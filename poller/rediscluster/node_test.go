@@ -162,12 +162,8 @@ func TestOutageDegradesThenResyncs(t *testing.T) {
 		t.Fatalf("Lead = %v, %v, degraded %q", wait, err, n.Degraded())
 	}
 	srv.Stop()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Degraded() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("Redis stopped but the node does not report itself degraded")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !eventually(5*time.Second, func() bool { return n.Degraded() != "" }) {
+		t.Fatal("Redis stopped but the node does not report itself degraded")
 	}
 	began := time.Now()
 	if _, err := n.Lead(ctx, "other"); err != ErrUnavailable || time.Since(began) > 50*time.Millisecond {
@@ -286,10 +282,7 @@ func TestPushOnAnyNodeReachesAll(t *testing.T) {
 	if err != nil || !changed || u.Seq <= first.Seq {
 		t.Fatalf("push on the other node = %+v, %v, %v; want a new change above %d", u, changed, err, first.Seq)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(recs[0].Of("iv")) < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(5*time.Second, func() bool { return len(recs[0].Of("iv")) >= 2 })
 	if got := recs[0].Of("iv"); !slices.Equal(got, []poller.Update{first, u}) {
 		t.Fatalf("the watching node published %v, want %v then the pushed %v", got, first, u)
 	}
@@ -314,6 +307,18 @@ func next(t *testing.T, n *Node) poller.Change {
 		t.Fatal("no change heard within 5s")
 		return poller.Change{}
 	}
+}
+
+// eventually reports whether cond holds within wait, polling it.
+func eventually(wait time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }
 
 // drainResyncs takes the Resync a new subscription owes.

@@ -43,14 +43,11 @@ func TestFollowerReadsAloneOnceRedisIsGone(t *testing.T) {
 
 	srv.Stop()
 	srcB.Set("iv", "ID_VALIDATION_FINISHED")
-	deadline := time.Now().Add(15 * time.Second) // a guard: the lease alone would hold b back a minute
-	for {
-		if got := recB.Of("iv"); len(got) > 0 && got[len(got)-1].Status == "ID_VALIDATION_FINISHED" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b, cut off from Redis, has not read the interview alone after 15 s (its reads: %d); it waits for a's minute-long lease", srcB.Calls("iv"))
-		}
-		time.Sleep(20 * time.Millisecond)
+	read := func() bool {
+		got := recB.Of("iv")
+		return len(got) > 0 && got[len(got)-1].Status == "ID_VALIDATION_FINISHED"
+	}
+	if !eventually(15*time.Second, read) { // a guard: the lease alone would hold b back a minute
+		t.Fatalf("b, cut off from Redis, has not read the interview alone after 15 s (its reads: %d); it waits for a's minute-long lease", srcB.Calls("iv"))
 	}
 }

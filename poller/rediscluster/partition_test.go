@@ -430,12 +430,16 @@ func TestOutageNeverBringsBackAMovedPastStatus(t *testing.T) {
 	}
 	time.Sleep(interval)
 	src.Set("iv", "POST_PROCESSING_FINISHED") // what A reads alone, after the pushes
-	time.Sleep(3 * interval)
+	eventually(5*time.Second, func() bool { u, _ := a.Last("iv"); return u.Status == "POST_PROCESSING_FINISHED" })
 	if u, _ := a.Last("iv"); u.Status != "POST_PROCESSING_FINISHED" {
 		t.Fatalf("a alone: %+v", u)
 	}
 	pa.heal()
-	time.Sleep(time.Second)
+	eventually(10*time.Second, func() bool {
+		ua, _ := a.Last("iv")
+		ub, _ := b.Last("iv")
+		return ua.Status == "FACE_VALIDATION_FINISHED" && ua == ub
+	})
 
 	ua, _ := a.Last("iv")
 	ub, _ := b.Last("iv")
@@ -470,7 +474,7 @@ func TestOutageEndNeverMovesTheStatusBack(t *testing.T) {
 
 	pa.off.Store(true)
 	src.Set("iv", poller.StatusFinished)
-	time.Sleep(3 * interval)
+	eventually(5*time.Second, func() bool { u, _ := a.Last("iv"); return u.Status == poller.StatusFinished })
 	if u, _ := a.Last("iv"); u.Status != poller.StatusFinished {
 		t.Fatalf("a alone: %+v", u)
 	}
@@ -478,7 +482,11 @@ func TestOutageEndNeverMovesTheStatusBack(t *testing.T) {
 		t.Fatalf("push EXPIRED on b: %+v, %v, %v", u, changed, err)
 	}
 	pa.heal()
-	time.Sleep(time.Second)
+	eventually(10*time.Second, func() bool {
+		ua, _ := a.Last("iv")
+		ub, _ := b.Last("iv")
+		return ua.End == poller.EndExpired && ub.End == poller.EndExpired && ua.Seq == ub.Seq
+	})
 
 	ua, _ := a.Last("iv")
 	ub, _ := b.Last("iv")

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,9 +34,9 @@ type Receiver struct {
 	keys   [][]byte
 	answer func(n int, a Attempt) (int, http.Header)
 
-	mu       sync.Mutex // protects attempts
+	mu       sync.Mutex // protects attempts, changed
 	attempts []Attempt
-	changed  chan struct{}
+	changed  chan struct{} // closed, and made anew, at each attempt
 }
 
 // Attempt is one call the receiver got.
@@ -75,7 +76,7 @@ func New(t testing.TB, answer func(n int, a Attempt) (int, http.Header), secrets
 	if len(secrets) == 0 {
 		secrets = []string{Secret}
 	}
-	r := &Receiver{t: t, answer: answer, changed: make(chan struct{}, 1)}
+	r := &Receiver{t: t, answer: answer, changed: make(chan struct{})}
 	for _, s := range secrets {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
 		if err != nil {
@@ -101,15 +102,13 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		a.Code, hdr = r.answer(n, a)
 	}
 	r.attempts = append(r.attempts, a)
+	close(r.changed)
+	r.changed = make(chan struct{})
 	r.mu.Unlock()
 	for k, v := range hdr {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(a.Code)
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
 }
 
 // verify checks one of the v1 signatures against one of the keys.
@@ -156,18 +155,11 @@ func (r *Receiver) Accepted() []Attempt {
 // after within (a guard against hanging, not a measurement).
 func (r *Receiver) WaitAccepted(n int, within time.Duration) []Attempt {
 	r.t.Helper()
-	deadline := time.After(within)
-	for {
-		if got := r.Accepted(); len(got) >= n {
-			return got
-		}
-		select {
-		case <-r.changed:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			r.t.Fatalf("after %v: %d attempts accepted, want %d (all attempts: %d)", within, len(r.Accepted()), n, len(r.All()))
-		}
-	}
+	var got []Attempt
+	r.waitFor(within, func() bool { got = r.Accepted(); return len(got) >= n }, func() string {
+		return fmt.Sprintf("%d attempts accepted, want %d (all attempts: %d)", len(r.Accepted()), n, len(r.All()))
+	})
+	return got
 }
 
 // Unique returns the accepted attempts, each webhook-id once (its first
@@ -189,34 +181,39 @@ func Unique(accepted []Attempt) (first []Attempt, duplicates int) {
 // fails the test after within, and returns them as Unique does.
 func (r *Receiver) WaitUnique(n int, within time.Duration) (first []Attempt, duplicates int) {
 	r.t.Helper()
-	deadline := time.After(within)
-	for {
-		if first, duplicates = Unique(r.Accepted()); len(first) >= n {
-			return first, duplicates
-		}
-		select {
-		case <-r.changed:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			r.t.Fatalf("after %v: %d distinct events accepted, want %d (all attempts: %d)", within, len(first), n, len(r.All()))
-		}
-	}
+	r.waitFor(within, func() bool { first, duplicates = Unique(r.Accepted()); return len(first) >= n }, func() string {
+		return fmt.Sprintf("%d distinct events accepted, want %d (all attempts: %d)", len(first), n, len(r.All()))
+	})
+	return first, duplicates
 }
 
 // WaitAttempts waits until n attempts came, whatever their answers, or
 // fails the test after within.
 func (r *Receiver) WaitAttempts(n int, within time.Duration) []Attempt {
 	r.t.Helper()
+	var all []Attempt
+	r.waitFor(within, func() bool { all = r.All(); return len(all) >= n }, func() string {
+		return fmt.Sprintf("%d attempts, want %d", len(r.All()), n)
+	})
+	return all
+}
+
+// waitFor waits until cond holds, checked at each attempt, or fails the
+// test after within, with what describe says.
+func (r *Receiver) waitFor(within time.Duration, cond func() bool, describe func() string) {
+	r.t.Helper()
 	deadline := time.After(within)
 	for {
-		if all := r.All(); len(all) >= n {
-			return all
+		r.mu.Lock()
+		changed := r.changed // taken before cond: no attempt goes unseen
+		r.mu.Unlock()
+		if cond() {
+			return
 		}
 		select {
-		case <-r.changed:
-		case <-time.After(20 * time.Millisecond):
+		case <-changed:
 		case <-deadline:
-			r.t.Fatalf("after %v: %d attempts, want %d", within, len(r.All()), n)
+			r.t.Fatalf("after %v: %s", within, describe())
 		}
 	}
 }

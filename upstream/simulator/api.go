@@ -39,10 +39,6 @@ func (s *Simulator) api(o op, h http.HandlerFunc) http.Handler {
 // names: the same interview and token, with existingSession true and its
 // start options as they were. An unknown or deleted interviewId gets 404.
 func (s *Simulator) start(w http.ResponseWriter, r *http.Request) {
-	if !s.apiKeyOK(r) {
-		writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
-		return
-	}
 	var body struct {
 		StartOptions
 		InterviewID string `json:"interviewId"` // a session to resume
@@ -153,8 +149,8 @@ func (s *Simulator) sessionUsable(w http.ResponseWriter, r *http.Request, iv int
 	return false
 }
 
-// withAPIKey answers 403 to a call without the API key, before h: the
-// /omni/... routes that take a session token want both.
+// withAPIKey answers 403 to a call without the API key, before h: each
+// upstream API route but the /0/... ones (a session token alone) wants it.
 func (s *Simulator) withAPIKey(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.apiKeyOK(r) {
@@ -189,14 +185,10 @@ func (s *Simulator) sessionOrAdmin(h func(http.ResponseWriter, *http.Request, in
 	})
 }
 
-// admin checks the API key and admin token, then resolves the interview from
-// the id query parameter.
+// admin checks the admin token, then resolves the interview from the id
+// query parameter. The API key is checked before it (withAPIKey).
 func (s *Simulator) admin(h func(http.ResponseWriter, *http.Request, interview)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.apiKeyOK(r) {
-			writeError(w, r, http.StatusForbidden, "invalid or missing x-api-key")
-			return
-		}
 		if msg := s.adminTokenRefused(r.Header.Get("X-Incode-Hardware-Id")); msg != "" {
 			writeError(w, r, http.StatusUnauthorized, msg)
 			return

@@ -219,12 +219,12 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Simulator) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	get, post := http.MethodGet, http.MethodPost
-	handle(m, "/omni/start", map[string]http.Handler{post: s.api(opStart, s.start)})
-	handle(m, "/executive/log-in", map[string]http.Handler{post: s.api(opLogIn, s.logIn)})
+	handle(m, "/omni/start", map[string]http.Handler{post: s.api(opStart, s.withAPIKey(s.start))})
+	handle(m, "/executive/log-in", map[string]http.Handler{post: s.api(opLogIn, s.withAPIKey(s.logIn))})
 	handle(m, "/0/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.session(s.onboardingURL))})
 	handle(m, "/omni/onboarding-url", map[string]http.Handler{get: s.api(opOnboardingURL, s.withAPIKey(s.session(s.onboardingURL)))})
 	handle(m, "/0/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.session(s.status))})
-	handle(m, "/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.admin(s.status))})
+	handle(m, "/omni/get/onboarding/status", map[string]http.Handler{get: s.api(opStatus, s.withAPIKey(s.admin(s.status)))})
 	handle(m, "/0/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.session(s.score))})
 	handle(m, "/omni/get/score", map[string]http.Handler{get: s.api(opScore, s.sessionOrAdmin(s.score))})
 	handle(m, "/omni/finish-status", map[string]http.Handler{get: s.api(opFinish, s.withAPIKey(s.session(s.finish)))})

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
+	"github.com/pushgate/pushgate/poller/rediscluster"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
 )
@@ -67,17 +67,15 @@ func (g *Gateway) newRelay() error {
 // never settles (the node died) is taken over after three attempt
 // timeouts: room for the verdict's read and the attempt itself.
 func (g *Gateway) redisQueue(rc relay.Config) (relay.Queue, error) {
-	opts, err := redis.ParseURL(g.cfg.Redis.URL)
+	// Every call is cut at a second, and never retried by the client: the
+	// relay makes a failed call again itself, which is safe, as an Add
+	// queues each event once (its seen keys) and a settle acts only on the
+	// head of its lane that has its delivery's id.
+	opts, err := rediscluster.ClientOptions(g.cfg.Redis.URL, time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: the relay's Redis URL: %w", err)
 	}
-	// Every call is cut at a second, and never retried by the client: an
-	// Add whose answer was lost would queue the events twice, and one that
-	// fails leaves them in the relay's memory, which tries again.
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
 	opts.ContextTimeoutEnabled, opts.MaxRetries = true, -1
-	opts.DisableIdentity = true // as the cluster's client: no CLIENT SETINFO, which older servers refuse
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	client := redis.NewClient(opts)
 	g.onClose("relay redis client", func() { client.Close() })
 	timeout := cmp.Or(rc.Timeout, relay.DefaultTimeout)

@@ -234,6 +234,18 @@ func nextSeq(prev, after uint64, u Update) uint64 {
 	return stamp*viewSpan + pathOf(viewIn(after)).then(viewOf(u)).view()
 }
 
+// Stamped returns when the change numbered seq was numbered: when the node
+// that read it, or took its webhook, did so (by that node's clock), unless
+// the stamp was raised above an id numbered before (a client's, or
+// another node's, up to floorAhead ahead of the clock). Ids numbered
+// before ids carried a stamp give the zero time.
+func Stamped(seq uint64) time.Time {
+	if seq < stampedFrom {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(seq / viewSpan))
+}
+
 // Shows reports whether a client holding the event id held shows the
 // change numbered seq, or is past it (see path.passed): the same status
 // (one change two nodes numbered apart, while their cluster was out of

@@ -29,6 +29,9 @@ func newMetrics(reg prometheus.Registerer, m *Manager) (*metrics, error) {
 			Help: "Times a probe saw the upstream answer again after a failed probe; each cut the calls in flight and read every interview at once.",
 		}),
 	}
+	for _, answer := range []string{"memory", "single", "shared", "failed"} {
+		mt.reads.WithLabelValues(answer) // at 0 from the start, as rules expect
+	}
 	collectors := []prometheus.Collector{
 		mt.reads, mt.changes, mt.recoveries,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{

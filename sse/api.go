@@ -146,19 +146,28 @@ func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readiness says why the node is not ready (reason: draining,
+// upstream_unavailable), or serves degraded (degraded: cluster_degraded),
+// and what caused it; all empty when it is ready.
+func (h *Handler) readiness() (reason, cause, degraded string) {
+	if h.unready.Load() {
+		return "draining", "", ""
+	}
+	if err := h.cfg.Statuses.Ready(); err != nil {
+		return "upstream_unavailable", err.Error(), ""
+	}
+	if why := h.cfg.Statuses.Degraded(); why != "" {
+		return "", why, "cluster_degraded"
+	}
+	return "", "", ""
+}
+
 // readyz answers 503 while shutting down or while the upstream cannot
 // serve, and says when the node serves in a degraded mode. Its body names
 // a reason code only; what caused it goes to the log, once per change, so
 // a probe every few seconds does not flood it.
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
-	reason, cause, degraded := "", "", ""
-	if h.unready.Load() {
-		reason = "draining"
-	} else if err := h.cfg.Statuses.Ready(); err != nil {
-		reason, cause = "upstream_unavailable", err.Error()
-	} else if why := h.cfg.Statuses.Degraded(); why != "" {
-		degraded, cause = "cluster_degraded", why
-	}
+	reason, cause, degraded := h.readiness()
 	state := reason + "/" + degraded
 	if last := h.readyState.Swap(&state); last == nil || *last != state {
 		switch {

@@ -122,7 +122,10 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	srv.AutoReplay = false
 	srv.AutoStream = false
 	srv.BufferSize = streamBuffer
-	srv.Headers = map[string]string{"X-Accel-Buffering": "no"}
+	// Proxies must pass a stream through as it comes: X-Accel-Buffering
+	// for nginx, no-transform for those that would compress or buffer it
+	// (Cloudflare, some CDNs and corporate proxies).
+	srv.Headers = map[string]string{"X-Accel-Buffering": "no", "Cache-Control": "no-cache, no-transform"}
 	b := &Broker{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -211,6 +214,8 @@ func (b *Broker) join(c *conn) (err error) {
 	defer func() {
 		if err != nil {
 			b.metrics.reject(err)
+		} else {
+			b.metrics.connect()
 		}
 	}()
 	conns := b.streams[c.interviewID]

@@ -102,7 +102,8 @@ func (c *conn) Flush() {
 	if c.done {
 		return
 	}
-	events := 0 // status events in frame; a heartbeat has none
+	events := 0           // status events in frame; a heartbeat has none
+	var stamped time.Time // when a published change was numbered; zero for snapshots
 	if !c.started {
 		c.started = true
 		var snapshot []byte
@@ -129,12 +130,13 @@ func (c *conn) Flush() {
 			}
 			c.lastSeq = send
 			events = 1
+			stamped = poller.Stamped(seq)
 		}
 	}
 	if frame != nil && !c.send(frame) {
 		return
 	}
-	c.broker.metrics.deliver(events)
+	c.broker.metrics.deliver(events, stamped)
 	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && c.lastSeq != 0 && poller.Shows(c.lastSeq, u.Seq) {
 		c.finishLocked()
 	}

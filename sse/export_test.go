@@ -10,3 +10,11 @@ const MaxLimiterKeys = maxLimiterKeys
 func (h *Handler) LimiterKeys() (sessions, webhookFailures int) {
 	return h.limits.len(), h.webhookFailures.len()
 }
+
+// Waiting reports how many connections l tracks as waiting for a request:
+// new ones, and idle ones kept alive after one.
+func (l *Listener) Waiting() (fresh, idle int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waiting.fresh.Len(), l.waiting.idle.Len()
+}

@@ -34,7 +34,9 @@ func TestCheckFlowOriginList(t *testing.T) {
 		{[]string{"*"}, 0},
 	} {
 		reg := prometheus.NewRegistry()
-		m, err := newHandlerMetrics(reg)
+		h := &Handler{} // draining: its readiness reads nothing else
+		h.unready.Store(true)
+		m, err := newHandlerMetrics(reg, h)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package sse
 import (
 	"container/list"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -92,14 +93,16 @@ func LimitListener(ln net.Listener, lim Limits, reg prometheus.Registerer) (*Lis
 // Attach sets s up to serve l (see Listener): s's ConnState tells l which
 // connections wait for a request, and its ConnContext and Handler answer
 // the connections over a cap. Hooks s already has still run. Call it
-// before s.Serve(l).
+// before s.Serve(l), or s.Serve(tls.NewListener(l, config)): the caps see
+// through TLS, and over HTTP/2 a connection waits while none of its
+// streams is open.
 func (l *Listener) Attach(s *http.Server) {
 	state, connContext, h := s.ConnState, s.ConnContext, s.Handler
 	if h == nil {
 		h = http.DefaultServeMux
 	}
 	s.ConnState = func(c net.Conn, st http.ConnState) {
-		l.connState(c, st)
+		l.connState(beneathTLS(c), st)
 		if state != nil {
 			state(c, st)
 		}
@@ -108,13 +111,22 @@ func (l *Listener) Attach(s *http.Server) {
 		if connContext != nil {
 			ctx = connContext(ctx, c)
 		}
-		if oc, ok := c.(*overCapConn); ok {
+		if oc, ok := beneathTLS(c).(*overCapConn); ok {
 			ctx = context.WithValue(ctx, overCapKey{}, oc)
 		}
 		return ctx
 	}
 	s.Handler = l.overCapGuard(h)
 	l.attached.Store(true)
+}
+
+// beneathTLS returns the connection a TLS connection runs on: the server
+// of a tls.NewListener over a Listener sees its connections wrapped.
+func beneathTLS(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
 }
 
 // Addr is the address of the listener under the caps.
@@ -284,6 +296,12 @@ func newListenerMetrics(reg prometheus.Registerer, l *Listener) (*listenerMetric
 			Name: "pushgate_connections_closed_idle_total",
 			Help: "Connections closed while waiting for a request: node_limit (to let a new connection in at the node's cap), load (waited longer than allowed under load).",
 		}, []string{"reason"}),
+	}
+	for _, reason := range []string{"node_limit", "client_limit"} {
+		m.refused.WithLabelValues(reason) // at 0 from the start, as rules expect
+	}
+	for _, reason := range []string{"node_limit", "load"} {
+		m.closedIdle.WithLabelValues(reason)
 	}
 	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pushgate_connections_open",

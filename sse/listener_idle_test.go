@@ -14,14 +14,26 @@ import (
 
 // idle opens n connections from source that make one request each and
 // then stay open, idle, as browsers and load balancers keep them; the
-// first is the one idle longest.
+// first is the one idle longest. Each is idle in the listener's eyes
+// before the next is opened: the server marks a connection idle after its
+// answer went out, so a client may read the answer first.
 func idle(t *testing.T, ts *capsTest, source string, n int) []*client {
 	t.Helper()
+	l := ts.srv.Listener.(*sse.Listener)
+	_, before := l.Waiting()
 	out := make([]*client, n)
 	for i := range out {
 		out[i] = ts.dial(source)
 		if a := out[i].do(t, "GET", "/"); a.status != 200 {
 			t.Fatalf("idle connection %d within the caps: %+v", i, a)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, idle := l.Waiting(); idle >= before+i+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("idle connection %d not marked idle within 10s", i)
+			}
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -141,15 +142,16 @@ func (l *Listener) spoke(c *overCapConn) {
 // overCapKey marks the context of the requests of an overCapConn.
 type overCapKey struct{}
 
-// overCapGuard serves the probes of the connections over a cap, refuses
-// their other requests, and closes them after one answer.
+// overCapGuard serves the first probe of a connection over a cap, refuses
+// its other requests, and closes it after one answer (over HTTP/2, with a
+// GOAWAY: requests already sent on it are refused meanwhile).
 func (l *Listener) overCapGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		oc, ok := r.Context().Value(overCapKey{}).(*overCapConn)
 		switch {
 		case !ok:
 			next.ServeHTTP(w, r)
-		case probeRoute(r):
+		case probeRoute(r) && oc.served.CompareAndSwap(false, true):
 			w.Header().Set("Connection", "close")
 			next.ServeHTTP(w, r)
 		default:
@@ -169,6 +171,10 @@ type overCapConn struct {
 	by      time.Time
 	once    sync.Once
 	silent  *list.Element // its place in l.silentOver until it sends a request or closes; guarded by l.mu
+	// served is set by its first request: over HTTP/2 a connection may
+	// send many at once before the GOAWAY that "Connection: close" asks
+	// for, and only one of them is served.
+	served atomic.Bool
 }
 
 func (c *overCapConn) bound(t time.Time) time.Time {

@@ -60,7 +60,7 @@ func New(cfg Config) (*Handler, error) {
 		cors:        cors{origins: cfg.AllowedOrigins},
 	}
 	h.webhookFailures = newRateLimits(cfg.WebhookFailuresPerMinute, cfg.WebhookFailureBurst)
-	if h.metrics, err = newHandlerMetrics(cfg.Metrics); err != nil {
+	if h.metrics, err = newHandlerMetrics(cfg.Metrics, h); err != nil {
 		return nil, err
 	}
 	h.sessions = &sessions{upstream: cfg.Upstream, statuses: cfg.Statuses, tokens: cfg.Tokens, timeout: cfg.RequestTimeout,

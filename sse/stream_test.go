@@ -293,7 +293,7 @@ func TestCookieAuthenticatesTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	for k, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
+	for k, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"} {
 		if got := resp.Header.Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}

@@ -29,6 +29,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"endpoint"}),
 	}
+	// Every series a rule may watch exists from the start at 0, so the
+	// first failure shows as an increase.
+	for _, ep := range endpoints {
+		m.latency.WithLabelValues(ep)
+		for _, o := range outcomes {
+			m.calls.WithLabelValues(ep, o)
+		}
+	}
 	for _, c := range []prometheus.Collector{m.calls, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -48,7 +56,13 @@ func (m *metrics) observe(op string, began time.Time, err *error) {
 	m.calls.WithLabelValues(op, outcome(*err)).Inc()
 }
 
-// outcome names the result of a call for the metrics.
+// endpoints and outcomes are the label values of the calls' metrics.
+var (
+	endpoints = []string{"start", "onboarding-url", "status", "session_status", "score", "log-in", "probe"}
+	outcomes  = []string{"ok", "canceled", "not_found", "unauthorized", "rate_limited", "unavailable", "malformed", "rejected"}
+)
+
+// outcome names the result of a call for the metrics (one of outcomes).
 func outcome(err error) string {
 	switch {
 	case err == nil:

@@ -67,7 +67,7 @@ func spawnServer(ctx context.Context, o spawnOptions) (*server, error) {
 	s := &server{Gateway: "http://" + gw, Sim: "http://" + sim, logs: &tail{max: 16 << 10}, exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive this tool
+	dieWithParent(s.cmd) // never outlive this tool
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting pushgate: %w", err)
 	}

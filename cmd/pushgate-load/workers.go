@@ -142,7 +142,7 @@ func startFleet(ctx context.Context, as []assignment, stderr io.Writer) (*fleet,
 func (f *fleet) startChild(ctx context.Context, i int, exe string, a assignment, stderr io.Writer) (io.WriteCloser, error) {
 	cmd := exec.Command(exe, workerFlag)
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

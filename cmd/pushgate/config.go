@@ -1,11 +1,15 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net/netip"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -39,8 +43,13 @@ type config struct {
 	trustedProxies string        // comma-separated; into gw.HTTP.TrustedProxies
 	previousUntil  string        // RFC 3339; into gw.PreviousSecretUntil
 	previousGrace  time.Duration // refused: see -previous-secret-until
+	redisPassword  string        // into gw.Redis.URL
+	tlsCert        string        // PEM file; with tlsKey into gw.TLS
+	tlsKey         string
+	tlsMinVersion  string // "1.2" or "1.3"; into gw.TLS.MinVersion
 	logLevel       string
 	logFormat      string
+	version        bool // -version: print the build and exit
 }
 
 // envName is the environment variable read for a flag: PUSHGATE_ and the
@@ -63,20 +72,83 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	c.gw.Build = build()
+	if c.version {
+		return c, nil
+	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "version" {
+			return // PUSHGATE_VERSION is too common a name to act on
+		}
 		if v := getenv(envName(f.Name)); v != "" && !given[f.Name] {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
 			}
 		}
 	})
+	for _, name := range secretFlags {
+		if err := setFromFile(fs, name, given[name] || getenv(envName(name)) != "", getenv); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
 	return c, c.finish()
+}
+
+// secretFlags are the flags that also read their value from a file, named
+// by the environment variable PUSHGATE_<NAME>_FILE (Docker and Kubernetes
+// secrets, systemd credentials), so a secret needs to be in no process's
+// arguments or environment.
+var secretFlags = []string{
+	"secret", "previous-secret", "api-key", "admin-token", "admin-password", "api-token",
+	"webhook-secret", "webhook-client-secret", "webhook-header", "relay-secret",
+	"redis-url", "redis-password", "sim-control-token",
+}
+
+// fileEnvName is the environment variable naming the file a secret flag
+// reads from.
+func fileEnvName(flagName string) string { return envName(flagName) + "_FILE" }
+
+// setFromFile sets the flag name from the file its PUSHGATE_<NAME>_FILE
+// names, if set: read once, surrounding whitespace trimmed; the lines of a
+// file of several values (API tokens, relay secrets) are its items. A
+// file given beside the value itself (set tells), or one that is missing,
+// unreadable or empty, is an error naming the variable.
+func setFromFile(fs *flag.FlagSet, name string, set bool, getenv func(string) string) error {
+	v := fileEnvName(name)
+	path := getenv(v)
+	if path == "" {
+		return nil
+	}
+	if set {
+		return fmt.Errorf("%s and -%s (or %s) are both set: give the secret one way", v, name, envName(name))
+	}
+	// Errors name the variable, not the path: a secret set by mistake
+	// where its file's name belongs must not reach the log.
+	b, err := os.ReadFile(path)
+	if pe := (*iofs.PathError)(nil); errors.As(err, &pe) {
+		return fmt.Errorf("%s: cannot %s the file it names: %w", v, pe.Op, pe.Err)
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", v, err)
+	}
+	value := strings.TrimSpace(string(b))
+	if value == "" {
+		return fmt.Errorf("%s: the file it names is empty", v)
+	}
+	if f := fs.Lookup(name); f != nil {
+		if _, list := f.Value.(*listFlag); list || name == "api-token" {
+			value = strings.Join(strings.Fields(value), ",")
+		}
+	}
+	if err := fs.Set(name, value); err != nil {
+		return fmt.Errorf("%s: %w", v, err)
+	}
+	return nil
 }
 
 // define declares every flag of the command.
@@ -142,6 +214,7 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.DurationVar(&g.Poller.PushInterval, "push-interval", 15*time.Second, "safety poll interval of an interview whose changes arrive by webhook")
 	fs.DurationVar(&g.Poller.PushSilence, "push-silence", time.Minute, "after this long without a webhook, an interview is polled at -poll-interval again")
 	fs.DurationVar(&g.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (slow clients are cut off)")
+	fs.DurationVar(&g.IdleTimeout, "idle-timeout", 120*time.Second, "how long a keep-alive connection may wait for its next request; set it above the idle timeout a load balancer keeps its connections to pushgate for (Google Cloud's: 600s), or it may reuse one pushgate just closed and answer 502 (under load, idle connections are closed sooner: see -max-conns-per-client)")
 	fs.DurationVar(&g.HTTP.ReadTimeout, "read-timeout", 10*time.Second, "time a request other than a stream has to send its body; its whole handling gets this plus the request's upstream time, then the connection is closed")
 	fs.IntVar(&g.MaxConnectionsPerClient, "max-conns-per-client", 512, "open connections one client address (an IPv6 client's /64) may hold; more are answered 429 at once, except GET /healthz, /readyz and /metrics, which are served; the -trusted-proxies are exempt; 0 or negative means no cap")
 	fs.IntVar(&g.MaxConnectionsPerClient56, "max-conns-per-client-56", 0, "open connections the IPv6 clients of one /56 (what an ISP usually gives one site) may hold together, so a client cannot multiply -max-conns-per-client over its /64s; more are answered 429 at once, probes aside; the -trusted-proxies are exempt; 0 means twice -max-conns-per-client (none when that is off); negative means no cap")
@@ -161,8 +234,13 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.Redis.URL, "redis-url", "", "Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS) of a cluster of gateway nodes: each interview is then polled by one node and its changes reach every node; empty runs a single node without Redis")
 	fs.StringVar(&g.Redis.Prefix, "redis-prefix", "pushgate", "prefix of the Redis keys and channel, so several gateways can share one Redis")
 	fs.DurationVar(&g.Redis.LeaseTTL, "lease-ttl", 3*time.Second, "with -redis-url, how long a node's poll lease outlives it: a dead node's interviews are taken over within it")
+	fs.StringVar(&c.redisPassword, "redis-password", "", "password of Redis (AUTH), when -redis-url carries none; keeps it out of the URL, e.g. in PUSHGATE_REDIS_PASSWORD_FILE")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain file: with -tls-key, the gateway serves HTTPS and HTTP/2 itself, and reloads the pair when the files change (cert-manager's rotation) without dropping streams; empty serves plain HTTP, as behind a TLS-terminating proxy")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
+	fs.StringVar(&c.tlsMinVersion, "tls-min-version", "1.2", "oldest TLS version served with -tls-cert: 1.2 or 1.3")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&c.version, "version", false, "print the version, VCS revision and Go version of this build, and exit")
 }
 
 // usage prints every flag with its environment variable.
@@ -175,6 +253,7 @@ func usage(fs *flag.FlagSet, out io.Writer) {
 		}
 		fmt.Fprintf(out, "  -%s [%s]\n    \t%s%s\n", f.Name, envName(f.Name), f.Usage, def)
 	})
+	fmt.Fprintf(out, "\nSecret flags (-%s) also read from the file PUSHGATE_<NAME>_FILE names (e.g. %s), once at start, whitespace trimmed.\n", strings.Join(secretFlags, ", -"), fileEnvName("api-token"))
 	fmt.Fprintf(out, "\n  pushgate -healthcheck URL\n    \texit 0 when URL answers 200 (the container health probe)\n")
 }
 
@@ -211,6 +290,16 @@ func (c *config) finish() error {
 	}
 	if err := c.finishRelay(); err != nil {
 		return err
+	}
+	if err := c.finishTLS(); err != nil {
+		return err
+	}
+	if c.redisPassword != "" {
+		u, err := withRedisPassword(c.gw.Redis.URL, c.redisPassword)
+		if err != nil {
+			return err
+		}
+		c.gw.Redis.URL = u
 	}
 	var err error
 	if c.gw.HTTP.WebhookSources, err = parsePrefixes("-webhook-allowed-ips", c.webhookSources); err != nil {
@@ -275,7 +364,7 @@ func (c *config) validate() error {
 		"-upstream-timeout": g.Upstream.Timeout, "-heartbeat": g.Broker.Heartbeat, "-write-timeout": g.Broker.WriteTimeout,
 		"-shutdown-grace": g.ShutdownGrace, "-linger": g.Poller.Linger, "-read-header-timeout": g.ReadHeaderTimeout,
 		"-push-interval": g.Poller.PushInterval, "-push-silence": g.Poller.PushSilence, "-read-timeout": g.HTTP.ReadTimeout,
-		"-admin-token-ttl": g.Upstream.AdminTokenTTL, "-webhook-token-ttl": g.HTTP.WebhookTokenTTL,
+		"-admin-token-ttl": g.Upstream.AdminTokenTTL, "-webhook-token-ttl": g.HTTP.WebhookTokenTTL, "-idle-timeout": g.IdleTimeout,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", name)
@@ -379,6 +468,40 @@ func (c *config) finishRelay() error {
 		return errors.New("-relay-timeout, -relay-max-age, -relay-backoff-max and -relay-max-queue must be positive")
 	}
 	return nil
+}
+
+// finishTLS checks the TLS flags and fills the gateway's TLS config.
+func (c *config) finishTLS() error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
+	switch c.tlsMinVersion {
+	case "1.2":
+		c.gw.TLS.MinVersion = tls.VersionTLS12
+	case "1.3":
+		c.gw.TLS.MinVersion = tls.VersionTLS13
+	default:
+		return fmt.Errorf("-tls-min-version %q: want 1.2 or 1.3", c.tlsMinVersion)
+	}
+	c.gw.TLS.CertFile, c.gw.TLS.KeyFile = c.tlsCert, c.tlsKey
+	return nil
+}
+
+// withRedisPassword returns the Redis URL raw with password as its
+// password. Errors never quote the URL: it may hold credentials.
+func withRedisPassword(raw, password string) (string, error) {
+	if raw == "" {
+		return "", errors.New("-redis-password needs -redis-url")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return "", errors.New("-redis-url: want redis://host:port or rediss://host:port")
+	}
+	if _, has := u.User.Password(); has {
+		return "", errors.New("-redis-password: -redis-url carries a password already; give it one way")
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	return u.String(), nil
 }
 
 // listFlag is a flag that takes a comma-separated list, and may be

@@ -3,14 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +57,7 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-admin-email", "exec@example.com", "-admin-password", "pw", "-admin-token", "tok"},
 		{"-webhook-client-id", "incode"},
 		{"-admin-token-ttl", "0s"},
+		{"-idle-timeout", "0s"},
 		{"-public-sessions=false"},                  // nothing could start a session
 		{"-api-token", "short"},                     // under 16 bytes
 		{"-api-token", "a-long-token with-a-space"}, // not one token
@@ -460,7 +464,11 @@ func startConfig(t *testing.T, cfg config) *instance {
 		log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		done <- run(ctx, cfg, log, &gateway.Listeners{Gateway: gw, Simulator: sim})
 	}()
-	in := &instance{base: "http://" + gw.Addr().String(), sim: "http://" + sim.Addr().String(), logs: logs}
+	scheme := "http://"
+	if cfg.gw.TLS.CertFile != "" {
+		scheme = "https://"
+	}
+	in := &instance{base: scheme + gw.Addr().String(), sim: "http://" + sim.Addr().String(), logs: logs}
 	var once sync.Once
 	var runErr error
 	in.stop = func() error {
@@ -533,6 +541,7 @@ func TestMetricsAreScraped(t *testing.T) {
 		`pushgate_http_requests_total{code="200",route="/onboarding-url"}`: 1,
 		`pushgate_http_requests_total{code="429",route="/onboarding-url"}`: 1,
 		`pushgate_upstream_calls_total{endpoint="start",outcome="ok"}`:     1,
+		`pushgate_ready`: 1,
 	} {
 		if got := metricValue(text, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
@@ -557,6 +566,8 @@ func TestMetricsAreScraped(t *testing.T) {
 		`pushgate_upstream_call_duration_seconds_count{endpoint="status"}`: 1,
 		`pushgate_webhooks_total{result="applied"}`:                        1, // the simulator pushed the finish
 		`process_resident_memory_bytes`:                                    1,
+		`pushgate_sse_delivery_seconds_count`:                              1, // the finish, published and written
+		`pushgate_max_streams`:                                             1,
 	} {
 		if got := metricValue(text, series); got < atLeast {
 			t.Errorf("%s = %v, want at least %v", series, got, atLeast)
@@ -564,6 +575,11 @@ func TestMetricsAreScraped(t *testing.T) {
 	}
 	if got := metricValue(text, "pushgate_sse_connections"); got != 0 {
 		t.Errorf("pushgate_sse_connections = %v after the stream ended", got)
+	}
+	b := build()
+	info := fmt.Sprintf(`pushgate_build_info{goversion=%q,revision=%q,version=%q}`, runtime.Version(), cmp.Or(b.Revision, "unknown"), cmp.Or(b.Version, "unknown"))
+	if got := metricValue(text, info); got != 1 {
+		t.Errorf("%s = %v, want 1", info, got)
 	}
 }
 

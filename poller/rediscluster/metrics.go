@@ -27,6 +27,17 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 			Help: "Changes of other nodes heard on the channel: received, dropped (the poller fell behind; a resync follows), resync.",
 		}, []string{"event"}),
 	}
+	// Every series a rule may watch exists from the start at 0, so the
+	// first loss or failure shows as an increase.
+	for vec, values := range map[*prometheus.CounterVec][]string{
+		mt.leases:  {"acquired", "released", "lost"},
+		mt.commits: {"stored", "conflict", "failed"},
+		mt.feedEvt: {"received", "dropped", "resync"},
+	} {
+		for _, v := range values {
+			vec.WithLabelValues(v)
+		}
+	}
 	collectors := []prometheus.Collector{
 		mt.leases, mt.commits, mt.feedEvt,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -75,6 +76,10 @@ type Config struct {
 	WebhookClientID     string
 	WebhookClientSecret string
 	WebhookHeaders      http.Header
+	// WebhookTLS is the TLS config of the webhook calls to an https://
+	// WebhookURL (and WebhookTokenURL). Nil means Go's default: the
+	// system's roots.
+	WebhookTLS *tls.Config
 	// WebhookRetryScale multiplies the waits between the retries of a
 	// failed webhook call. The upstream retries up to 5 times, the first
 	// 30s after the failure and each wait 2.5 times the one before (30s,

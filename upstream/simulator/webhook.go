@@ -3,6 +3,7 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,7 +67,7 @@ func newWebhooks(cfg Config, s *Simulator) *webhooks {
 	ctx, stop := context.WithCancel(context.Background())
 	w := &webhooks{
 		url: cfg.WebhookURL, secret: cfg.WebhookSecret, headers: cfg.WebhookHeaders.Clone(),
-		client:     &http.Client{Timeout: 5 * time.Second},
+		client:     &http.Client{Timeout: 5 * time.Second, Transport: webhookTransport(cfg.WebhookTLS)},
 		firstRetry: time.Duration(float64(webhookFirstRetry) * scale),
 		sim:        s,
 		queue:      make(chan webhookCall, webhookQueue),
@@ -80,6 +81,17 @@ func newWebhooks(cfg Config, s *Simulator) *webhooks {
 	w.wg.Add(1)
 	go w.run()
 	return w
+}
+
+// webhookTransport is the transport of the webhook calls: Go's default,
+// or one of its clones with tlsConfig.
+func webhookTransport(tlsConfig *tls.Config) http.RoundTripper {
+	if tlsConfig == nil {
+		return http.DefaultTransport
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tlsConfig
+	return t
 }
 
 // announce queues a change; it never blocks (a full queue drops it, as a

@@ -1,13 +1,17 @@
 package gateway
 
 import (
+	"cmp"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,11 +94,21 @@ type Config struct {
 	// ReadHeaderTimeout is the time a client has to send its request
 	// headers. Zero means 10s.
 	ReadHeaderTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request (under load, the connection caps close idle ones
+	// sooner: see sse.Limits.IdleUnderLoad). Zero means 120s.
+	IdleTimeout time.Duration
 	// DrainDelay is how long /readyz answers 503 before Serve ends the
 	// streams at shutdown; ShutdownGrace bounds the whole shutdown (zero
 	// means 10s).
 	DrainDelay    time.Duration
 	ShutdownGrace time.Duration
+	// TLS serves the gateway's listener over HTTPS and HTTP/2 when its
+	// files are set; the metrics listener and the simulator stay plain
+	// HTTP. Zero serves plain HTTP.
+	TLS TLSConfig
+	// Build names this build in pushgate_build_info. Zero means unknown.
+	Build Build
 	// Logger receives everything the parts log. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -191,6 +205,7 @@ type Gateway struct {
 	log       *slog.Logger
 	ls        Listeners
 	listener  net.Listener       // ls.Gateway under the connection cap
+	certs     *certReloader      // the TLS certificate; nil serving plain HTTP
 	client    *upstream.Client   // the upstream, or the built-in simulator over HTTP
 	cluster   *rediscluster.Node // nil for a single node
 	verdicts  verdicts           // the relay's Scorer: the Handler, once built
@@ -218,15 +233,28 @@ func New(cfg Config, ls Listeners) (g *Gateway, err error) {
 	if cfg.Simulator.Order != "" && simulator.Path(cfg.Simulator.Order) == nil {
 		return nil, fmt.Errorf("gateway: simulator order %q: want %s or %s", cfg.Simulator.Order, simulator.OrderSteps, simulator.OrderIncode)
 	}
+	if err := cfg.TLS.check(); err != nil {
+		return nil, err
+	}
 	cfg.setDefaults()
-	g = &Gateway{cfg: cfg, log: cfg.Logger, ls: ls, URL: "http://" + reachable(ls.Gateway.Addr().String()), serveErrs: make(chan error, 3)}
+	scheme := "http://"
+	if cfg.TLS.CertFile != "" {
+		scheme = "https://"
+	}
+	g = &Gateway{cfg: cfg, log: cfg.Logger, ls: ls, URL: scheme + reachable(ls.Gateway.Addr().String()), serveErrs: make(chan error, 3)}
 	defer func(g *Gateway) { // this one: a failed New returns a nil g
 		if err != nil {
 			g.Close()
 		}
 	}(g)
 	g.Metrics = prometheus.NewRegistry()
-	g.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), cfg.Build.collector())
+	if cfg.TLS.CertFile != "" {
+		if g.certs, err = newCertReloader(cfg.TLS, g.Metrics, g.log); err != nil {
+			return nil, err
+		}
+		g.onClose("TLS certificate", g.certs.close)
+	}
 	if err := g.newUpstream(); err != nil {
 		return nil, err
 	}
@@ -285,6 +313,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 120 * time.Second
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 10 * time.Second
@@ -404,23 +435,56 @@ func (g *Gateway) metricsHandler() http.Handler {
 // holding it. WriteTimeout stays 0: streams use per-write deadlines. On a
 // listener under the connection caps, the server tells it which
 // connections are idle, and answers those over a cap (see sse.Listener).
-func (g *Gateway) newServer(h http.Handler, ln net.Listener) *server {
+//
+// With tlsConfig, the server takes TLS and HTTP/2 on ln (the connection
+// caps, set up on ln, see through TLS to the connection beneath).
+func (g *Gateway) newServer(h http.Handler, ln net.Listener, tlsConfig *tls.Config) *server {
 	s := &server{
 		Server: &http.Server{
 			Handler: h,
 			// No ReadTimeout: its deadline would also cut open streams. The
 			// Handler sets each request's own deadlines (see -read-timeout).
 			ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
-			IdleTimeout:       120 * time.Second,
+			IdleTimeout:       g.cfg.IdleTimeout,
 			MaxHeaderBytes:    32 << 10,
-			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+			ErrorLog:          log.New(serverLog{g.log, g.certs}, "", 0),
 		},
 		ln: ln,
 	}
 	if l, ok := ln.(*sse.Listener); ok {
 		l.Attach(s.Server)
 	}
+	if tlsConfig != nil {
+		s.TLSConfig = tlsConfig // Serve then sets up HTTP/2 for the "h2" it offers
+		s.ln = tls.NewListener(ln, tlsConfig)
+		// A stream's write deadline ends only that stream: over HTTP/2 a
+		// client that stops reading the connection altogether would hold
+		// every stream on it, and the frames for them, without a bound on
+		// the connection's own writes.
+		s.HTTP2 = &http.HTTP2Config{WriteByteTimeout: cmp.Or(g.cfg.Broker.WriteTimeout, 10*time.Second)}
+	}
 	return s
+}
+
+// serverLog is the servers' ErrorLog: what net/http reports goes to the
+// log at Warn, but for failed TLS handshakes (a load balancer's TCP check,
+// a scanner, a client that gave up), which go to Debug and are counted.
+type serverLog struct {
+	log   *slog.Logger
+	certs *certReloader // counts the failed handshakes; nil without TLS
+}
+
+func (w serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		w.log.Debug(msg)
+		if w.certs != nil {
+			w.certs.metrics.handshakeFailed()
+		}
+		return len(p), nil
+	}
+	w.log.Warn(msg)
+	return len(p), nil
 }
 
 // randomSecret returns 32 random bytes, hex-encoded.

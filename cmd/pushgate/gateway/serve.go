@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -42,11 +43,15 @@ func (g *Gateway) start(s *server) {
 // answer): a stage still running then is logged and left behind (see
 // within), and the process exits without it.
 func (g *Gateway) Serve(ctx context.Context) error {
-	gw := g.newServer(g.Handler, g.listener)
+	var tlsConfig *tls.Config
+	if g.certs != nil {
+		tlsConfig = g.certs.serverConfig()
+	}
+	gw := g.newServer(g.Handler, g.listener, tlsConfig)
 	g.start(gw)
 	var ms *server // the metrics listener's; nil without one
 	if g.ls.Metrics != nil {
-		ms = g.newServer(g.metricsHandler(), g.ls.Metrics)
+		ms = g.newServer(g.metricsHandler(), g.ls.Metrics, nil)
 		g.start(ms)
 		g.log.Info("metrics listener: /metrics, /healthz, /readyz", "metrics_addr", g.ls.Metrics.Addr().String())
 	}

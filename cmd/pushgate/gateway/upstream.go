@@ -99,7 +99,7 @@ func (g *Gateway) startSimulator() error {
 		}
 		g.Simulator.SetFaults(f)
 	}
-	sim := g.newServer(g.Simulator, g.ls.Simulator)
+	sim := g.newServer(g.Simulator, g.ls.Simulator, nil)
 	g.start(sim)
 	g.onClose("simulator listener", func() { g.shutdownServer(sim) }) // last: reads in flight may need it
 	return nil
@@ -111,6 +111,10 @@ func (g *Gateway) startSimulator() error {
 func (g *Gateway) simulatorWebhooks(sc *simulator.Config) {
 	hc := &g.cfg.HTTP
 	base := "http://" + loopback(g.ls.Gateway.Addr().String())
+	if g.certs != nil {
+		base = "https://" + loopback(g.ls.Gateway.Addr().String())
+		sc.WebhookTLS = g.certs.selfConfig()
+	}
 	sc.WebhookURL = base + "/webhooks/onboarding-status"
 	mode := g.cfg.Simulator.WebhookAuth
 	if mode == "" {

@@ -54,16 +54,7 @@ func TestClusterChaos(t *testing.T) {
 	c := newCluster(t, 3, "-poll-interval", chaosInterval.String())
 	sessions := c.sessions(chaosInterviews)
 	changes := newChangeLog(simulator.Path(simulator.OrderIncode), sessions)
-	switchEvery := tabPolicy{hold: func() time.Duration { return 2*time.Second + rand.N(time.Second) }}
-	var tabs []*tab
-	for i, s := range sessions {
-		for k := range chaosTabs {
-			tabs = append(tabs, c.openTab(s, (i+k)%len(c.nodes), switchEvery))
-		}
-	}
-	waitFirstEvent(t, tabs)
-	time.Sleep(2 * chaosInterval) // every interview polled, its lease taken
-
+	tabs := c.movingTabs(t, sessions, chaosTabs)
 	began, callsBefore := time.Now(), c.statusCalls(sessions)
 	driving := make(chan error, 1)
 	go func() { driving <- drive(c, changes, sessions, began) }()
@@ -140,6 +131,24 @@ func TestClusterChaos(t *testing.T) {
 	if got.anomalies != (anomalies{}) || got.unfinished > 0 {
 		t.Errorf("want 0 duplicates, reorders, regressions, unfinished tabs and lost changes; got %v; first offenders:\n%s", got, strings.Join(got.bad, "\n"))
 	}
+}
+
+// movingTabs opens perSession tabs of each session, each on its own node
+// at first, that close their stream every 2-3 s and reconnect to the next
+// node with Last-Event-ID, and returns once each has its first event and
+// every interview is polled, its lease taken.
+func (c *cluster) movingTabs(t *testing.T, sessions []session, perSession int) []*tab {
+	t.Helper()
+	switchEvery := tabPolicy{hold: func() time.Duration { return 2*time.Second + rand.N(time.Second) }}
+	var tabs []*tab
+	for i, s := range sessions {
+		for k := range perSession {
+			tabs = append(tabs, c.openTab(s, (i+k)%len(c.nodes), switchEvery))
+		}
+	}
+	waitFirstEvent(t, tabs)
+	time.Sleep(2 * chaosInterval)
+	return tabs
 }
 
 // fault is one fault of the chaos test: its window from start to end, and

@@ -297,7 +297,10 @@ type cluster struct {
 // after the defaults, so they may override them.
 func newCluster(t *testing.T, nodes int, extra ...string) *cluster {
 	t.Helper()
-	r := redistest.Start(t)
+	var r *redistest.Server // none when extra names a Redis of its own
+	if !slices.Contains(extra, "-redis-url") {
+		r = redistest.Start(t)
+	}
 	bin := buildCommands(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &cluster{
@@ -317,9 +320,12 @@ func newCluster(t *testing.T, nodes int, extra ...string) *cluster {
 		n := &node{base: "http://" + addr, client: c.client, bin: filepath.Join(bin, "pushgate")}
 		n.args = append([]string{
 			"-addr", addr, "-upstream", c.sim, "-api-key", "cluster-key", "-flow-id", "cluster-flow", "-flow-origin", c.sim,
-			"-secret", "a-cluster-secret-of-32-bytes-len", "-redis-url", r.URL(), "-lease-ttl", clusterLeaseTTL.String(),
+			"-secret", "a-cluster-secret-of-32-bytes-len", "-lease-ttl", clusterLeaseTTL.String(),
 			"-poll-interval", clusterInterval.String(), "-sessions-per-minute", "-1", "-max-sessions-per-minute", "-1", "-max-conns-per-client", "-1",
 			"-max-streams-per-client", "-1", "-max-streams-per-interview", "-1", "-log-level", "warn"}, extra...)
+		if r != nil {
+			n.args = append(n.args, "-redis-url", r.URL())
+		}
 		n.restart(t)
 		c.nodes = append(c.nodes, n)
 	}

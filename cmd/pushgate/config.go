@@ -8,13 +8,13 @@ import (
 	"io"
 	iofs "io/fs"
 	"net/netip"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/poller/rediscluster"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
 )
@@ -43,7 +43,6 @@ type config struct {
 	trustedProxies string        // comma-separated; into gw.HTTP.TrustedProxies
 	previousUntil  string        // RFC 3339; into gw.PreviousSecretUntil
 	previousGrace  time.Duration // refused: see -previous-secret-until
-	redisPassword  string        // into gw.Redis.URL
 	tlsCert        string        // PEM file; with tlsKey into gw.TLS
 	tlsKey         string
 	tlsMinVersion  string // "1.2" or "1.3"; into gw.TLS.MinVersion
@@ -234,7 +233,12 @@ func (c *config) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.Redis.URL, "redis-url", "", "Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS) of a cluster of gateway nodes: each interview is then polled by one node and its changes reach every node; empty runs a single node without Redis")
 	fs.StringVar(&g.Redis.Prefix, "redis-prefix", "pushgate", "prefix of the Redis keys and channel, so several gateways can share one Redis")
 	fs.DurationVar(&g.Redis.LeaseTTL, "lease-ttl", 3*time.Second, "with -redis-url, how long a node's poll lease outlives it: a dead node's interviews are taken over within it")
-	fs.StringVar(&c.redisPassword, "redis-password", "", "password of Redis (AUTH), when -redis-url carries none; keeps it out of the URL, e.g. in PUSHGATE_REDIS_PASSWORD_FILE")
+	fs.StringVar(&g.Redis.Password, "redis-password", "", "password of the Redis servers (AUTH), when -redis-url carries none: the master's with Sentinel (the sentinels' own goes in the URL), every node's of a Redis Cluster; keeps it out of the URL, e.g. in PUSHGATE_REDIS_PASSWORD_FILE")
+	fs.BoolVar(&g.Redis.Cluster, "redis-cluster", false, "take -redis-url as a Redis Cluster's seed nodes: redis://N1:6379?addr=N2:6379&addr=N3:6379")
+	fs.StringVar(&g.Redis.TLS.CA, "redis-ca", "", "PEM file of the CA that signed the Redis servers' certificates (a private CA, Memorystore's server CA), with rediss://; empty trusts the system's roots")
+	fs.StringVar(&g.Redis.TLS.Cert, "redis-cert", "", "PEM file of a client certificate for Redis servers that ask for one (tls-auth-clients), with -redis-key and rediss://")
+	fs.StringVar(&g.Redis.TLS.Key, "redis-key", "", "PEM file of the key of -redis-cert")
+	fs.StringVar(&g.Redis.TLS.ServerName, "redis-tls-server-name", "", "name the Redis servers' certificates carry, when it is not the host in -redis-url (an IP address, a load balancer's name)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain file: with -tls-key, the gateway serves HTTPS and HTTP/2 itself, and reloads the pair when the files change (cert-manager's rotation) without dropping streams; empty serves plain HTTP, as behind a TLS-terminating proxy")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.StringVar(&c.tlsMinVersion, "tls-min-version", "1.2", "oldest TLS version served with -tls-cert: 1.2 or 1.3")
@@ -294,12 +298,8 @@ func (c *config) finish() error {
 	if err := c.finishTLS(); err != nil {
 		return err
 	}
-	if c.redisPassword != "" {
-		u, err := withRedisPassword(c.gw.Redis.URL, c.redisPassword)
-		if err != nil {
-			return err
-		}
-		c.gw.Redis.URL = u
+	if err := c.checkRedis(); err != nil {
+		return err
 	}
 	var err error
 	if c.gw.HTTP.WebhookSources, err = parsePrefixes("-webhook-allowed-ips", c.webhookSources); err != nil {
@@ -487,21 +487,23 @@ func (c *config) finishTLS() error {
 	return nil
 }
 
-// withRedisPassword returns the Redis URL raw with password as its
-// password. Errors never quote the URL: it may hold credentials.
-func withRedisPassword(raw, password string) (string, error) {
-	if raw == "" {
-		return "", errors.New("-redis-password needs -redis-url")
+// checkRedis refuses Redis settings that cannot work, before anything
+// starts: a URL that mixes shapes, TLS files without rediss://, a CA that
+// is not PEM, a password given twice. Errors never quote the URL: it may
+// hold credentials.
+func (c *config) checkRedis() error {
+	r := c.gw.Redis
+	if r.URL == "" {
+		if r.Password != "" || r.Cluster || r.TLS != (rediscluster.TLSFiles{}) {
+			return errors.New("-redis-password, -redis-cluster and the -redis-ca, -redis-cert, -redis-key and -redis-tls-server-name flags need -redis-url")
+		}
+		return nil
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return "", errors.New("-redis-url: want redis://host:port or rediss://host:port")
+	client, err := r.Address().NewClient(time.Second, 0) // no dial: a client connects on its first command
+	if err != nil {
+		return fmt.Errorf("-redis-url: %w", err)
 	}
-	if _, has := u.User.Password(); has {
-		return "", errors.New("-redis-password: -redis-url carries a password already; give it one way")
-	}
-	u.User = url.UserPassword(u.User.Username(), password)
-	return u.String(), nil
+	return client.Close()
 }
 
 // listFlag is a flag that takes a comma-separated list, and may be

@@ -3,9 +3,9 @@ package main
 import (
 	"crypto/tls"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -80,29 +80,50 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 }
 
-// TestRedisPasswordJoinsTheURL: -redis-password goes into the Redis URL,
-// and errors never quote it.
-func TestRedisPasswordJoinsTheURL(t *testing.T) {
+// TestRedisSettings: the three shapes of -redis-url, -redis-password
+// beside a URL without one, and settings that cannot work refused at start
+// with an example, never quoting a password.
+func TestRedisSettings(t *testing.T) {
 	base := []string{"-secret", "a-test-secret-of-32-bytes-length", "-upstream", "http://up", "-api-key", "k", "-flow-id", "f"}
-	c, err := parseConfig(append(base, "-redis-url", "redis://cache:6379/2", "-redis-password", "p@ss/word"), func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(c.gw.Redis.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pw, _ := u.User.Password(); pw != "p@ss/word" || u.Host != "cache:6379" || u.Path != "/2" {
-		t.Errorf("Redis URL %q: want the password joined, host and db kept", c.gw.Redis.URL)
-	}
-	for _, bad := range [][]string{
-		{"-redis-password", "hunter2-hunter2"},                                                    // no URL
-		{"-redis-url", "redis://:other-hunter2@cache:6379", "-redis-password", "hunter2-hunter2"}, // two passwords
-		{"-redis-url", "http://cache:6379", "-redis-password", "hunter2-hunter2"},
+	for _, ok := range [][]string{
+		{"-redis-url", "redis://cache:6379/2", "-redis-password", "p@ss/word"},
+		{"-redis-url", "rediss://cache:6380/0"},
+		{"-redis-url", "redis://s1:26379/0?master_name=mymaster&addr=s2:26379&addr=s3:26379", "-redis-password", "hunter2-hunter2"},
+		{"-redis-url", "redis://n1:6379?addr=n2:6379&addr=n3:6379", "-redis-cluster"},
+		{"-redis-url", "rediss://n1:6379?addr=n2:6379", "-redis-cluster", "-redis-tls-server-name", "redis.internal"},
 	} {
-		_, err := parseConfig(append(base, bad...), func(string) string { return "" }, io.Discard)
-		if err == nil || strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("%q: %v, want an error that does not quote the password", bad, err)
+		c, err := parseConfig(append(base, ok...), func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Errorf("%q: %v", ok, err)
+			continue
+		}
+		if slices.Contains(ok, "-redis-password") && c.gw.Redis.Password == "" {
+			t.Errorf("%q: the password was not kept", ok)
+		}
+	}
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-redis-password", "hunter2-hunter2"}, "need -redis-url"},
+		{[]string{"-redis-url", "redis://:other-hunter2@cache:6379", "-redis-password", "hunter2-hunter2"}, "give it one way"},
+		{[]string{"-redis-url", "http://cache:6379"}, "want a redis:// or rediss:// URL"},
+		{[]string{"-redis-url", "redis://n1:6379?addr=n2:6379&addr=n3:6379"}, "master_name=mymaster"},         // several, no shape
+		{[]string{"-redis-url", "redis://s1:26379?master_name=mymaster", "-redis-cluster"}, "-redis-cluster"}, // mixed
+		{[]string{"-redis-url", "redis://s1:26379/0"}, "port 26379 is Sentinel's"},                            // a sentinel without its master
+		{[]string{"-redis-url", "redis://s1:26379?master_name=&addr=s2:26379"}, "master_name is empty"},       // no master name
+		{[]string{"-redis-url", "redis://cache:6379", "-redis-ca", notPEM}, "need a rediss:// URL"},           // TLS files without TLS
+		{[]string{"-redis-url", "rediss://cache:6379", "-redis-ca", notPEM}, "holds no PEM certificate"},      // not PEM
+		{[]string{"-redis-url", "rediss://cache:6379", "-redis-cert", notPEM}, "-redis-cert and -redis-key go together"},
+	} {
+		_, err := parseConfig(append(base, tc.args...), func(string) string { return "" }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: %v, want an error with %q that quotes no password", tc.args, err, tc.want)
 		}
 	}
 }

@@ -3,7 +3,9 @@ package rediscluster
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +30,7 @@ func (n *Node) fail(err error) {
 	n.cause = err
 	n.mu.Unlock()
 	if n.down.CompareAndSwap(false, true) {
+		n.downSince.Store(time.Now().UnixNano())
 		n.log.Warn("redis out of reach; polling alone until it is back", "err", err)
 	}
 }
@@ -57,21 +60,103 @@ func (n *Node) check() {
 			n.fail(err)
 		case n.down.CompareAndSwap(true, false):
 			// Leases held before the outage may be gone (a restarted
-			// Redis) or taken: the next Lead of each asks Redis again.
+			// Redis, a failover that lost the last writes) or taken: the
+			// next Lead of each asks Redis again.
 			n.mu.Lock()
 			clear(n.held)
 			n.mu.Unlock()
-			n.log.Info("redis reachable again; back in cluster mode")
+			n.recovered(time.Since(time.Unix(0, n.downSince.Load())))
 			n.owed.Store(true)
 			n.payResync()
 		}
 	}
 }
 
+// Why Redis was out of reach, as seen once it is back (see recovered).
+const (
+	causeFailover = "failover" // another server now serves: a replica promoted
+	causeRestart  = "restart"  // a server started during the outage serves, empty or from its disk
+	causeOutage   = "outage"   // the same servers serve: the network, a pause, a full Redis
+)
+
+// recovered logs and counts Redis's return after down, and why it was out
+// of reach: the servers serving now are told apart from those before by
+// their run ids (INFO server), and a new one that was running through the
+// outage is a replica promoted by Sentinel or the Cluster.
+func (n *Node) recovered(down time.Duration) {
+	ctx, cancel := n.op(n.ctx)
+	now, err := n.servers(ctx)
+	cancel()
+	cause := causeOutage
+	n.mu.Lock()
+	before := n.masters
+	if err == nil {
+		n.masters = now
+	}
+	n.mu.Unlock()
+	for id, up := range now {
+		if _, known := before[id]; known || before == nil {
+			continue
+		}
+		if up >= down {
+			cause = causeFailover
+			break
+		}
+		cause = causeRestart
+	}
+	n.metrics.recover(cause)
+	switch cause {
+	case causeFailover:
+		n.log.Info("redis reachable again after a failover: a replica now serves as master; back in cluster mode", "down_for", down.Round(time.Millisecond))
+	case causeRestart:
+		n.log.Info("redis reachable again after a restart: its data may be gone, nodes share theirs again; back in cluster mode", "down_for", down.Round(time.Millisecond))
+	default:
+		n.log.Info("redis reachable again; back in cluster mode", "down_for", down.Round(time.Millisecond))
+	}
+}
+
+// servers returns the run id of each master the client reaches (one, or
+// a Redis Cluster's), with its uptime.
+func (n *Node) servers(ctx context.Context) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	var mu sync.Mutex
+	read := func(ctx context.Context, c redis.Cmdable) error {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return err
+		}
+		id, up := infoField(info, "run_id"), infoField(info, "uptime_in_seconds")
+		secs, _ := strconv.Atoi(up)
+		mu.Lock()
+		out[id] = time.Duration(secs) * time.Second
+		mu.Unlock()
+		return nil
+	}
+	var err error
+	if cc, ok := n.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return read(ctx, c) })
+	} else {
+		err = read(ctx, n.rdb)
+	}
+	return out, err
+}
+
+// infoField reads one field of an INFO answer.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 // unwritable reports whether an error reply means Redis cannot take the
 // commands pushgate sends at all, rather than one command was wrong.
 func unwritable(reply redis.Error) bool {
-	for _, prefix := range []string{"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM"} {
+	// READONLY (a demoted master), MASTERDOWN, LOADING, CLUSTERDOWN and
+	// TRYAGAIN are what a failover answers while it lasts.
+	for _, prefix := range []string{"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM", "CLUSTERDOWN", "TRYAGAIN"} {
 		if strings.HasPrefix(reply.Error(), prefix) {
 			return true
 		}

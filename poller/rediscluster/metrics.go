@@ -7,6 +7,7 @@ type metrics struct {
 	leases  *prometheus.CounterVec
 	commits *prometheus.CounterVec
 	feedEvt *prometheus.CounterVec
+	backs   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
@@ -22,6 +23,10 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 			Name: "pushgate_cluster_commits_total",
 			Help: "Status changes committed to Redis by result: stored, conflict (another node committed first), failed.",
 		}, []string{"result"}),
+		backs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushgate_cluster_recoveries_total",
+			Help: "Times Redis was reachable again after this node found it out of reach, by cause: failover (a replica promoted by Sentinel or the Cluster now serves), restart (a server started during the outage serves), outage (the same servers: the network, a pause, a full Redis).",
+		}, []string{"cause"}),
 		feedEvt: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushgate_cluster_feed_total",
 			Help: "Changes of other nodes heard on the channel: received, dropped (the poller fell behind; a resync follows), resync.",
@@ -33,13 +38,14 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 		mt.leases:  {"acquired", "released", "lost"},
 		mt.commits: {"stored", "conflict", "failed"},
 		mt.feedEvt: {"received", "dropped", "resync"},
+		mt.backs:   {causeFailover, causeRestart, causeOutage},
 	} {
 		for _, v := range values {
 			vec.WithLabelValues(v)
 		}
 	}
 	collectors := []prometheus.Collector{
-		mt.leases, mt.commits, mt.feedEvt,
+		mt.leases, mt.commits, mt.feedEvt, mt.backs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pushgate_cluster_degraded",
 			Help: "1 while Redis is out of reach and this node polls its watched interviews alone.",
@@ -77,5 +83,11 @@ func (mt *metrics) commit(result string) {
 func (mt *metrics) feed(event string) {
 	if mt != nil {
 		mt.feedEvt.WithLabelValues(event).Inc()
+	}
+}
+
+func (mt *metrics) recover(cause string) {
+	if mt != nil {
+		mt.backs.WithLabelValues(cause).Inc()
 	}
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/pushgate/pushgate/poller"
 )
@@ -26,9 +25,17 @@ var ErrUnavailable = errors.New("rediscluster: redis unavailable")
 // Config tunes a Node. The zero value of every field but URL and Secret
 // selects its default.
 type Config struct {
-	// URL locates Redis: redis://[user:password@]host:port[/db], or
-	// rediss:// for TLS. Required.
+	// URL locates Redis, in one of the shapes Address describes: one
+	// server, Sentinel, or with Cluster set a Redis Cluster. Required.
 	URL string
+	// Cluster takes URL as a Redis Cluster's seed nodes.
+	Cluster bool
+	// TLS sets up TLS beyond an rediss:// URL's defaults. Zero means
+	// those: the system's roots and the host's name.
+	TLS TLSFiles
+	// Password is the servers' password, when URL carries none (see
+	// Address.Password).
+	Password string
 	// Secret is the key material the session tokens stored in Redis are
 	// sealed under (at least 16 bytes; the gateway's -secret). Every node
 	// of a cluster needs the same one. Required.
@@ -54,6 +61,11 @@ type Config struct {
 	// Logger receives Redis outages and recoveries. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+}
+
+// Address is the Redis c names.
+func (c Config) Address() Address {
+	return Address{URL: c.URL, Cluster: c.Cluster, TLS: c.TLS, Password: c.Password}
 }
 
 func (c *Config) setDefaults() error {
@@ -91,7 +103,7 @@ func (c *Config) setDefaults() error {
 // all end with Close.
 type Node struct {
 	cfg     Config
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	id      string // this node's lease value
 	channel string
 	changes chan poller.Change
@@ -106,11 +118,16 @@ type Node struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	down  atomic.Bool // Redis is out of reach: calls fail at once
-	owed  atomic.Bool // a Resync is owed to the Manager: a change was dropped
-	mu    sync.Mutex  // protects held and cause
-	held  map[string]struct{}
-	cause error // why Redis is out of reach
+	down      atomic.Bool  // Redis is out of reach: calls fail at once
+	downSince atomic.Int64 // when down was last set, in Unix nanoseconds
+	owed      atomic.Bool  // a Resync is owed to the Manager: a change was dropped
+	mu        sync.Mutex   // protects held and cause
+	held      map[string]struct{}
+	cause     error // why Redis is out of reach
+	// masters are the run ids of the masters last reached, with their
+	// uptimes: a failover shows as a new one (see recovered). Nil until
+	// Redis was first reached.
+	masters map[string]time.Duration
 }
 
 var _ poller.Cluster = (*Node)(nil)
@@ -122,11 +139,12 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	opt, err := ClientOptions(cfg.URL, cfg.Timeout)
+	// One retry: a command cut by a failover is sent again to the new
+	// master; a longer outage is answered by degrading, not by a loop.
+	rdb, err := cfg.Address().NewClient(cfg.Timeout, 1)
 	if err != nil {
-		return nil, fmt.Errorf("rediscluster: URL: %w", err)
+		return nil, fmt.Errorf("rediscluster: Redis: %w", err)
 	}
-	opt.MaxRetries = 1 // a failover, not a retry loop, answers an outage
 	sealer, err := newSealer(cfg.Secret, cfg.PreviousSecret)
 	if err != nil {
 		return nil, err
@@ -137,7 +155,7 @@ func New(cfg Config) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg:     cfg,
-		rdb:     redis.NewClient(opt),
+		rdb:     rdb,
 		id:      host + "/" + strconv.Itoa(os.Getpid()) + "/" + hex.EncodeToString(suffix),
 		channel: cfg.Prefix + ":changes",
 		changes: make(chan poller.Change, 4096),
@@ -153,30 +171,26 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	pctx, pcancel := context.WithTimeout(ctx, cfg.Timeout)
-	if err := n.rdb.Ping(pctx).Err(); err != nil {
-		n.fail(err)
-	}
+	err = n.rdb.Ping(pctx).Err()
 	pcancel()
+	if why, bad := tlsProblem(err); err != nil && bad {
+		// Not an outage that passes: the settings are wrong.
+		cancel()
+		n.rdb.Close()
+		return nil, fmt.Errorf("rediscluster: TLS with Redis: %s", why)
+	}
+	if err != nil {
+		n.fail(err)
+	} else {
+		ctx, cancel := n.op(ctx)
+		n.masters, _ = n.servers(ctx)
+		cancel()
+	}
 	n.wg.Add(3)
 	go n.listen()
 	go n.renew()
 	go n.check()
 	return n, nil
-}
-
-// ClientOptions are the options of a client of the Redis at url (see
-// Config.URL), as the Node's own: dials, reads and writes cut at timeout,
-// and no CLIENT SETINFO or MAINT_NOTIFICATIONS handshake, which older
-// servers refuse. Retries are left to the caller.
-func ClientOptions(url string, timeout time.Duration) (*redis.Options, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, err
-	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = timeout, timeout, timeout
-	opt.DisableIdentity = true
-	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return opt, nil
 }
 
 // ID is the value this node writes into the leases it holds.

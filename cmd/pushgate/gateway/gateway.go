@@ -365,7 +365,8 @@ func (g *Gateway) newCluster() error {
 	}
 	g.cluster = node
 	g.onClose("cluster", node.Close) // after the pollers: they release their leases
-	g.log.Info("cluster mode", "redis", redactURL(rc.URL), "node", node.ID())
+	shape, _ := rc.Address().Shape()
+	g.log.Info("cluster mode", "redis", redactURL(rc.URL), "shape", shape, "tls", strings.HasPrefix(rc.URL, "rediss://"), "node", node.ID())
 	return nil
 }
 

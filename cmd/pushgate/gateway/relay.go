@@ -8,9 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/pushgate/pushgate/poller/rediscluster"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
 )
@@ -71,12 +68,10 @@ func (g *Gateway) redisQueue(rc relay.Config) (relay.Queue, error) {
 	// relay makes a failed call again itself, which is safe, as an Add
 	// queues each event once (its seen keys) and a settle acts only on the
 	// head of its lane that has its delivery's id.
-	opts, err := rediscluster.ClientOptions(g.cfg.Redis.URL, time.Second)
+	client, err := g.cfg.Redis.Address().NewClient(time.Second, -1)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: the relay's Redis URL: %w", err)
+		return nil, fmt.Errorf("gateway: the relay's Redis: %w", err)
 	}
-	opts.ContextTimeoutEnabled, opts.MaxRetries = true, -1
-	client := redis.NewClient(opts)
 	g.onClose("relay redis client", func() { client.Close() })
 	timeout := cmp.Or(rc.Timeout, relay.DefaultTimeout)
 	return relay.NewRedisQueue(relay.RedisConfig{

@@ -248,11 +248,21 @@ func origin(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// redactURL hides the password of a URL for logs.
+// redactURL hides the passwords of a URL for logs: its own, and those
+// its query may carry (go-redis's failover URL takes the master's as
+// password=).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable)"
+	}
+	if q := u.Query(); q.Has("password") || q.Has("sentinel_password") {
+		for _, k := range []string{"password", "sentinel_password"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

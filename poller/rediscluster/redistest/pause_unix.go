@@ -17,10 +17,10 @@ func (s *Server) signal(sig syscall.Signal) {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		s.t.Fatal("redistest: the server is stopped")
 	}
-	if err := s.cmd.Process.Signal(sig); err != nil {
+	if err := s.proc.cmd.Process.Signal(sig); err != nil {
 		s.t.Fatalf("redistest: %v: %v", sig, err)
 	}
 }

@@ -112,7 +112,7 @@ pushgate.chartFlags lists the flags the chart sets from values of its own;
 config may not set them.
 */}}
 {{- define "pushgate.chartFlags" -}}
-{{- dict "addr" "addr" "metrics-addr" "metrics.addr" "upstream" "upstream" "redis-url" "redis.url (or secrets.keys.redis-url)" "relay-dir" "relay.dir" "drain-delay" "drainDelay" "shutdown-grace" "shutdownGrace" "tls-cert" "tls.secretName" "tls-key" "tls.secretName" | toJson -}}
+{{- dict "addr" "addr" "metrics-addr" "metrics.addr" "upstream" "upstream" "redis-url" "redis.url (or secrets.keys.redis-url)" "relay-dir" "relay.dir" "drain-delay" "drainDelay" "shutdown-grace" "shutdownGrace" "tls-cert" "tls.secretName" "tls-key" "tls.secretName" "redis-cluster" "redis.cluster" "redis-ca" "redis.tls.secretName" "redis-cert" "redis.tls.clientCertificate" "redis-key" "redis.tls.clientCertificate" "redis-tls-server-name" "redis.tls.serverName" | toJson -}}
 {{- end -}}
 
 {{/*

@@ -1,0 +1,103 @@
+package rediscluster
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pushgate/pushgate/poller/pollertest"
+	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
+)
+
+// TestRecoveryCauses: once Redis is back, a node tells why it was gone:
+// the same server (a pause; a master demoted to a replica, answering
+// READONLY, then promoted again), a server restarted meanwhile, or a
+// replica promoted by Sentinel. Each is counted by cause, and the node is
+// back in cluster mode after each.
+func TestRecoveryCauses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Redis failovers: not with -short")
+	}
+	srv := redistest.Start(t)
+	reg := prometheus.NewRegistry()
+	n := newNodeWith(t, srv, Config{Secret: testSecret, Metrics: reg})
+	drainResyncs(n)
+	back := func(cause string, want float64) {
+		t.Helper()
+		if !eventually(10*time.Second, func() bool { return n.Degraded() != "" }) {
+			t.Fatalf("%s: the node never noticed Redis was gone", cause)
+		}
+		if !eventually(10*time.Second, func() bool { return n.Degraded() == "" }) {
+			t.Fatalf("%s: the node is not back in cluster mode", cause)
+		}
+		drainResyncs(n)
+		if got := pollertest.Metric(t, reg, "pushgate_cluster_recoveries_total", "cause", cause); got != want {
+			t.Fatalf("pushgate_cluster_recoveries_total{cause=%q} = %v, want %v", cause, got, want)
+		}
+	}
+
+	// A pause: the same server comes back.
+	srv.Pause()
+	if !eventually(10*time.Second, func() bool { return n.Degraded() != "" }) {
+		t.Fatal("pause: the node never noticed")
+	}
+	srv.Resume()
+	back(causeOutage, 1)
+
+	// A master demoted: writes answer READONLY, which degrades the node
+	// instead of failing its callers one by one; promoted again, the same
+	// server serves.
+	if _, err := srv.Do("REPLICAOF", "127.0.0.1", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(10*time.Second, func() bool { return n.Degraded() != "" }) {
+		t.Fatal("READONLY: the node never noticed")
+	}
+	if _, err := srv.Do("REPLICAOF", "NO", "ONE"); err != nil {
+		t.Fatal(err)
+	}
+	back(causeOutage, 2)
+
+	// A restart: a server started during the outage.
+	srv.Stop()
+	if !eventually(10*time.Second, func() bool { return n.Degraded() != "" }) {
+		t.Fatal("restart: the node never noticed")
+	}
+	time.Sleep(1500 * time.Millisecond) // down longer than the new server's uptime
+	srv.Restart()
+	back(causeRestart, 1)
+
+	if got := pollertest.Metric(t, reg, "pushgate_cluster_recoveries_total", "cause", causeFailover); got != 0 {
+		t.Fatalf("failovers counted %v without one", got)
+	}
+}
+
+// TestSentinelFailoverIsAFailover: on Sentinel, the master killed and its
+// replica promoted, the node reaches the new master without a restart,
+// calls it a failover, and holds leases there.
+func TestSentinelFailoverIsAFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Redis failovers: not with -short")
+	}
+	s := redistest.StartSentinel(t)
+	reg := prometheus.NewRegistry()
+	n, err := New(Config{URL: s.URL(0), Secret: testSecret, LeaseTTL: ttl, Timeout: 500 * time.Millisecond, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	drainResyncs(n)
+	old, _ := s.KillMaster()
+	promoted, _ := s.WaitPromoted(old, 30*time.Second)
+	if !eventually(10*time.Second, func() bool {
+		return pollertest.Metric(t, reg, "pushgate_cluster_recoveries_total", "cause", causeFailover) == 1 && n.Degraded() == ""
+	}) {
+		t.Fatalf("after the promotion of %s: failovers %v, degraded %q; want one failover, and cluster mode",
+			promoted, pollertest.Metric(t, reg, "pushgate_cluster_recoveries_total", "cause", causeFailover), n.Degraded())
+	}
+	drainResyncs(n)
+	if wait, err := n.Lead(t.Context(), "iv"); err != nil || wait != 0 {
+		t.Fatalf("Lead on the new master = %v, %v", wait, err)
+	}
+}

@@ -94,7 +94,7 @@ func TestProbe(t *testing.T) {
 				t.Errorf("Healthy() = %v after the probe, want healthy=%v", got, tc.healthy)
 			}
 			after := sim.Stats()
-			if after.Status-before.Status != 1 || after.StatusNoToken-before.StatusNoToken != 1 || len(after.StatusByInterview) != 0 {
+			if after.Status-before.Status != 1 || after.StatusNoToken-before.StatusNoToken != 1 || after.Probes-before.Probes != 1 || after.StatusReads != before.StatusReads || len(after.StatusByInterview) != 0 {
 				t.Errorf("the simulator counted %+v, want one status call without a token, about no interview", after)
 			}
 		})

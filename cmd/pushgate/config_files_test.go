@@ -112,6 +112,7 @@ func TestRedisSettings(t *testing.T) {
 	}{
 		{[]string{"-redis-password", "hunter2-hunter2"}, "need -redis-url"},
 		{[]string{"-redis-url", "redis://:other-hunter2@cache:6379", "-redis-password", "hunter2-hunter2"}, "give it one way"},
+		{[]string{"-redis-url", "redis://s1:26379/0?master_name=m&addr=s2:26379&password=other-hunter2", "-redis-password", "hunter2-hunter2"}, "give it one way"},
 		{[]string{"-redis-url", "http://cache:6379"}, "want a redis:// or rediss:// URL"},
 		{[]string{"-redis-url", "redis://n1:6379?addr=n2:6379&addr=n3:6379"}, "master_name=mymaster"},         // several, no shape
 		{[]string{"-redis-url", "redis://s1:26379?master_name=mymaster", "-redis-cluster"}, "-redis-cluster"}, // mixed

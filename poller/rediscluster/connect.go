@@ -2,6 +2,7 @@ package rediscluster
 
 import (
 	"cmp"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -108,6 +109,12 @@ func (a Address) NewClient(timeout time.Duration, retries int) (redis.UniversalC
 	u.MaxRetries, u.DisableIdentity = retries, true
 	u.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	u.TLSConfig = mergeTLS(u.TLSConfig, tlsConfig)
+	if u.TLSConfig != nil && shape != "server" && a.TLS.ServerName == "" {
+		// go-redis names the first host for every connection; each node
+		// or sentinel must be checked against its own.
+		u.TLSConfig = u.TLSConfig.Clone()
+		u.TLSConfig.ServerName = ""
+	}
 	if u.Password, err = a.password(u.Password); err != nil {
 		return nil, err
 	}
@@ -127,8 +134,9 @@ func (a Address) NewClient(timeout time.Duration, retries int) (redis.UniversalC
 
 // universal reads the URL of a shape into go-redis's options for any
 // shape: the addresses, the database, the credentials (the sentinels'
-// apart), the master's name and TLS. The URL's tuning options (timeouts,
-// pool sizes) are not taken: NewClient sets those.
+// apart), the master's name, TLS, the protocol and the client's name. The
+// URL's tuning options (timeouts, pool sizes) are not taken: NewClient
+// sets those.
 func (a Address) universal(shape string) (*redis.UniversalOptions, error) {
 	switch shape {
 	case "cluster":
@@ -136,20 +144,23 @@ func (a Address) universal(shape string) (*redis.UniversalOptions, error) {
 		if err != nil {
 			return nil, errors.New("cannot read the Redis Cluster URL: want " + exampleCluster)
 		}
-		return &redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig}, nil
+		return &redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+			Protocol: o.Protocol, ClientName: o.ClientName}, nil
 	case "sentinel":
 		o, err := redis.ParseFailoverURL(a.URL)
 		if err != nil {
 			return nil, errors.New("cannot read the Sentinel URL: want " + exampleSentinel)
 		}
 		return &redis.UniversalOptions{Addrs: o.SentinelAddrs, MasterName: o.MasterName, DB: o.DB, Username: o.Username, Password: o.Password,
-			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword, TLSConfig: o.TLSConfig}, nil
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword, TLSConfig: o.TLSConfig,
+			Protocol: o.Protocol, ClientName: o.ClientName}, nil
 	}
 	o, err := redis.ParseURL(a.URL)
 	if err != nil {
 		return nil, errors.New("cannot read the Redis URL: want " + exampleSingle)
 	}
-	return &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig}, nil
+	return &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+		Protocol: o.Protocol, ClientName: o.ClientName}, nil
 }
 
 // password is the servers' password: the URL's, or Password.
@@ -227,7 +238,7 @@ func tlsProblem(err error) (why string, ok bool) {
 	case errors.As(err, &verify):
 		return "the server's certificate does not verify: " + verify.Err.Error(), true
 	case strings.Contains(err.Error(), "remote error: tls"):
-		return "the server refused the TLS handshake (" + err.Error() + "): it wants a client certificate it trusts (-redis-cert, -redis-key)", true
+		return "the server refused the TLS handshake (" + err.Error() + "): it wants a client certificate it trusts (-redis-cert, -redis-key), or has no TLS version or cipher in common", true
 	case isPlainToTLS(err):
 		return "the server does not speak TLS here: use redis:// for it, or its TLS port", true
 	}
@@ -239,4 +250,31 @@ func tlsProblem(err error) (why string, ok bool) {
 func isPlainToTLS(err error) bool {
 	var rh tls.RecordHeaderError
 	return errors.As(err, &rh)
+}
+
+// errShape marks a Redis whose shape -redis-url does not match.
+var errShape = errors.New("rediscluster: Redis")
+
+// checkShape refuses a Redis Cluster named as one server or Sentinel, and
+// one server named as a Redis Cluster: every command would fail (MOVED,
+// or cluster support disabled) while the node looked healthy. pinged is
+// the answer to the first PING. Redis out of reach, or an INFO the
+// server's ACL refuses, says nothing: nil.
+func (n *Node) checkShape(ctx context.Context, pinged error) error {
+	if pinged != nil && strings.Contains(pinged.Error(), "cluster support disabled") {
+		return fmt.Errorf("%w: -redis-cluster, but the server is not a Redis Cluster node: leave -redis-cluster out (one server: %s; Sentinel: %s)", errShape, exampleSingle, exampleSentinel)
+	}
+	ctx, cancel := n.op(ctx)
+	defer cancel()
+	info, err := n.rdb.Info(ctx, "cluster").Result()
+	var reply redis.Error
+	switch {
+	case errors.As(err, &reply):
+		return nil
+	case err != nil:
+		return err
+	case infoField(info, "cluster_enabled") == "1" && !n.cfg.Cluster:
+		return fmt.Errorf("%w: the server is a Redis Cluster node: add -redis-cluster, with seed nodes, e.g. %s", errShape, exampleCluster)
+	}
+	return pinged
 }

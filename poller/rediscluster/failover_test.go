@@ -1,6 +1,9 @@
 package rediscluster
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +102,69 @@ func TestSentinelFailoverIsAFailover(t *testing.T) {
 	drainResyncs(n)
 	if wait, err := n.Lead(t.Context(), "iv"); err != nil || wait != 0 {
 		t.Fatalf("Lead on the new master = %v, %v", wait, err)
+	}
+}
+
+// TestClusterShardFailover: in a Redis Cluster, the master of a shard
+// other than the one holding the node's health key is killed. The node
+// finds Redis out of reach until the Cluster promotes the shard's
+// replica, then is back once: one failover, no flapping in between.
+func TestClusterShardFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Redis failovers: not with -short")
+	}
+	rc := redistest.StartCluster(t)
+	reg := prometheus.NewRegistry()
+	n, err := New(Config{URL: rc.URL(), Cluster: true, Secret: testSecret, LeaseTTL: ttl, Timeout: 500 * time.Millisecond, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	drainResyncs(n)
+	// Leases on every shard: their renewals fail on the dead one.
+	for i := range 60 {
+		if wait, err := n.Lead(t.Context(), fmt.Sprintf("iv-%d", i)); err != nil || wait != 0 {
+			t.Fatalf("Lead = %v, %v", wait, err)
+		}
+	}
+	health := rc.MasterOf("pushgate:health:" + n.ID())
+	var victim string
+	for _, m := range rc.Masters() {
+		if m != health {
+			victim = m
+			break
+		}
+	}
+	rc.KillMaster(victim)
+	if !eventually(10*time.Second, func() bool { return n.Degraded() != "" }) {
+		t.Fatal("a shard's master is gone, but the node never found Redis out of reach")
+	}
+	rc.WaitFailover(victim, 30*time.Second)
+	if !eventually(10*time.Second, func() bool {
+		return pollertest.Metric(t, reg, "pushgate_cluster_recoveries_total", "cause", causeFailover) == 1 && n.Degraded() == ""
+	}) {
+		t.Fatalf("after the promotion: failovers %v, degraded %q", pollertest.Metric(t, reg, "pushgate_cluster_recoveries_total", "cause", causeFailover), n.Degraded())
+	}
+	for _, cause := range []string{causeOutage, causeRestart} {
+		if got := pollertest.Metric(t, reg, "pushgate_cluster_recoveries_total", "cause", cause); got != 0 {
+			t.Errorf("recoveries{cause=%q} = %v, want 0: the node went back and forth while the shard was down", cause, got)
+		}
+	}
+}
+
+// TestShapeMismatchRefused: a Redis Cluster node named as one server, and
+// one server named as a Redis Cluster, are refused at start: every command
+// would fail while the node looked healthy.
+func TestShapeMismatchRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a Redis Cluster: not with -short")
+	}
+	srv := redistest.Start(t)
+	if _, err := New(Config{URL: srv.URL(), Cluster: true, Secret: testSecret}); !errors.Is(err, errShape) || !strings.Contains(err.Error(), "leave -redis-cluster out") {
+		t.Errorf("one server as a Redis Cluster: %v, want it refused", err)
+	}
+	rc := redistest.StartCluster(t)
+	if _, err := New(Config{URL: "redis://" + rc.Nodes[0].Addr, Secret: testSecret}); !errors.Is(err, errShape) || !strings.Contains(err.Error(), "add -redis-cluster") {
+		t.Errorf("a Redis Cluster node as one server: %v, want it refused", err)
 	}
 }

@@ -3,7 +3,6 @@ package rediscluster
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +29,6 @@ func (n *Node) fail(err error) {
 	n.cause = err
 	n.mu.Unlock()
 	if n.down.CompareAndSwap(false, true) {
-		n.downSince.Store(time.Now().UnixNano())
 		n.log.Warn("redis out of reach; polling alone until it is back", "err", err)
 	}
 }
@@ -39,9 +37,12 @@ func (n *Node) fail(err error) {
 // second while Redis takes it and four times a second while it does not,
 // and announces its return with a Resync. A write, not a PING, so that a
 // Redis that answers but cannot store (a replica, out of memory) counts as
-// out of reach.
+// out of reach; in a Redis Cluster, every master must answer too and see
+// every slot served, or a node whose commands fail on one shard would be
+// back at each check while that shard's master is gone.
 func (n *Node) check() {
 	defer n.wg.Done()
+	var refreshed time.Time // when the masters were last read while Redis was reachable
 	for {
 		every := time.Second
 		if n.down.Load() {
@@ -54,6 +55,9 @@ func (n *Node) check() {
 		}
 		ctx, cancel := n.op(n.ctx)
 		err := n.rdb.Set(ctx, n.cfg.Prefix+":health:"+n.id, "1", 10*time.Second).Err()
+		if cc, ok := n.rdb.(*redis.ClusterClient); ok && err == nil {
+			err = cc.ForEachMaster(ctx, clusterWhole)
+		}
 		cancel()
 		switch {
 		case err != nil:
@@ -65,10 +69,44 @@ func (n *Node) check() {
 			n.mu.Lock()
 			clear(n.held)
 			n.mu.Unlock()
-			n.recovered(time.Since(time.Unix(0, n.downSince.Load())))
+			n.recovered(time.Since(time.Unix(0, n.lastOK.Load())))
+			refreshed = time.Now()
 			n.owed.Store(true)
 			n.payResync()
+		case time.Since(refreshed) > 10*time.Second:
+			// Masters change without an outage this node sees (a
+			// planned failover): keep their list current.
+			n.readMasters()
+			refreshed = time.Now()
 		}
+		if err == nil {
+			n.lastOK.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// errClusterNotWhole is a Redis Cluster master's answer while some slots
+// have no master that answers: a failover under way.
+var errClusterNotWhole = errors.New("redis cluster: not every slot is served (cluster_state is not ok)")
+
+// clusterWhole checks that the master c answers, and sees every slot
+// served.
+func clusterWhole(ctx context.Context, c *redis.Client) error {
+	info, err := c.ClusterInfo(ctx).Result()
+	if err == nil && infoField(info, "cluster_state") != "ok" {
+		err = errClusterNotWhole
+	}
+	return err
+}
+
+// readMasters stores the masters' run ids, when all of them answer.
+func (n *Node) readMasters() {
+	ctx, cancel := n.op(n.ctx)
+	defer cancel()
+	if now, err := n.servers(ctx); err == nil {
+		n.mu.Lock()
+		n.masters = now
+		n.mu.Unlock()
 	}
 }
 
@@ -79,10 +117,12 @@ const (
 	causeOutage   = "outage"   // the same servers serve: the network, a pause, a full Redis
 )
 
-// recovered logs and counts Redis's return after down, and why it was out
-// of reach: the servers serving now are told apart from those before by
-// their run ids (INFO server), and a new one that was running through the
-// outage is a replica promoted by Sentinel or the Cluster.
+// recovered logs and counts Redis's return after down (counted from the
+// last check that reached it), and why it was out of reach: the masters
+// serving now are told apart from those before by their run ids (INFO
+// server), and a new one that was a replica (INFO replication) was
+// promoted by Sentinel or the Cluster; a new one that was not started
+// during the outage.
 func (n *Node) recovered(down time.Duration) {
 	ctx, cancel := n.op(n.ctx)
 	now, err := n.servers(ctx)
@@ -94,11 +134,11 @@ func (n *Node) recovered(down time.Duration) {
 		n.masters = now
 	}
 	n.mu.Unlock()
-	for id, up := range now {
+	for id, promoted := range now {
 		if _, known := before[id]; known || before == nil {
 			continue
 		}
-		if up >= down {
+		if promoted {
 			cause = causeFailover
 			break
 		}
@@ -116,19 +156,20 @@ func (n *Node) recovered(down time.Duration) {
 }
 
 // servers returns the run id of each master the client reaches (one, or
-// a Redis Cluster's), with its uptime.
-func (n *Node) servers(ctx context.Context) (map[string]time.Duration, error) {
-	out := map[string]time.Duration{}
+// a Redis Cluster's), and whether it was promoted from a replica: it then
+// keeps its former master's replication id as master_replid2, which a
+// server started afresh has not (all zeros).
+func (n *Node) servers(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
 	var mu sync.Mutex
 	read := func(ctx context.Context, c redis.Cmdable) error {
-		info, err := c.Info(ctx, "server").Result()
+		info, err := c.Info(ctx, "server", "replication").Result()
 		if err != nil {
 			return err
 		}
-		id, up := infoField(info, "run_id"), infoField(info, "uptime_in_seconds")
-		secs, _ := strconv.Atoi(up)
+		id, replid2 := infoField(info, "run_id"), infoField(info, "master_replid2")
 		mu.Lock()
-		out[id] = time.Duration(secs) * time.Second
+		out[id] = replid2 != "" && strings.Trim(replid2, "0") != ""
 		mu.Unlock()
 		return nil
 	}

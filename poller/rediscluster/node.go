@@ -118,16 +118,16 @@ type Node struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	down      atomic.Bool  // Redis is out of reach: calls fail at once
-	downSince atomic.Int64 // when down was last set, in Unix nanoseconds
-	owed      atomic.Bool  // a Resync is owed to the Manager: a change was dropped
-	mu        sync.Mutex   // protects held and cause
-	held      map[string]struct{}
-	cause     error // why Redis is out of reach
-	// masters are the run ids of the masters last reached, with their
-	// uptimes: a failover shows as a new one (see recovered). Nil until
-	// Redis was first reached.
-	masters map[string]time.Duration
+	down   atomic.Bool  // Redis is out of reach: calls fail at once
+	lastOK atomic.Int64 // when a health check last reached Redis, in Unix nanoseconds
+	owed   atomic.Bool  // a Resync is owed to the Manager: a change was dropped
+	mu     sync.Mutex   // protects held, cause and masters
+	held   map[string]struct{}
+	cause  error // why Redis is out of reach
+	// masters are the run ids of the masters last reached, each with
+	// whether it was promoted from a replica: a failover shows as a new
+	// one (see recovered). Nil until Redis was first reached.
+	masters map[string]bool
 }
 
 var _ poller.Cluster = (*Node)(nil)
@@ -179,12 +179,19 @@ func New(cfg Config) (*Node, error) {
 		n.rdb.Close()
 		return nil, fmt.Errorf("rediscluster: TLS with Redis: %s", why)
 	}
+	var reply redis.Error
+	if err == nil || errors.As(err, &reply) {
+		if err = n.checkShape(ctx, err); errors.Is(err, errShape) {
+			cancel()
+			n.rdb.Close()
+			return nil, err
+		}
+	}
 	if err != nil {
 		n.fail(err)
 	} else {
-		ctx, cancel := n.op(ctx)
-		n.masters, _ = n.servers(ctx)
-		cancel()
+		n.lastOK.Store(time.Now().UnixNano())
+		n.readMasters()
 	}
 	n.wg.Add(3)
 	go n.listen()

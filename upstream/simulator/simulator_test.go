@@ -471,7 +471,7 @@ func TestStats(t *testing.T) {
 	h.sim.ClearFaults()
 	h.do("POST", "/sim/interviews/"+a.InterviewID+"/status", `{"onboardingStatus":"X"}`) // control: not counted
 
-	want := Stats{Start: 3, OnboardingURL: 1, Status: 6, Score: 1, CallsWithoutAPIKey: 7,
+	want := Stats{Start: 3, OnboardingURL: 1, Status: 6, StatusReads: 6, Score: 1, CallsWithoutAPIKey: 7,
 		StatusByInterview: map[string]int64{a.InterviewID: 3, b.InterviewID: 2}, MaxStatusInFlight: 1}
 	ans := h.do("GET", "/sim/stats", "")
 	var raw map[string]json.RawMessage

@@ -31,6 +31,12 @@ type Stats struct {
 	// anything up, and so does the Simulator, after the faults in force
 	// for calls about no interview; the gateway's readiness probe is one.
 	StatusNoToken int64 `json:"status_no_token"`
+	// StatusReads and Probes split Status: the reads of an interview's
+	// status (with a token: what the shared pollers cost, per interview in
+	// StatusByInterview), and the calls without one (the gateways'
+	// readiness probes, StatusNoToken again).
+	StatusReads int64 `json:"status_reads"`
+	Probes      int64 `json:"probes"`
 	// CallsWithoutAPIKey counts the upstream API calls, of every route,
 	// that carried no x-api-key header, whether or not the route needs one.
 	CallsWithoutAPIKey int64 `json:"calls_without_api_key"`
@@ -90,6 +96,7 @@ func (s *Simulator) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
+	st.StatusReads, st.Probes = st.Status-st.StatusNoToken, st.StatusNoToken
 	st.StatusByInterview = make(map[string]int64, len(s.stats.StatusByInterview))
 	for id, n := range s.stats.StatusByInterview {
 		st.StatusByInterview[id] = n

@@ -84,13 +84,7 @@ func TestSentinelFailoverIsAFailover(t *testing.T) {
 		t.Skip("Redis failovers: not with -short")
 	}
 	s := redistest.StartSentinel(t)
-	reg := prometheus.NewRegistry()
-	n, err := New(Config{URL: s.URL(0), Secret: testSecret, LeaseTTL: ttl, Timeout: 500 * time.Millisecond, Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
-	drainResyncs(n)
+	n, reg := newNodeOn(t, Config{URL: s.URL(0)})
 	old, _ := s.KillMaster()
 	promoted, _ := s.WaitPromoted(old, 30*time.Second)
 	if !eventually(10*time.Second, func() bool {
@@ -114,13 +108,7 @@ func TestClusterShardFailover(t *testing.T) {
 		t.Skip("Redis failovers: not with -short")
 	}
 	rc := redistest.StartCluster(t)
-	reg := prometheus.NewRegistry()
-	n, err := New(Config{URL: rc.URL(), Cluster: true, Secret: testSecret, LeaseTTL: ttl, Timeout: 500 * time.Millisecond, Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
-	drainResyncs(n)
+	n, reg := newNodeOn(t, Config{URL: rc.URL(), Cluster: true})
 	// Leases on every shard: their renewals fail on the dead one.
 	for i := range 60 {
 		if wait, err := n.Lead(t.Context(), fmt.Sprintf("iv-%d", i)); err != nil || wait != 0 {
@@ -167,4 +155,20 @@ func TestShapeMismatchRefused(t *testing.T) {
 	if _, err := New(Config{URL: "redis://" + rc.Nodes[0].Addr, Secret: testSecret}); !errors.Is(err, errShape) || !strings.Contains(err.Error(), "add -redis-cluster") {
 		t.Errorf("a Redis Cluster node as one server: %v, want it refused", err)
 	}
+}
+
+// newNodeOn starts a node on the Redis cfg names, with the tests' secret,
+// lease TTL and timeout and a registry of its own, its first resync
+// drained.
+func newNodeOn(t *testing.T, cfg Config) (*Node, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	cfg.Secret, cfg.LeaseTTL, cfg.Timeout, cfg.Metrics = testSecret, ttl, 500*time.Millisecond, reg
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	drainResyncs(n)
+	return n, reg
 }

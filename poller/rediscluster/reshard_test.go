@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
@@ -22,13 +20,7 @@ func TestReshardIsNoOutage(t *testing.T) {
 		t.Skip("a Redis Cluster: not with -short")
 	}
 	rc := redistest.StartCluster(t)
-	reg := prometheus.NewRegistry()
-	n, err := New(Config{URL: rc.URL(), Cluster: true, Secret: testSecret, LeaseTTL: ttl, Timeout: 500 * time.Millisecond, Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
-	drainResyncs(n)
+	n, reg := newNodeOn(t, Config{URL: rc.URL(), Cluster: true})
 	ctx := context.Background()
 	const interviews = 300
 	for i := range interviews {

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"net/netip"
-	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
-	"github.com/pushgate/pushgate/poller/rediscluster"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
 )
@@ -97,57 +92,6 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		return c, err
 	}
 	return c, c.finish()
-}
-
-// secretFlags are the flags that also read their value from a file, named
-// by the environment variable PUSHGATE_<NAME>_FILE (Docker and Kubernetes
-// secrets, systemd credentials), so a secret needs to be in no process's
-// arguments or environment.
-var secretFlags = []string{
-	"secret", "previous-secret", "api-key", "admin-token", "admin-password", "api-token",
-	"webhook-secret", "webhook-client-secret", "webhook-header", "relay-secret",
-	"redis-url", "redis-password", "sim-control-token",
-}
-
-// fileEnvName is the environment variable naming the file a secret flag
-// reads from.
-func fileEnvName(flagName string) string { return envName(flagName) + "_FILE" }
-
-// setFromFile sets the flag name from the file its PUSHGATE_<NAME>_FILE
-// names, if set: read once, surrounding whitespace trimmed; the lines of a
-// file of several values (API tokens, relay secrets) are its items. A
-// file given beside the value itself (set tells), or one that is missing,
-// unreadable or empty, is an error naming the variable.
-func setFromFile(fs *flag.FlagSet, name string, set bool, getenv func(string) string) error {
-	v := fileEnvName(name)
-	path := getenv(v)
-	if path == "" {
-		return nil
-	}
-	if set {
-		return fmt.Errorf("%s and -%s (or %s) are both set: give the secret one way", v, name, envName(name))
-	}
-	// Errors name the variable, not the path: a secret set by mistake
-	// where its file's name belongs must not reach the log.
-	b, err := os.ReadFile(path)
-	if pe := (*iofs.PathError)(nil); errors.As(err, &pe) {
-		return fmt.Errorf("%s: cannot %s the file it names: %w", v, pe.Op, pe.Err)
-	} else if err != nil {
-		return fmt.Errorf("%s: %w", v, err)
-	}
-	value := strings.TrimSpace(string(b))
-	if value == "" {
-		return fmt.Errorf("%s: the file it names is empty", v)
-	}
-	if f := fs.Lookup(name); f != nil {
-		if _, list := f.Value.(*listFlag); list || name == "api-token" {
-			value = strings.Join(strings.Fields(value), ",")
-		}
-	}
-	if err := fs.Set(name, value); err != nil {
-		return fmt.Errorf("%s: %w", v, err)
-	}
-	return nil
 }
 
 // define declares every flag of the command.
@@ -431,79 +375,6 @@ func splitList(v string) []string {
 		}
 	}
 	return out
-}
-
-// finishRelay checks the relay's flags and fills its Config.
-func (c *config) finishRelay() error {
-	r := &c.gw.Relay
-	r.URLs, r.Secrets, r.Kinds = c.relayURLs, c.relaySecrets, splitList(c.relayEvents)
-	switch {
-	case len(r.URLs) == 0 && len(r.Secrets) > 0:
-		return errors.New("-relay-secret needs -relay-url: where to relay")
-	case len(r.URLs) == 0:
-		return nil
-	case len(r.Secrets) == 0:
-		return errors.New("-relay-url needs -relay-secret: every relayed event is signed (whsec_$(openssl rand -base64 32))")
-	case len(r.Secrets) > 2:
-		return errors.New("-relay-secret: at most two, the new and the old during a rotation")
-	case len(r.Kinds) == 0:
-		return errors.New("-relay-events: name one kind at least (upstream, status, ended)")
-	}
-	for _, u := range r.URLs {
-		if err := relay.CheckURL(u); err != nil {
-			return fmt.Errorf("-relay-url: %w", err)
-		}
-	}
-	for _, s := range r.Secrets {
-		if err := relay.CheckSecret(s); err != nil {
-			return fmt.Errorf("-relay-secret: %w", err)
-		}
-	}
-	for _, k := range r.Kinds {
-		if !slices.Contains(relay.Kinds, k) {
-			return fmt.Errorf("-relay-events: %q: want upstream, status or ended", k)
-		}
-	}
-	if r.Timeout <= 0 || r.MaxAge <= 0 || r.BackoffMax <= 0 || r.MaxQueue <= 0 {
-		return errors.New("-relay-timeout, -relay-max-age, -relay-backoff-max and -relay-max-queue must be positive")
-	}
-	return nil
-}
-
-// finishTLS checks the TLS flags and fills the gateway's TLS config.
-func (c *config) finishTLS() error {
-	if (c.tlsCert == "") != (c.tlsKey == "") {
-		return errors.New("-tls-cert and -tls-key go together")
-	}
-	switch c.tlsMinVersion {
-	case "1.2":
-		c.gw.TLS.MinVersion = tls.VersionTLS12
-	case "1.3":
-		c.gw.TLS.MinVersion = tls.VersionTLS13
-	default:
-		return fmt.Errorf("-tls-min-version %q: want 1.2 or 1.3", c.tlsMinVersion)
-	}
-	c.gw.TLS.CertFile, c.gw.TLS.KeyFile = c.tlsCert, c.tlsKey
-	return nil
-}
-
-// checkRedis refuses Redis settings that cannot work, before anything
-// starts: a URL that mixes shapes, TLS files without rediss://, a CA that
-// is not PEM, a password given twice. Errors never quote the URL: it may
-// hold credentials.
-func (c *config) checkRedis() error {
-	r := c.gw.Redis
-	if r.URL == "" {
-		if r.Password != "" || r.Cluster || r.TLS != (rediscluster.TLSFiles{}) {
-			return errors.New("-redis-password, -redis-cluster and the -redis-ca, -redis-cert, -redis-key and -redis-tls-server-name flags need -redis-url")
-		}
-		return nil
-	}
-	client, err := r.Address().NewClient(time.Second, 0) // no dial: a client connects on its first command
-	if err != nil {
-		return fmt.Errorf("-redis-url: %w", err)
-	}
-	return client.Close()
 }
 
 // listFlag is a flag that takes a comma-separated list, and may be

@@ -91,7 +91,12 @@ func TestIncodeRoundTrip(t *testing.T) {
 		Status     int64 `json:"status"`
 		Webhooks   int64 `json:"webhooks"`
 	}
-	getJSON(t, in.sim+"/sim/stats", &stats)
+	// The stream may end by a read before the simulator's webhook of
+	// EXPIRED is counted: wait for its count, not for the end.
+	waitFor(t, "the simulator's webhook of EXPIRED counted", func() bool {
+		getJSON(t, in.sim+"/sim/stats", &stats)
+		return stats.Webhooks > 0
+	})
 	if stats.WithoutKey != 0 || stats.Status == 0 || stats.Webhooks == 0 {
 		t.Fatalf("simulator stats %+v: want status calls and webhooks, and no call without x-api-key", stats)
 	}

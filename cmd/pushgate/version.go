@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -52,11 +53,5 @@ func vcsRevision(info *debug.BuildInfo) string {
 
 // versionLine is what pushgate -version prints.
 func versionLine(b gateway.Build) string {
-	v := func(s string) string {
-		if s == "" {
-			return "unknown"
-		}
-		return s
-	}
-	return fmt.Sprintf("pushgate %s (revision %s, %s, %s/%s)", v(b.Version), v(b.Revision), b.GoVersion, runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("pushgate %s (revision %s, %s, %s/%s)", cmp.Or(b.Version, "unknown"), cmp.Or(b.Revision, "unknown"), b.GoVersion, runtime.GOOS, runtime.GOARCH)
 }

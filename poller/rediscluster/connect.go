@@ -259,22 +259,19 @@ var errShape = errors.New("rediscluster: Redis")
 // one server named as a Redis Cluster: every command would fail (MOVED,
 // or cluster support disabled) while the node looked healthy. pinged is
 // the answer to the first PING. Redis out of reach, or an INFO the
-// server's ACL refuses, says nothing: nil.
+// server's ACL refuses, tells nothing: nil.
 func (n *Node) checkShape(ctx context.Context, pinged error) error {
 	if pinged != nil && strings.Contains(pinged.Error(), "cluster support disabled") {
 		return fmt.Errorf("%w: -redis-cluster, but the server is not a Redis Cluster node: leave -redis-cluster out (one server: %s; Sentinel: %s)", errShape, exampleSingle, exampleSentinel)
 	}
+	if pinged != nil || n.cfg.Cluster {
+		return nil
+	}
 	ctx, cancel := n.op(ctx)
 	defer cancel()
 	info, err := n.rdb.Info(ctx, "cluster").Result()
-	var reply redis.Error
-	switch {
-	case errors.As(err, &reply):
-		return nil
-	case err != nil:
-		return err
-	case infoField(info, "cluster_enabled") == "1" && !n.cfg.Cluster:
+	if err == nil && infoField(info, "cluster_enabled") == "1" {
 		return fmt.Errorf("%w: the server is a Redis Cluster node: add -redis-cluster, with seed nodes, e.g. %s", errShape, exampleCluster)
 	}
-	return pinged
+	return nil
 }

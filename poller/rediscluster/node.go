@@ -179,13 +179,10 @@ func New(cfg Config) (*Node, error) {
 		n.rdb.Close()
 		return nil, fmt.Errorf("rediscluster: TLS with Redis: %s", why)
 	}
-	var reply redis.Error
-	if err == nil || errors.As(err, &reply) {
-		if err = n.checkShape(ctx, err); errors.Is(err, errShape) {
-			cancel()
-			n.rdb.Close()
-			return nil, err
-		}
+	if shapeErr := n.checkShape(ctx, err); shapeErr != nil {
+		cancel()
+		n.rdb.Close()
+		return nil, shapeErr
 	}
 	if err != nil {
 		n.fail(err)

@@ -1,6 +1,10 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"cmp"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Build names a build of the gateway: what pushgate -version prints, the
 // startup log line, and pushgate_build_info.
@@ -16,15 +20,8 @@ func (b Build) collector() prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "pushgate_build_info",
 		Help:        "The build of this node: version, VCS revision and Go version, as pushgate -version prints them; always 1.",
-		ConstLabels: prometheus.Labels{"version": orUnknown(b.Version), "revision": orUnknown(b.Revision), "goversion": orUnknown(b.GoVersion)},
+		ConstLabels: prometheus.Labels{"version": cmp.Or(b.Version, "unknown"), "revision": cmp.Or(b.Revision, "unknown"), "goversion": cmp.Or(b.GoVersion, "unknown")},
 	})
 	g.Set(1)
 	return g
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }

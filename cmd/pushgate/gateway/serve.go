@@ -1,19 +1,80 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pushgate/pushgate/sse"
 )
 
 // server is an http.Server bound to its listener.
 type server struct {
 	*http.Server
 	ln net.Listener
+}
+
+// newServer returns a server with timeouts that keep slow clients from
+// holding it. WriteTimeout stays 0: streams use per-write deadlines. On a
+// listener under the connection caps, the server tells it which
+// connections are idle, and answers those over a cap (see sse.Listener).
+//
+// With tlsConfig, the server takes TLS and HTTP/2 on ln (the connection
+// caps, set up on ln, see through TLS to the connection beneath).
+func (g *Gateway) newServer(h http.Handler, ln net.Listener, tlsConfig *tls.Config) *server {
+	s := &server{
+		Server: &http.Server{
+			Handler: h,
+			// No ReadTimeout: its deadline would also cut open streams. The
+			// Handler sets each request's own deadlines (see -read-timeout).
+			ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
+			IdleTimeout:       g.cfg.IdleTimeout,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          log.New(serverLog{g.log, g.certs}, "", 0),
+		},
+		ln: ln,
+	}
+	if l, ok := ln.(*sse.Listener); ok {
+		l.Attach(s.Server)
+	}
+	if tlsConfig != nil {
+		s.TLSConfig = tlsConfig // Serve then sets up HTTP/2 for the "h2" it offers
+		s.ln = tls.NewListener(ln, tlsConfig)
+		// A stream's write deadline ends only that stream: over HTTP/2 a
+		// client that stops reading the connection altogether would hold
+		// every stream on it, and the frames for them, without a bound on
+		// the connection's own writes.
+		s.HTTP2 = &http.HTTP2Config{WriteByteTimeout: cmp.Or(g.cfg.Broker.WriteTimeout, 10*time.Second)}
+	}
+	return s
+}
+
+// serverLog is the servers' ErrorLog: what net/http reports goes to the
+// log at Warn, but for failed TLS handshakes (a load balancer's TCP check,
+// a scanner, a client that gave up), which go to Debug and are counted.
+type serverLog struct {
+	log   *slog.Logger
+	certs *certReloader // counts the failed handshakes; nil without TLS
+}
+
+func (w serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		w.log.Debug(msg)
+		if w.certs != nil {
+			w.certs.metrics.handshakeFailed()
+		}
+		return len(p), nil
+	}
+	w.log.Warn(msg)
+	return len(p), nil
 }
 
 // start serves s in the background; an error other than a shutdown ends

@@ -1,23 +1,35 @@
-// app.js drives the onboarding page served by pushgate at "/".
+// app.js drives the onboarding page served by pushgate at "/": it shows
+// the onboarding flow in an iframe, follows its status with the browser
+// client (client.js: Server-Sent Events, or polling when they are
+// unavailable) and on ONBOARDING_FINISHED closes the iframe and shows the
+// verdict.
 //
-// Flow: get (or resume) an onboarding session -> show the flow in an iframe ->
-// follow its status with the browser client (client.js: Server-Sent Events,
-// or polling when they are unavailable) -> on ONBOARDING_FINISHED close the
-// iframe and show the score's outcome.
+// A load of the page does what this tab's stored record says, so that a
+// reload never pays for another upstream session:
+//   nothing stored   -> start a session: the only one the page starts by itself
+//   flow             -> resume the flow
+//   finished         -> the verdict again, fetched only if it was not known yet
+//   expired or gone  -> say so, with a button that starts a new session
+// Any other session starts from a click ("Start a new verification").
 //
-// The page runs under "script-src 'self'; style-src 'self'": no inline
-// script, no inline style, no eval. It is an ES module: its state stays in
-// module scope.
+// The page runs under "script-src 'self'; style-src 'self'" (no inline
+// script or style, no eval) as an ES module: its state stays in module scope.
 import { watchOnboarding, fetchVerdict } from './client.js';
 
-// sessionStorage key of {interviewId, url}: a reload resumes the same
-// interview instead of paying for a new upstream session.
+// sessionStorage key of this tab's interview: {interviewId, url, state,
+// verdict?}, state one of STATES, verdict one of VERDICTS once known (an
+// UNKNOWN score is not kept: a reload asks again).
 const STORAGE_KEY = 'pushgate.session';
+const STATES = ['flow', 'finished', 'expired', 'gone'];
+const VERDICTS = ['OK', 'WARN', 'FAIL'];
+
+const WAITING = 'UNKNOWN'; // before the first step: its chip marks no step done, so it has no tick
+const FINISHED = 'ONBOARDING_FINISHED'; // its chip shows the verdict once known
 
 // Maps, not object literals, so a status such as "constructor" can never
-// pick up an Object.prototype member.
-// The upstream sends statuses in no fixed order (post-processing may end
-// after the selfie check): each gets its entry as it arrives.
+// pick up an Object.prototype member. The upstream sends statuses in no
+// fixed order (post-processing may end after the selfie check): each gets
+// its entry as it arrives.
 const LABELS = new Map([
   ['UNKNOWN', 'Waiting for you to start'],
   ['ID_VALIDATION_FINISHED', 'ID captured'],
@@ -25,7 +37,7 @@ const LABELS = new Map([
   ['GOVERNMENT_VALIDATION_FINISHED', 'ID checked with the issuer'],
   ['POST_PROCESSING_FINISHED', 'ID checked'],
   ['FACE_VALIDATION_FINISHED', 'Selfie checked'],
-  ['ONBOARDING_FINISHED', 'Verification complete'],
+  ['ONBOARDING_FINISHED', 'Complete'], // neutral until the verdict is known (OUTCOMES)
   ['MANUAL_REVIEW_APPROVED', 'Reviewed: approved'],
   ['MANUAL_REVIEW_REJECTED', 'Reviewed: not approved'],
 ]);
@@ -33,11 +45,12 @@ const LABELS = new Map([
 // as the gateway grants them (-iframe-permissions, -flow-origin). Without
 // origins, a feature goes to the origin of the iframe's src alone.
 const IFRAME_ALLOW = document.body.dataset.iframeAllow || 'camera; microphone; geolocation; accelerometer; gyroscope';
+// Each verdict's words: on the final chip, and in #result.
 const OUTCOMES = new Map([
-  ['OK', { title: "You're verified", detail: 'Thank you, your identity has been confirmed.' }],
-  ['WARN', { title: 'We need to review your verification', detail: 'We will let you know once it has been checked.' }],
-  ['FAIL', { title: "We couldn't verify you", detail: 'Please contact support if you think this is a mistake.' }],
-  ['UNKNOWN', { title: 'Result not available yet', detail: 'Your verification is complete, but its result is not ready.' }],
+  ['OK', { chip: 'Verified', title: "You're verified", detail: 'Thank you, your identity has been confirmed.' }],
+  ['WARN', { chip: 'Needs review', title: 'We need to review your verification', detail: 'We will let you know once it has been checked.' }],
+  ['FAIL', { chip: 'Not verified', title: "We couldn't verify you", detail: 'Please contact support if you think this is a mistake.' }],
+  ['UNKNOWN', { chip: 'Result pending', title: 'Result not available yet', detail: 'Your verification is complete, but its result is not ready.' }],
 ]);
 
 const SCORE_ATTEMPTS = 5; // fetch-score answers 409 while the upstream still settles
@@ -46,6 +59,7 @@ const REQUEST_TIMEOUT_MS = 15000;
 const SESSION_GONE = [401, 403, 404]; // the gateway no longer knows this browser's session
 const SESSION_ENDED = 410; // the upstream forgot the session (expired, or deleted)
 const EXPIRED_MESSAGE = 'This verification session has expired.';
+const START_ELSEWHERE_MESSAGE = 'Verification is started from the site that sent you here. Please go back to it and start again.';
 
 const ui = {
   body: document.body,
@@ -58,11 +72,13 @@ const ui = {
   result: document.getElementById('result'),
   resultTitle: document.getElementById('result-title'),
   resultDetail: document.getElementById('result-detail'),
+  startOver: document.getElementById('start-over'),
 };
 
-// current is the interview the page follows, or null. Each one gets its own
-// object so that late callbacks of an abandoned interview (a poll in flight
-// when the user starts again) can tell they are stale and do nothing.
+// current is the interview the page shows, {interviewId, url, watch}, or
+// null. Each one gets its own object so that late callbacks of an
+// abandoned interview (a poll in flight when the user starts again) can
+// tell they are stale and do nothing.
 let current = null;
 // retryAction is what #retry does; set with each error shown.
 let retryAction = null;
@@ -136,54 +152,45 @@ function flowURL(raw) {
 
 // --------------------------------------------------------------- storage
 // sessionStorage may be unavailable (privacy settings, sandboxing): the
-// page then still works, it just cannot resume after a reload.
+// page then still works, but a reload cannot tell what came before.
 
-function loadSavedSession() {
-  let saved = null;
+// loadSaved returns this tab's record, or null when it has none.
+function loadSaved() {
   try {
-    saved = JSON.parse(window.sessionStorage.getItem(STORAGE_KEY) || 'null');
+    const saved = JSON.parse(window.sessionStorage.getItem(STORAGE_KEY) || 'null');
+    if (!saved || typeof saved.interviewId !== 'string' || !saved.interviewId || typeof saved.url !== 'string') return null;
+    const state = STATES.includes(saved.state) ? saved.state : 'flow'; // a record without one is a flow's
+    return { interviewId: saved.interviewId, url: saved.url, state, verdict: VERDICTS.includes(saved.verdict) ? saved.verdict : null };
   } catch (_) {
-    return null;
-  }
-  const url = saved && flowURL(saved.url);
-  if (!url || typeof saved.interviewId !== 'string' || !saved.interviewId) return null;
-  return { interviewId: saved.interviewId, url };
-}
-
-function saveSession(interviewId, url) {
-  try {
-    window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ interviewId, url }));
-  } catch (_) {
-    // Not resumable after a reload; nothing else changes.
+    return null; // no sessionStorage, or not JSON
   }
 }
 
-function forgetSession() {
+// save records run's interview in state, with its verdict when known.
+function save(run, state, verdict) {
   try {
-    window.sessionStorage.removeItem(STORAGE_KEY);
+    const record = { interviewId: run.interviewId, url: run.url, state, verdict: VERDICTS.includes(verdict) ? verdict : undefined };
+    window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(record));
   } catch (_) {
-    // Nothing was stored.
+    // A reload will not know; nothing else changes.
   }
 }
 
 // -------------------------------------------------------------------- UI
 
+// showNotice puts text in #notice; '' hides it.
 function showNotice(text) {
   ui.notice.textContent = text;
-  ui.notice.hidden = false;
-}
-
-function hideNotice() {
-  ui.notice.hidden = true;
-  ui.notice.textContent = '';
+  ui.notice.hidden = !text;
 }
 
 // showError puts message in #error with #retry labelled buttonLabel; a
-// click hides the error and runs action.
+// click hides the error and runs action. Without an action, no button.
 function showError(message, buttonLabel, action) {
-  hideNotice();
+  showNotice('');
   retryAction = action;
-  ui.retry.textContent = buttonLabel;
+  ui.retry.textContent = buttonLabel || '';
+  ui.retry.hidden = !action;
   ui.error.hidden = false;
   // Set after unhiding so screen readers announce the alert's new text.
   ui.errorMessage.textContent = message;
@@ -195,6 +202,8 @@ function clearError() {
   ui.errorMessage.textContent = '';
 }
 
+// showResult shows the verdict in #result, with the button to start a new
+// verification, and on the final chip.
 function showResult(scoreStatus) {
   const outcome = OUTCOMES.has(scoreStatus) ? scoreStatus : 'UNKNOWN';
   const text = OUTCOMES.get(outcome);
@@ -202,16 +211,16 @@ function showResult(scoreStatus) {
   ui.resultTitle.textContent = text.title;
   ui.resultDetail.textContent = text.detail;
   ui.result.hidden = false;
-}
-
-// setMode tells (on <body data-mode>) which transport delivers statuses:
-// "sse" or "polling". It keeps its last value once the interview is done.
-function setMode(mode) {
-  ui.body.dataset.mode = mode;
+  const chip = ui.progress.querySelector('li[data-status="' + FINISHED + '"]');
+  if (chip) {
+    chip.dataset.verdict = outcome; // style.css colours it
+    chip.textContent = text.chip;
+  }
 }
 
 // renderStatus shows status in #progress, once per status in order of
-// first arrival, and marks it as the current step.
+// first arrival, as the current step, scrolled into view (the steps are one
+// row that scrolls sideways); the waiting chip hides behind any other.
 function renderStatus(status) {
   const items = Array.from(ui.progress.children);
   let item = items.find((li) => li.dataset.status === status);
@@ -219,7 +228,7 @@ function renderStatus(status) {
     item = document.createElement('li');
     item.className = 'progress__step';
     item.dataset.status = status;
-    item.textContent = LABELS.get(status) || labelOf(status);
+    item.textContent = LABELS.get(status) || wordsOf(status);
     ui.progress.appendChild(item);
     items.push(item);
   }
@@ -228,14 +237,14 @@ function renderStatus(status) {
     li.classList.toggle('is-current', isCurrent);
     if (isCurrent) li.setAttribute('aria-current', 'step');
     else li.removeAttribute('aria-current');
+    li.hidden = li.dataset.status === WAITING && !isCurrent;
   }
+  item.scrollIntoView({ block: 'nearest', inline: 'nearest' });
 }
 
-// labelOf words a status the page does not know, e.g. SOME_NEW_STEP as
-// "Some new step".
-function labelOf(status) {
-  const words = status.toLowerCase().replace(/_/g, ' ');
-  return words.charAt(0).toUpperCase() + words.slice(1);
+// wordsOf words a status the page does not know: SOME_NEW_STEP as "Some new step".
+function wordsOf(status) {
+  return status.charAt(0) + status.slice(1).toLowerCase().replace(/_/g, ' ');
 }
 
 // createIframe builds the flow's iframe as the integration guide does.
@@ -269,23 +278,33 @@ function resetView() {
   delete ui.result.dataset.outcome;
   delete ui.body.dataset.mode;
   clearError();
-  hideNotice();
+  showNotice('');
 }
 
 // ------------------------------------------------------------------ flow
 
+// start shows what this tab's stored interview calls for (see the top of
+// this file); only with nothing stored does it start a session.
 function start() {
-  const saved = loadSavedSession();
-  if (saved) {
-    console.info('pushgate: resuming interview', saved.interviewId);
-    follow(saved.interviewId, saved.url);
-    return undefined;
-  }
-  return createSession();
+  const saved = loadSaved();
+  if (!saved) return createSession();
+  console.info('pushgate: back to interview', saved.interviewId, saved.state);
+  const url = flowURL(saved.url);
+  if (saved.state === 'flow' && url) return follow(saved.interviewId, url);
+  const run = { interviewId: saved.interviewId, url: saved.url, watch: null };
+  current = run;
+  if (saved.state === 'finished') return finish(run, saved.verdict);
+  if (saved.state === 'expired') return sessionEnded(run);
+  return sessionGone(run, '');
 }
 
+// restart is the user's "start again": it forgets this tab's interview.
 function restart() {
-  forgetSession();
+  try {
+    window.sessionStorage.removeItem(STORAGE_KEY);
+  } catch (_) {
+    // Nothing was stored.
+  }
   resetView();
   return createSession();
 }
@@ -303,7 +322,10 @@ async function createSession() {
     return;
   }
   if (!res.ok) {
-    startFailed(reasonOf(res));
+    // 404 is -public-sessions=false (code backend_sessions_only) here, or
+    // a gateway without the route: no button, as trying again cannot work.
+    if (res.status === 404) showError(START_ELSEWHERE_MESSAGE, '', null);
+    else startFailed(reasonOf(res));
     return;
   }
   const body = res.body || {};
@@ -312,7 +334,6 @@ async function createSession() {
     startFailed('the server sent an incomplete answer');
     return;
   }
-  saveSession(body.interviewId, url);
   follow(body.interviewId, url);
 }
 
@@ -324,18 +345,21 @@ function startFailed(reason) {
 // browser client. Without a token it uses the interview's cookie, which
 // /onboarding-url set: the page never holds the token.
 function follow(interviewId, url) {
-  const run = { interviewId, watch: null };
+  const run = { interviewId, url, watch: null };
   current = run;
-  hideNotice();
+  save(run, 'flow');
+  showNotice('');
   createIframe(url);
   const mine = (fn) => guarded((...args) => (run === current ? fn(...args) : undefined));
   run.watch = watchOnboarding({
     interviewId,
     onStatus: mine((status) => renderStatus(status)),
-    onFinished: mine(() => finish(run)),
+    onFinished: mine(() => finish(run, null)),
     onEnd: mine(() => sessionEnded(run)),
     onError: mine((err) => sessionGone(run, err.message)),
-    onTransport: mine((transport) => setMode(transport === 'polling' ? 'polling' : 'sse')),
+    // <body data-mode> tells which transport delivers statuses, "sse" or
+    // "polling"; it keeps its last value once the interview is done.
+    onTransport: mine((transport) => (ui.body.dataset.mode = transport === 'polling' ? 'polling' : 'sse')),
   });
 }
 
@@ -344,12 +368,22 @@ function closeWatch(run) {
   run.watch = null;
 }
 
-// finish ends the interview's flow: the iframe goes, the result comes.
-function finish(run) {
+// closeFlow ends run's flow on the page (the watch and the iframe go) and
+// records how it ended: state, and the verdict when known.
+function closeFlow(run, state, verdict) {
   closeWatch(run);
   removeIframe();
-  forgetSession();
-  loadScore(run).catch(unexpected);
+  save(run, state, verdict);
+}
+
+// finish shows the result of the interview's flow. A verdict already
+// known (this tab got it before a reload) is shown at once; else it is
+// fetched.
+function finish(run, verdict) {
+  closeFlow(run, 'finished', verdict);
+  if (!ui.progress.children.length) renderStatus(FINISHED); // after a reload
+  if (verdict) showResult(verdict);
+  else loadScore(run).catch(unexpected);
 }
 
 // loadScore shows the verdict. Just after ONBOARDING_FINISHED the gateway
@@ -365,13 +399,14 @@ async function loadScore(run) {
     return;
   }
   if (run !== current) return;
-  hideNotice();
+  showNotice('');
+  save(run, 'finished', verdict.status);
   showResult(verdict.status);
 }
 
 // scoreRefused words a verdict the gateway did not give.
 function scoreRefused(run, err) {
-  hideNotice();
+  showNotice('');
   const status = err && err.name === 'GatewayError' ? err.status : 0;
   if (status === 409) {
     showResult('UNKNOWN');
@@ -381,29 +416,24 @@ function scoreRefused(run, err) {
   } else if (SESSION_GONE.includes(status)) {
     sessionGone(run, err.message);
   } else {
-    scoreFailed(run, status ? reasonOf({ status, body: { error: err.message } }) : reasonOfException(err));
+    const reason = status ? reasonOf({ status, body: { error: err.message } }) : reasonOfException(err);
+    showError("We couldn't get your verification result (" + reason + '). Please try again.', 'Try again', () => loadScore(run));
   }
 }
 
-function scoreFailed(run, reason) {
-  showError("We couldn't get your verification result (" + reason + '). Please try again.', 'Try again', () => loadScore(run));
-}
-
 // sessionGone handles a gateway that no longer knows the session (expired
-// cookie, unknown interview): nothing on this page can recover it.
+// cookie, unknown interview): nothing on this page can recover it. After
+// a reload the reason is no longer known ('').
 function sessionGone(run, reason) {
-  closeWatch(run);
-  removeIframe();
-  forgetSession();
-  showError('Your verification session has ended (' + reason + '). Please start again.', 'Start again', restart);
+  closeFlow(run, 'gone');
+  const why = reason ? ' (' + reason + ')' : '';
+  showError('Your verification session has ended' + why + '. Please start again.', 'Start again', restart);
 }
 
 // sessionEnded handles a session the upstream forgot (its event "end",
 // or 410 to a poll): the flow cannot go on; a new session can.
 function sessionEnded(run) {
-  closeWatch(run);
-  removeIframe();
-  forgetSession();
+  closeFlow(run, 'expired');
   showError(EXPIRED_MESSAGE, 'Start a new verification', restart);
 }
 
@@ -412,6 +442,8 @@ ui.retry.addEventListener('click', guarded(() => {
   clearError(); // hides #retry at once, so a double click cannot run action twice
   return action ? action() : undefined;
 }));
+// restart hides #result, and so #start-over, at once.
+ui.startOver.addEventListener('click', guarded(restart));
 
 // The script is deferred, so the DOM above is ready.
 guarded(start)();

@@ -1,7 +1,6 @@
 package public_test
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/public/browsertest"
 )
 
 // guidePage is the integration guide's page code for step 1 ("Get
@@ -82,7 +82,7 @@ func TestBrowserCrossSiteLoadsOverHTTP(t *testing.T) {
 
 	tb := openTab(t, newBrowserResolving(t, "gateway.test", "evil.test"))
 	before := g.sim.Stats().Start
-	tb.do("opening another site's page", chromedp.Navigate("http://evil.test:"+evilPort+"/"))
+	tb.Do("opening another site's page", chromedp.Navigate("http://evil.test:"+evilPort+"/"))
 	// Every load but the prefetch, which Chromium may skip, must have
 	// reached the gateway.
 	deadline := time.Now().Add(15 * time.Second)
@@ -114,7 +114,7 @@ func TestBrowserCrossSiteLoadsOverHTTP(t *testing.T) {
 	}
 	mu.Unlock()
 
-	tb.do("opening the guide's page", chromedp.Navigate(gateway+"/"))
+	tb.Do("opening the guide's page", chromedp.Navigate(gateway+"/"))
 	type answer struct {
 		Status      int    `json:"status"`
 		URL         string `json:"url"`
@@ -138,7 +138,7 @@ func TestBrowserCrossSiteLoadsOverHTTP(t *testing.T) {
 // newBrowserResolving is newBrowser with hosts resolved to 127.0.0.1:
 // pages on them are neither HTTPS nor localhost, so Chromium sends them no
 // Sec-Fetch-* headers, as to any site on plain HTTP.
-func newBrowserResolving(t *testing.T, hosts ...string) context.Context {
+func newBrowserResolving(t *testing.T, hosts ...string) *browsertest.Browser {
 	t.Helper()
 	rules := make([]string, len(hosts))
 	for i, h := range hosts {

@@ -1,13 +1,12 @@
 package public_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/public/browsertest"
 )
 
 // TestBrowserFlowOrigins: with one flow origin, a list, or any ("*"), the
@@ -17,6 +16,7 @@ import (
 // iframe, as a redirect would, only a list naming that origin, or "*", lets
 // the page there load, and have the camera.
 func TestBrowserFlowOrigins(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	browser := newBrowser(t)
 	for _, tc := range []struct {
 		name    string
@@ -57,13 +57,12 @@ func TestBrowserFlowOrigins(t *testing.T) {
 			}
 			// The flow loaded under the page's CSP: it moves the page on.
 			tb.waitProgress(flow[0])
-			tb.clickInFlow(flowButtons[0])
-			tb.waitProgress(flow[1])
-			tb.checkConsole(false)
+			tb.step(0)
+			tb.CheckConsole(false)
 
 			// The flow moves the iframe to a page on another origin, the
 			// gateway's own (so the test can look into it).
-			tb.do("moving the flow to another origin", chromedp.Evaluate[chromedp.Void](`window.violations = [];
+			tb.Do("moving the flow to another origin", chromedp.Evaluate[chromedp.Void](`window.violations = [];
 				document.addEventListener('securitypolicyviolation', e => violations.push(e.effectiveDirective));
 				document.getElementById('app-iframe').contentWindow.location.href = '`+g.url+`/healthz';`))
 			moved := poll[string](tb, `violations.length ? 'blocked by ' + violations[0] : (() => {
@@ -79,14 +78,9 @@ func TestBrowserFlowOrigins(t *testing.T) {
 	}
 }
 
-// poll waits until expr is truthy in the page, and returns it.
+// poll is browsertest.Poll in the page's tab: it waits until expr is
+// truthy in the page, and returns it.
 func poll[T any](tb *tab, expr string) T {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Poll[T](expr))
-	if err != nil {
-		tb.t.Fatalf("waiting for %s: %v (console: %v)", expr, err, tb.messages())
-	}
-	return v
+	return browsertest.Poll[T](tb.Tab, expr)
 }

@@ -29,7 +29,7 @@ func TestBrowserSevenTabsOverHTTP2(t *testing.T) {
 	browser := newBrowser(t, chromedp.Flag("ignore-certificate-errors", true))
 
 	first := openTab(t, browser)
-	first.do("starting a session", chromedp.Navigate(base+"/onboarding-url"))
+	first.Do("starting a session", chromedp.Navigate(base+"/onboarding-url"))
 	id := eval[string](first, `JSON.parse(document.body.innerText).interviewId`)
 
 	tabs := []*tab{first}
@@ -37,7 +37,7 @@ func TestBrowserSevenTabsOverHTTP2(t *testing.T) {
 		tabs = append(tabs, openTab(t, browser))
 	}
 	for i, tb := range tabs {
-		tb.do(fmt.Sprintf("tab %d: opening the stream", i+1),
+		tb.Do(fmt.Sprintf("tab %d: opening the stream", i+1),
 			chromedp.Navigate(base+"/healthz"),
 			chromedp.Evaluate[chromedp.Void](`window.got = [];
 				const es = new EventSource('/events?interviewId=`+id+`');
@@ -61,7 +61,7 @@ func TestBrowserSevenTabsOverHTTP2(t *testing.T) {
 		if strings.Join(got, " ") != "UNKNOWN ONBOARDING_FINISHED" {
 			t.Errorf("tab %d: statuses %q, want UNKNOWN then ONBOARDING_FINISHED", i+1, got)
 		}
-		tb.checkConsole(false)
+		tb.CheckConsole(false)
 	}
 }
 

@@ -1,13 +1,11 @@
 package public_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +17,7 @@ import (
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/public/browsertest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
@@ -38,22 +37,6 @@ var flow = simulator.Flow
 // UNKNOWN.
 var flowButtons = []string{"#capture-id", "#confirm-id", "#take-selfie", "#finish"}
 
-// chromium returns the browser to run, or skips the test when there is
-// none; under CI=true a missing browser fails instead.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("Chromium is required under CI=true: apt-get install chromium")
-	}
-	t.Skip("skipping browser test: Chromium is not installed (apt-get install chromium)")
-	return ""
-}
-
 // gateway is pushgate with the simulator, behind a middleware that counts
 // the requests the page makes and can take /events away.
 type gateway struct {
@@ -63,11 +46,12 @@ type gateway struct {
 	broker   *sse.Broker
 	eventsOn bool
 
-	mu        sync.Mutex     // protects the fields below
-	requests  map[string]int // by path; CORS preflights by "OPTIONS <path>"
-	urls      []string       // every request's path and query, in order
-	resumed   int            // /events requests that carried Last-Event-ID
-	buffering bool           // /events answers are held back until they end
+	mu        sync.Mutex               // protects the fields below
+	requests  map[string]int           // by path; CORS preflights by "OPTIONS <path>"
+	urls      []string                 // every request's path and query, in order
+	resumed   int                      // /events requests that carried Last-Event-ID
+	buffering bool                     // /events answers are held back until they end
+	held      map[string]chan struct{} // by path: requests wait for the channel's close (see hold)
 }
 
 func startGateway(t *testing.T, eventsOn bool) *gateway {
@@ -103,7 +87,7 @@ func startGatewayConfig(t *testing.T, eventsOn bool, configure func(*pushgate.Co
 		t.Fatal(err)
 	}
 	h := gw.Handler
-	g := &gateway{sim: gw.Simulator, simURL: gw.SimURL, broker: gw.Broker, eventsOn: eventsOn, requests: map[string]int{}}
+	g := &gateway{sim: gw.Simulator, simURL: gw.SimURL, broker: gw.Broker, eventsOn: eventsOn, requests: map[string]int{}, held: map[string]chan struct{}{}}
 	// The gateway's handler is served here, behind a middleware that counts
 	// the page's requests and can take /events away, or buffer it as a
 	// proxy that holds answers until they end would.
@@ -119,7 +103,15 @@ func startGatewayConfig(t *testing.T, eventsOn bool, configure func(*pushgate.Co
 			g.resumed++
 		}
 		buffering := g.buffering
+		held := g.held[r.URL.Path]
 		g.mu.Unlock()
+		if held != nil {
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		switch {
 		case r.URL.Path == "/events" && !g.eventsOn:
 			w.Header().Set("Content-Type", "application/json")
@@ -170,142 +162,58 @@ func (g *gateway) count(path string) int {
 	return g.requests[path]
 }
 
-// newBrowser starts a headless Chromium with a fresh profile, kept from
-// calling out to the internet, and returns its context. extra adds
-// command-line options.
-func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+// hold keeps the requests to path waiting (counted, but not answered)
+// until release is called; the test's end releases them too.
+func (g *gateway) hold(t *testing.T, path string) (release func()) {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 860),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-	)
-	opts = append(opts, extra...)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
+	ch := make(chan struct{})
+	g.mu.Lock()
+	g.held[path] = ch
+	g.mu.Unlock()
+	release = sync.OnceFunc(func() {
+		g.mu.Lock()
+		delete(g.held, path)
+		g.mu.Unlock()
+		close(ch)
 	})
-	if err := chromedp.Do(bctx); err != nil { // starts the browser
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return bctx
+	t.Cleanup(release)
+	return release
 }
 
-// tab is one browser tab and the console messages its page wrote.
+// newBrowser starts a headless Chromium (browsertest.Start), or skips
+// the test without one. extra adds command-line options.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browsertest.Browser {
+	t.Helper()
+	return browsertest.Start(t, browsertest.Chromium(t), extra...)
+}
+
+// tab is a browser tab on the page, with the page's own steps; t is the
+// test that opened it.
 type tab struct {
-	t    *testing.T
-	ctx  context.Context
-	done chan struct{} // closed when console collection ended
-
-	mu      sync.Mutex // protects console
-	console []chromedp.ConsoleMessage
+	*browsertest.Tab
+	t *testing.T
 }
 
-func openTab(t *testing.T, browser context.Context) *tab {
+func openTab(t *testing.T, browser *browsertest.Browser) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	tb := &tab{t: t, ctx: ctx, done: make(chan struct{})}
-	messages := chromedp.Console(ctx)
-	go func() {
-		defer close(tb.done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			tb.mu.Lock()
-			tb.console = append(tb.console, m)
-			tb.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-tb.done
-	})
-	return tb
+	return &tab{Tab: browser.Open(t), t: t}
 }
 
-// do runs actions with a deadline and fails the test on error.
-func (tb *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
-	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		tb.t.Fatalf("%s: %v (console: %v)", what, err, tb.messages())
-	}
-}
-
+// eval is browsertest.Eval in the page's tab.
 func eval[T any](tb *tab, expr string) T {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		tb.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
-}
-
-// clickInFlow clicks an element of the simulator's flow page inside the
-// page's cross-origin iframe.
-func (tb *tab) clickInFlow(selector string) {
-	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
-	defer cancel()
-	frames, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS("#app-iframe")))
-	if err != nil || len(frames) != 1 {
-		tb.t.Fatalf("finding #app-iframe: %v (%d found)", err, len(frames))
-	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector), chromedp.FromNode(frames[0]))); err != nil {
-		tb.t.Fatalf("clicking %s in the flow: %v", selector, err)
-	}
+	return browsertest.Eval[T](tb.Tab, expr)
 }
 
 func (tb *tab) waitProgress(status string) {
 	tb.t.Helper()
-	tb.do("waiting for progress "+status, chromedp.WaitVisible(chromedp.CSS(`#progress li[data-status="`+status+`"]`)))
+	tb.Do("waiting for progress "+status, chromedp.WaitVisible(chromedp.CSS(`#progress li[data-status="`+status+`"]`)))
 }
 
 // progress returns the statuses of the progress entries, in page order.
 func (tb *tab) progress() []string {
 	tb.t.Helper()
 	return eval[[]string](tb, `[...document.querySelectorAll('#progress li[data-status]')].map(li => li.dataset.status)`)
-}
-
-func (tb *tab) messages() []string {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	var out []string
-	for _, m := range tb.console {
-		out = append(out, m.String()+" ("+m.Source+" "+m.URL+")")
-	}
-	return out
-}
-
-// checkConsole fails on any uncaught exception or console error. A scenario
-// that makes the gateway fail on purpose passes allowFailedLoads: Chromium
-// then logs "Failed to load resource" for the answers it meant, and the page
-// cannot keep it from doing so.
-func (tb *tab) checkConsole(allowFailedLoads bool) {
-	tb.t.Helper()
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	for _, m := range tb.console {
-		switch {
-		case m.IsException():
-			tb.t.Errorf("uncaught exception: %s", m.Text)
-		case m.Type == chromedp.ConsoleError && m.Source == "network" && allowFailedLoads:
-		case m.Type == chromedp.ConsoleError:
-			tb.t.Errorf("console error: %s (%s %s:%d)", m.Text, m.Source, m.URL, m.Line+1)
-		}
-	}
 }
 
 // screenshot saves the page as dir/name when PUSHGATE_SCREENSHOTS=dir.
@@ -315,12 +223,7 @@ func (tb *tab) screenshot(name string) {
 	if dir == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		tb.t.Fatalf("screenshot: %v", err)
-	}
+	png := browsertest.Run(tb.Tab, "screenshot", chromedp.FullScreenshot(100))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.t.Fatal(err)
 	}
@@ -329,10 +232,24 @@ func (tb *tab) screenshot(name string) {
 	}
 }
 
+// reload reloads the page; the new page's module has run when it returns.
+func (tb *tab) reload() {
+	tb.t.Helper()
+	tb.Do("reloading the page", chromedp.Reload())
+}
+
 // start opens the page and waits for the flow's iframe.
 func (tb *tab) start(url string) {
 	tb.t.Helper()
-	tb.do("opening the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
+	tb.Do("opening the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
+}
+
+// step clicks the flow's button i and waits for the page's progress entry
+// of the status it sets.
+func (tb *tab) step(i int) {
+	tb.t.Helper()
+	tb.ClickInFlow(flowButtons[i])
+	tb.waitProgress(flow[i+1])
 }
 
 // completeFlow clicks through the simulator's flow, waiting for the page's
@@ -341,12 +258,11 @@ func (tb *tab) start(url string) {
 func (tb *tab) completeFlow(outcome string) time.Time {
 	tb.t.Helper()
 	tb.waitProgress(flow[0])
-	for i, button := range flowButtons[:3] {
-		tb.clickInFlow(button)
-		tb.waitProgress(flow[i+1])
+	for i := range flowButtons[:3] {
+		tb.step(i)
 	}
-	tb.clickInFlow(`input[name=outcome][value="` + outcome + `"]`)
-	tb.clickInFlow("#finish")
+	tb.ClickInFlow(`input[name=outcome][value="` + outcome + `"]`)
+	tb.ClickInFlow("#finish")
 	return time.Now()
 }
 
@@ -354,8 +270,8 @@ func (tb *tab) completeFlow(outcome string) time.Time {
 // returns the outcome and its text.
 func (tb *tab) waitResult() (outcome, text string) {
 	tb.t.Helper()
-	tb.do("waiting for the iframe to close", chromedp.WaitNotPresent(chromedp.CSS("#app-iframe")))
-	tb.do("waiting for the result", chromedp.WaitVisible(chromedp.CSS("#result[data-outcome]")))
+	tb.Do("waiting for the iframe to close", chromedp.WaitNotPresent(chromedp.CSS("#app-iframe")))
+	tb.Do("waiting for the result", chromedp.WaitVisible(chromedp.CSS("#result[data-outcome]")))
 	return eval[string](tb, `document.getElementById('result').dataset.outcome`), eval[string](tb, `document.getElementById('result').innerText`)
 }
 
@@ -378,16 +294,12 @@ func TestBrowserHappyPath(t *testing.T) {
 	}
 
 	tb.waitProgress(flow[0])
-	tb.clickInFlow(flowButtons[0])
-	tb.waitProgress(flow[1])
-	tb.screenshot("screenshot-flow.png")
-	for i, button := range flowButtons[1:3] {
-		tb.clickInFlow(button)
-		tb.waitProgress(flow[i+2])
+	for i := range flowButtons[:3] {
+		tb.step(i)
 	}
-	tb.clickInFlow(`input[name=outcome][value="OK"]`)
+	tb.ClickInFlow(`input[name=outcome][value="OK"]`)
 	finished := tb.clickAndTime("#finish")
-	tb.do("waiting for the iframe to close", chromedp.WaitNotPresent(chromedp.CSS("#app-iframe")))
+	tb.Do("waiting for the iframe to close", chromedp.WaitNotPresent(chromedp.CSS("#app-iframe")))
 	if took := time.Since(finished); took > time.Second {
 		t.Errorf("the iframe closed %v after the last step, want within 1s", took)
 	}
@@ -398,7 +310,6 @@ func TestBrowserHappyPath(t *testing.T) {
 	if got := tb.progress(); !slices.Equal(got, flow) {
 		t.Errorf("progress entries %v, want each status once, in order: %v", got, flow)
 	}
-	tb.screenshot("screenshot-done.png")
 
 	// Scenario 3: no polling while SSE works, and one stream.
 	if n := g.count("/onboarding-status"); n != 0 {
@@ -410,17 +321,18 @@ func TestBrowserHappyPath(t *testing.T) {
 	if mode := eval[string](tb, `document.body.dataset.mode`); mode != "sse" {
 		t.Errorf("transport %q, want sse", mode)
 	}
-	tb.checkConsole(false)
+	tb.CheckConsole(false)
 }
 
 // clickAndTime clicks in the flow and returns when the click happened.
 func (tb *tab) clickAndTime(selector string) time.Time {
 	tb.t.Helper()
-	tb.clickInFlow(selector)
+	tb.ClickInFlow(selector)
 	return time.Now()
 }
 
 func TestBrowserOutcomes(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGateway(t, true)
 	browser := newBrowser(t)
 	texts := map[string]string{}
@@ -434,7 +346,7 @@ func TestBrowserOutcomes(t *testing.T) {
 				t.Fatalf("result %q %q, want %s with words", got, text, outcome)
 			}
 			texts[outcome] = text
-			tb.checkConsole(false)
+			tb.CheckConsole(false)
 		})
 	}
 	if texts["OK"] == texts["WARN"] || texts["WARN"] == texts["FAIL"] || texts["OK"] == texts["FAIL"] {
@@ -443,10 +355,11 @@ func TestBrowserOutcomes(t *testing.T) {
 }
 
 func TestBrowserFallsBackToPollingWithoutSSE(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGateway(t, false)
 	tb := openTab(t, newBrowser(t))
 	tb.start(g.url)
-	tb.do("waiting for polling", chromedp.WaitVisible(chromedp.CSS(`body[data-mode="polling"]`)))
+	tb.Do("waiting for polling", chromedp.WaitVisible(chromedp.CSS(`body[data-mode="polling"]`)))
 	tb.completeFlow("WARN")
 	if outcome, _ := tb.waitResult(); outcome != "WARN" {
 		t.Fatalf("outcome %s, want WARN", outcome)
@@ -457,23 +370,21 @@ func TestBrowserFallsBackToPollingWithoutSSE(t *testing.T) {
 	if got := tb.progress(); got[len(got)-1] != "ONBOARDING_FINISHED" || len(got) != len(slices.Compact(slices.Clone(got))) {
 		t.Fatalf("progress %v", got)
 	}
-	tb.checkConsole(true)
+	tb.CheckConsole(true)
 }
 
 func TestBrowserResumesAfterDroppedStreams(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGateway(t, true)
 	tb := openTab(t, newBrowser(t))
 	tb.start(g.url)
 	tb.waitProgress(flow[0])
-	tb.clickInFlow(flowButtons[0])
-	tb.waitProgress(flow[1])
+	tb.step(0)
 
 	g.broker.EndStreams() // every stream dropped mid-flow
-	tb.clickInFlow(flowButtons[1])
-	tb.waitProgress(flow[2])
-	tb.clickInFlow(flowButtons[2])
-	tb.waitProgress(flow[3])
-	tb.clickInFlow("#finish")
+	tb.step(1)
+	tb.step(2)
+	tb.ClickInFlow("#finish")
 	if outcome, _ := tb.waitResult(); outcome != "OK" {
 		t.Fatalf("outcome %s, want OK", outcome)
 	}
@@ -489,14 +400,14 @@ func TestBrowserResumesAfterDroppedStreams(t *testing.T) {
 	if mode := eval[string](tb, `document.body.dataset.mode`); mode != "sse" {
 		t.Errorf("transport %q after the reconnect, want sse", mode)
 	}
-	tb.checkConsole(false)
+	tb.CheckConsole(false)
 }
 
 func TestBrowserShowsErrorsInWords(t *testing.T) {
 	g := startGateway(t, true)
 	g.sim.SetFaults(simulator.Faults{ErrorRate: 1, Status: 503})
 	tb := openTab(t, newBrowser(t))
-	tb.do("opening the page", chromedp.Navigate(g.url+"/"), chromedp.WaitVisible(chromedp.CSS("#error")))
+	tb.Do("opening the page", chromedp.Navigate(g.url+"/"), chromedp.WaitVisible(chromedp.CSS("#error")))
 	message := eval[string](tb, `document.getElementById('error').innerText`)
 	if !strings.Contains(message, "couldn't start") || !strings.Contains(message, "unavailable") {
 		t.Errorf("error %q, want words saying the start failed because the service is unavailable", message)
@@ -505,11 +416,11 @@ func TestBrowserShowsErrorsInWords(t *testing.T) {
 		t.Errorf("%d iframes shown after a failed start", n)
 	}
 	g.sim.ClearFaults()
-	tb.do("retrying", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
+	tb.Do("retrying", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
 	if hidden := eval[bool](tb, `document.getElementById('error').hidden`); !hidden {
 		t.Error("the error stays on screen after a successful retry")
 	}
-	tb.checkConsole(true)
+	tb.CheckConsole(true)
 }
 
 func TestBrowserManyTabsOneInterview(t *testing.T) {
@@ -528,7 +439,7 @@ func TestBrowserManyTabsOneInterview(t *testing.T) {
 	tabs := []*tab{first}
 	for range 4 {
 		tb := openTab(t, browser)
-		tb.do("opening the page", chromedp.Navigate(g.url+"/healthz"),
+		tb.Do("opening the page", chromedp.Navigate(g.url+"/healthz"),
 			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('pushgate.session', `+jsString(saved)+`)`),
 			chromedp.Navigate(g.url+"/"), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
 		tb.waitProgress(flow[0])
@@ -555,14 +466,14 @@ func TestBrowserManyTabsOneInterview(t *testing.T) {
 		t.Errorf("five tabs over %v cost %d upstream status calls, want at most one per interval (%d)", elapsed, calls, max)
 	}
 	for _, tb := range tabs {
-		tb.checkConsole(false)
+		tb.CheckConsole(false)
 	}
 }
 
 func TestBrowserNarrowScreen(t *testing.T) {
 	g := startGateway(t, true)
 	tb := openTab(t, newBrowser(t))
-	tb.do("a 375 px wide screen", chromedp.EmulateViewport(375, 812))
+	tb.Do("a 375 px wide screen", chromedp.EmulateViewport(375, 812))
 	tb.start(g.url)
 	tb.waitProgress(flow[0])
 	check := func(when string) {
@@ -572,14 +483,12 @@ func TestBrowserNarrowScreen(t *testing.T) {
 		}
 	}
 	check("mid-flow")
-	tb.screenshot("screenshot-flow-375.png")
 	tb.completeFlow("FAIL")
 	if outcome, _ := tb.waitResult(); outcome != "FAIL" {
 		t.Fatalf("outcome %s", outcome)
 	}
 	check("result")
-	tb.screenshot("screenshot-done-375.png")
-	tb.checkConsole(false)
+	tb.CheckConsole(false)
 }
 
 // jsString quotes s as a JavaScript string literal.
@@ -599,11 +508,11 @@ func TestBrowserIncodeOrder(t *testing.T) {
 	tb.waitProgress(path[0])
 	// Steps 1 and 3 each set two statuses; wait for the second.
 	for i, last := range []string{simulator.StatusIDValidationFinishedSecondID, simulator.StatusGovernmentValidationFinished, simulator.StatusPostProcessingFinished} {
-		tb.clickInFlow(flowButtons[i])
+		tb.ClickInFlow(flowButtons[i])
 		tb.waitProgress(last)
 	}
-	tb.clickInFlow(`input[name=outcome][value="OK"]`)
-	tb.clickInFlow("#finish")
+	tb.ClickInFlow(`input[name=outcome][value="OK"]`)
+	tb.ClickInFlow("#finish")
 	if outcome, _ := tb.waitResult(); outcome != "OK" {
 		t.Fatalf("outcome %s, want OK", outcome)
 	}
@@ -616,13 +525,14 @@ func TestBrowserIncodeOrder(t *testing.T) {
 			t.Errorf("status %s shown as its code, want words", l)
 		}
 	}
-	tb.checkConsole(false)
+	tb.CheckConsole(false)
 }
 
 // TestBrowserExpiredSession: the upstream forgets the session mid-flow,
 // or reports it EXPIRED (its flow timeout ran out); the page closes the
 // flow, says so, and its button starts a new session.
 func TestBrowserExpiredSession(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	deleted := (*simulator.Simulator).Delete
 	expired := func(s *simulator.Simulator, id string) error { return s.SetStatus(id, "EXPIRED") }
 	for _, tc := range []struct {
@@ -645,7 +555,7 @@ func TestBrowserExpiredSession(t *testing.T) {
 			if err := tc.end(g.sim, id); err != nil {
 				t.Fatal(err)
 			}
-			tb.do("waiting for the expired message", chromedp.WaitVisible(chromedp.CSS("#error")))
+			tb.Do("waiting for the expired message", chromedp.WaitVisible(chromedp.CSS("#error")))
 			msg := eval[string](tb, `document.getElementById('error-message').textContent`)
 			button := eval[string](tb, `document.getElementById('retry').textContent`)
 			if msg != "This verification session has expired." || button != "Start a new verification" {
@@ -654,13 +564,24 @@ func TestBrowserExpiredSession(t *testing.T) {
 			if n := eval[int](tb, `document.querySelectorAll('#app-iframe').length`); n != 0 {
 				t.Fatal("the iframe of the expired session is still there")
 			}
-			tb.do("starting again", chromedp.Click(chromedp.CSS("#retry")))
-			tb.do("waiting for a new flow", chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
+			// A reload says so again, and starts nothing by itself.
+			starts := g.sim.Stats().Start
+			tb.reload()
+			tb.Do("waiting for the expired message again", chromedp.WaitVisible(chromedp.CSS("#error")))
+			shown := eval[string](tb, `document.getElementById('error-message').textContent + ' / ' + document.getElementById('retry').textContent`)
+			if shown != msg+" / "+button || eval[int](tb, `document.querySelectorAll('#app-iframe').length`) != 0 {
+				t.Fatalf("after a reload the page says %q, want %q with no flow", shown, msg+" / "+button)
+			}
+			if n := g.sim.Stats().Start - starts; n != 0 || g.count("/onboarding-url") != 1 {
+				t.Fatalf("the reload started %d upstream sessions (%d /onboarding-url calls), want none", n, g.count("/onboarding-url")-1)
+			}
+			tb.Do("starting again", chromedp.Click(chromedp.CSS("#retry")))
+			tb.Do("waiting for a new flow", chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
 			if again := eval[string](tb, `document.getElementById('app-iframe').src`); again == first || !strings.Contains(again, "/flow/") {
 				t.Fatalf("after starting again the iframe shows %q, want a new session's flow", again)
 			}
 			tb.waitProgress(flow[0])
-			tb.checkConsole(polling) // polling mode: the switched-off stream fails to load
+			tb.CheckConsole(polling) // polling mode: the switched-off stream fails to load
 		})
 	}
 }

@@ -5,6 +5,12 @@
 // GET /onboarding-status) and, once the status is ONBOARDING_FINISHED, close
 // the iframe and show the outcome of GET /fetch-score.
 //
+// The tab keeps its interview in sessionStorage, and how it went: a reload
+// resumes the flow, shows the verdict again, or says the session ended. The
+// page starts a session by itself only with nothing stored; otherwise only
+// a click ("Start a new verification") does. With -public-sessions=false
+// it tells users to go back to the site that sent them.
+//
 // The page needs no inline script or style, so it runs under a CSP of
 // "default-src 'self'; script-src 'self'; style-src 'self'; frame-src <flow origins>".
 // index.html is a template: the gateway fills in the iframe's allow

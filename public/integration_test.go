@@ -210,20 +210,20 @@ func startApp(t *testing.T, imports bool) (*app, *gateway) {
 func runApp(t *testing.T, a *app, g *gateway, wantTransport string, midFlow func()) {
 	t.Helper()
 	tb := openTab(t, newBrowser(t))
-	tb.do("opening the app", chromedp.Navigate(a.url+"/"), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
-	tb.do("waiting for the transport", chromedp.WaitVisible(chromedp.CSS(`body[data-transport="`+wantTransport+`"]`)))
+	tb.Do("opening the app", chromedp.Navigate(a.url+"/"), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
+	tb.Do("waiting for the transport", chromedp.WaitVisible(chromedp.CSS(`body[data-transport="`+wantTransport+`"]`)))
 	tb.waitStatus(flow[0])
 	for i, button := range flowButtons[:3] {
-		tb.clickInFlow(button)
+		tb.ClickInFlow(button)
 		tb.waitStatus(flow[i+1])
 		if i == 0 && midFlow != nil {
 			midFlow()
 		}
 	}
-	tb.clickInFlow(`input[name=outcome][value="WARN"]`)
-	tb.clickInFlow("#finish")
-	tb.do("waiting for the iframe to close", chromedp.WaitNotPresent(chromedp.CSS("#app-iframe")))
-	tb.do("waiting for the verdict", chromedp.WaitVisible(chromedp.CSS(`#verdict[data-verdict]`)))
+	tb.ClickInFlow(`input[name=outcome][value="WARN"]`)
+	tb.ClickInFlow("#finish")
+	tb.Do("waiting for the iframe to close", chromedp.WaitNotPresent(chromedp.CSS("#app-iframe")))
+	tb.Do("waiting for the verdict", chromedp.WaitVisible(chromedp.CSS(`#verdict[data-verdict]`)))
 	got := eval[map[string]string](tb, `({...document.getElementById('verdict').dataset})`)
 	if got["verdict"] != "WARN" || got["overall"] != "WARN" || !strings.Contains(got["sections"], "idValidation") {
 		t.Errorf("the page shows %v: want the verdict WARN, and the backend's full score", got)
@@ -251,13 +251,13 @@ func runApp(t *testing.T, a *app, g *gateway, wantTransport string, midFlow func
 	if n := g.requests["/onboarding-url"]; n != 0 {
 		t.Errorf("the app's page called /onboarding-url %d times", n)
 	}
-	tb.checkConsole(false)
+	tb.CheckConsole(false)
 }
 
 // waitStatus waits for the app page's entry of status.
 func (tb *tab) waitStatus(status string) {
 	tb.t.Helper()
-	tb.do("waiting for status "+status, chromedp.WaitVisible(chromedp.CSS(`#statuses li[data-status="`+status+`"]`)))
+	tb.Do("waiting for status "+status, chromedp.WaitVisible(chromedp.CSS(`#statuses li[data-status="`+status+`"]`)))
 }
 
 // TestBrowserAppOnAnotherOrigin: a backend starts the session with
@@ -290,6 +290,7 @@ func TestBrowserAppImportsSession(t *testing.T) {
 // TestBrowserAppStreamBuffered: something between the page and the
 // gateway buffers the stream; the client notices the silence and polls.
 func TestBrowserAppStreamBuffered(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	a, g := startApp(t, false)
 	g.mu.Lock()
 	g.buffering = true

@@ -11,7 +11,9 @@ import (
 // URL and a token (also as a cookie scoped to this interview).
 func (h *Handler) onboardingURL(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.BackendSessionsOnly {
-		writeError(w, r, h.log, errorf(http.StatusNotFound, "sessions are started by the integrator's backend (POST /v1/sessions): this gateway runs with -public-sessions=false"))
+		// The code tells a page (public/app.js) that no retry can help: it
+		// words that for end users; the message is for API callers.
+		writeError(w, r, h.log, errorf(http.StatusNotFound, "sessions are started by the integrator's backend (POST /v1/sessions): this gateway runs with -public-sessions=false").coded("backend_sessions_only"))
 		return
 	}
 	language, err := h.browserStartOptions(r.URL.Query())

@@ -75,7 +75,9 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) (handled bool) {
 			writeError(w, r, h.log, errorf(http.StatusForbidden, "the server API takes no browser calls: call it from your backend, where the API token stays"))
 			return true
 		case !allowed:
-			writeError(w, r, h.log, errorf(http.StatusForbidden, "origin "+r.Header.Get("Origin")+" may not call this API"))
+			origin := r.Header.Get("Origin")
+			h.log.refusedOrigin(r, origin)
+			writeError(w, r, h.log, errorf(http.StatusForbidden, "origin "+origin+" may not call this API: it is not in -allowed-origins"))
 			return true
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -213,7 +215,10 @@ func (s *statusRecorder) status() int {
 // crossSite for what passes.
 func (h *Handler) sameSite(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if why := h.crossSite(r); why != "" {
+		if why, origin := h.crossSite(r); why != "" {
+			if origin != "" {
+				h.log.refusedOrigin(r, origin)
+			}
 			writeError(w, r, h.log, errorf(http.StatusForbidden, "cross-site request refused: "+why).coded("cross_site"))
 			return
 		}
@@ -222,7 +227,8 @@ func (h *Handler) sameSite(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // crossSite says why r looks sent by a browser for another site's page,
-// or "" when it does not. It reads the first of these that r carries:
+// and that page's origin when r tells it, or "" when it does not. It
+// reads the first of these that r carries:
 //
 //   - Origin, which browsers send on every cross-origin fetch and every
 //     POST: it must be the gateway's own or listed in AllowedOrigins;
@@ -239,33 +245,33 @@ func (h *Handler) sameSite(next http.HandlerFunc) http.HandlerFunc {
 // same-origin request carries its full Referer under every policy but
 // no-referrer). A client that is no browser (curl, the integrator's
 // servers) sends none of them, and passes.
-func (h *Handler) crossSite(r *http.Request) string {
+func (h *Handler) crossSite(r *http.Request) (why, origin string) {
 	if origin := r.Header.Get("Origin"); origin != "" {
 		if !h.allowedOrigin(origin, r) {
-			return "the origin " + origin + " is not in -allowed-origins"
+			return "the origin " + origin + " is not in -allowed-origins", origin
 		}
-		return ""
+		return "", ""
 	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
 		if site == "cross-site" {
-			return "another site made this browser send it"
+			return "another site made this browser send it", ""
 		}
-		return ""
+		return "", ""
 	}
 	if referer := r.Header.Get("Referer"); referer != "" {
 		u, err := url.Parse(referer)
 		if err != nil || u.Host == "" {
-			return "its Referer is no page's address"
+			return "its Referer is no page's address", ""
 		}
 		if origin := serializedOrigin(u); !h.allowedOrigin(origin, r) {
-			return "a page at " + origin + ", not in -allowed-origins, made this browser send it"
+			return "a page at " + origin + ", not in -allowed-origins, made this browser send it", origin
 		}
-		return ""
+		return "", ""
 	}
 	if strings.HasPrefix(r.Header.Get("User-Agent"), "Mozilla/") {
-		return "a browser's request without Origin, Sec-Fetch-Site or Referer, as another site's page can make it send"
+		return "a browser's request without Origin, Sec-Fetch-Site or Referer, as another site's page can make it send", ""
 	}
-	return ""
+	return "", ""
 }
 
 // allowedOrigin reports whether a page at origin may call r's route: it

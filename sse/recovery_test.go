@@ -75,6 +75,7 @@ func TestEveryInterviewReadSoonAfterAnOutage(t *testing.T) {
 		{"malformed", simulator.Faults{MalformedRate: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each with a gateway and simulator of its own, waiting out its outage
 			g := newGateway(t, options{interval: interval, linger: time.Minute, upstreamTimeout: timeout})
 			ids := make([]string, n)
 			for i := range ids {

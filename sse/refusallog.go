@@ -2,6 +2,7 @@ package sse
 
 import (
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -59,4 +60,29 @@ func (l *refusalLog) admit(kind string, now time.Time) (ok bool, unlogged int) {
 	}
 	unlogged, k.unlogged, k.next = k.unlogged, 0, now.Add(l.every)
 	return true, unlogged
+}
+
+// refusedOrigin logs, at most once a minute, a browser request refused
+// because its page's origin is not in AllowedOrigins: the one sign, on the
+// gateway's side, of a page on another origin that was left out of
+// -allowed-origins (the browser shows a blank page and a console error).
+// Sampled as one kind, so a flood of made-up origins writes one line a
+// minute; the origin is the last refused one's, cut to a sane length.
+func (l *handlerLog) refusedOrigin(r *http.Request, origin string) {
+	if l.refusals == nil {
+		return
+	}
+	logged, unlogged := l.refusals.admit("refused origin", time.Now())
+	if !logged {
+		return
+	}
+	const maxOrigin = 200
+	if len(origin) > maxOrigin {
+		origin = origin[:maxOrigin] + "…"
+	}
+	attrs := []any{"origin", origin, "path", logPath(r), "fix", "if it is your page's origin, add it to -allowed-origins"}
+	if unlogged > 0 {
+		attrs = append(attrs, "refused_since_last", unlogged)
+	}
+	l.WarnContext(r.Context(), "refused a browser request: its page's origin is not in -allowed-origins", attrs...)
 }

@@ -225,6 +225,7 @@ func basic(id, secret string) string {
 // same secret, until it expires; nothing else takes it, and every wrong
 // request gets the error code the RFC names.
 func TestWebhookOAuthTokenEndpoint(t *testing.T) {
+	t.Parallel() // gateways of its own; it waits out a token's 2 s life
 	oauth := sse.Config{WebhookClientID: clientID, WebhookClientSecret: clientSecret, WebhookTokenTTL: 2 * time.Second}
 	g := newGateway(t, options{interval: time.Hour, handler: oauth})
 	other := newGateway(t, options{interval: time.Hour, handler: oauth}) // another node: same secret

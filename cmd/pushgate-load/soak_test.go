@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pushgate/pushgate/internal/testenv"
 )
 
 // TestSoak runs a short soak against a spawned gateway whose pollers do
@@ -26,6 +28,7 @@ import (
 // worker processes hold the streams, so the soak's phases also travel to
 // -worker children.
 func TestSoak(t *testing.T) {
+	testenv.SkipUnlessLong(t, "a 10 s soak with churn")
 	const interviews, subs = 10, 3
 	s := loadRun(t, "-procs", "2", "-interviews", "10", "-subscribers-per-interview", "3", "-interval", "200ms", "-duration", "10s",
 		"-churn", "20", "-interview-life", "4s", "-server-args", "-sim-webhooks=false -linger 1s")
@@ -128,6 +131,7 @@ func leakyGateway(t *testing.T, gateway string, perStream int64) *httptest.Serve
 // goroutines of every stream it ever served: the report must say "leak",
 // and the run must fail.
 func TestSoakFlagsALeak(t *testing.T) {
+	testenv.SkipUnlessLong(t, "a soak against a leaking gateway")
 	srv, err := spawnServer(t.Context(), spawnOptions{bin: pushgateBin(t), tmpDir: t.TempDir(), interval: 200 * time.Millisecond, perInterview: 3})
 	if err != nil {
 		t.Fatal(err)

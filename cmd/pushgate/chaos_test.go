@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -48,9 +49,7 @@ const (
 // fault before each anomaly), the takeover time, and the time from the end
 // of each fault until every tab shows the status its interview had then.
 func TestClusterChaos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
+	testenv.SkipUnlessLong(t, "four faults over 50 s on a 3-node cluster")
 	c := newCluster(t, 3, "-poll-interval", chaosInterval.String())
 	sessions := c.sessions(chaosInterviews)
 	changes := newChangeLog(simulator.Path(simulator.OrderIncode), sessions)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 	"github.com/pushgate/pushgate/sse/ssetest"
@@ -33,13 +33,14 @@ const (
 	clusterLeaseTTL = 3 * time.Second
 )
 
-// TestClusterPollsEachInterviewOnce: three nodes, 1,000 interviews, a
-// subscriber of each interview on every node. The upstream sees about one
-// status call per interview per interval for the whole cluster, and every
-// subscriber gets every change once, in order, with the same ids on all
-// nodes.
+// TestClusterPollsEachInterviewOnce: three nodes, 1,000 interviews (300
+// in the quick suite), a subscriber of each interview on every node. The
+// upstream sees about one status call per interview per interval for the
+// whole cluster, and every subscriber gets every change once, in order,
+// with the same ids on all nodes.
 func TestClusterPollsEachInterviewOnce(t *testing.T) {
-	const interviews = 1000
+	t.Parallel()
+	interviews := testenv.Size(300, 1000)
 	c, sessions := startCluster(t, interviews)
 	subs := c.subscribeEverywhere(sessions)
 	waitAll(t, "every subscriber has the current status", subs, 1)
@@ -53,7 +54,7 @@ func TestClusterPollsEachInterviewOnce(t *testing.T) {
 		time.Sleep(3 * clusterInterval)
 	}
 	elapsed, calls := time.Since(began), c.statusCalls(sessions)-before
-	per := float64(calls) / interviews / (float64(elapsed) / float64(clusterInterval))
+	per := float64(calls) / float64(interviews) / (float64(elapsed) / float64(clusterInterval))
 	t.Logf("3 nodes, %d interviews, %d subscribers: %d status calls in %v = %.3f per interview per interval",
 		interviews, len(subs), calls, elapsed.Round(time.Millisecond), per)
 	if per > 1.05 {
@@ -146,6 +147,7 @@ func TestClusterLateWebhooksAndExpiry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: not with -short")
 	}
+	t.Parallel() // orders and counts
 	c := newCluster(t, 3, "-webhook-secret", clusterWebhookSecret, "-push-interval", clusterInterval.String())
 	sessions := c.sessions(30)
 	lagging, expiredByRead, expiredByHook := sessions[:10], sessions[10:20], sessions[20:]
@@ -233,16 +235,19 @@ func (c *cluster) hook(sessions []session, status string, n int) {
 	}
 }
 
-// TestClusterRidesOutARedisOutage stops Redis for 10s: every node keeps
-// delivering by polling alone and says so on /readyz; once Redis is back
-// (empty, as after a restart without persistence), the cluster returns to
-// one status call per interview per interval.
+// TestClusterRidesOutARedisOutage stops Redis for 10 s (5 s in the quick
+// suite): every node keeps delivering by polling alone and says so on
+// /readyz; once Redis is back (empty, as after a restart without
+// persistence), the cluster returns to one status call per interview per
+// interval.
 func TestClusterRidesOutARedisOutage(t *testing.T) {
+	t.Parallel()
 	const interviews = 200
+	outage := testenv.Size(5*time.Second, 10*time.Second)
 	c, sessions := startCluster(t, interviews)
 	subs := c.subscribeEverywhere(sessions)
 	waitAll(t, "every subscriber has the current status", subs, 1)
-	steady := c.callRate(sessions, 4*clusterInterval)
+	steady := c.callRate(sessions, 2*clusterInterval) // logged, for the record
 	t.Logf("before the outage: %.3f status calls per interview per interval", steady)
 
 	c.checkLeases(t, interviews)
@@ -256,9 +261,9 @@ func TestClusterRidesOutARedisOutage(t *testing.T) {
 	}
 	c.setAll(sessions, "ID_VALIDATION_FINISHED")
 	waitAll(t, "a change made during the outage reached every subscriber", subs, 2)
-	alone := c.callRate(sessions, 4*clusterInterval)
+	alone := c.callRate(sessions, 2*clusterInterval) // logged, for the record
 	t.Logf("during the outage: %.3f status calls per interview per interval (each node polls alone)", alone)
-	time.Sleep(time.Until(c.redisStopped.Add(10 * time.Second)))
+	time.Sleep(time.Until(c.redisStopped.Add(outage)))
 
 	c.redis.Restart()
 	for _, n := range c.nodes {
@@ -312,11 +317,11 @@ func newCluster(t *testing.T, nodes int, extra ...string) *cluster {
 		c.wg.Wait()
 		c.client.CloseIdleConnections()
 	})
-	simAddr := freeAddr(t)
+	simAddr := testenv.FreeAddr(t)
 	c.sim = "http://" + simAddr
 	startProcess(t, filepath.Join(bin, "pushgate-sim"), c.sim+"/sim/stats", "-addr", simAddr, "-api-key", "cluster-key")
 	for range nodes {
-		addr := freeAddr(t)
+		addr := testenv.FreeAddr(t)
 		n := &node{base: "http://" + addr, client: c.client, bin: filepath.Join(bin, "pushgate")}
 		n.args = append([]string{
 			"-addr", addr, "-upstream", c.sim, "-api-key", "cluster-key", "-flow-id", "cluster-flow", "-flow-origin", c.sim,
@@ -669,7 +674,7 @@ func checkFlows(t *testing.T, subs []*subscriber, want []string, local []int) {
 // process is a command the test started; it is killed when the test ends.
 type process struct {
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	exited chan struct{}
 }
 
@@ -696,7 +701,7 @@ func startProcess(t *testing.T, bin, ready string, args ...string) *process {
 // startProcessEnv is startProcess with env added to the environment.
 func startProcessEnv(t *testing.T, bin, ready string, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin, args...), logs: &testenv.Buffer{}, exited: make(chan struct{})}
 	if env != nil {
 		p.cmd.Env = append(os.Environ(), env...)
 	}
@@ -772,13 +777,3 @@ var clusterBinaries = &binaries{pattern: "pushgate-cluster-test-", builds: [][]s
 // buildCommands builds pushgate and pushgate-sim once per test run, and
 // returns their directory.
 func buildCommands(t *testing.T) string { return clusterBinaries.in(t) }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway/tlstest"
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 	"github.com/pushgate/pushgate/relay/relaytest"
 	"github.com/pushgate/pushgate/upstream/simulator"
@@ -188,7 +189,7 @@ func scrapeFreshClusterNode(t *testing.T) string {
 		t.Fatal(err)
 	}
 	base := "https://" + ls.Gateway.Addr().String()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), &ls) }()

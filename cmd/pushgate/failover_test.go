@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 	"github.com/pushgate/pushgate/relay/relaytest"
 	"github.com/pushgate/pushgate/upstream/simulator"
@@ -42,9 +43,7 @@ type topology struct {
 // their statuses change; the master is killed with SIGKILL mid-run and
 // Sentinel promotes the replica.
 func TestSentinelFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
+	testenv.SkipUnlessLong(t, "a Sentinel failover under 450 moving tabs")
 	s := redistest.StartSentinel(t)
 	runFailover(t, "sentinel", topology{
 		args: []string{"-redis-url", s.URL(0)},
@@ -59,9 +58,7 @@ func TestSentinelFailover(t *testing.T) {
 // each with a replica; one master is killed and the Cluster promotes its
 // replica.
 func TestRedisClusterFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
+	testenv.SkipUnlessLong(t, "a Redis Cluster failover under 450 moving tabs")
 	rc := redistest.StartCluster(t)
 	runFailover(t, "cluster", topology{
 		args: []string{"-redis-url", rc.URL(), "-redis-cluster"},
@@ -163,6 +160,7 @@ func TestRedisOverTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: not with -short")
 	}
+	t.Parallel()
 	for _, clientCerts := range []bool{false, true} {
 		t.Run(fmt.Sprintf("client certificates %v", clientCerts), func(t *testing.T) {
 			r := redistest.StartTLS(t, clientCerts)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -96,7 +97,7 @@ func TestFlowOriginDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), &ls) }()

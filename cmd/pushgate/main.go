@@ -84,9 +84,21 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ls *gateway.Listener
 		return err
 	}
 	if g.Simulator != nil {
-		fmt.Fprintf(os.Stderr, "\n  pushgate is running with the built-in simulator.\n  Open %s/ in a browser.\n\n", g.URL)
+		fmt.Fprint(os.Stderr, banner(g.URL, cfg.gw.HTTP.BackendSessionsOnly))
 	}
 	return g.Serve(ctx)
+}
+
+// banner tells someone who ran the command with the built-in simulator
+// where to go: the demo page, or, when only a backend may start sessions,
+// the server API.
+func banner(base string, backendOnly bool) string {
+	if backendOnly {
+		return "\n  pushgate is running with the built-in simulator.\n" +
+			"  Sessions start from your backend: POST " + base + "/v1/sessions with \"Authorization: Bearer <-api-token>\"\n" +
+			"  (docs/api.md#server-api); the demo page at " + base + "/ cannot start one.\n\n"
+	}
+	return "\n  pushgate is running with the built-in simulator.\n  Open " + base + "/ in a browser.\n\n"
 }
 
 // healthcheck is the container health probe (distroless images have no

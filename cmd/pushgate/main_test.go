@@ -24,12 +24,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/relay/relaytest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
 func TestMain(m *testing.M) {
+	testenv.Parallel(4) // the parallel tests wait on their cluster's timelines
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
 		for _, b := range []*binaries{clusterBinaries, skewBinaries} {
 			if b.dir != "" {
@@ -368,6 +370,7 @@ func TestBackendOnlySessions(t *testing.T) {
 // until -previous-secret-until, and not after it, however often the
 // process restarts.
 func TestPreviousSecretEndsForGood(t *testing.T) {
+	t.Parallel() // a grace of its own
 	const oldSecret = "the-old-secret-of-32-bytes-long."
 	old, err := sse.NewTokens([]byte(oldSecret), time.Hour)
 	if err != nil {
@@ -434,7 +437,7 @@ func post(t *testing.T, url, body string) {
 // instance is a pushgate run by run() on loopback ports, as main runs it.
 type instance struct {
 	base, sim string
-	logs      *syncBuffer
+	logs      *testenv.Buffer
 	stop      func() error // cancels run (SIGTERM) and returns its error
 }
 
@@ -457,7 +460,7 @@ func startConfig(t *testing.T, cfg config) *instance {
 		t.Fatal(err)
 	}
 	gw, sim := ls.Gateway, ls.Simulator
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -489,24 +492,6 @@ func startConfig(t *testing.T, cfg config) *instance {
 		}
 	})
 	return in
-}
-
-// syncBuffer is a bytes.Buffer the logger and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex // protects b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestMetricsAreScraped walks a flow, trips a rate limit and a stream cap,

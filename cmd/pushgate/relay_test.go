@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/relay/relaytest"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
@@ -19,17 +20,18 @@ func relayArgs(rcv *relaytest.Receiver, more ...string) []string {
 	return append([]string{"-relay-url", rcv.URL + "/hook", "-relay-secret", relaytest.Secret, "-relay-backoff-max", "1s"}, more...)
 }
 
-// TestRelayRidesOutADownBackend: the backend answers 503 for 20 s while
-// ten sessions run their whole flow (the built-in simulator's webhooks);
+// TestRelayRidesOutADownBackend: the backend answers 503 for 20 s (6 s in
+// the quick suite) while ten sessions run their whole flow (the built-in simulator's webhooks);
 // once it is up, every event arrives, signed, in the order it was made
 // per interview: each upstream webhook, then its session.status, then one
 // session.ended with the verdict. An event that arrives twice does so
 // under the id it had.
 func TestRelayRidesOutADownBackend(t *testing.T) {
 	if testing.Short() {
-		t.Skip("20 s of a backend down: not with -short")
+		t.Skip("a backend down for seconds: not with -short")
 	}
 	t.Parallel()
+	outage := testenv.Size(6*time.Second, 20*time.Second)
 	var down atomic.Bool
 	down.Store(true)
 	rcv := relaytest.New(t, func(int, relaytest.Attempt) (int, http.Header) {
@@ -53,7 +55,7 @@ func TestRelayRidesOutADownBackend(t *testing.T) {
 			post(t, in.sim+"/sim/interviews/"+id+"/status", `{"onboardingStatus":"`+status+`"}`)
 		}
 	}
-	time.Sleep(time.Until(wentDown.Add(20 * time.Second)))
+	time.Sleep(time.Until(wentDown.Add(outage)))
 	tried := len(rcv.All())
 	down.Store(false)
 
@@ -134,9 +136,9 @@ func TestRelayDirSurvivesAKill(t *testing.T) {
 		return http.StatusNoContent, nil
 	})
 	bin := filepath.Join(buildCommands(t), "pushgate")
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	base := "http://" + addr
-	args := relayArgs(rcv, "-addr", addr, "-sim-addr", freeAddr(t), "-relay-dir", t.TempDir(), "-webhook-secret", clusterWebhookSecret, "-log-level", "warn")
+	args := relayArgs(rcv, "-addr", addr, "-sim-addr", testenv.FreeAddr(t), "-relay-dir", t.TempDir(), "-webhook-secret", clusterWebhookSecret, "-log-level", "warn")
 	p := startProcess(t, bin, base+"/healthz", args...)
 	var accepted []string
 	for i := range 50 {
@@ -175,6 +177,7 @@ func TestClusterRelayOutlivesANode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: not with -short")
 	}
+	t.Parallel() // counts only
 	rcv := relaytest.New(t, func(int, relaytest.Attempt) (int, http.Header) {
 		time.Sleep(5 * time.Millisecond) // a slow backend: deliveries stay in flight
 		return http.StatusOK, nil

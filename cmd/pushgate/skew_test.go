@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -26,9 +27,7 @@ const skewInterval = 500 * time.Millisecond
 // skip an intermediate status that the nodes it was on never saw (counted
 // and logged).
 func TestClusterClockSkew(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
+	testenv.SkipUnlessLong(t, "15 s of Redis down with skewed clocks")
 	bin := buildSkewed(t)
 	c := newCluster(t, 3, "-poll-interval", skewInterval.String())
 	for i, offset := range []string{"2s", "0s", "-2s"} {

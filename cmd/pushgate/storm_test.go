@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
@@ -52,9 +53,7 @@ const (
 // rising ids, in the flow's order, to its end. It logs the answers and
 // the times of the drain.
 func TestShutdownStorm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test: not with -short")
-	}
+	testenv.SkipUnlessLong(t, "a drain under a storm of arrivals")
 	c := newCluster(t, 3, "-poll-interval", stormInterval.String(), "-drain-delay", stormDrainDelay.String(), "-shutdown-grace", "5s")
 	sessions := c.sessions(stormInterviews)
 	changes := newChangeLog(simulator.Path(simulator.OrderIncode), sessions)

@@ -133,6 +133,7 @@ func TestStreamsOverHTTP2(t *testing.T) {
 // TestTLSMinVersion: TLS 1.2 is the default floor, and -tls-min-version
 // 1.3 refuses a TLS 1.2 client.
 func TestTLSMinVersion(t *testing.T) {
+	t.Parallel() // handshakes
 	pair := tlstest.NewPair(t, 1)
 	for _, tc := range []struct {
 		args     []string

@@ -13,6 +13,7 @@ import (
 // revision given at link time (the image's build arguments), else those Go
 // records from the checkout it was built in.
 func TestVersion(t *testing.T) {
+	t.Parallel() // go build
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "pushgate")
 	version := func(args ...string) string {

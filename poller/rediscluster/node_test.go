@@ -10,12 +10,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testenv.Parallel(4) // the parallel tests wait out outages of a Redis of their own
+	goleak.VerifyTestMain(m)
+}
 
 const ttl = 300 * time.Millisecond
 

@@ -73,6 +73,7 @@ func (p *partitioned) Changes() <-chan poller.Change { return p.out }
 // change alone; once back it shares it, so a node that follows it serves
 // the same status with the same id.
 func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
+	t.Parallel() // counts and orders only, and a Redis of its own
 	const interval = 100 * time.Millisecond
 	src := &pollertest.Source{}
 	pa, a, b, recA, recB := twoNodes(t, src, src, interval)
@@ -112,6 +113,7 @@ func TestChangeSeenAloneIsSharedOnceBack(t *testing.T) {
 // subscribers never see a finished flow move back or a status twice in a
 // row.
 func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
+	t.Parallel() // counts and orders only, and a Redis of its own
 	const interval = 100 * time.Millisecond
 	for _, tc := range []struct {
 		name         string
@@ -122,6 +124,7 @@ func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
 		{"local finished, cluster id higher", true, poller.StatusFinished, "FACE_VALIDATION_FINISHED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // two nodes and a Redis of their own
 			srcA := &pollertest.Source{}
 			srcB := &pollertest.Source{}
 			pa, a, b, recA, _ := twoNodes(t, srcA, srcB, interval)
@@ -169,6 +172,7 @@ func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
 // later observation behind the other in the flow (a read that lagged)
 // does not win: both nodes serve the status further in the flow.
 func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
+	t.Parallel() // counts and orders only, and a Redis of its own
 	const interval = 100 * time.Millisecond
 	for _, tc := range []struct {
 		name      string
@@ -181,6 +185,7 @@ func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
 		{"pushed to the cluster last", false, "ID_VALIDATION_FINISHED", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // two nodes and a Redis of their own
 			src := &pollertest.Source{}
 			pa, a, b, recA, recB := twoNodes(t, src, src, interval)
 			src.Set("iv", "UNKNOWN")
@@ -254,6 +259,7 @@ func (s needsToken) Status(ctx context.Context, id, token string) (string, error
 // while Redis was out of reach has its token shared once it is back, so a
 // node where the browser's stream lands can read the status.
 func TestTokenRegisteredDuringAnOutageIsSharedOnceBack(t *testing.T) {
+	t.Parallel() // counts and orders only, and a Redis of its own
 	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
 	src := needsToken{&pollertest.Source{}}
@@ -329,6 +335,7 @@ func TestTakeoverAfterCrash(t *testing.T) {
 // (a failover to a lagging replica, a restart from a snapshot); later
 // changes are still committed and published.
 func TestRolledBackRedisTakesNewChanges(t *testing.T) {
+	t.Parallel() // counts and orders only, and a Redis of its own
 	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
 	src := &pollertest.Source{}
@@ -364,6 +371,7 @@ func TestRolledBackRedisTakesNewChanges(t *testing.T) {
 // TestLostStateKeyTakesNewChanges: the state hash is evicted (maxmemory)
 // or expires apart from the history; later changes are still committed.
 func TestLostStateKeyTakesNewChanges(t *testing.T) {
+	t.Parallel() // counts and orders only, and a Redis of its own
 	srv := redistest.Start(t)
 	const interval = 100 * time.Millisecond
 	src := &pollertest.Source{}

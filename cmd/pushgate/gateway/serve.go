@@ -116,7 +116,11 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		g.start(ms)
 		g.log.Info("metrics listener: /metrics, /healthz, /readyz", "metrics_addr", g.ls.Metrics.Addr().String())
 	}
-	g.log.Info("pushgate ready", "open", g.URL+"/", "upstream", g.UpstreamURL, "flow_origin", strings.Join(g.FlowOrigins, ","))
+	entry := []any{"open", g.URL + "/"} // the demo page starts sessions
+	if g.cfg.HTTP.BackendSessionsOnly {
+		entry = []any{"server_api", g.URL + "/v1/sessions"} // only the backend does
+	}
+	g.log.Info("pushgate ready", append(entry, "upstream", g.UpstreamURL, "flow_origin", strings.Join(g.FlowOrigins, ","))...)
 	var serveErr error
 	select {
 	case <-ctx.Done():

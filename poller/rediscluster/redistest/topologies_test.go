@@ -69,6 +69,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a Sentinel failover takes seconds")
 	}
+	t.Parallel() // a topology of its own
 	sn := redistest.StartSentinel(t)
 	opts, err := redis.ParseFailoverURL(sn.URL(0))
 	if err != nil {
@@ -112,6 +113,7 @@ func TestClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a Redis Cluster failover takes seconds")
 	}
+	t.Parallel() // a topology of its own
 	c := redistest.StartCluster(t)
 	if m := c.Masters(); len(m) != 3 {
 		t.Fatalf("masters %v, want 3", m)
@@ -184,6 +186,7 @@ func TestTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server")
 	}
+	t.Parallel() // a topology of its own
 	for _, clientCerts := range []bool{false, true} {
 		t.Run(fmt.Sprintf("clientCerts=%v", clientCerts), func(t *testing.T) {
 			srv := redistest.StartTLS(t, clientCerts)

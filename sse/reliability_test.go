@@ -3,6 +3,7 @@ package sse_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -376,13 +377,21 @@ func TestReconnectStorm(t *testing.T) {
 	}
 }
 
+// retryDelay is follow's wait before it tries a failed request again:
+// shorter than EventSource's 2 s, for a test that ends sooner.
+const retryDelay = 100 * time.Millisecond
+
 // follow is one subscriber that reconnects with Last-Event-ID, as a
 // browser's EventSource does, until it has seen want. It returns the
-// statuses it saw, in order.
+// statuses it saw, in order. It counts itself connected at its first
+// event, and a reconnect at each stream it opens after that. A request
+// that fails or is refused (a dial cut short under the storm's load) is
+// tried again after a short delay, as EventSource tries again after its
+// retry delay.
 func follow(ctx context.Context, client *http.Client, base string, s session, want string, sem chan struct{}, connected, reconnects *atomic.Int64) []string {
 	var seen []string
 	var last uint64
-	for first := true; ctx.Err() == nil; first = false {
+	for ctx.Err() == nil {
 		sem <- struct{}{}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/events?interviewId="+s.InterviewID, nil)
 		req.Header.Set("X-Token", s.Token)
@@ -391,10 +400,18 @@ func follow(ctx context.Context, client *http.Client, base string, s session, wa
 		}
 		resp, err := client.Do(req)
 		<-sem
+		if err == nil && resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			err = errors.New(resp.Status)
+		}
 		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(retryDelay):
+			}
 			continue
 		}
-		if !first {
+		if len(seen) > 0 {
 			reconnects.Add(1)
 		}
 		done := false
@@ -405,7 +422,7 @@ func follow(ctx context.Context, client *http.Client, base string, s session, wa
 			}
 			last = u.Seq
 			seen = append(seen, u.Status)
-			if first && len(seen) == 1 {
+			if len(seen) == 1 {
 				connected.Add(1)
 			}
 			done = u.Status == want

@@ -52,6 +52,9 @@
 // watchers, pollers and linger; read.go reads, backoff and the caps on
 // upstream calls; probe.go and recover.go the probe and recoveries;
 // change.go applying and publishing changes; sync.go and cluster.go the
-// cluster; flow.go statuses, their order and Update; config.go the
+// cluster; flow.go statuses, their order and Update, and path.go the
+// client's path an event id's view carries; clock.go the clock ids are
+// stamped with (moved by clock_skewtest.go in clock-skew test builds);
+// savings.go the upstream calls the shared pollers save; config.go the
 // Config; metrics.go the Prometheus collectors.
 package poller

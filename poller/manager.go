@@ -54,8 +54,10 @@ type Publisher interface {
 // when the Source is a Prober (probe.go) and, in a cluster, one receiving
 // the other nodes' changes; all are counted in wg and end with Close. A
 // goroutine is counted (wg.Add) only while the interview it serves is
-// locked and the Manager was found open, so Close, which marks itself
-// closed and then locks every interview once, waits for all of them.
+// locked and the Manager was found open, or by a goroutine that is itself
+// counted (releaseIdle, from a poller's or a read's end: the count cannot
+// be zero then), so Close, which marks itself closed and then locks every
+// interview once, waits for all of them.
 type Manager struct {
 	src     Source
 	pub     Publisher

@@ -178,7 +178,7 @@ func serializedOrigin(u *url.URL) string {
 }
 
 // setDefaults fills the zero fields with their defaults and checks the
-// others.
+// others, one concern at a time; it returns the first refusal.
 func (c *Config) setDefaults() (err error) {
 	if c.Upstream == nil || c.Statuses == nil || c.Broker == nil || c.Tokens == nil {
 		return errors.New("sse: Upstream, Statuses, Broker and Tokens are required")
@@ -201,6 +201,23 @@ func (c *Config) setDefaults() (err error) {
 	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
 		return fmt.Errorf("sse: FrameAncestors %q must be a space-separated source list", c.FrameAncestors)
 	}
+	if err := c.setWebhookDefaults(); err != nil {
+		return err
+	}
+	c.setLimitDefaults()
+	if err := c.checkCallers(); err != nil {
+		return err
+	}
+	if err := c.setFlowDefaults(); err != nil {
+		return err
+	}
+	c.AllowedOrigins, err = normalAllowedOrigins(c.AllowedOrigins)
+	return err
+}
+
+// setWebhookDefaults checks the webhook's credentials (secret, OAuth
+// client, custom header) and fills the access tokens' lifetime.
+func (c *Config) setWebhookDefaults() error {
 	if (c.WebhookClientID == "") != (c.WebhookClientSecret == "") {
 		return errors.New("sse: WebhookClientID and WebhookClientSecret go together")
 	}
@@ -218,7 +235,12 @@ func (c *Config) setDefaults() (err error) {
 	if c.WebhookTokenTTL == 0 {
 		c.WebhookTokenTTL = time.Hour
 	}
-	// The rate limits: per minute, and the burst.
+	return nil
+}
+
+// setLimitDefaults fills the rate limits left zero: per minute, and the
+// burst.
+func (c *Config) setLimitDefaults() {
 	for _, d := range []struct {
 		perMinute *float64
 		burst     *int
@@ -238,6 +260,11 @@ func (c *Config) setDefaults() (err error) {
 			*d.burst = d.atOnce
 		}
 	}
+}
+
+// checkCallers checks how callers are known: the client address behind
+// trusted proxies, and the server API's tokens.
+func (c *Config) checkCallers() error {
 	if c.ClientIPHeader != "" && len(c.TrustedProxies) == 0 {
 		return errors.New("sse: ClientIPHeader needs TrustedProxies: without them any client could name its own address")
 	}
@@ -246,6 +273,12 @@ func (c *Config) setDefaults() (err error) {
 			return errors.New("sse: an API token must be 16 to 256 bytes of printable ASCII without spaces or commas")
 		}
 	}
+	return nil
+}
+
+// setFlowDefaults fills and checks what the flow in the iframe may use and
+// start in: its device features, its languages, its flows.
+func (c *Config) setFlowDefaults() error {
 	if len(c.IframePermissions) == 0 {
 		c.IframePermissions = []string{"camera", "microphone", "geolocation", "accelerometer", "gyroscope"}
 	}
@@ -265,15 +298,21 @@ func (c *Config) setDefaults() (err error) {
 			return fmt.Errorf("sse: language %q is not a language tag like en-US", l)
 		}
 	}
-	c.AllowedOrigins = slices.Clone(c.AllowedOrigins) // normalized below; the caller's stays as it is
-	for i, o := range c.AllowedOrigins {
+	return nil
+}
+
+// normalAllowedOrigins checks Config.AllowedOrigins and returns them as
+// browsers send them in Origin, in a copy: the caller's stay as they are.
+func normalAllowedOrigins(list []string) ([]string, error) {
+	out := slices.Clone(list)
+	for i, o := range out {
 		u, err := url.Parse(o)
 		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {
-			return fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
+			return nil, fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
 		}
-		c.AllowedOrigins[i] = serializedOrigin(u)
+		out[i] = serializedOrigin(u)
 	}
-	return nil
+	return out, nil
 }
 
 // minWebhookSecret is the shortest webhook secret taken (WebhookSecret,

@@ -23,14 +23,22 @@
 // closes idle ones first to make room, still serves probes over a cap,
 // and refuses the rest with a 503 or a 429.
 //
-// Files: routes.go (Handler, routes), config.go, api.go (session, status,
-// score, health), stream.go (/events), session.go (starting sessions and
-// reading scores, apart from HTTP), auth.go and token.go (tokens, cookies),
+// Files: routes.go (Handler, routes) and routelist.go (the routes a
+// Config serves), config.go, api.go (the page's session, status, score
+// and health routes), serverapi.go (the backend's /v1 API), stream.go
+// (/events), session.go (starting sessions and reading scores, apart from
+// HTTP) and scorecache.go, auth.go and token.go (tokens, cookies),
 // middleware.go (security headers, CORS, body cap, request metrics),
-// ratelimit.go, webhook.go and webhookauth.go (the upstream's webhook and
-// its three ways to authenticate), page.go (index.html), broker.go,
-// conn.go, wire.go, listener.go (its idle connections in listener_idle.go,
-// those over a cap in listener_overcap.go),
-// errors.go (the one place errors become statuses and JSON bodies) and
+// jsonbody.go (one JSON object per body), clientip.go (the client's
+// address behind trusted proxies), ratelimit.go, drain.go (refusals and
+// in-flight requests during a shutdown), webhook.go and webhookauth.go
+// (the upstream's webhook and its three ways to authenticate), relay.go
+// (what the webhooks bring, handed to package relay), page.go
+// (index.html), floworigin.go (the flow origins the page frames),
+// client.go (client.js, and its classic-script build), broker.go,
+// conn.go, wire.go, listener.go (its idle connections in
+// listener_idle.go, those over a cap in listener_overcap.go), errors.go
+// (the one place errors become statuses and JSON bodies), refusallog.go
+// (refusals logged sampled, refused origins once a minute) and
 // metrics.go.
 package sse

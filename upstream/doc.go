@@ -21,7 +21,9 @@
 // reads by interview id with an admin token; with credentials the Client
 // logs in by itself, renews the token before it expires, and on a 401
 // renews once and retries (admin.go). The calls are in calls.go and
-// probe.go, the transport in client.go.
+// probe.go, the transport in client.go, the decoding of answers in
+// decode.go (fuzzed on its own), the kinds of failure in errors.go and
+// the Prometheus collectors in metrics.go.
 //
 // The Client never retries otherwise: when and how often to ask is the caller's call.
 // Every call carries the API key (x-api-key), as the API's reference asks.

@@ -68,7 +68,6 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		{"-probe-interval", "-1s"},
 		{"-secret", "a-test-secret-of-32-bytes-length", "-previous-secret", "the-old-secret-of-32-bytes-long."},                                       // no end
 		{"-secret", "a-test-secret-of-32-bytes-length", "-previous-secret", "the-old-secret-of-32-bytes-long.", "-previous-secret-until", "tomorrow"}, // not RFC 3339
-		{"-previous-secret-grace", "1h"},         // replaced: it restarted with the process
 		{"-client-ip-header", "X-Forwarded-For"}, // believed from anyone
 		{"-trusted-proxies", "10.0.0.0/8,not-an-address"},
 		{"-webhook-header", "X-Incode-Hook"},                           // no value
@@ -89,6 +88,14 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+	// -previous-secret-grace was removed (it restarted with the process): the
+	// flag package refuses it as unknown, and its variable is ignored.
+	if _, err := parseConfig([]string{"-previous-secret-grace", "1h"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "flag provided but not defined: -previous-secret-grace") {
+		t.Errorf("-previous-secret-grace: %v; want it refused as a flag not defined", err)
+	}
+	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"PUSHGATE_PREVIOUS_SECRET_GRACE": "1h"}[k] }, io.Discard); err != nil {
+		t.Errorf("PUSHGATE_PREVIOUS_SECRET_GRACE: %v; want it ignored", err)
 	}
 	relayEnv := map[string]string{"PUSHGATE_RELAY_URL": "https://a.example/hook, https://b.example/hook", "PUSHGATE_RELAY_SECRET": relaytest.Secret}
 	if c, err := parseConfig([]string{"-relay-url", "https://c.example/hook", "-relay-url", "https://d.example/hook"}, func(k string) string { return relayEnv[k] }, io.Discard); err != nil ||

@@ -23,7 +23,8 @@
 // Config.Secret, bound to their interview), so that Redis holds no
 // credential; one that does not open counts as absent.
 //
-// Files: node.go (Node, its lifecycle), lease.go, state.go (commit, load,
-// share), seal.go (sealing tokens), feed.go (the channel and resyncs),
-// health.go, metrics.go.
+// Files: connect.go (the Redis address: one server, Sentinel or a Redis
+// Cluster, over TLS), node.go (Node, its lifecycle), lease.go, state.go
+// (commit, load, share), seal.go (sealing tokens), feed.go (the channel
+// and resyncs), health.go (outages and what ended them), metrics.go.
 package rediscluster

@@ -27,6 +27,7 @@ func TestRecoveryCauses(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	n := newNodeWith(t, srv, Config{Secret: testSecret, Metrics: reg})
 	drainResyncs(n)
+	knowsMasters(t, n)
 	back := func(cause string, want float64) {
 		t.Helper()
 		if !eventually(10*time.Second, func() bool { return n.Degraded() != "" }) {
@@ -170,7 +171,7 @@ func TestShapeMismatchRefused(t *testing.T) {
 
 // newNodeOn starts a node on the Redis cfg names, with the tests' secret,
 // lease TTL and timeout and a registry of its own, its first resync
-// drained.
+// drained, once it knows the masters serving (see knowsMasters).
 func newNodeOn(t *testing.T, cfg Config) (*Node, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -182,5 +183,22 @@ func newNodeOn(t *testing.T, cfg Config) (*Node, *prometheus.Registry) {
 	}
 	t.Cleanup(n.Close)
 	drainResyncs(n)
+	knowsMasters(t, n)
 	return n, reg
+}
+
+// knowsMasters waits until n has read the masters serving, which it tells
+// a failover by once Redis is back: a test that kills one before then
+// (the read at start can fail while a new Redis Cluster settles; the
+// checks then read them within a second) would see an outage.
+func knowsMasters(t *testing.T, n *Node) {
+	t.Helper()
+	known := func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return len(n.masters) > 0
+	}
+	if !eventually(10*time.Second, known) {
+		t.Fatal("the node never read the masters serving")
+	}
 }

@@ -75,9 +75,12 @@ func (n *Node) check() {
 			n.payResync()
 		case time.Since(refreshed) > 10*time.Second:
 			// Masters change without an outage this node sees (a
-			// planned failover): keep their list current.
-			n.readMasters()
-			refreshed = time.Now()
+			// planned failover): keep their list current. Until a read
+			// succeeds (one at start may not, while a new Redis Cluster
+			// settles), try again at each check.
+			if n.readMasters() {
+				refreshed = time.Now()
+			}
 		}
 		if err == nil {
 			n.lastOK.Store(time.Now().UnixNano())
@@ -99,15 +102,19 @@ func clusterWhole(ctx context.Context, c *redis.Client) error {
 	return err
 }
 
-// readMasters stores the masters' run ids, when all of them answer.
-func (n *Node) readMasters() {
+// readMasters stores the masters' run ids, when all of them answer, and
+// reports whether they did.
+func (n *Node) readMasters() bool {
 	ctx, cancel := n.op(n.ctx)
 	defer cancel()
-	if now, err := n.servers(ctx); err == nil {
-		n.mu.Lock()
-		n.masters = now
-		n.mu.Unlock()
+	now, err := n.servers(ctx)
+	if err != nil {
+		return false
 	}
+	n.mu.Lock()
+	n.masters = now
+	n.mu.Unlock()
+	return true
 }
 
 // Why Redis was out of reach, as seen once it is back (see recovered).

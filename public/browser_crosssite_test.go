@@ -36,6 +36,7 @@ window.guide = {status: response.status, url, token, interviewId};
 // with and without a Referer): none starts a session. The guide's own page
 // code, fetch(url, {}) from the gateway's origin, starts one.
 func TestBrowserCrossSiteLoadsOverHTTP(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGatewayConfig(t, true, func(c *pushgate.Config, _ *pushgate.Listeners) {
 		// guide.js comes from the proxy below, which knows the address the
 		// browser uses.

@@ -92,6 +92,7 @@ func TestBrowserReloadKeepsTheResult(t *testing.T) {
 // callers; the page tells end users, without the flag, to go back to the
 // site that sent them, and offers no button that could never work.
 func TestBrowserBackendSessionsOnly(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGatewayConfig(t, true, func(c *pushgate.Config, _ *pushgate.Listeners) {
 		c.HTTP.APITokens = []string{"browser-test-api-token-0123456789"}
 		c.HTTP.BackendSessionsOnly = true

@@ -404,6 +404,7 @@ func TestBrowserResumesAfterDroppedStreams(t *testing.T) {
 }
 
 func TestBrowserShowsErrorsInWords(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGateway(t, true)
 	g.sim.SetFaults(simulator.Faults{ErrorRate: 1, Status: 503})
 	tb := openTab(t, newBrowser(t))
@@ -424,6 +425,7 @@ func TestBrowserShowsErrorsInWords(t *testing.T) {
 }
 
 func TestBrowserManyTabsOneInterview(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGateway(t, true)
 	browser := newBrowser(t)
 	first := openTab(t, browser)
@@ -471,6 +473,7 @@ func TestBrowserManyTabsOneInterview(t *testing.T) {
 }
 
 func TestBrowserNarrowScreen(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGateway(t, true)
 	tb := openTab(t, newBrowser(t))
 	tb.Do("a 375 px wide screen", chromedp.EmulateViewport(375, 812))
@@ -501,6 +504,7 @@ func jsString(s string) string {
 // check), pushed by webhooks; the page shows each, once, in the order it
 // arrived, and finishes.
 func TestBrowserIncodeOrder(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	g := startGatewayWith(t, true, pushgate.SimulatorConfig{Order: simulator.OrderIncode, Webhooks: true})
 	tb := openTab(t, newBrowser(t))
 	tb.start(g.url)

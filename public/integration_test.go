@@ -265,6 +265,7 @@ func (tb *tab) waitStatus(status string) {
 // the gateway and streams over fetch with the token in a header. Its
 // stream is dropped mid-flow: the client resumes with Last-Event-ID.
 func TestBrowserAppOnAnotherOrigin(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	a, g := startApp(t, false)
 	runApp(t, a, g, "stream", g.broker.EndStreams)
 	if n := g.count("/onboarding-status"); n != 0 {
@@ -280,6 +281,7 @@ func TestBrowserAppOnAnotherOrigin(t *testing.T) {
 // TestBrowserAppImportsSession: a backend that starts upstream sessions
 // itself imports them; the page imports client.js as an ES module.
 func TestBrowserAppImportsSession(t *testing.T) {
+	t.Parallel() // a gateway and a browser of its own; counts and orders only
 	a, g := startApp(t, true)
 	runApp(t, a, g, "stream", nil)
 	if n := g.sim.Stats().Start; n != 1 {

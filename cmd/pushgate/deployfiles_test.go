@@ -37,6 +37,7 @@ var deployFiles = []string{"../../deploy/grafana/pushgate.json", "../../deploy/p
 // HELP and TYPE lines included, so its known label values must be
 // initialised at start for it to pass.
 func TestDeployFilesNameServedMetrics(t *testing.T) {
+	t.Parallel() // a gateway of its own; no time bound
 	used := deployMetricNames(t, deployFiles)
 	if len(used) < 30 {
 		t.Fatalf("found %d metric names in %v, want the dashboard's and the rules' (over 30): %v", len(used), deployFiles, slices.Sorted(maps.Keys(used)))

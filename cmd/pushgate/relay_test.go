@@ -95,6 +95,7 @@ func TestRelayEndsEverySession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 sessions: not with -short")
 	}
+	t.Parallel() // a gateway of its own; no time bound
 	rcv := relaytest.New(t, nil)
 	in := start(t, relayArgs(rcv, "-relay-events", "ended", "-sessions-per-minute", "-1", "-max-sessions-per-minute", "-1")...)
 	const sessions = 1000

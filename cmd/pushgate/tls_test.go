@@ -64,6 +64,7 @@ func startSession(t *testing.T, client *http.Client, base string) (id, token str
 // each gets its interview's statuses in order, through the end of the
 // flow, which the simulator's webhooks announce over HTTPS.
 func TestStreamsOverHTTP2(t *testing.T) {
+	t.Parallel() // a gateway of its own; no time bound
 	pair := tlstest.NewPair(t, 1)
 	in, client := startTLS(t, t.TempDir(), pair, "-poll-interval", "10m", "-push-interval", "10m") // changes by webhook alone
 	const interviews, tabs = 20, 5
@@ -173,6 +174,7 @@ func TestTLSMinVersion(t *testing.T) {
 // handshake on, while open streams go on; a broken pair is logged and the
 // one in use kept.
 func TestCertificateReload(t *testing.T) {
+	t.Parallel() // a gateway of its own; no time bound
 	dir := t.TempDir()
 	first, second := tlstest.NewPair(t, 1), tlstest.NewPair(t, 2)
 	in, client := startTLS(t, dir, first)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/relay/relaytest"
 )
@@ -52,7 +53,7 @@ func TestDocsVerifyingTheSignature(t *testing.T) {
 			if s.fence != rc.fence {
 				t.Fatalf("docs/relay.md: the %s block is fenced as %q, want %q", rc.lang, s.fence, rc.fence)
 			}
-			tool := lookTool(t, rc.tool)
+			tool := testenv.Program(t, rc.tool, "this receiver of docs/relay.md")
 			dir := t.TempDir()
 			if err := os.WriteFile(filepath.Join(dir, rc.file), []byte(s.code), 0o600); err != nil {
 				t.Fatal(err)
@@ -187,21 +188,6 @@ func docSnippets(t *testing.T, path, heading string) map[string]docSnippet {
 		i = end
 	}
 	return out
-}
-
-// lookTool finds a program the receivers need; without it the test is
-// skipped, except on CI (CI=true), which must run it.
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed, and CI=true: the CI must test this receiver of docs/relay.md: %v", name, err)
-	}
-	t.Skipf("%s is not installed: this receiver of docs/relay.md is not tested here (on CI=true it must be)", name)
-	return ""
 }
 
 // buildGo builds the standard-library-only program file in dir and returns

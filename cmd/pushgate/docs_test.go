@@ -66,7 +66,7 @@ func TestREADMECurlBlockRunsAsPasted(t *testing.T) {
 		t.Skip("compiles pushgate with go run: not with -short")
 	}
 	t.Parallel() // go run, then a flow that waits on nothing
-	needProgram(t, "curl")
+	testenv.Program(t, "curl", "the README's curl walk-through")
 	var block string
 	for _, b := range shellBlocks(t, "README.md") {
 		if strings.Contains(b.text, "/sim/interviews/") {
@@ -116,17 +116,6 @@ func TestREADMECurlBlockRunsAsPasted(t *testing.T) {
 			t.Fatalf("the README's curl block did not print %s within 3 minutes; it printed:\n%s", missing, printed)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// needProgram skips t when name is not installed, except under CI=true.
-func needProgram(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI=true: %v", name, err)
-		}
-		t.Skipf("%s is not installed: %v", name, err)
 	}
 }
 

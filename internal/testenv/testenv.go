@@ -13,6 +13,7 @@ import (
 	"flag"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -88,4 +89,20 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Program returns the path of the installed program name, which a test
+// needs for what it says in why. Without it the test skips, saying so,
+// except under CI=true, where it fails: CI must run every test.
+func Program(t testing.TB, name, why string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed, and CI=true: %s must be tested (%v)", name, why, err)
+	}
+	t.Skipf("%s is not installed: skipping %s", name, why)
+	return ""
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"reflect"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -766,13 +766,7 @@ func TestConcurrentUse(t *testing.T) {
 // simulator knows no loopback address, so its control API is off: the page
 // needs only the flow key of its onboarding URL.
 func TestFlowScript(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node is required under CI=true: install nodejs")
-		}
-		t.Skip("skipping: node is not installed (it runs web/static/flow.js)")
-	}
+	node := testenv.Program(t, "node", "flow.js run in Node (web/static/flow.js)")
 	tests := []struct {
 		name    string
 		mode    string

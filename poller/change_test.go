@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 )
 
@@ -20,7 +21,7 @@ func TestPublishesEachChangeOnceInOrder(t *testing.T) {
 		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
 		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Jitter: -1})
 		defer m.Watch("a")()
-		steps := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "SOMETHING_NEW", "FACE_VALIDATION_FINISHED", poller.StatusFinished}
+		steps := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "SOMETHING_NEW", "FACE_VALIDATION_FINISHED", flow.StatusFinished}
 		for _, s := range steps {
 			src.Set("a", s)
 			time.Sleep(3500 * time.Millisecond) // three reads see each status
@@ -47,7 +48,7 @@ func TestPublishesEachChangeOnceInOrder(t *testing.T) {
 			views[u.Seq%1000] = u.Status
 		}
 		// A client that saw the second change catches up on the rest from memory.
-		if since := m.Since("a", got[1].Seq); len(since) != len(steps)-2 || since[0] != got[2] || since[len(since)-1].Status != poller.StatusFinished {
+		if since := m.Since("a", got[1].Seq); len(since) != len(steps)-2 || since[0] != got[2] || since[len(since)-1].Status != flow.StatusFinished {
 			t.Fatalf("Since(second) = %v, want the changes after it", since)
 		}
 		if since := m.Since("a", got[len(got)-1].Seq); len(since) != 0 {
@@ -60,7 +61,7 @@ func TestHistoryKeepsTheLastChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &pollertest.Source{}
 		m := newManager(t, src, &pollertest.Recorder{}, poller.Config{Interval: time.Second})
-		for i := range poller.HistoryLen + 5 {
+		for i := range flow.HistoryLen + 5 {
 			src.Set("a", fmt.Sprint("S", i))
 			if _, err := m.Current(context.Background(), "a"); err != nil {
 				t.Fatal(err)
@@ -68,8 +69,8 @@ func TestHistoryKeepsTheLastChanges(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		since := m.Since("a", 0)
-		if len(since) != poller.HistoryLen || since[0].Status != "S5" || since[poller.HistoryLen-1].Status != fmt.Sprint("S", poller.HistoryLen+4) {
-			t.Fatalf("Since(0) after %d changes kept %s..%s (%d), want the last %d", poller.HistoryLen+5, since[0].Status, since[len(since)-1].Status, len(since), poller.HistoryLen)
+		if len(since) != flow.HistoryLen || since[0].Status != "S5" || since[flow.HistoryLen-1].Status != fmt.Sprint("S", flow.HistoryLen+4) {
+			t.Fatalf("Since(0) after %d changes kept %s..%s (%d), want the last %d", flow.HistoryLen+5, since[0].Status, since[len(since)-1].Status, len(since), flow.HistoryLen)
 		}
 		for i := 1; i < len(since); i++ {
 			if since[i].Seq <= since[i-1].Seq {
@@ -84,7 +85,7 @@ func TestPushAppliesOnceAndInOrder(t *testing.T) {
 		src, rec := &pollertest.Source{}, &pollertest.Recorder{}
 		reg := prometheus.NewRegistry()
 		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Metrics: reg})
-		if _, _, err := m.Push("nobody", "UNKNOWN"); !errors.Is(err, poller.ErrUnknownInterview) {
+		if _, _, err := m.Push("nobody", "UNKNOWN"); !errors.Is(err, flow.ErrUnknownInterview) {
 			t.Fatalf("push for an untracked interview: %v", err)
 		}
 		m.Register("a", "tok")
@@ -95,16 +96,16 @@ func TestPushAppliesOnceAndInOrder(t *testing.T) {
 			changed bool
 		}{
 			{"ID_VALIDATION_FINISHED", true},
-			{"ID_VALIDATION_FINISHED", false},         // the upstream's retry
-			{"GOVERNMENT_VALIDATION_FINISHED", true},  // after the ID checks
-			{"FACE_VALIDATION_FINISHED", true},        //
-			{"POST_PROCESSING_FINISHED", true},        // post-processing ends after the face check
-			{"A_NEW_STATUS", true},                    // unknown statuses pass
-			{poller.StatusFinished, true},             //
-			{"FACE_VALIDATION_FINISHED", false},       // a late webhook cannot reopen the flow
-			{"ANOTHER_NEW_STATUS", false},             // nor can an unknown status
-			{poller.StatusManualReviewApproved, true}, // a review decided later
-			{poller.StatusFinished, false},            // a late ONBOARDING_FINISHED after it
+			{"ID_VALIDATION_FINISHED", false},        // the upstream's retry
+			{"GOVERNMENT_VALIDATION_FINISHED", true}, // after the ID checks
+			{"FACE_VALIDATION_FINISHED", true},       //
+			{"POST_PROCESSING_FINISHED", true},       // post-processing ends after the face check
+			{"A_NEW_STATUS", true},                   // unknown statuses pass
+			{flow.StatusFinished, true},              //
+			{"FACE_VALIDATION_FINISHED", false},      // a late webhook cannot reopen the flow
+			{"ANOTHER_NEW_STATUS", false},            // nor can an unknown status
+			{flow.StatusManualReviewApproved, true},  // a review decided later
+			{flow.StatusFinished, false},             // a late ONBOARDING_FINISHED after it
 		}
 		for _, s := range steps {
 			src.Set("a", s.status) // the upstream agrees, so polls change nothing
@@ -115,7 +116,7 @@ func TestPushAppliesOnceAndInOrder(t *testing.T) {
 		}
 		got := rec.Of("a")
 		want := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED",
-			"POST_PROCESSING_FINISHED", "A_NEW_STATUS", poller.StatusFinished, poller.StatusManualReviewApproved}
+			"POST_PROCESSING_FINISHED", "A_NEW_STATUS", flow.StatusFinished, flow.StatusManualReviewApproved}
 		if len(got) != len(want) {
 			t.Fatalf("published %v, want %v", got, want)
 		}
@@ -163,7 +164,7 @@ func TestPushOvertakesAReadInFlight(t *testing.T) {
 		{read: "UNKNOWN", push: "ID_VALIDATION_FINISHED", want: "ID_VALIDATION_FINISHED"},
 		{read: "POST_PROCESSING_FINISHED", push: "FACE_VALIDATION_FINISHED", want: "FACE_VALIDATION_FINISHED"},
 		{read: "FACE_VALIDATION_FINISHED", push: "ID_VALIDATION_FINISHED", want: "FACE_VALIDATION_FINISHED"},
-		{read: poller.StatusFinished, push: "FACE_VALIDATION_FINISHED", want: poller.StatusFinished},
+		{read: flow.StatusFinished, push: "FACE_VALIDATION_FINISHED", want: flow.StatusFinished},
 	} {
 		t.Run(tc.read, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -176,7 +177,7 @@ func TestPushOvertakesAReadInFlight(t *testing.T) {
 				time.Sleep(time.Second)
 				src.Hold()
 				src.Set("a", tc.read)
-				done := make(chan poller.Update)
+				done := make(chan flow.Update)
 				go func() {
 					u, _ := m.Current(context.Background(), "a") // reads slowly
 					done <- u
@@ -235,9 +236,9 @@ func TestFinishedFlowNeverMovesBack(t *testing.T) {
 		if u, _ := m.Current(context.Background(), "a"); u.Status != "FACE_VALIDATION_FINISHED" {
 			t.Fatalf("a poll lagging behind the push answered %s, want the pushed FACE_VALIDATION_FINISHED", u.Status)
 		}
-		m.Push("a", poller.StatusFinished)
+		m.Push("a", flow.StatusFinished)
 		m.Push("a", "MANUAL_REVIEW_APPROVED")
-		if _, changed, _ := m.Push("a", poller.StatusFinished); changed {
+		if _, changed, _ := m.Push("a", flow.StatusFinished); changed {
 			t.Fatal("a late ONBOARDING_FINISHED undid the manual review")
 		}
 		defer m.Watch("a")()
@@ -278,10 +279,10 @@ func TestForgottenSessionEnds(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		src.Set("a", "ID_VALIDATION_FINISHED")
 		time.Sleep(time.Second)
-		src.SetErr(goneErr(poller.EndExpired))
+		src.SetErr(goneErr(flow.EndExpired))
 		time.Sleep(2 * time.Second)
 		got := rec.Of("a")
-		if len(got) != 3 || got[2].End != poller.EndExpired || got[2].Status != "ID_VALIDATION_FINISHED" || got[2].Seq <= got[1].Seq || !got[2].Done() {
+		if len(got) != 3 || got[2].End != flow.EndExpired || got[2].Status != "ID_VALIDATION_FINISHED" || got[2].Seq <= got[1].Seq || !got[2].Done() {
 			t.Fatalf("published %+v, want UNKNOWN, ID_VALIDATION_FINISHED, then the end after it", got)
 		}
 		calls := src.Calls("a")
@@ -292,7 +293,7 @@ func TestForgottenSessionEnds(t *testing.T) {
 		if u, err := m.Current(context.Background(), "a"); err != nil || u != got[2] {
 			t.Fatalf("Current = %+v, %v; want the end, from memory", u, err)
 		}
-		if _, changed, _ := m.Push("a", poller.StatusFinished); changed {
+		if _, changed, _ := m.Push("a", flow.StatusFinished); changed {
 			t.Fatal("a push changed an ended session")
 		}
 		if _, err := m.Current(context.Background(), "never-seen"); err == nil {
@@ -345,7 +346,7 @@ func TestMovedPastNeverComesBack(t *testing.T) {
 		if src.Calls("a") < 5 {
 			t.Fatalf("%d reads: the safety polls did not run", src.Calls("a"))
 		}
-		src.Set("a", poller.StatusFinished) // a read that takes the flow further is taken
+		src.Set("a", flow.StatusFinished) // a read that takes the flow further is taken
 		time.Sleep(3 * time.Second)
 		var got []string
 		for _, u := range rec.Of("a") {
@@ -374,15 +375,15 @@ func TestExpiredEndsTheSession(t *testing.T) {
 				defer m.Watch("a")()
 				src.Set("a", "ID_VALIDATION_FINISHED")
 				time.Sleep(1500 * time.Millisecond)
-				src.Set("a", poller.StatusExpired)
+				src.Set("a", flow.StatusExpired)
 				if pushed {
-					if u, changed, _ := m.Push("a", poller.StatusExpired); !changed || u.End != poller.EndExpired {
+					if u, changed, _ := m.Push("a", flow.StatusExpired); !changed || u.End != flow.EndExpired {
 						t.Fatalf("push EXPIRED: %+v, changed %v; want the end", u, changed)
 					}
 				}
 				time.Sleep(2 * time.Second)
 				got := rec.Of("a")
-				if len(got) != 2 || got[1].End != poller.EndExpired || got[1].Status != "ID_VALIDATION_FINISHED" || got[1].Seq <= got[0].Seq {
+				if len(got) != 2 || got[1].End != flow.EndExpired || got[1].Status != "ID_VALIDATION_FINISHED" || got[1].Seq <= got[0].Seq {
 					t.Fatalf("published %+v, want ID_VALIDATION_FINISHED, then the end (expired) after it", got)
 				}
 				calls := src.Calls("a")
@@ -390,7 +391,7 @@ func TestExpiredEndsTheSession(t *testing.T) {
 				if src.Calls("a") != calls || pollertest.Pollers(t, reg) != 0 {
 					t.Fatalf("an expired session was polled again: %d -> %d calls, %v pollers", calls, src.Calls("a"), pollertest.Pollers(t, reg))
 				}
-				for _, s := range []string{poller.StatusExpired, poller.StatusFinished, "FACE_VALIDATION_FINISHED"} {
+				for _, s := range []string{flow.StatusExpired, flow.StatusFinished, "FACE_VALIDATION_FINISHED"} {
 					if _, changed, _ := m.Push("a", s); changed {
 						t.Fatalf("a push of %s changed an expired session", s)
 					}
@@ -406,9 +407,9 @@ func TestExpiredEndsTheSession(t *testing.T) {
 			src, rec := &pollertest.Source{}, &pollertest.Recorder{}
 			m := newManager(t, src, rec, poller.Config{Interval: time.Second})
 			m.Register("a", "tok")
-			src.Set("a", poller.StatusFinished)
+			src.Set("a", flow.StatusFinished)
 			m.Current(context.Background(), "a")
-			if u, changed, _ := m.Push("a", poller.StatusExpired); changed || u.End != "" || u.Status != poller.StatusFinished {
+			if u, changed, _ := m.Push("a", flow.StatusExpired); changed || u.End != "" || u.Status != flow.StatusFinished {
 				t.Fatalf("EXPIRED after ONBOARDING_FINISHED: %+v, changed %v; want the flow finished, its score readable", u, changed)
 			}
 		})

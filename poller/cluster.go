@@ -3,6 +3,8 @@ package poller
 import (
 	"context"
 	"time"
+
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Cluster shares interviews between the gateway nodes that serve them, so
@@ -35,7 +37,7 @@ type Cluster interface {
 	// most prev (0: nothing stored). Otherwise it stores nothing and
 	// returns the stored changes, oldest first, which the caller merges
 	// before it decides again. Commits of one interview are atomic.
-	Commit(ctx context.Context, prev uint64, next Update, pushed bool) (stored []Update, err error)
+	Commit(ctx context.Context, prev uint64, next flow.Update, pushed bool) (stored []flow.Update, err error)
 	// Load returns the shared state of an interview; its zero value when
 	// nothing is stored.
 	Load(ctx context.Context, interviewID string) (Shared, error)
@@ -57,14 +59,14 @@ type DegradedReporter interface {
 
 // Shared is what the cluster knows of an interview.
 type Shared struct {
-	History  []Update  // the last changes, oldest first
-	Token    string    // upstream session token; "" when none was shared
-	PushedAt time.Time // last change the upstream pushed; zero when none
+	History  []flow.Update // the last changes, oldest first
+	Token    string        // upstream session token; "" when none was shared
+	PushedAt time.Time     // last change the upstream pushed; zero when none
 }
 
 // Change is a change another node committed, or a call to resync.
 type Change struct {
-	Update
+	flow.Update
 	Prev   uint64 // Seq of the change before it; 0 when none
 	Pushed bool   // the upstream pushed it (its webhook)
 	// Resync carries no update: changes may have been missed (the feed
@@ -79,7 +81,7 @@ type alone struct{}
 
 func (alone) Lead(context.Context, string) (time.Duration, error) { return 0, nil }
 func (alone) Release(string)                                      {}
-func (alone) Commit(context.Context, uint64, Update, bool) ([]Update, error) {
+func (alone) Commit(context.Context, uint64, flow.Update, bool) ([]flow.Update, error) {
 	return nil, nil
 }
 func (alone) Load(context.Context, string) (Shared, error) { return Shared{}, nil }

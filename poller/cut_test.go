@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // TestReadCutByRecoveriesIsNoFailure: a read that recoveries cut every
@@ -21,7 +23,7 @@ func TestReadCutByRecoveriesIsNoFailure(t *testing.T) {
 		m := readOnce(t, src, Config{Interval: time.Second, CallTimeout: time.Hour})
 		time.Sleep(2 * time.Second)
 		src.hang.Store(true) // every call from now on hangs until it is cut
-		done := make(chan Update)
+		done := make(chan flow.Update)
 		go func() {
 			u, _ := m.Current(context.Background(), "a")
 			done <- u
@@ -30,7 +32,7 @@ func TestReadCutByRecoveriesIsNoFailure(t *testing.T) {
 			synctest.Wait() // the call hangs
 			m.recover()     // and is cut, and made again
 		}
-		if u := <-done; u.Status != StatusUnknown {
+		if u := <-done; u.Status != flow.StatusUnknown {
 			t.Fatalf("a read cut three times answered %+v, want the last status", u)
 		}
 		st := m.find("a")
@@ -52,7 +54,7 @@ func (h *hanging) Status(ctx context.Context, _, _ string) (string, error) {
 		<-ctx.Done()
 		return "", ctx.Err()
 	}
-	return StatusUnknown, nil
+	return flow.StatusUnknown, nil
 }
 
 type discard struct{}
@@ -74,7 +76,7 @@ func readOnce(t *testing.T, src Source, cfg Config) *Manager {
 	return m
 }
 
-func (discard) Publish(Update) {}
+func (discard) Publish(flow.Update) {}
 
 // TestChangesNumberedAboveTheIdsClientsBring: a client that comes with an
 // id stamped by a node whose clock is 2 s ahead (their cluster out of
@@ -82,79 +84,15 @@ func (discard) Publish(Update) {}
 // takes it as news rather than as a change it has.
 func TestChangesNumberedAboveTheIdsClientsBring(t *testing.T) {
 	m := readOnce(t, &hanging{}, Config{Interval: time.Hour})
-	ahead := renumber(uint64(now().Add(2*time.Second).UnixMilli()), Update{Status: StatusUnknown})
+	ahead := flow.IDAt(flow.Now().Add(2*time.Second), flow.Update{Status: flow.StatusUnknown})
 	if got := m.Since("a", ahead); len(got) != 0 {
 		t.Fatalf("Since(an id ahead, showing UNKNOWN) = %v, want nothing: the client has it", got)
 	}
-	next, changed, err := m.Push("a", StatusIDValidationFinished)
+	next, changed, err := m.Push("a", flow.StatusIDValidationFinished)
 	if err != nil || !changed || next.Seq <= ahead {
 		t.Fatalf("next change %+v (changed %v, %v), want it numbered above the client's %d", next, changed, err, ahead)
 	}
-	if send, ok := Gate(ahead, next.Seq); !ok || send != next.Seq {
+	if send, ok := flow.Gate(ahead, next.Seq); !ok || send != next.Seq {
 		t.Fatalf("Gate(%d, %d) = %d, %v; want it sent as numbered", ahead, next.Seq, send, ok)
-	}
-}
-
-func TestGate(t *testing.T) {
-	const t0 = 1796101200000
-	id := func(stamp uint64, status string) uint64 { return renumber(stamp, Update{Status: status}) }
-	ended := func(stamp uint64, end string) uint64 { return renumber(stamp, Update{End: end}) }
-	for _, tc := range []struct {
-		name      string
-		held, seq uint64
-		send      uint64 // 0: not sent
-	}{
-		{"a first connect takes everything", 0, id(t0, StatusUnknown), id(t0, StatusUnknown)},
-		{"a later change", id(t0, StatusUnknown), id(t0+5, StatusIDValidationFinished), id(t0+5, StatusIDValidationFinished)},
-		{"the same status, numbered apart", id(t0, StatusFaceValidationFinished), id(t0+5, StatusFaceValidationFinished), 0},
-		{"a status behind, numbered later", id(t0, StatusFaceValidationFinished), id(t0+5, StatusIDValidationFinished), 0},
-		{"a change the client's path went through", t0*1000 + 5 + 12*2, id(t0+5, StatusPostProcessingFinished), 0}, // FACE, through POST
-		{"a change in no order with the client's, its path never through it", id(t0+5, StatusFaceValidationFinished), id(t0, StatusPostProcessingFinished), (t0+6)*1000 + 4 + 12*2},
-		{"the end, numbered below", id(t0+2000, StatusFaceValidationFinished), id(t0, StatusFinished), id(t0+2001, StatusFinished)},
-		{"an ended session, numbered below", id(t0+2000, StatusFaceValidationFinished), ended(t0, EndExpired), ended(t0+2001, EndExpired)},
-		{"the end the client shows", id(t0+2000, StatusFinished), id(t0, StatusFinished), 0},
-		{"a review's outcome after the end, numbered below", id(t0+2000, StatusFinished), id(t0, StatusManualReviewApproved), id(t0+2001, StatusManualReviewApproved)},
-		{"an older gateway's id: by number", 42, 41, 0},
-	} {
-		send, ok := Gate(tc.held, tc.seq)
-		if !ok {
-			send = 0
-		}
-		if send != tc.send {
-			t.Errorf("%s: Gate(%d, %d) = %d, want %d", tc.name, tc.held, tc.seq, send, tc.send)
-		}
-	}
-}
-
-// TestPaths: every path writes to one view and reads back from it; the
-// views of middle statuses through others lie between the plain and the
-// hashed ones, each once.
-func TestPaths(t *testing.T) {
-	seen := map[uint64]path{}
-	for status := uint64(1); status <= viewOtherEnd; status++ {
-		for shown := range uint8(16) {
-			p := path{status: status, shown: shown &^ bit(status)}
-			if !isMiddle(status) {
-				p.shown = 0
-			}
-			v := p.view()
-			if got := pathOf(v); got != p {
-				t.Fatalf("%+v wrote %d, read back as %+v", p, v, got)
-			}
-			if other, dup := seen[v]; dup && other != p {
-				t.Fatalf("%+v and %+v both write %d", p, other, v)
-			}
-			seen[v] = p
-			if v == 0 || (v > viewOtherEnd && (!isMiddle(status) || v >= viewHashedFirst)) {
-				t.Fatalf("%+v wrote %d, out of its range", p, v)
-			}
-		}
-	}
-	face := path{status: 5}.then(4) // FACE, then POST: POST through FACE
-	if face.status != 4 || !face.passed(5) || face.passed(6) || !face.passed(2) || face.passed(7) {
-		t.Fatalf("POST through FACE: %+v", face)
-	}
-	if p := face.then(7); p.shown != 0 || !p.passed(4) || !p.passed(5) {
-		t.Fatalf("ONBOARDING_FINISHED after it: %+v, want a plain path past every check", p)
 	}
 }

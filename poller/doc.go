@@ -2,15 +2,23 @@
 // onboarding status and what changed. It sits between upstream and sse:
 // upstream -> poller -> sse -> page.
 //
-// Data flow:
+// Each interview's statuses live in a flow.Log (package poller/flow, a
+// leaf with no locks or goroutines): the statuses and their order, the
+// event ids, what changes an interview and what each client has not seen.
+// The Manager decides when to read and serializes each interview's calls
+// into its log.
 //
-//	sse ──Watch(id)──▶ Manager ──one goroutine per watched interview──┐
-//	sse ──Current(id)─▶   │                                           │
-//	                      ▼                                           ▼
-//	           singleflight.Group keyed by id ──ceiling, semaphore──▶ Source.Status (upstream)
-//	                      │
-//	                      ▼ only when the status differs from the last one
-//	                 Publisher.Publish(Update{id, status, seq})  (sse's Broker)
+// The read path (read.go), from a caller to the upstream:
+//
+//	Current ──fresh?──▶ memory
+//	   └──▶ sharedRead ──singleflight by id──▶ refresh ──▶ followLeader ──another node reads──▶ its status
+//	                                              └──▶ callCapped (ceiling, semaphore) ──▶ callOnce ──▶ Source.Status
+//
+// The change path (change.go, sync.go), from a status to the subscribers:
+//
+//	refresh, Push ──▶ change ──Log.Next──▶ Cluster.Commit ──▶ Log.Append ──▶ Publisher.Publish
+//	feed (other nodes) ──onChange──▶ takePublishing (Log.Merge) ──▶ Publisher.Publish
+//	       └─ changes missed: reload (Log.Load, shareAlonePublishing: Log.Reconcile) ──▶ Publisher.Publish
 //
 // Every upstream status read for an interview, whether a poller tick, a
 // snapshot for a new subscriber or a request from a polling client, goes
@@ -31,13 +39,14 @@
 // Several gateway nodes share the work through a Cluster (Config.Cluster;
 // poller/rediscluster is the one on Redis):
 //
-//	fetch ──Lead(id)──▶ Cluster: only the lease holder reads upstream; the others follow
-//	apply ──Commit(prev, change)──▶ Cluster: stored on top of the last stored change, announced
-//	Cluster.Changes() ──receive──▶ merge ──▶ Publisher (this node's subscribers)
+//	refresh ──Lead(id)──▶ Cluster: only the lease holder reads upstream; the others follow
+//	change ──Commit(prev, change)──▶ Cluster: stored on top of the last stored change, announced
+//	Cluster.Changes() ──feed──▶ takePublishing ──▶ Publisher (this node's subscribers)
 //
 // Each node keeps its own memory of the interviews it serves, loaded from
-// the cluster on first use and after every resync. Without a Cluster the
-// node is alone: it leads every interview and its memory is the only copy.
+// the cluster on first use and after every reloadAll. Without a Cluster
+// the node is alone, and runs the same code: its Cluster (alone) leads
+// every interview, stores every change at once and has nothing to load.
 //
 // A Source that is a Prober is probed, one cheap call per ProbeInterval
 // for the whole node, while the upstream fails or the node reads nothing,
@@ -48,13 +57,10 @@
 //	prober ──Probe──▶ Source ──▶ probed: back? ──▶ recover: close idle conns, cut calls, lift backoffs, wake pollers
 //
 // Files: manager.go holds the Manager and the map of interviews;
-// interview.go the per-interview state, which owns its locks; watch.go
-// watchers, pollers and linger; read.go reads, backoff and the caps on
-// upstream calls; probe.go and recover.go the probe and recoveries;
-// change.go applying and publishing changes; sync.go and cluster.go the
-// cluster; flow.go statuses, their order and Update, and path.go the
-// client's path an event id's view carries; clock.go the clock ids are
-// stamped with (moved by clock_skewtest.go in clock-skew test builds);
-// savings.go the upstream calls the shared pollers save; config.go the
-// Config; metrics.go the Prometheus collectors.
+// interview.go the per-interview state, which owns its locks and its log;
+// watch.go watchers, pollers and linger; read.go the read path, backoff
+// and the caps on upstream calls; probe.go and recover.go the probe and
+// recoveries; change.go the change path; sync.go and cluster.go the
+// cluster; savings.go the upstream calls the shared pollers save;
+// config.go the Config; metrics.go the Prometheus collectors.
 package poller

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 )
 
@@ -21,12 +22,12 @@ type leases struct {
 
 	mu     sync.Mutex // protects holder and hist
 	holder map[string]int
-	hist   map[string][]poller.Update
+	hist   map[string][]flow.Update
 	feeds  []chan poller.Change
 }
 
 func newLeases(nodes int, wait, lag time.Duration) *leases {
-	l := &leases{wait: wait, lag: lag, holder: map[string]int{}, hist: map[string][]poller.Update{}}
+	l := &leases{wait: wait, lag: lag, holder: map[string]int{}, hist: map[string][]flow.Update{}}
 	for range nodes {
 		l.feeds = append(l.feeds, make(chan poller.Change, 16))
 	}
@@ -59,7 +60,7 @@ func (n leaseNode) Release(id string) {
 	}
 }
 
-func (n leaseNode) Commit(_ context.Context, prev uint64, next poller.Update, pushed bool) ([]poller.Update, error) {
+func (n leaseNode) Commit(_ context.Context, prev uint64, next flow.Update, pushed bool) ([]flow.Update, error) {
 	n.l.mu.Lock()
 	defer n.l.mu.Unlock()
 	h := n.l.hist[next.InterviewID]
@@ -106,7 +107,7 @@ func TestFinishedFlowIsNotReadAgainByAFollower(t *testing.T) {
 		time.Sleep(1100 * time.Millisecond)
 		defer m1.Watch("iv")() // follows at 1.1s, then looks again when the lease may lapse: 3.1s
 		time.Sleep(1400 * time.Millisecond)
-		src.Set("iv", poller.StatusFinished) // at 2.5s; node 0 reads it at 3s, node 1 hears it at 3.5s
+		src.Set("iv", flow.StatusFinished) // at 2.5s; node 0 reads it at 3s, node 1 hears it at 3.5s
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 
@@ -114,7 +115,7 @@ func TestFinishedFlowIsNotReadAgainByAFollower(t *testing.T) {
 			t.Errorf("%d upstream calls, want 4: one per interval until the read that saw the end", got)
 		}
 		for i, rec := range []*pollertest.Recorder{lead, follow} {
-			if got := rec.Statuses("iv"); !slices.Equal(got, []string{poller.StatusUnknown, poller.StatusFinished}) {
+			if got := rec.Statuses("iv"); !slices.Equal(got, []string{flow.StatusUnknown, flow.StatusFinished}) {
 				t.Errorf("node %d published %q, want UNKNOWN then ONBOARDING_FINISHED", i, got)
 			}
 		}

@@ -7,14 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushgate/pushgate/poller/flow"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
-)
-
-// Errors of the Manager.
-var (
-	ErrClosed           = errors.New("poller: closed")
-	ErrUnknownInterview = errors.New("poller: unknown interview")
 )
 
 // Source reads an interview's status from the upstream API. sessionToken is
@@ -38,21 +33,23 @@ type HealthChecker interface {
 // changes of one interview are observed in order; it must not block for
 // long. prev is the status before the change (Seq 0: none).
 type Observer interface {
-	Observed(prev, next Update)
+	Observed(prev, next flow.Update)
 }
 
 // Publisher receives every status change, in Seq order per interview.
 // Publish is called from the goroutine doing the read and must not block.
 type Publisher interface {
-	Publish(u Update)
+	Publish(u flow.Update)
 }
 
 // Manager runs the shared pollers. Its methods are safe for concurrent use.
 //
 // Goroutines: one per running poller, one per upstream read in flight (the
 // singleflight call), one sweeper, one prober and one per probe in flight
-// when the Source is a Prober (probe.go) and, in a cluster, one receiving
-// the other nodes' changes; all are counted in wg and end with Close. A
+// when the Source is a Prober (probe.go), one per lease held an interval
+// after a one-off read or the end of a flow (releaseIdle) and, in a
+// cluster, one taking the other nodes' changes (feed); all are counted
+// in wg and end with Close. A
 // goroutine is counted (wg.Add) only while the interview it serves is
 // locked and the Manager was found open, or by a goroutine that is itself
 // counted (releaseIdle, from a poller's or a read's end: the count cannot
@@ -63,7 +60,6 @@ type Manager struct {
 	pub     Publisher
 	cfg     Config
 	cluster Cluster // alone{} when Config.Cluster is nil
-	shared  bool    // Config.Cluster is set
 
 	reads   singleflight.Group // upstream status reads, keyed by interview id
 	sem     chan struct{}      // caps upstream reads in flight
@@ -75,7 +71,7 @@ type Manager struct {
 	ctx    context.Context // ends with Close; parent of pollers and reads
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	gen    atomic.Uint64 // grows with every resync; an interview loaded before it is stale
+	gen    atomic.Uint64 // grows with every reloadAll; an interview loaded before it is stale
 	closed atomic.Bool   // set under mu, read anywhere
 
 	mu         sync.RWMutex // protects interviews, and orders closed with lookups
@@ -97,13 +93,11 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		pub:        pub,
 		cfg:        cfg,
 		cluster:    cfg.Cluster,
-		shared:     cfg.Cluster != nil,
 		sem:        make(chan struct{}, cfg.MaxConcurrent),
 		ctx:        ctx,
 		cancel:     cancel,
 		interviews: make(map[string]*interview),
 	}
-	m.gen.Store(1)
 	m.health.init(ctx)
 	m.savings.interval = cfg.Interval
 	m.ceiling = cfg.Ceiling
@@ -115,8 +109,10 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
-	if !m.shared {
-		m.cluster = alone{}
+	if m.cluster == nil {
+		m.cluster = alone{} // it holds nothing to load: every interview is in step from the start
+	} else {
+		m.gen.Store(1) // every interview starts stale: the cluster may know it
 	}
 	m.wg.Add(1)
 	go m.sweep()
@@ -126,7 +122,7 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 	}
 	if ch := m.cluster.Changes(); ch != nil {
 		m.wg.Add(1)
-		go m.receive(ch)
+		go m.feed(ch)
 	}
 	return m, nil
 }
@@ -212,22 +208,22 @@ func (m *Manager) SessionToken(interviewID string) string {
 
 // Last returns the last known status without calling upstream. It takes
 // no interview lock: it runs for every event delivered to every subscriber.
-func (m *Manager) Last(interviewID string) (Update, bool) {
+func (m *Manager) Last(interviewID string) (flow.Update, bool) {
 	if st := m.find(interviewID); st != nil {
 		if u := st.last.Load(); u != nil {
 			return *u, true
 		}
 	}
-	return Update{}, false
+	return flow.Update{}, false
 }
 
 // Since returns what a client holding the event id last must get, oldest
 // first, without calling upstream: on a first connect (last 0) the
-// remembered changes (the last HistoryLen); after an id this node
+// remembered changes (the last flow.HistoryLen); after an id this node
 // remembers, the changes after it; after any other id, the current status
 // when it is news to that client and not behind what it shows. It never
-// returns an id at or below last. See interview.since.
-func (m *Manager) Since(interviewID string, last uint64) []Update {
+// returns an id at or below last. See flow.Log.Since.
+func (m *Manager) Since(interviewID string, last uint64) []flow.Update {
 	if st := m.find(interviewID); st != nil {
 		return st.since(last)
 	}
@@ -237,12 +233,12 @@ func (m *Manager) Since(interviewID string, last uint64) []Update {
 // Gate decides what a client holding the event id held gets of a change
 // of the interview numbered seq, published while its stream is open: the
 // id to send it under, or ok false when it is not news to that client.
-// See Gate, and interview.gate for what this node's memory adds.
+// See flow.Gate, and flow.Log.Gate for what this node's memory adds.
 func (m *Manager) Gate(interviewID string, held, seq uint64) (send uint64, ok bool) {
 	if st := m.find(interviewID); st != nil {
 		return st.gate(held, seq)
 	}
-	return Gate(held, seq)
+	return flow.Gate(held, seq)
 }
 
 // find returns the state of an interview, nil when there is none.
@@ -253,13 +249,13 @@ func (m *Manager) find(interviewID string) *interview {
 }
 
 // lock returns the state of an interview, created when missing, with its mu
-// held; ErrClosed once the Manager is closed. Holding the state's mu before
+// held; flow.ErrClosed once the Manager is closed. Holding the state's mu before
 // Manager.mu is released keeps the sweeper from dropping it in between.
 func (m *Manager) lock(interviewID string) (*interview, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return nil, ErrClosed
+		return nil, flow.ErrClosed
 	}
 	st := m.interviews[interviewID]
 	if st == nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/pushgate/pushgate/internal/backoff"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // errCut is the error of a read that recoveries cut each time it was made
@@ -25,6 +27,10 @@ type sessionEnder interface {
 	SessionEnded() string
 }
 
+// This file is the read path (drawn in doc.go): Current answers from
+// memory or joins sharedRead, whose one refresh per interview follows
+// another node's read or calls the upstream under the caps.
+
 // Current returns the interview's status. It answers from memory while a
 // poller keeps the status fresh, after the flow finished, during a backoff,
 // or when the last read is younger than one interval; otherwise it reads
@@ -32,31 +38,31 @@ type sessionEnder interface {
 // the read itself runs under CallTimeout and is not cancelled when this
 // caller gives up. After a failed read, the last known status is returned
 // if there is one.
-func (m *Manager) Current(ctx context.Context, interviewID string) (Update, error) {
+func (m *Manager) Current(ctx context.Context, interviewID string) (flow.Update, error) {
 	up := m.clusterUp() // before st.mu: it asks the cluster
 	st, err := m.lock(interviewID)
 	if err != nil {
-		return Update{}, err
+		return flow.Update{}, err
 	}
 	now := time.Now()
 	st.usedAt = now
-	if st.cur.Seq > 0 && m.syncedLocked(st) && (st.stop != nil || st.freshLocked(now, m.cfg.Interval, up)) {
-		u := st.cur
+	if st.curLocked().Seq > 0 && m.syncedLocked(st) && (st.stop != nil || st.freshLocked(now, m.cfg.Interval, up)) {
+		u := st.curLocked()
 		st.mu.Unlock()
 		m.metrics.read("memory")
 		return u, nil
 	}
 	st.mu.Unlock()
-	return m.read(ctx, interviewID)
+	return m.sharedRead(ctx, interviewID)
 }
 
-// read joins or starts the singleflight read of an interview and waits for
+// sharedRead joins or starts the singleflight read of an interview and waits for
 // it or for ctx.
-func (m *Manager) read(ctx context.Context, interviewID string) (Update, error) {
-	ch := m.reads.DoChan(interviewID, func() (any, error) { return m.fetch(interviewID) })
+func (m *Manager) sharedRead(ctx context.Context, interviewID string) (flow.Update, error) {
+	ch := m.reads.DoChan(interviewID, func() (any, error) { return m.refresh(interviewID) })
 	select {
 	case r := <-ch:
-		u, _ := r.Val.(Update)
+		u, _ := r.Val.(flow.Update)
 		switch {
 		case r.Err != nil:
 			m.metrics.read("failed")
@@ -70,17 +76,17 @@ func (m *Manager) read(ctx context.Context, interviewID string) (Update, error) 
 		}
 		return u, r.Err
 	case <-ctx.Done():
-		return Update{}, ctx.Err()
+		return flow.Update{}, ctx.Err()
 	}
 }
 
-// fetch runs in the singleflight goroutine of one interview: reads of the
+// refresh runs in the singleflight goroutine of one interview: reads of the
 // same interview never overlap, which keeps its publishes in Seq order.
 // On error it returns the last known status with the error.
-func (m *Manager) fetch(interviewID string) (Update, error) {
+func (m *Manager) refresh(interviewID string) (flow.Update, error) {
 	st, err := m.lock(interviewID)
 	if err != nil {
-		return Update{}, err
+		return flow.Update{}, err
 	}
 	m.wg.Add(1) // under st.mu with the Manager open: Close waits for it
 	defer m.wg.Done()
@@ -88,27 +94,27 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	defer func() { st.mu.Lock(); st.reading--; st.mu.Unlock() }()
 	// Stale, or reads fail for want of a session token another node may
 	// have shared since: load the shared state first.
-	stale := !m.syncedLocked(st) || (m.shared && st.token == "" && st.failures > 0)
+	stale := !m.syncedLocked(st) || (st.token == "" && st.failures > 0)
 	st.mu.Unlock()
 	if stale {
-		m.sync(st)
+		m.reload(st)
 	}
 
 	up := m.clusterUp()
 	st.mu.Lock()
 	began := time.Now()
-	if st.cur.Seq > 0 && st.freshLocked(began, m.cfg.Interval, up) {
-		u := st.cur
+	if st.curLocked().Seq > 0 && st.freshLocked(began, m.cfg.Interval, up) {
+		u := st.curLocked()
 		st.mu.Unlock()
 		return u, nil
 	}
 	if st.lastErr != nil && began.Before(st.retryAt) {
 		err := st.lastErr // backing off, and no status known yet
 		st.mu.Unlock()
-		return Update{}, err
+		return flow.Update{}, err
 	}
 	st.mu.Unlock()
-	u, followed, leads := m.follow(st)
+	u, followed, leads := m.followLeader(st)
 	if followed {
 		return u, nil
 	}
@@ -116,7 +122,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	st.mu.Lock()
 	token := st.token
 	st.mu.Unlock()
-	status, err := m.call(interviewID, token)
+	status, err := m.callCapped(interviewID, token)
 
 	st.mu.Lock()
 	if leads && st.stop == nil {
@@ -127,21 +133,21 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 		// gave no answer, which is no failure of its own. The next read
 		// goes out one interval on, as after an answer; nothing backs off.
 		st.readAt = time.Now()
-		u := st.cur
+		u := st.curLocked()
 		st.mu.Unlock()
 		m.cfg.Logger.Debug("upstream status read cut by recoveries; read again at the next interval", "interview", interviewID)
 		if u.Seq > 0 {
 			return u, nil
 		}
-		return Update{}, err
+		return flow.Update{}, err
 	}
 	if err != nil {
 		var se sessionEnder
-		if errors.As(err, &se) && se.SessionEnded() != "" && (st.cur.Seq > 0 || st.token != "") {
+		if errors.As(err, &se) && se.SessionEnded() != "" && (st.curLocked().Seq > 0 || st.token != "") {
 			// A session this node knew is gone upstream: its subscribers
 			// get its end, and nobody polls it again.
 			st.mu.Unlock()
-			u, _ := m.apply(st, "", se.SessionEnded(), began)
+			u, _ := m.change(st, "", se.SessionEnded(), began)
 			return u, nil
 		}
 		u := m.failedLocked(st, err)
@@ -153,7 +159,7 @@ func (m *Manager) fetch(interviewID string) (Update, error) {
 	}
 	st.failures, st.retryAt, st.readAt, st.lastErr = 0, time.Time{}, time.Now(), nil
 	st.mu.Unlock()
-	u, _ = m.apply(st, status, "", began)
+	u, _ = m.change(st, status, "", began)
 	return u, nil
 }
 
@@ -182,21 +188,21 @@ func (m *Manager) releaseIdle(st *interview) {
 	}()
 }
 
-// follow asks the cluster whether another node reads the interview, and if
+// followLeader asks the cluster whether another node reads the interview, and if
 // so returns the status it shared instead of reading upstream (followed).
 // With no status known yet, it waits up to one interval for the other
 // node's first read before reading itself. leads reports that this node
 // holds the lease; a cluster out of reach means this node reads, alone.
-func (m *Manager) follow(st *interview) (u Update, followed, leads bool) {
+func (m *Manager) followLeader(st *interview) (u flow.Update, followed, leads bool) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	wait, err := m.cluster.Lead(ctx, st.id)
 	cancel()
 	if err != nil || wait <= 0 {
-		return Update{}, false, err == nil
+		return flow.Update{}, false, err == nil
 	}
 	st.mu.Lock()
 	st.following = time.Now().Add(wait)
-	u, known := st.cur, st.known
+	u, known := st.curLocked(), st.known
 	st.mu.Unlock()
 	if u.Seq > 0 {
 		return u, true, false
@@ -207,19 +213,19 @@ func (m *Manager) follow(st *interview) (u Update, followed, leads bool) {
 	case <-known:
 		st.mu.Lock()
 		defer st.mu.Unlock()
-		return st.cur, true, false
+		return st.curLocked(), true, false
 	case <-t.C:
 	case <-m.ctx.Done():
 	}
-	return Update{}, false, false
+	return flow.Update{}, false, false
 }
 
-// call performs one upstream read under the global rate ceiling and
+// callCapped performs one upstream read under the global rate ceiling and
 // concurrency cap. Waiting for those and the call itself each get
 // CallTimeout, so a wait never eats the time of a call already sent. A
 // call a recovery cut (see recover) is made again at once, on a new turn
 // under the ceiling, in the slot it holds.
-func (m *Manager) call(interviewID, token string) (string, error) {
+func (m *Manager) callCapped(interviewID, token string) (string, error) {
 	wait, cancelWait := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
 	defer cancelWait()
 	if err := m.underCeiling(wait); err != nil {
@@ -262,7 +268,7 @@ func (m *Manager) underCeiling(wait context.Context) error {
 
 // failedLocked records a failed read of st and schedules the next attempt.
 // It returns the last known status.
-func (m *Manager) failedLocked(st *interview, err error) Update {
+func (m *Manager) failedLocked(st *interview, err error) flow.Update {
 	st.failures++
 	delay := m.backoff(st.failures)
 	var rd retryDelayer
@@ -275,21 +281,11 @@ func (m *Manager) failedLocked(st *interview, err error) Update {
 	} else {
 		m.cfg.Logger.Debug("upstream status read failed", "interview", st.id, "err", err, "failures", st.failures, "retry_in", delay)
 	}
-	return st.cur
+	return st.curLocked()
 }
 
-// backoff is the wait after n consecutive failures (see Backoff): from
-// Interval up to BackoffMax.
-func (m *Manager) backoff(n int) time.Duration { return Backoff(m.cfg.Interval, m.cfg.BackoffMax, n) }
-
-// Backoff is the wait after n consecutive failures: base doubled per
-// failure after the first, at most ceiling, the upper half random so that
-// the retries of many callers spread.
-func Backoff(base, ceiling time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < ceiling; i++ {
-		d *= 2
-	}
-	d = min(d, ceiling)
-	return d/2 + rand.N(d/2+1)
+// backoff is the wait after n consecutive failures: from Interval up to
+// BackoffMax (see backoff.Delay).
+func (m *Manager) backoff(n int) time.Duration {
+	return backoff.Delay(m.cfg.Interval, m.cfg.BackoffMax, n)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 )
 
@@ -21,7 +22,7 @@ func TestConcurrentCurrentSharesOneCall(t *testing.T) {
 		src.Set("a", "ID_VALIDATION_FINISHED")
 		m := newManager(t, src, &pollertest.Recorder{}, poller.Config{})
 		var wg sync.WaitGroup
-		results := make([]poller.Update, 100)
+		results := make([]flow.Update, 100)
 		for i := range results {
 			wg.Go(func() {
 				u, err := m.Current(context.Background(), "a")
@@ -65,7 +66,7 @@ func TestCallerGivingUpDoesNotFailOthers(t *testing.T) {
 			errA <- err
 		}()
 		synctest.Wait()
-		resB := make(chan poller.Update, 1)
+		resB := make(chan flow.Update, 1)
 		go func() {
 			u, _ := m.Current(context.Background(), "a")
 			resB <- u

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 )
 
@@ -228,7 +229,7 @@ type clockedRecorder struct {
 	at map[string]time.Time // status -> first published
 }
 
-func (r *clockedRecorder) Publish(u poller.Update) {
+func (r *clockedRecorder) Publish(u flow.Update) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.at[u.Status]; !ok {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 )
 
@@ -18,10 +19,10 @@ type gatedCluster struct {
 	gate   chan struct{}
 	feed   chan poller.Change
 	mu     sync.Mutex // protects hist
-	hist   []poller.Update
+	hist   []flow.Update
 }
 
-func (c *gatedCluster) store(u poller.Update) {
+func (c *gatedCluster) store(u flow.Update) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.hist = append(c.hist, u)
@@ -29,7 +30,7 @@ func (c *gatedCluster) store(u poller.Update) {
 
 func (c *gatedCluster) Lead(context.Context, string) (time.Duration, error) { return time.Second, nil }
 func (c *gatedCluster) Release(string)                                      {}
-func (c *gatedCluster) Commit(context.Context, uint64, poller.Update, bool) ([]poller.Update, error) {
+func (c *gatedCluster) Commit(context.Context, uint64, flow.Update, bool) ([]flow.Update, error) {
 	return nil, nil
 }
 func (c *gatedCluster) Load(ctx context.Context, id string) (poller.Shared, error) {
@@ -50,9 +51,9 @@ func (c *gatedCluster) Changes() <-chan poller.Change               { return c.f
 // the interview is being loaded, which the load's older snapshot lacks,
 // leaves the interview stale, so the next read loads it again.
 func TestChangeHeardDuringALoadIsNotLost(t *testing.T) {
-	x1 := poller.Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 100}
-	x2 := poller.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 200}
-	c := &gatedCluster{loaded: make(chan struct{}, 1), gate: make(chan struct{}), hist: []poller.Update{x1}, feed: make(chan poller.Change, 1)}
+	x1 := flow.Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 100}
+	x2 := flow.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 200}
+	c := &gatedCluster{loaded: make(chan struct{}, 1), gate: make(chan struct{}), hist: []flow.Update{x1}, feed: make(chan poller.Change, 1)}
 	m := newManager(t, &pollertest.Source{}, &pollertest.Recorder{}, poller.Config{Interval: 50 * time.Millisecond, Cluster: c})
 	done := make(chan string)
 	go func() { done <- m.SessionToken("iv") }() // a score request: loads iv

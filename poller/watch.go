@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Watch adds a watcher to an interview and starts its poller if none runs
@@ -61,7 +63,7 @@ func (st *interview) lingerDone(gen int) {
 // startLocked starts the poller of st unless one runs, the flow finished or
 // the Manager is closed.
 func (m *Manager) startLocked(st *interview) {
-	if m.closed.Load() || st.stop != nil || st.cur.Done() {
+	if m.closed.Load() || st.stop != nil || st.curLocked().Done() {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
@@ -81,11 +83,11 @@ func (m *Manager) poll(ctx context.Context, st *interview, n int) {
 	defer m.wg.Done()
 	defer func() {
 		st.mu.Lock()
-		newer, done := st.pollers != n, st.cur.Done()
+		newer, done := st.pollers != n, st.curLocked().Done()
 		st.mu.Unlock()
 		switch {
 		case newer: // it holds the lease now
-		case done && m.shared:
+		case done:
 			m.releaseIdle(st) // no poller starts again: it is released
 		default:
 			m.cluster.Release(st.id)
@@ -106,7 +108,7 @@ func (m *Manager) poll(ctx context.Context, st *interview, n int) {
 			continue
 		case <-t.C:
 		}
-		if _, err := m.read(ctx, st.id); errors.Is(err, ErrClosed) {
+		if _, err := m.sharedRead(ctx, st.id); errors.Is(err, flow.ErrClosed) {
 			return
 		}
 		wake = m.health.woken()

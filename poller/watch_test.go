@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 )
 
@@ -68,7 +69,7 @@ func TestPollerStopsOnFinishedAndDoesNotRestart(t *testing.T) {
 		m := newManager(t, src, rec, poller.Config{Interval: time.Second, Metrics: reg})
 		defer m.Watch("a")()
 		time.Sleep(1500 * time.Millisecond)
-		src.Set("a", poller.StatusFinished)
+		src.Set("a", flow.StatusFinished)
 		time.Sleep(1500 * time.Millisecond)
 		synctest.Wait()
 		if pollertest.Pollers(t, reg) != 0 {

@@ -56,7 +56,7 @@ func TestBrowserFlowOrigins(t *testing.T) {
 				t.Error("the flow's page in the iframe has no camera")
 			}
 			// The flow loaded under the page's CSP: it moves the page on.
-			tb.waitProgress(flow[0])
+			tb.waitProgress(steps[0])
 			tb.step(0)
 			tb.CheckConsole(false)
 

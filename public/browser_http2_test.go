@@ -15,6 +15,7 @@ import (
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway/tlstest"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // tabsPerOrigin is more streams than a browser opens to one origin over
@@ -47,7 +48,7 @@ func TestBrowserSevenTabsOverHTTP2(t *testing.T) {
 		if p := eval[string](tb, `performance.getEntriesByType('navigation')[0].nextHopProtocol`); p != "h2" {
 			t.Errorf("tab %d loaded over %q, want h2", i+1, p)
 		}
-		if got := poll[[]string](tb, `got.length > 0 && got`); got[0] != poller.StatusUnknown {
+		if got := poll[[]string](tb, `got.length > 0 && got`); got[0] != flow.StatusUnknown {
 			t.Fatalf("tab %d: first status %q, want UNKNOWN", i+1, got[0])
 		}
 	}

@@ -92,7 +92,7 @@ func TestBrowserProgressOneRow(t *testing.T) {
 				tb := openTab(t, browser)
 				tb.Do("sizing the screen", chromedp.EmulateViewport(s.width, s.height))
 				tb.start(g.url)
-				tb.waitProgress(flow[0])
+				tb.waitProgress(steps[0])
 				if c := waitingChip(tb); c.Tick {
 					t.Errorf("the waiting chip %+v has a tick, want none before any step", c)
 				}
@@ -101,9 +101,9 @@ func TestBrowserProgressOneRow(t *testing.T) {
 				for i := range flowButtons[:3] {
 					tb.step(i)
 					if c := waitingChip(tb); c.Tick && !c.Hidden {
-						t.Errorf("after %s the waiting chip %+v shows a tick", flow[i+1], c)
+						t.Errorf("after %s the waiting chip %+v shows a tick", steps[i+1], c)
 					}
-					checkOneRow(t, tb, s, flow[i+1])
+					checkOneRow(t, tb, s, steps[i+1])
 					if i == 0 {
 						current = eval[chip](tb, `(`+chipJS+`)(document.querySelector('#progress .is-current'))`)
 					}

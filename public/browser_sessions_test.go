@@ -24,13 +24,13 @@ func TestBrowserReloadKeepsTheResult(t *testing.T) {
 	g := startGateway(t, true)
 	tb := openTab(t, newBrowser(t))
 	tb.start(g.url)
-	tb.waitProgress(flow[0])
+	tb.waitProgress(steps[0])
 	tb.step(0)
 	first := eval[string](tb, `document.getElementById('app-iframe').src`)
 
 	tb.reload()
 	tb.Do("waiting for the resumed flow", chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
-	tb.waitProgress(flow[1])
+	tb.waitProgress(steps[1])
 	if src := eval[string](tb, `document.getElementById('app-iframe').src`); src != first {
 		t.Fatalf("after a reload mid-flow the iframe shows %q, want the same flow %q", src, first)
 	}
@@ -74,7 +74,7 @@ func TestBrowserReloadKeepsTheResult(t *testing.T) {
 	}
 
 	tb.Do("starting over", chromedp.Click(chromedp.CSS("#start-over")), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
-	tb.waitProgress(flow[0])
+	tb.waitProgress(steps[0])
 	if src := eval[string](tb, `document.getElementById('app-iframe').src`); src == first {
 		t.Fatal("Start a new verification shows the old flow again")
 	}

@@ -31,7 +31,7 @@ import (
 const interval = 200 * time.Millisecond
 
 // flow is the path the simulator's flow page walks.
-var flow = simulator.Flow
+var steps = simulator.Flow
 
 // flowButtons are the simulator's flow page buttons, one per status after
 // UNKNOWN.
@@ -249,7 +249,7 @@ func (tb *tab) start(url string) {
 func (tb *tab) step(i int) {
 	tb.t.Helper()
 	tb.ClickInFlow(flowButtons[i])
-	tb.waitProgress(flow[i+1])
+	tb.waitProgress(steps[i+1])
 }
 
 // completeFlow clicks through the simulator's flow, waiting for the page's
@@ -257,7 +257,7 @@ func (tb *tab) step(i int) {
 // returns when Finish was clicked.
 func (tb *tab) completeFlow(outcome string) time.Time {
 	tb.t.Helper()
-	tb.waitProgress(flow[0])
+	tb.waitProgress(steps[0])
 	for i := range flowButtons[:3] {
 		tb.step(i)
 	}
@@ -293,7 +293,7 @@ func TestBrowserHappyPath(t *testing.T) {
 		t.Errorf("iframe src %q, want the simulator's flow page on another origin", frame["src"])
 	}
 
-	tb.waitProgress(flow[0])
+	tb.waitProgress(steps[0])
 	for i := range flowButtons[:3] {
 		tb.step(i)
 	}
@@ -307,8 +307,8 @@ func TestBrowserHappyPath(t *testing.T) {
 	if outcome != "OK" || !strings.Contains(text, "verified") {
 		t.Errorf("result %s %q, want OK and a verified message", outcome, text)
 	}
-	if got := tb.progress(); !slices.Equal(got, flow) {
-		t.Errorf("progress entries %v, want each status once, in order: %v", got, flow)
+	if got := tb.progress(); !slices.Equal(got, steps) {
+		t.Errorf("progress entries %v, want each status once, in order: %v", got, steps)
 	}
 
 	// Scenario 3: no polling while SSE works, and one stream.
@@ -378,7 +378,7 @@ func TestBrowserResumesAfterDroppedStreams(t *testing.T) {
 	g := startGateway(t, true)
 	tb := openTab(t, newBrowser(t))
 	tb.start(g.url)
-	tb.waitProgress(flow[0])
+	tb.waitProgress(steps[0])
 	tb.step(0)
 
 	g.broker.EndStreams() // every stream dropped mid-flow
@@ -394,7 +394,7 @@ func TestBrowserResumesAfterDroppedStreams(t *testing.T) {
 	if resumed == 0 {
 		t.Fatal("the browser did not reconnect with Last-Event-ID")
 	}
-	if got := tb.progress(); !slices.Equal(got, flow) {
+	if got := tb.progress(); !slices.Equal(got, steps) {
 		t.Fatalf("progress %v, want each status once, in order", got)
 	}
 	if mode := eval[string](tb, `document.body.dataset.mode`); mode != "sse" {
@@ -431,7 +431,7 @@ func TestBrowserManyTabsOneInterview(t *testing.T) {
 	first := openTab(t, browser)
 	began := time.Now() // the interview's upstream session starts after this
 	first.start(g.url)
-	first.waitProgress(flow[0])
+	first.waitProgress(steps[0])
 	saved := eval[string](first, `sessionStorage.getItem('pushgate.session')`)
 	if saved == "" {
 		t.Fatal("the page kept no session to resume")
@@ -444,7 +444,7 @@ func TestBrowserManyTabsOneInterview(t *testing.T) {
 		tb.Do("opening the page", chromedp.Navigate(g.url+"/healthz"),
 			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('pushgate.session', `+jsString(saved)+`)`),
 			chromedp.Navigate(g.url+"/"), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
-		tb.waitProgress(flow[0])
+		tb.waitProgress(steps[0])
 		tabs = append(tabs, tb)
 	}
 	first.completeFlow("OK")
@@ -478,7 +478,7 @@ func TestBrowserNarrowScreen(t *testing.T) {
 	tb := openTab(t, newBrowser(t))
 	tb.Do("a 375 px wide screen", chromedp.EmulateViewport(375, 812))
 	tb.start(g.url)
-	tb.waitProgress(flow[0])
+	tb.waitProgress(steps[0])
 	check := func(when string) {
 		t.Helper()
 		if overflow := eval[int](tb, `document.documentElement.scrollWidth - window.innerWidth`); overflow > 0 {
@@ -553,7 +553,7 @@ func TestBrowserExpiredSession(t *testing.T) {
 			g := startGateway(t, !polling)
 			tb := openTab(t, newBrowser(t))
 			tb.start(g.url)
-			tb.waitProgress(flow[0])
+			tb.waitProgress(steps[0])
 			first := eval[string](tb, `document.getElementById('app-iframe').src`)
 			id, _, _ := strings.Cut(first[strings.LastIndex(first, "/")+1:], "?") // /flow/{id}?key=...
 			if err := tc.end(g.sim, id); err != nil {
@@ -584,7 +584,7 @@ func TestBrowserExpiredSession(t *testing.T) {
 			if again := eval[string](tb, `document.getElementById('app-iframe').src`); again == first || !strings.Contains(again, "/flow/") {
 				t.Fatalf("after starting again the iframe shows %q, want a new session's flow", again)
 			}
-			tb.waitProgress(flow[0])
+			tb.waitProgress(steps[0])
 			tb.CheckConsole(polling) // polling mode: the switched-off stream fails to load
 		})
 	}

@@ -212,10 +212,10 @@ func runApp(t *testing.T, a *app, g *gateway, wantTransport string, midFlow func
 	tb := openTab(t, newBrowser(t))
 	tb.Do("opening the app", chromedp.Navigate(a.url+"/"), chromedp.WaitVisible(chromedp.CSS("#app-iframe")))
 	tb.Do("waiting for the transport", chromedp.WaitVisible(chromedp.CSS(`body[data-transport="`+wantTransport+`"]`)))
-	tb.waitStatus(flow[0])
+	tb.waitStatus(steps[0])
 	for i, button := range flowButtons[:3] {
 		tb.ClickInFlow(button)
-		tb.waitStatus(flow[i+1])
+		tb.waitStatus(steps[i+1])
 		if i == 0 && midFlow != nil {
 			midFlow()
 		}
@@ -229,8 +229,8 @@ func runApp(t *testing.T, a *app, g *gateway, wantTransport string, midFlow func
 		t.Errorf("the page shows %v: want the verdict WARN, and the backend's full score", got)
 	}
 	statuses := eval[[]string](tb, `[...document.querySelectorAll('#statuses li')].map(li => li.dataset.status)`)
-	if !slices.Equal(statuses, flow) {
-		t.Errorf("statuses %v, want each once, in order: %v", statuses, flow)
+	if !slices.Equal(statuses, steps) {
+		t.Errorf("statuses %v, want each once, in order: %v", statuses, steps)
 	}
 	if e := eval[string](tb, `document.body.dataset.error || document.body.dataset.end || ''`); e != "" {
 		t.Errorf("the client reported %q", e)

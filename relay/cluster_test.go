@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/relay/relaytest"
@@ -49,14 +49,14 @@ func TestRelayClusterMakesEachEventOnce(t *testing.T) {
 	}
 	a, b := node(), node()
 	a.Accepted("iv", []byte(`{"externalId":"cust-7"}`))
-	change := poller.Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 1}
-	a.Observed(poller.Update{}, change)
-	b.Observed(poller.Update{}, change)
+	change := flow.Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 1}
+	a.Observed(flow.Update{}, change)
+	b.Observed(flow.Update{}, change)
 	// The lane is in order: once the next change is delivered, the first
 	// was delivered as often as it ever will be.
-	b.Observed(change, poller.Update{InterviewID: "iv", Status: poller.StatusFinished, Seq: 2})
+	b.Observed(change, flow.Update{InterviewID: "iv", Status: flow.StatusFinished, Seq: 2})
 	got := rcv.WaitAccepted(2, 20*time.Second)
-	for !strings.Contains(string(got[len(got)-1].Body), poller.StatusFinished) {
+	for !strings.Contains(string(got[len(got)-1].Body), flow.StatusFinished) {
 		got = rcv.WaitAccepted(len(got)+1, 20*time.Second)
 	}
 	if len(got) != 2 {

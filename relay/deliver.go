@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/internal/backoff"
 	"github.com/pushgate/pushgate/upstream"
 )
 
@@ -94,7 +94,7 @@ func judge(resp *http.Response) attempt {
 // backoff is the wait before attempt n+1 after n failed ones (see
 // poller.Backoff): from BackoffMin up to BackoffMax.
 func (r *Relay) backoff(n int) time.Duration {
-	return poller.Backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, n)
+	return backoff.Delay(r.cfg.BackoffMin, r.cfg.BackoffMax, n)
 }
 
 // dispatch runs in its own goroutine until Close: it claims due

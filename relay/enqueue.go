@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // This file makes events: from the webhooks the handler takes, and the
@@ -83,7 +83,7 @@ func (r *Relay) externalID(interviewID string) string {
 // into session.status and, at the end of the session, session.ended. It
 // runs while the poller holds the interview, so the events of one
 // interview are queued in the order of its changes.
-func (r *Relay) Observed(prev, next poller.Update) {
+func (r *Relay) Observed(prev, next flow.Update) {
 	if !r.kinds[KindStatus] && !r.kinds[KindEnded] {
 		return
 	}
@@ -107,14 +107,12 @@ func (r *Relay) Observed(prev, next poller.Update) {
 	r.add(ds)
 }
 
-var _ poller.Observer = (*Relay)(nil)
-
 // reasonOf is why a session ended.
-func reasonOf(u poller.Update) string {
+func reasonOf(u flow.Update) string {
 	switch u.End {
 	case "":
 		return ReasonFinished
-	case poller.EndNotFound:
+	case flow.EndNotFound:
 		return ReasonNotFound
 	}
 	return ReasonExpired

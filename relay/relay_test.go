@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/relay/relaytest"
 )
@@ -36,9 +36,9 @@ func (v *verdicts) Verdict(_ context.Context, id string) (string, error) {
 
 // finish walks an interview through a flow, as the poller tells the relay.
 func finish(r *relay.Relay, id string, statuses ...string) {
-	prev := poller.Update{}
+	prev := flow.Update{}
 	for i, s := range statuses {
-		next := poller.Update{InterviewID: id, Status: s, Seq: uint64(1000 + i)}
+		next := flow.Update{InterviewID: id, Status: s, Seq: uint64(1000 + i)}
 		r.Observed(prev, next)
 		prev = next
 	}
@@ -56,7 +56,7 @@ func relayDeliversEveryKind(t *testing.T, q relay.Queue) {
 	r := newRelay(t, cfg)
 	raw := []byte(`{"interviewId":"iv1","onboardingStatus":"ID_VALIDATION_FINISHED","externalId":12345,"clientId":"acme", "flowId" : "f"}`)
 	r.Accepted("iv1", raw)
-	finish(r, "iv1", "UNKNOWN", "ID_VALIDATION_FINISHED", poller.StatusFinished)
+	finish(r, "iv1", "UNKNOWN", "ID_VALIDATION_FINISHED", flow.StatusFinished)
 	got := rcv.WaitAccepted(5, 20*time.Second)
 	for i, a := range got {
 		if !a.Valid {
@@ -93,8 +93,8 @@ func TestRelayEndsOncePerSession(t *testing.T) {
 	cfg.Kinds = []string{relay.KindEnded}
 	cfg.Scorer = &verdicts{}
 	r := newRelay(t, cfg)
-	finish(r, "a", "UNKNOWN", poller.StatusFinished, poller.StatusManualReviewApproved)
-	r.Observed(poller.Update{InterviewID: "b", Status: "FACE_VALIDATION_FINISHED", Seq: 5}, poller.Update{InterviewID: "b", Status: "FACE_VALIDATION_FINISHED", Seq: 6, End: poller.EndExpired})
+	finish(r, "a", "UNKNOWN", flow.StatusFinished, flow.StatusManualReviewApproved)
+	r.Observed(flow.Update{InterviewID: "b", Status: "FACE_VALIDATION_FINISHED", Seq: 5}, flow.Update{InterviewID: "b", Status: "FACE_VALIDATION_FINISHED", Seq: 6, End: flow.EndExpired})
 	rcv.WaitAccepted(2, 20*time.Second)
 	time.Sleep(100 * time.Millisecond) // ten polls: nothing else comes
 	ended := map[string]string{}
@@ -482,7 +482,7 @@ func TestRelayBacksOffWhileTheVerdictFails(t *testing.T) {
 	cfg.BackoffMin, cfg.BackoffMax = 10*time.Millisecond, time.Second
 	r := newRelay(t, cfg)
 	began := time.Now()
-	finish(r, "iv", poller.StatusFinished)
+	finish(r, "iv", flow.StatusFinished)
 	got := rcv.WaitAccepted(1, 20*time.Second)
 	if e := got[0].Event(); e.Verdict == nil || *e.Verdict != "WARN" {
 		t.Fatalf("%s, want the verdict once it could be read", got[0].Body)
@@ -507,7 +507,7 @@ func TestRelayCloseWhileReadingTheVerdict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	finish(r, "iv", poller.StatusFinished)
+	finish(r, "iv", flow.StatusFinished)
 	select {
 	case <-scorer.called:
 	case <-time.After(10 * time.Second):

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	r3 "github.com/r3labs/sse/v2"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Errors of join: the caps on open streams, and shutdown.
@@ -73,7 +73,8 @@ func limit(v, def int) int {
 
 // Broker fans status changes out to the SSE connections of each interview.
 // It owns an r3labs/sse server with one stream per interview that has
-// connections on this node, and implements poller.Publisher.
+// connections on this node: the Publisher the node's statuses report
+// changes to (poller.Publisher).
 //
 // r3labs' sharp edges are handled here: AutoReplay is off (the log would
 // grow forever), a stream is removed only when no subscriber is inside it
@@ -95,8 +96,6 @@ type Broker struct {
 	draining bool
 	closeOne sync.Once
 }
-
-var _ poller.Publisher = (*Broker)(nil)
 
 // NewBroker returns a running Broker. Close stops its heartbeat goroutine.
 func NewBroker(cfg BrokerConfig) (*Broker, error) {
@@ -144,10 +143,12 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 }
 
 // Publish sends a status change to every connection of the interview on
-// this node. It never blocks. Should the stream's buffer ever be full, the
+// this node: it queues the change on each (see conn) and wakes the
+// interview's r3labs stream up, whose goroutine flushes each. It never
+// blocks. Should the stream's buffer ever be full, the
 // interview's connections are ended with a retry hint: they reconnect with
 // Last-Event-ID and resynchronise from the current status.
-func (b *Broker) Publish(u poller.Update) {
+func (b *Broker) Publish(u flow.Update) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	conns := b.streams[u.InterviewID]
@@ -155,7 +156,11 @@ func (b *Broker) Publish(u poller.Update) {
 		return
 	}
 	b.metrics.publish()
-	if b.srv.TryPublish(u.InterviewID, updateEvent(u, b.cfg.Retry)) {
+	frame := updateFrame(u, b.cfg.Retry)
+	for c := range conns {
+		c.offer(u, frame)
+	}
+	if b.srv.TryPublish(u.InterviewID, wakeEvent()) {
 		return
 	}
 	b.metrics.drop("buffer_full")
@@ -279,9 +284,11 @@ func (b *Broker) heartbeats() {
 			return
 		case <-t.C:
 			b.mu.Lock()
-			for id := range b.streams {
-				b.srv.TryPublish(id, heartbeatEvent()) // a fresh event per stream
-
+			for id, conns := range b.streams {
+				for c := range conns {
+					c.heartbeat()
+				}
+				b.srv.TryPublish(id, wakeEvent())
 			}
 			b.mu.Unlock()
 		}

@@ -15,16 +15,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/pushgate/pushgate/poller"
 )
 
 // Config wires a Handler. Fields marked required must be set.
 type Config struct {
-	Upstream Upstream        // required; starts sessions and reads scores
-	Statuses *poller.Manager // required; reads and watches statuses, and says whether the node is ready
-	Broker   *Broker         // required; the Publisher of Statuses
-	Tokens   *Tokens         // required
+	Upstream Upstream // required; starts sessions and reads scores
+	Statuses Statuses // required; reads and watches statuses, and says whether the node is ready
+	Broker   *Broker  // required; the Publisher of Statuses
+	Tokens   *Tokens  // required
 	// FlowOrigins are the origins of the onboarding flow pages shown in
 	// the iframe (e.g. "https://demo-onboarding.incodesmile.com"), several
 	// when a flow moves between origins, or "*" alone for any page, as the

@@ -9,32 +9,33 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
-// conn is the http.ResponseWriter r3labs/sse writes one client's stream
-// through. r3labs writes each event in pieces and then flushes; conn
-// collects the pieces and, on Flush, decides per whole frame:
+// conn is the http.ResponseWriter r3labs/sse serves one client's stream
+// through. r3labs runs the stream (the response, the subscriber, its
+// goroutine, the end when the client leaves) and wakes it up through Flush;
+// what the stream writes is decided here, from the updates the Broker
+// queues (offer), never from r3labs' bytes, which are dropped:
 //
 //   - the first Flush comes right after r3labs registered the subscriber,
 //     so the snapshot is written then: every remembered change newer than
 //     the client's Last-Event-ID (on a first connect, all of them, ending
-//     with the current status); any change published later reaches this
-//     subscriber too, with no gap;
-//   - a frame the client has seen (see poller.Gate: its id is not above
-//     the last id sent, or it shows the status the client holds or one
-//     past it) is dropped, so a change that raced with the snapshot, or
-//     that the client saw before reconnecting with Last-Event-ID, on this
-//     node or numbered apart by another, is never sent twice, and no
-//     status moves back; the end of a flow numbered below the client's id
-//     (another node's clock) is sent renumbered above it, never withheld;
+//     with the current status); any change published later is queued for
+//     this conn too, with no gap;
+//   - a queued change the client has seen (see flow.Gate: it shows the
+//     status the client holds or one past it) is dropped, so a change that
+//     raced with the snapshot, or that the client saw before reconnecting
+//     with Last-Event-ID, on this node or numbered apart by another, is
+//     never sent twice, and no status moves back; one numbered below the
+//     client's id (another node's clock) is sent renumbered above it;
 //   - every write runs under WriteTimeout: a client that stops reading
 //     fails its write and is dropped, and r3labs' stream goroutine, which
 //     waits for it, moves on;
 //   - after the frame that carries ONBOARDING_FINISHED, the stream ends.
 //
 // Writes happen only in the request goroutine (r3labs' ServeHTTP, then
-// close); the Broker only calls end, which never blocks.
+// close); the Broker only calls offer, beat and end, which never block.
 type conn struct {
 	interviewID string
 	client      string // the client's address, for the per-client cap
@@ -43,19 +44,28 @@ type conn struct {
 	cancel      context.CancelFunc // ends r3labs' subscription of this client
 	retryHint   atomic.Int64       // set by end: the retry hint close writes, in ms
 
+	qmu    sync.Mutex // protects queued and beat; never held across a write
+	queued []offered  // changes published since join, not yet written
+	beat   bool       // a heartbeat is due
+
 	mu      sync.Mutex // protects every field below and all writes to w
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	pending []byte // the frame r3labs is writing
 	lastSeq uint64 // highest event id sent, or the client's Last-Event-ID
 	started bool   // the snapshot was written
 	done    bool   // no more writes: finished, failed, ended or returned
 }
 
+// offered is a change the Broker published, with its frame as numbered.
+type offered struct {
+	u     flow.Update
+	frame []byte
+}
+
 // memory is what a conn reads of the poller's state, without upstream calls.
 type memory interface {
-	Since(interviewID string, seq uint64) []poller.Update
-	Last(interviewID string) (poller.Update, bool)
+	Since(interviewID string, seq uint64) []flow.Update
+	Last(interviewID string) (flow.Update, bool)
 	Gate(interviewID string, held, seq uint64) (send uint64, news bool)
 }
 
@@ -82,64 +92,106 @@ func (c *conn) WriteHeader(code int) {
 	}
 }
 
-// Write collects a piece of the frame being written; Flush sends it.
-func (c *conn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.done {
-		c.pending = append(c.pending, p...)
-	}
-	return len(p), nil
+// Write drops what r3labs writes: its events only wake the stream up (see
+// wakeEvent); Flush writes the stream.
+func (c *conn) Write(p []byte) (int, error) { return len(p), nil }
+
+// offer queues a published change, with its frame, for the next Flush.
+func (c *conn) offer(u flow.Update, frame []byte) {
+	c.qmu.Lock()
+	c.queued = append(c.queued, offered{u, frame})
+	c.qmu.Unlock()
 }
 
-// Flush sends the collected frame, preceded on the first call by the
-// snapshot. It runs in the request goroutine, from r3labs' ServeHTTP.
+// heartbeat asks the next Flush for a heartbeat, unless it writes a change.
+func (c *conn) heartbeat() {
+	c.qmu.Lock()
+	c.beat = true
+	c.qmu.Unlock()
+}
+
+// take returns the queued changes, and whether a heartbeat is due.
+func (c *conn) take() ([]offered, bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	q, beat := c.queued, c.beat
+	c.queued, c.beat = nil, false
+	return q, beat
+}
+
+// Flush writes what is due: on the first call the snapshot, then the
+// queued changes that are news to the client, or else a heartbeat when
+// one is due. It runs in the request goroutine, from r3labs' ServeHTTP.
 func (c *conn) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	frame := c.pending
-	c.pending = c.pending[:0]
 	if c.done {
 		return
 	}
-	events := 0           // status events in frame; a heartbeat has none
-	var stamped time.Time // when a published change was numbered; zero for snapshots
+	queued, beat := c.take()
+	var out []byte
+	snapshot := 0 // changes in the snapshot
 	if !c.started {
 		c.started = true
-		var snapshot []byte
-		missed := c.statuses.Since(c.interviewID, c.lastSeq)
-		for _, u := range missed {
-			snapshot = append(snapshot, updateFrame(u, c.broker.cfg.Retry)...)
-			c.lastSeq = u.Seq
-		}
-		if len(snapshot) == 0 && len(frame) == 0 {
-			// Nothing missed: the stream still opens with bytes (the retry
-			// hint, which dispatches no event), so a client can tell an
-			// open stream from one a proxy holds back.
-			snapshot = retryFrame(c.broker.cfg.Retry.Milliseconds())
-		}
-		frame = append(snapshot, frame...)
-		events = len(missed)
-	} else if seq, ok := frameID(frame); ok {
-		if send, news := c.statuses.Gate(c.interviewID, c.lastSeq, seq); !news {
-			c.broker.metrics.drop("duplicate")
-			frame = nil // not sent; the stream may still be at its end
-		} else {
-			if send != seq {
-				frame = renumberFrame(frame, seq, send)
-			}
-			c.lastSeq = send
-			events = 1
-			stamped = poller.Stamped(seq)
-		}
+		out, snapshot = c.snapshotLocked()
 	}
-	if frame != nil && !c.send(frame) {
+	out, stamps := c.newsLocked(out, queued)
+	switch {
+	case len(out) == 0 && beat:
+		out = heartbeatFrame
+	case len(out) == 0:
 		return
 	}
-	c.broker.metrics.deliver(events, stamped)
-	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && c.lastSeq != 0 && poller.Shows(c.lastSeq, u.Seq) {
+	if !c.send(out) {
+		return
+	}
+	c.broker.metrics.deliver(snapshot, time.Time{})
+	for _, stamped := range stamps {
+		c.broker.metrics.deliver(1, stamped)
+	}
+	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && c.lastSeq != 0 && flow.Shows(c.lastSeq, u.Seq) {
 		c.finishLocked()
 	}
+}
+
+// snapshotLocked is what a client gets first: every remembered change newer
+// than its Last-Event-ID. With nothing missed, the stream still opens with
+// bytes (the retry hint, which dispatches no event), so a client can tell
+// an open stream from one a proxy holds back; the changes queued meanwhile
+// follow it. n is the number of changes in it.
+func (c *conn) snapshotLocked() (out []byte, n int) {
+	missed := c.statuses.Since(c.interviewID, c.lastSeq)
+	for _, u := range missed {
+		out = append(out, updateFrame(u, c.broker.cfg.Retry)...)
+		c.lastSeq = u.Seq
+	}
+	if len(out) == 0 {
+		out = retryFrame(c.broker.cfg.Retry.Milliseconds())
+	}
+	return out, len(missed)
+}
+
+// newsLocked appends to out the frames of the queued changes that are news
+// to the client (see memory.Gate), each under the id the client gets it
+// with; stamps are when each was numbered (see flow.Stamped).
+func (c *conn) newsLocked(out []byte, queued []offered) (_ []byte, stamps []time.Time) {
+	for _, q := range queued {
+		send, news := c.statuses.Gate(c.interviewID, c.lastSeq, q.u.Seq)
+		if !news {
+			c.broker.metrics.drop("duplicate")
+			continue
+		}
+		frame := q.frame
+		if send != q.u.Seq {
+			u := q.u
+			u.Seq = send
+			frame = updateFrame(u, c.broker.cfg.Retry)
+		}
+		out = append(out, frame...)
+		c.lastSeq = send
+		stamps = append(stamps, flow.Stamped(q.u.Seq))
+	}
+	return out, stamps
 }
 
 // end asks for the stream to end with a retry hint. It never blocks, so

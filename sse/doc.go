@@ -1,23 +1,26 @@
 // Package sse is pushgate's browser-facing HTTP surface: the page, the
 // session API, the upstream's webhook and the Server-Sent Events streams,
 // routed with gorilla/mux and streamed with r3labs/sse. It is the last
-// step of the flow upstream -> poller -> sse -> page, and knows the
-// upstream only through the small interfaces it declares (Upstream, and
-// the behaviours of errors mapped in httpError).
+// step of the flow upstream -> poller -> sse -> page. It knows the
+// upstream and the node's statuses only through the small interfaces it
+// declares (Upstream, Statuses, and the behaviours of errors mapped in
+// httpError), and statuses and event ids through package poller/flow.
 //
 // Data flow:
 //
-//	GET /onboarding-url ─▶ sessions.start: Upstream.StartSession ─▶ poller.Register ─▶ token + cookie
-//	GET /events ─▶ token ─▶ poller.Current (snapshot) ─▶ poller.Watch ─▶ Broker.join
-//	                 └─▶ r3labs ServeHTTP(conn) ◀── r3labs stream ◀── Broker.Publish ◀── poller
-//	GET /onboarding-status, /fetch-score ─▶ token ─▶ sessions: poller.Current, Upstream.Score
+//	GET /onboarding-url ─▶ sessions.start: Upstream.StartSession ─▶ Statuses.Register ─▶ token + cookie
+//	GET /events ─▶ token ─▶ Statuses.Current (snapshot) ─▶ Statuses.Watch ─▶ Broker.join
+//	                 └─▶ r3labs ServeHTTP(conn) ◀── wake-up ◀── Broker.Publish ◀── Statuses (poller)
+//	                            conn.Flush: snapshot, then its queued changes ◀──┘
+//	GET /onboarding-status, /fetch-score ─▶ token ─▶ sessions: Statuses.Current, Upstream.Score
 //	POST /webhooks/token ─▶ client credentials ─▶ access token
-//	POST /webhooks/onboarding-status[/{secret}] ─▶ bearer or path secret ─▶ poller.Push ─▶ Broker.Publish
+//	POST /webhooks/onboarding-status[/{secret}] ─▶ bearer or path secret ─▶ Statuses.Push ─▶ Broker.Publish
 //
 // conn wraps each client's ResponseWriter: it writes the snapshot once
-// r3labs has registered the client, drops events the client already has,
-// runs every write under a deadline, and ends the stream after the flow
-// finished. Broker owns the r3labs server and works around its sharp
+// r3labs has registered the client, then the changes the Broker queued on
+// it that are news to the client (decided from the updates, never from
+// r3labs' bytes, which only wake it up), runs every write under a
+// deadline, and ends the stream after the flow finished. Broker owns the r3labs server and works around its sharp
 // edges; wire.go owns the wire format. LimitListener keeps open
 // connections under the open-file limit and the per-client caps: it
 // closes idle ones first to make room, still serves probes over a cap,
@@ -35,7 +38,8 @@
 // (the upstream's webhook and its three ways to authenticate), relay.go
 // (what the webhooks bring, handed to package relay), page.go
 // (index.html), floworigin.go (the flow origins the page frames),
-// client.go (client.js, and its classic-script build), broker.go,
+// client.go (client.js, and its classic-script build), statuses.go (the
+// Statuses it needs), broker.go,
 // conn.go, wire.go, listener.go (its idle connections in
 // listener_idle.go, those over a cap in listener_overcap.go), errors.go
 // (the one place errors become statuses and JSON bodies), refusallog.go

@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Error is an error with the HTTP status it answers. Handlers return it for
@@ -135,7 +134,7 @@ func httpError(err error) *Error {
 		return errorf(http.StatusTooManyRequests, "too many open streams from this address").coded("client_stream_limit")
 	case errors.Is(err, errStreamLimit):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "capacity", Message: "the gateway is at its stream capacity; try again shortly", RetryAfter: 5 * time.Second}
-	case errors.Is(err, errDraining), errors.Is(err, poller.ErrClosed):
+	case errors.Is(err, errDraining), errors.Is(err, flow.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "the gateway is shutting down; reconnect", RetryAfter: time.Second}
 	}
 	return errorf(http.StatusInternalServerError, "internal error")

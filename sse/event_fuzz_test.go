@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
@@ -42,7 +42,7 @@ func FuzzEventFrame(f *testing.F) {
 		// Escaping works a character at a time; longer strings find
 		// nothing more, and make every new input take seconds to minimize.
 		interviewID, status = interviewID[:min(len(interviewID), 64)], status[:min(len(status), 64)]
-		u := poller.Update{InterviewID: interviewID, Status: status, Seq: seq}
+		u := flow.Update{InterviewID: interviewID, Status: status, Seq: seq}
 		frame := updateFrame(u, retryHint)
 		if !utf8.Valid(frame) {
 			t.Fatalf("frame(%+v) = %q: not UTF-8, which EventSource decodes with replacements", u, frame)
@@ -71,7 +71,7 @@ func FuzzEventFrame(f *testing.F) {
 		if ev.Retry != retry {
 			t.Fatalf("frame(%+v) = %q: retry %q, want %s", u, frame, ev.Retry, retry)
 		}
-		var got poller.Update
+		var got flow.Update
 		dec := json.NewDecoder(strings.NewReader(ev.Data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&got); err != nil || dec.More() {
@@ -79,12 +79,12 @@ func FuzzEventFrame(f *testing.F) {
 		}
 		// json.Marshal turns each byte of invalid UTF-8 into U+FFFD, as
 		// converting to []rune does (strings.ToValidUTF8 would merge runs).
-		want := poller.Update{InterviewID: string([]rune(interviewID)), Status: string([]rune(status)), Seq: seq}
+		want := flow.Update{InterviewID: string([]rune(interviewID)), Status: string([]rune(status)), Seq: seq}
 		if got != want {
 			t.Fatalf("frame(%+v) = %q: data decodes to %+v, want %+v", u, frame, got, want)
 		}
-		if e := updateEvent(u, retryHint); ev.Data != string(e.Data) {
-			t.Fatalf("frame(%+v) data %q differs from the published event's %q", u, ev.Data, e.Data)
+		if ev.Data != string(statusData(u)) {
+			t.Fatalf("frame(%+v) data %q differs from the status data %q", u, ev.Data, statusData(u))
 		}
 	})
 }

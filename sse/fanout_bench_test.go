@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // The fan-out benchmarks measure the path from Broker.Publish through the
@@ -83,7 +83,7 @@ func benchmarkFanout(b *testing.B, interviews, perInterview int) {
 		seq++
 		delivered.Add(deliveries)
 		for i := range interviews {
-			broker.Publish(poller.Update{InterviewID: fmt.Sprint("iv", i), Status: "S", Seq: seq})
+			broker.Publish(flow.Update{InterviewID: fmt.Sprint("iv", i), Status: "S", Seq: seq})
 		}
 		delivered.Wait()
 	}

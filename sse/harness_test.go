@@ -18,6 +18,7 @@ import (
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/sse"
@@ -283,7 +284,7 @@ func expiredToken(t testing.TB, interviewID string) string {
 }
 
 // statusOf decodes a status event.
-func statusOf(t testing.TB, ev ssetest.Event) poller.Update {
+func statusOf(t testing.TB, ev ssetest.Event) flow.Update {
 	t.Helper()
 	u, err := ssetest.Status(ev)
 	if err != nil {
@@ -313,9 +314,9 @@ func eventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bo
 
 // sameChange reads the next event of every stream: each must be status,
 // numbered above prev, and the same event for all. It returns that event.
-func sameChange(t *testing.T, streams []*ssetest.Stream, status string, prev poller.Update) poller.Update {
+func sameChange(t *testing.T, streams []*ssetest.Stream, status string, prev flow.Update) flow.Update {
 	t.Helper()
-	var change poller.Update
+	var change flow.Update
 	for i, st := range streams {
 		u := statusOf(t, st.Next(t))
 		if i == 0 {

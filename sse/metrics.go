@@ -114,7 +114,7 @@ func (m *brokerMetrics) deliver(n int, stamped time.Time) {
 	}
 	m.delivered.Add(float64(n))
 	// A stamp ahead of this node's clock (another node's clock, or one
-	// raised to a client's id: see poller.Stamped) says nothing of the
+	// raised to a client's id: see flow.Stamped) says nothing of the
 	// delay: not observed.
 	if d := time.Since(stamped); !stamped.IsZero() && d >= 0 {
 		m.latency.Observe(d.Seconds())

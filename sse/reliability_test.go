@@ -133,7 +133,7 @@ func TestHangingUpstreamHoldsOnlyItsInterview(t *testing.T) {
 	statusOf(t, fineStream.Next(t))
 
 	g.sim.SetFaults(simulator.Faults{Hang: true, Interviews: []string{stuck.InterviewID}})
-	for _, status := range flow[1:4] {
+	for _, status := range steps[1:4] {
 		g.setStatus(fine.InterviewID, status)
 		g.setStatus(stuck.InterviewID, status)
 		if u := statusOf(t, fineStream.Next(t)); u.Status != status {
@@ -145,8 +145,8 @@ func TestHangingUpstreamHoldsOnlyItsInterview(t *testing.T) {
 		t.Errorf("%d status calls of one interview were in flight at once, want reads never to pile up", st.MaxStatusInFlight)
 	}
 	g.sim.ClearFaults()
-	if u := statusOf(t, stuckStream.Next(t)); u.Status != flow[3] {
-		t.Fatalf("the stuck interview after the hang got %+v, want %s: the shared read must not stay stuck", u, flow[3])
+	if u := statusOf(t, stuckStream.Next(t)); u.Status != steps[3] {
+		t.Fatalf("the stuck interview after the hang got %+v, want %s: the shared read must not stay stuck", u, steps[3])
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
@@ -227,7 +228,7 @@ func TestServerAPIImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.setStatus(timedOut.InterviewID, poller.StatusExpired)
+	g.setStatus(timedOut.InterviewID, flow.StatusExpired)
 	body, _ = json.Marshal(map[string]string{"interviewId": timedOut.InterviewID, "sessionToken": timedOut.Token})
 	code, _, resp = g.api(http.MethodPost, "/v1/sessions/import", apiToken, string(body))
 	if code != http.StatusGone || !strings.Contains(resp, `"session_expired"`) {

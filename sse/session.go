@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Upstream is what sse needs of the onboarding API besides status reads,
@@ -65,7 +65,7 @@ type Score struct {
 // /fetch-score, apart from HTTP.
 type sessions struct {
 	upstream    Upstream
-	statuses    *poller.Manager
+	statuses    Statuses
 	tokens      *Tokens
 	timeout     time.Duration      // bounds the upstream work of one request
 	flowOrigins []string           // where onboarding URLs must point: the page frames only them; "*" frames any
@@ -123,8 +123,8 @@ func (s *sessions) adopt(ctx context.Context, interviewID, sessionToken, flowURL
 		}
 		return browserSession{}, err
 	}
-	if status == poller.StatusExpired {
-		return browserSession{}, sessionEnded(poller.EndExpired) // its flow timed out: nothing will follow
+	if status == flow.StatusExpired {
+		return browserSession{}, sessionEnded(flow.EndExpired) // its flow timed out: nothing will follow
 	}
 	if flowURL != "" {
 		s.checkFlowOrigin(flowURL)
@@ -160,7 +160,7 @@ func (s *sessions) checkFlowOrigin(flowURL string) {
 
 // status reads the interview's status through the poller's shared path. A
 // session the upstream forgot answers 410 Gone.
-func (s *sessions) status(ctx context.Context, interviewID string) (poller.Update, error) {
+func (s *sessions) status(ctx context.Context, interviewID string) (flow.Update, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	u, err := s.statuses.Current(ctx, interviewID)
@@ -172,7 +172,7 @@ func (s *sessions) status(ctx context.Context, interviewID string) (poller.Updat
 
 // sessionEnded is the error for a session the upstream forgot.
 func sessionEnded(reason string) *Error {
-	if reason == poller.EndNotFound {
+	if reason == flow.EndNotFound {
 		return errorf(http.StatusGone, "this verification session no longer exists; start a new one").coded("session_not_found")
 	}
 	return errorf(http.StatusGone, "this verification session has expired; start a new one").coded("session_expired")
@@ -188,7 +188,7 @@ func (s *sessions) score(ctx context.Context, interviewID string) (Score, error)
 		return Score{}, err
 	}
 	if !u.Finished() {
-		return Score{}, errorf(http.StatusConflict, "onboarding not finished (status "+u.Status+"); the score is available after "+poller.StatusFinished)
+		return Score{}, errorf(http.StatusConflict, "onboarding not finished (status "+u.Status+"); the score is available after "+flow.StatusFinished)
 	}
 	if score, ok := s.cache.get(interviewID, u.Status); ok {
 		return score, nil

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // events serves one SSE client: it authorizes the stream, reads the
@@ -30,7 +30,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	if !poller.Plausible(last) {
+	if !flow.Plausible(last, flow.Now()) {
 		last = 0 // not an id a gateway issued: answered as a first connect
 	}
 	if u.Done() && last != 0 && len(h.cfg.Statuses.Since(id, last)) == 0 {

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
 // flow is the path the simulator's flow page walks.
-var flow = simulator.Flow
+var steps = simulator.Flow
 
 func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterval(t *testing.T) {
 	const interval = 50 * time.Millisecond
@@ -26,7 +26,7 @@ func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterva
 	s := g.start()
 	began := time.Now()
 	streams := make([]*ssetest.Stream, 20)
-	var first poller.Update
+	var first flow.Update
 	for i := range streams {
 		streams[i] = g.open(s, "")
 		u := statusOf(t, streams[i].Next(t))
@@ -38,7 +38,7 @@ func TestManySubscribersEachSeeEveryChangeOnceInOrderAtOneUpstreamCallPerInterva
 		}
 	}
 	prev := first
-	for _, status := range flow[1:] {
+	for _, status := range steps[1:] {
 		time.Sleep(3 * interval)
 		g.setStatus(s.InterviewID, status)
 		prev = sameChange(t, streams, status, prev)
@@ -62,15 +62,15 @@ func TestReconnectWithLastEventIDGetsOnlyWhatIsNewer(t *testing.T) {
 	s := g.start()
 	first := g.open(s, "")
 	base := statusOf(t, first.Next(t)).Seq // UNKNOWN
-	g.setStatus(s.InterviewID, flow[1])
+	g.setStatus(s.InterviewID, steps[1])
 	seen := statusOf(t, first.Next(t))
-	if seen.Status != flow[1] || seen.Seq <= base {
-		t.Fatalf("got %+v, want %s above seq %d", seen, flow[1], base)
+	if seen.Status != steps[1] || seen.Seq <= base {
+		t.Fatalf("got %+v, want %s above seq %d", seen, steps[1], base)
 	}
 	first.Resp.Body.Close() // the tab loses its connection
 
-	var missed []poller.Update
-	for _, status := range flow[2:4] {
+	var missed []flow.Update
+	for _, status := range steps[2:4] {
 		g.setStatus(s.InterviewID, status)
 		eventually(t, "the poller sees the change", func() bool { u, _ := g.statuses.Last(s.InterviewID); return u.Status == status })
 		u, _ := g.statuses.Last(s.InterviewID)
@@ -83,7 +83,7 @@ func TestReconnectWithLastEventIDGetsOnlyWhatIsNewer(t *testing.T) {
 			t.Fatalf("after reconnect got %+v, want %+v", u, want)
 		}
 	}
-	g.setStatus(s.InterviewID, flow[4])
+	g.setStatus(s.InterviewID, steps[4])
 	if u := statusOf(t, again.Next(t)); u.Seq <= missed[1].Seq || !u.Finished() {
 		t.Fatalf("got %+v, want ONBOARDING_FINISHED above seq %d", u, missed[1].Seq)
 	}
@@ -96,7 +96,7 @@ func TestFinishedInterview(t *testing.T) {
 	g := newGateway(t, options{})
 	s := g.start()
 	g.setStatus(s.InterviewID, "ONBOARDING_FINISHED")
-	var final poller.Update
+	var final flow.Update
 
 	t.Run("a new tab gets the final status and the stream ends", func(t *testing.T) {
 		st := g.open(s, "")
@@ -123,22 +123,22 @@ func TestSubscriberArrivingMidFlowGetsHistoryThenLive(t *testing.T) {
 	s := g.start()
 	watcher := g.open(s, "")
 	statusOf(t, watcher.Next(t))
-	for _, status := range flow[1:3] {
+	for _, status := range steps[1:3] {
 		g.setStatus(s.InterviewID, status)
 		statusOf(t, watcher.Next(t))
 	}
 	late := g.open(s, "")
 	var last uint64
-	for i, status := range flow[:3] {
+	for i, status := range steps[:3] {
 		u := statusOf(t, late.Next(t))
 		if u.Status != status || u.Seq <= last {
 			t.Fatalf("late subscriber event %d = %+v, want %s above seq %d", i, u, status, last)
 		}
 		last = u.Seq
 	}
-	g.setStatus(s.InterviewID, flow[3])
-	if u := statusOf(t, late.Next(t)); u.Status != flow[3] || u.Seq <= last {
-		t.Fatalf("got %+v, want %s above seq %d", u, flow[3], last)
+	g.setStatus(s.InterviewID, steps[3])
+	if u := statusOf(t, late.Next(t)); u.Status != steps[3] || u.Seq <= last {
+		t.Fatalf("got %+v, want %s above seq %d", u, steps[3], last)
 	}
 }
 
@@ -352,15 +352,15 @@ func TestReconnectWithAnIDThisNodeNeverIssued(t *testing.T) {
 	renumbered.Seq = (stamp+2)*1000 + idValidation
 	for _, tc := range []struct {
 		name, lastID string
-		want         []poller.Update // nil: the stream opens with the retry hint alone
+		want         []flow.Update // nil: the stream opens with the retry hint alone
 	}{
-		{"an older gateway lifetime", "3", []poller.Update{current}},
-		{"another node, older, another status", id(stamp-5, unknown), []poller.Update{current}},
+		{"an older gateway lifetime", "3", []flow.Update{current}},
+		{"another node, older, another status", id(stamp-5, unknown), []flow.Update{current}},
 		{"another node, older, the same status", id(stamp-5, idValidation), nil},
 		{"another node, later, the same status", id(stamp+1, idValidation), nil},
 		{"another node, later, a status as far in the flow", id(stamp+1, face), nil},
-		{"another node, later, a status behind", id(stamp+1, unknown), []poller.Update{renumbered}},
-		{"no gateway's id", id(uint64(time.Now().Add(time.Hour).UnixMilli()), face), []poller.Update{first, current}},
+		{"another node, later, a status behind", id(stamp+1, unknown), []flow.Update{renumbered}},
+		{"no gateway's id", id(uint64(time.Now().Add(time.Hour).UnixMilli()), face), []flow.Update{first, current}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			again := g.open(s, tc.lastID)
@@ -386,7 +386,7 @@ func TestReconnectWithAnIDThisNodeNeverIssued(t *testing.T) {
 // reconnect after it gets 204, polling clients and the server API get
 // 410, and nobody polls the upstream for it again.
 func TestForgottenSessionEndsTheStream(t *testing.T) {
-	expire := func(s *simulator.Simulator, id string) error { return s.SetStatus(id, poller.StatusExpired) }
+	expire := func(s *simulator.Simulator, id string) error { return s.SetStatus(id, flow.StatusExpired) }
 	for _, tc := range []struct {
 		name, reason string
 		forget       func(*simulator.Simulator, string) error
@@ -394,10 +394,10 @@ func TestForgottenSessionEndsTheStream(t *testing.T) {
 		msg          string
 		code         string // the reason code, which the browser client reads
 	}{
-		{"deleted", poller.EndNotFound, (*simulator.Simulator).Delete, options{}, "no longer exists", "session_not_found"},
-		{"token expired", poller.EndExpired, (*simulator.Simulator).Expire, options{}, "expired", "session_expired"},
-		{"EXPIRED read", poller.EndExpired, expire, options{}, "expired", "session_expired"},
-		{"EXPIRED pushed", poller.EndExpired, expire, options{interval: time.Hour, webhooks: true}, "expired", "session_expired"},
+		{"deleted", flow.EndNotFound, (*simulator.Simulator).Delete, options{}, "no longer exists", "session_not_found"},
+		{"token expired", flow.EndExpired, (*simulator.Simulator).Expire, options{}, "expired", "session_expired"},
+		{"EXPIRED read", flow.EndExpired, expire, options{}, "expired", "session_expired"},
+		{"EXPIRED pushed", flow.EndExpired, expire, options{interval: time.Hour, webhooks: true}, "expired", "session_expired"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.handler.APITokens = []string{apiToken}

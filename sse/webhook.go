@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"regexp"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // statusName is what a status name looks like: the upstream's are upper
@@ -79,7 +79,7 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 		h.cfg.Relay.Accepted(p.InterviewID, body)
 	}
 	switch {
-	case !poller.Documented(p.OnboardingStatus):
+	case !flow.Documented(p.OnboardingStatus):
 		// The poller's reads pass an undocumented status through as data,
 		// once the upstream's status API reports it; a pushed one alone
 		// changes nothing.
@@ -88,14 +88,14 @@ func (h *Handler) takeWebhook(r *http.Request) (string, error) {
 	}
 	u, changed, err := h.cfg.Statuses.Push(p.InterviewID, p.OnboardingStatus)
 	switch {
-	case errors.Is(err, poller.ErrUnknownInterview):
+	case errors.Is(err, flow.ErrUnknownInterview):
 		h.log.Debug("webhook for an interview this gateway does not track; ignored", "interview", p.InterviewID)
 		return "unknown_interview", nil
 	case err != nil:
 		return "refused", err
 	case changed:
 		return "applied", nil
-	case u.Status == p.OnboardingStatus && u.End == "", p.OnboardingStatus == poller.StatusExpired && u.End == poller.EndExpired:
+	case u.Status == p.OnboardingStatus && u.End == "", p.OnboardingStatus == flow.StatusExpired && u.End == flow.EndExpired:
 		return "duplicate", nil
 	}
 	h.log.Info("webhook status ignored: the interview moved past it (a late or retried webhook), or its session ended", "interview", p.InterviewID, "pushed", p.OnboardingStatus, "current", u.Status, "end", u.End)

@@ -13,6 +13,7 @@ import (
 
 	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
@@ -49,12 +50,12 @@ func TestWebhookDeliversAtOnce(t *testing.T) {
 	g := newGateway(t, options{interval: time.Hour, webhooks: true})
 	s := g.start()
 	streams := []*ssetest.Stream{g.open(s, ""), g.open(s, ""), g.open(s, "")}
-	var first poller.Update
+	var first flow.Update
 	for _, st := range streams {
 		first = statusOf(t, st.Next(t))
 	}
 	prev := first
-	for _, status := range flow[1:] {
+	for _, status := range steps[1:] {
 		g.setStatus(s.InterviewID, status) // the simulator pushes it
 		prev = sameChange(t, streams, status, prev)
 	}
@@ -75,7 +76,7 @@ func TestWebhookAndPollDeliverOnce(t *testing.T) {
 	s := g.start()
 	st := g.open(s, "")
 	statusOf(t, st.Next(t))
-	for _, status := range flow[1:] {
+	for _, status := range steps[1:] {
 		g.setStatus(s.InterviewID, status)
 		time.Sleep(60 * time.Millisecond)                                    // polls see it too
 		code, _ := g.postWebhook(webhookSecret, hook(s.InterviewID, status)) // and the upstream's retry
@@ -87,8 +88,8 @@ func TestWebhookAndPollDeliverOnce(t *testing.T) {
 	for _, ev := range st.Ended(t) {
 		got = append(got, statusOf(t, ev).Status)
 	}
-	if strings.Join(got, ",") != strings.Join(flow[1:], ",") {
-		t.Fatalf("got %v, want each change once: %v", got, flow[1:])
+	if strings.Join(got, ",") != strings.Join(steps[1:], ",") {
+		t.Fatalf("got %v, want each change once: %v", got, steps[1:])
 	}
 }
 
@@ -182,7 +183,7 @@ func TestWebhooksRelaxPolling(t *testing.T) {
 	s := g.start()
 	st := g.open(s, "")
 	statusOf(t, st.Next(t))
-	g.setStatus(s.InterviewID, flow[1]) // a webhook arrives
+	g.setStatus(s.InterviewID, steps[1]) // a webhook arrives
 	statusOf(t, st.Next(t))
 	calls := func() int64 { return g.sim.Stats().StatusByInterview[s.InterviewID] }
 	before := calls()
@@ -436,9 +437,9 @@ func TestLateWebhooksNeverMoveBack(t *testing.T) {
 		t.Fatalf("got %+v, want the new GOVERNMENT_VALIDATION_FINISHED", u)
 	}
 	t.Logf("a new status reached the stream %v after its webhook was sent", time.Since(sent).Round(time.Microsecond))
-	push(poller.StatusFinished)
-	push(poller.StatusFinished)
-	if u := statusOf(t, st.Next(t)); u.Status != poller.StatusFinished {
+	push(flow.StatusFinished)
+	push(flow.StatusFinished)
+	if u := statusOf(t, st.Next(t)); u.Status != flow.StatusFinished {
 		t.Fatalf("got %+v", u)
 	}
 	if rest := st.Ended(t); len(rest) != 0 {

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/internal/testenv"
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 	"github.com/pushgate/pushgate/sse/ssetest"
 )
@@ -61,8 +61,8 @@ func TestClusterPollsEachInterviewOnce(t *testing.T) {
 		t.Fatalf("the cluster made %.3f status calls per interview per interval, want at most 1.05", per)
 	}
 	c.checkLeases(t, interviews)
-	c.setAll(sessions, poller.StatusFinished)
-	want := append(append([]string{"UNKNOWN"}, steps...), poller.StatusFinished)
+	c.setAll(sessions, flow.StatusFinished)
+	want := append(append([]string{"UNKNOWN"}, steps...), flow.StatusFinished)
 	checkFlows(t, subs, want, nil)
 }
 
@@ -122,8 +122,8 @@ func TestClusterSurvivesOwnerKill(t *testing.T) {
 		t.Fatalf("polling resumed %v after the kill, want within the lease TTL %v", worst, clusterLeaseTTL)
 	}
 	waitAll(t, "the change made during the failover reached every subscriber", subs, 3)
-	c.setAll(sessions, poller.StatusFinished)
-	checkFlows(t, subs, []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}, nil)
+	c.setAll(sessions, flow.StatusFinished)
+	checkFlows(t, subs, []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", flow.StatusFinished}, nil)
 	moved := 0
 	for _, s := range subs {
 		if s.reconnects() > 0 {
@@ -195,9 +195,9 @@ func TestClusterLateWebhooksAndExpiry(t *testing.T) {
 		}
 	}
 	c.hook(lagging, "GOVERNMENT_VALIDATION_FINISHED", 1)
-	c.hook(lagging, poller.StatusFinished, 2)
-	c.hook(lagging, poller.StatusFinished, 0)
-	checkFlows(t, of(lagging), []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", poller.StatusFinished}, nil)
+	c.hook(lagging, flow.StatusFinished, 2)
+	c.hook(lagging, flow.StatusFinished, 0)
+	checkFlows(t, of(lagging), []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", flow.StatusFinished}, nil)
 	checkFlows(t, of(expiredByRead), []string{"UNKNOWN", "end:expired"}, nil)
 	checkFlows(t, of(expiredByHook), []string{"UNKNOWN", "end:expired"}, nil)
 	for _, s := range append(slices.Clone(expiredByRead), expiredByHook...) {
@@ -278,11 +278,11 @@ func TestClusterRidesOutARedisOutage(t *testing.T) {
 	}
 	c.setAll(sessions, "FACE_VALIDATION_FINISHED")
 	waitAll(t, "a change after the outage reached every subscriber", subs, 3)
-	c.setAll(sessions, poller.StatusFinished)
+	c.setAll(sessions, flow.StatusFinished)
 	// During the outage each node numbered the change it saw alone, so
 	// that id differs between nodes; the changes after it are numbered
 	// above it again, once, for the whole cluster.
-	checkFlows(t, subs, []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}, []int{1})
+	checkFlows(t, subs, []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", flow.StatusFinished}, []int{1})
 }
 
 // cluster is a redis-server, a pushgate-sim and n pushgate nodes.
@@ -520,7 +520,7 @@ func (n *node) waitReady(t *testing.T, ok func(body string) bool) {
 // Last-Event-ID, as EventSource does.
 type subscriber struct {
 	mu      sync.Mutex
-	events  []poller.Update
+	events  []flow.Update
 	moves   int
 	done    bool
 	changed chan struct{} // signalled on every event
@@ -594,11 +594,11 @@ func (sub *subscriber) stream(c *cluster, n *node, s session) bool {
 	return finished
 }
 
-func (sub *subscriber) last() poller.Update {
+func (sub *subscriber) last() flow.Update {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if len(sub.events) == 0 {
-		return poller.Update{}
+		return flow.Update{}
 	}
 	return sub.events[len(sub.events)-1]
 }

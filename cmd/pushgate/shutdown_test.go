@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Shutdown tests: a node of a cluster on a real redis-server exits on
@@ -139,7 +139,7 @@ type changeDriver struct {
 }
 
 // flowSteps are the statuses every interview is moved through.
-var flowSteps = []string{"ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", poller.StatusFinished}
+var flowSteps = []string{"ID_VALIDATION_FINISHED", "POST_PROCESSING_FINISHED", "FACE_VALIDATION_FINISHED", "GOVERNMENT_VALIDATION_FINISHED", flow.StatusFinished}
 
 func (c *cluster) driveChanges(sessions []session) *changeDriver {
 	d := &changeDriver{done: make(chan struct{})}

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/sse/ssetest"
 )
 
@@ -45,7 +45,7 @@ type tabPolicy struct {
 }
 
 type tabEvent struct {
-	poller.Update
+	flow.Update
 	at   time.Time
 	conn int // index in conns
 }
@@ -169,11 +169,11 @@ func (tb *tab) set(k int, cn tabConn) {
 }
 
 // last is the last event the tab got: its id is the Last-Event-ID.
-func (tb *tab) last() poller.Update {
+func (tb *tab) last() flow.Update {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	if len(tb.events) == 0 {
-		return poller.Update{}
+		return flow.Update{}
 	}
 	return tb.events[len(tb.events)-1].Update
 }

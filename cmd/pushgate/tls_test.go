@@ -18,7 +18,7 @@ import (
 
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway/tlstest"
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/sse/ssetest"
 	"golang.org/x/net/http2"
 )
@@ -93,7 +93,7 @@ func TestStreamsOverHTTP2(t *testing.T) {
 			if cc := s.Resp.Header.Get("Cache-Control"); !strings.Contains(cc, "no-transform") {
 				t.Errorf("Cache-Control %q, want no-transform", cc)
 			}
-			if u := s.NextStatus(t); u.Status != poller.StatusUnknown {
+			if u := s.NextStatus(t); u.Status != flow.StatusUnknown {
 				t.Fatalf("first status %q, want UNKNOWN", u.Status)
 			}
 			all = append(all, tab{id, s})
@@ -182,7 +182,7 @@ func TestCertificateReload(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, in.base+"/events?interviewId="+id, nil)
 	req.Header.Set("X-Token", token)
 	stream := ssetest.Open(t, client, req)
-	if u := stream.NextStatus(t); u.Status != poller.StatusUnknown {
+	if u := stream.NextStatus(t); u.Status != flow.StatusUnknown {
 		t.Fatalf("first status %q", u.Status)
 	}
 	served := func() (int64, error) { // the serial a new connection sees
@@ -222,7 +222,7 @@ func TestCertificateReload(t *testing.T) {
 		return err == nil && serial == 2
 	})
 	post(t, in.sim+"/sim/interviews/"+id+"/status", `{"onboardingStatus":"ONBOARDING_FINISHED"}`)
-	if u := stream.NextStatus(t); u.Status != poller.StatusFinished {
+	if u := stream.NextStatus(t); u.Status != flow.StatusFinished {
 		t.Fatalf("the stream opened before the reload got %q, want ONBOARDING_FINISHED", u.Status)
 	}
 	text := scrape(t, h2Client(first, second), in.base)

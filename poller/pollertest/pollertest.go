@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Source is a hand-written upstream: a status per interview (UNKNOWN until
@@ -49,7 +50,7 @@ func (s *Source) Status(ctx context.Context, interviewID, sessionToken string) (
 	if st, ok := s.status[interviewID]; ok {
 		return st, nil
 	}
-	return poller.StatusUnknown, nil
+	return flow.StatusUnknown, nil
 }
 
 // answer waits at gate, if any, until it opens or ctx ends, then returns
@@ -146,23 +147,23 @@ func (s *Source) InFlight() (now, most int) {
 // value is ready. Its methods are safe for concurrent use.
 type Recorder struct {
 	mu      sync.Mutex // protects updates
-	updates []poller.Update
+	updates []flow.Update
 }
 
 var _ poller.Publisher = (*Recorder)(nil)
 
 // Publish records u.
-func (r *Recorder) Publish(u poller.Update) {
+func (r *Recorder) Publish(u flow.Update) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.updates = append(r.updates, u)
 }
 
 // Of returns the updates published for the interview, in order.
-func (r *Recorder) Of(interviewID string) []poller.Update {
+func (r *Recorder) Of(interviewID string) []flow.Update {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []poller.Update
+	var out []flow.Update
 	for _, u := range r.updates {
 		if u.InterviewID == interviewID {
 			out = append(out, u)

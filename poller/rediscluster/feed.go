@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // This file holds the change feed: the channel other nodes announce their
@@ -78,7 +79,7 @@ func (n *Node) deliver(payload string) {
 	if m.Node == n.id {
 		return // committed here; the Manager has it
 	}
-	c := poller.Change{Update: poller.Update{InterviewID: m.ID, Status: m.Status, Seq: m.Seq, End: m.End}, Prev: m.Prev, Pushed: m.Pushed}
+	c := poller.Change{Update: flow.Update{InterviewID: m.ID, Status: m.Status, Seq: m.Seq, End: m.End}, Prev: m.Prev, Pushed: m.Pushed}
 	select {
 	case n.changes <- c:
 		n.metrics.feed("received")

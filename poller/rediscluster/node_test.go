@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
@@ -108,7 +109,7 @@ func TestCommitStoresOnlyOnTopOfWhatItSaw(t *testing.T) {
 	if err := a.Share(ctx, "iv", "session-token"); err != nil {
 		t.Fatal(err)
 	}
-	first := poller.Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 100}
+	first := flow.Update{InterviewID: "iv", Status: "UNKNOWN", Seq: 100}
 	if stored, err := a.Commit(ctx, 0, first, false); err != nil || stored != nil {
 		t.Fatalf("first commit = %v, %v; want it stored", stored, err)
 	}
@@ -116,11 +117,11 @@ func TestCommitStoresOnlyOnTopOfWhatItSaw(t *testing.T) {
 		t.Fatalf("b heard %+v, want %+v", c, first)
 	}
 	// b has not heard of a newer change: its commit is refused with it.
-	late := poller.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 100}
-	if stored, err := b.Commit(ctx, 0, late, true); err != nil || !slices.Equal(stored, []poller.Update{first}) {
+	late := flow.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 100}
+	if stored, err := b.Commit(ctx, 0, late, true); err != nil || !slices.Equal(stored, []flow.Update{first}) {
 		t.Fatalf("stale commit = %v, %v; want the stored %v", stored, err, first)
 	}
-	second := poller.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 101}
+	second := flow.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 101}
 	if stored, err := b.Commit(ctx, 100, second, true); err != nil || stored != nil {
 		t.Fatalf("second commit = %v, %v; want it stored", stored, err)
 	}
@@ -128,29 +129,29 @@ func TestCommitStoresOnlyOnTopOfWhatItSaw(t *testing.T) {
 		t.Fatalf("a heard %+v, want %+v pushed after 100", c, second)
 	}
 	sh, err := b.Load(ctx, "iv")
-	if err != nil || sh.Token != "session-token" || !slices.Equal(sh.History, []poller.Update{first, second}) || time.Since(sh.PushedAt) > time.Minute {
+	if err != nil || sh.Token != "session-token" || !slices.Equal(sh.History, []flow.Update{first, second}) || time.Since(sh.PushedAt) > time.Minute {
 		t.Fatalf("Load = %+v, %v; want the token, both changes and the push time", sh, err)
 	}
 	// The end of a session travels like any change.
-	end := poller.Update{InterviewID: "ended", Status: "UNKNOWN", Seq: 7, End: poller.EndNotFound}
+	end := flow.Update{InterviewID: "ended", Status: "UNKNOWN", Seq: 7, End: flow.EndNotFound}
 	if stored, err := a.Commit(ctx, 0, end, false); err != nil || stored != nil {
 		t.Fatalf("commit of an end = %v, %v", stored, err)
 	}
 	if c := next(t, b); c.Update != end {
 		t.Fatalf("b heard %+v, want the end %+v", c.Update, end)
 	}
-	if sh, _ := b.Load(ctx, "ended"); !slices.Equal(sh.History, []poller.Update{end}) {
+	if sh, _ := b.Load(ctx, "ended"); !slices.Equal(sh.History, []flow.Update{end}) {
 		t.Fatalf("Load of an ended session = %+v, want its end", sh.History)
 	}
-	// The history keeps the last poller.HistoryLen changes.
-	for i := range poller.HistoryLen + 3 {
-		u := poller.Update{InterviewID: "iv", Status: fmt.Sprint("S", i), Seq: uint64(102 + i)}
+	// The history keeps the last flow.HistoryLen changes.
+	for i := range flow.HistoryLen + 3 {
+		u := flow.Update{InterviewID: "iv", Status: fmt.Sprint("S", i), Seq: uint64(102 + i)}
 		if stored, err := a.Commit(ctx, u.Seq-1, u, false); err != nil || stored != nil {
 			t.Fatalf("commit %d = %v, %v", i, stored, err)
 		}
 	}
-	if sh, _ := a.Load(ctx, "iv"); len(sh.History) != poller.HistoryLen || sh.History[poller.HistoryLen-1].Seq != uint64(102+poller.HistoryLen+2) {
-		t.Fatalf("history holds %d changes ending %v, want the last %d", len(sh.History), sh.History[len(sh.History)-1], poller.HistoryLen)
+	if sh, _ := a.Load(ctx, "iv"); len(sh.History) != flow.HistoryLen || sh.History[flow.HistoryLen-1].Seq != uint64(102+flow.HistoryLen+2) {
+		t.Fatalf("history holds %d changes ending %v, want the last %d", len(sh.History), sh.History[len(sh.History)-1], flow.HistoryLen)
 	}
 	if sh, err := a.Load(ctx, "never-seen"); err != nil || sh.Token != "" || len(sh.History) != 0 {
 		t.Fatalf("Load of an unknown interview = %+v, %v; want nothing", sh, err)
@@ -173,7 +174,7 @@ func TestOutageDegradesThenResyncs(t *testing.T) {
 	if _, err := n.Lead(ctx, "other"); err != ErrUnavailable || time.Since(began) > 50*time.Millisecond {
 		t.Fatalf("Lead while degraded = %v after %v; want ErrUnavailable at once", err, time.Since(began))
 	}
-	if _, err := n.Commit(ctx, 0, poller.Update{InterviewID: "iv", Status: "X", Seq: 1}, false); err != ErrUnavailable {
+	if _, err := n.Commit(ctx, 0, flow.Update{InterviewID: "iv", Status: "X", Seq: 1}, false); err != ErrUnavailable {
 		t.Fatalf("Commit while degraded = %v, want ErrUnavailable", err)
 	}
 	srv.Restart()
@@ -219,7 +220,7 @@ func TestManagersShareOnePoller(t *testing.T) {
 			defer m.Watch(ids[i])()
 		}
 	}
-	steps := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", poller.StatusFinished}
+	steps := []string{"UNKNOWN", "ID_VALIDATION_FINISHED", "FACE_VALIDATION_FINISHED", flow.StatusFinished}
 	time.Sleep(3 * interval)
 	began, before := time.Now(), src.Total()
 	for _, s := range steps[1:3] {
@@ -235,7 +236,7 @@ func TestManagersShareOnePoller(t *testing.T) {
 		t.Fatalf("two nodes made %.2f calls per interview per interval, want at most 1.05", perInterval)
 	}
 	for _, id := range ids {
-		src.Set(id, poller.StatusFinished)
+		src.Set(id, flow.StatusFinished)
 	}
 	time.Sleep(5 * interval)
 	for _, id := range ids {
@@ -279,7 +280,7 @@ func TestPushOnAnyNodeReachesAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ms[0].Watch("iv")()
-	if _, _, err := ms[1].Push("never-registered", "ID_VALIDATION_FINISHED"); err != poller.ErrUnknownInterview {
+	if _, _, err := ms[1].Push("never-registered", "ID_VALIDATION_FINISHED"); err != flow.ErrUnknownInterview {
 		t.Fatalf("push of an interview no node knows: %v, want ErrUnknownInterview", err)
 	}
 	u, changed, err := ms[1].Push("iv", "ID_VALIDATION_FINISHED")
@@ -287,7 +288,7 @@ func TestPushOnAnyNodeReachesAll(t *testing.T) {
 		t.Fatalf("push on the other node = %+v, %v, %v; want a new change above %d", u, changed, err, first.Seq)
 	}
 	eventually(5*time.Second, func() bool { return len(recs[0].Of("iv")) >= 2 })
-	if got := recs[0].Of("iv"); !slices.Equal(got, []poller.Update{first, u}) {
+	if got := recs[0].Of("iv"); !slices.Equal(got, []flow.Update{first, u}) {
 		t.Fatalf("the watching node published %v, want %v then the pushed %v", got, first, u)
 	}
 	if _, changed, _ := ms[0].Push("iv", "ID_VALIDATION_FINISHED"); changed {

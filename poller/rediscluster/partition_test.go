@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
@@ -49,7 +50,7 @@ func (p *partitioned) Lead(ctx context.Context, id string) (time.Duration, error
 	}
 	return p.Node.Lead(ctx, id)
 }
-func (p *partitioned) Commit(ctx context.Context, prev uint64, next poller.Update, pushed bool) ([]poller.Update, error) {
+func (p *partitioned) Commit(ctx context.Context, prev uint64, next flow.Update, pushed bool) ([]flow.Update, error) {
 	if p.off.Load() {
 		return nil, ErrUnavailable
 	}
@@ -120,8 +121,8 @@ func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
 		aloneFirst   bool   // A sees its status before B commits its own
 		aSees, bSees string // what each node's upstream answers
 	}{
-		{"cluster finished, local id higher", false, "FACE_VALIDATION_FINISHED", poller.StatusFinished},
-		{"local finished, cluster id higher", true, poller.StatusFinished, "FACE_VALIDATION_FINISHED"},
+		{"cluster finished, local id higher", false, "FACE_VALIDATION_FINISHED", flow.StatusFinished},
+		{"local finished, cluster id higher", true, flow.StatusFinished, "FACE_VALIDATION_FINISHED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // two nodes and a Redis of their own
@@ -148,15 +149,15 @@ func TestOutageEndsOnTheFinishedStatus(t *testing.T) {
 
 			ua, _ := a.Last("iv")
 			ub, _ := b.Last("iv")
-			if ua != ub || ua.Status != poller.StatusFinished {
+			if ua != ub || ua.Status != flow.StatusFinished {
 				t.Fatalf("a serves %+v, b serves %+v; want both on ONBOARDING_FINISHED with one id", ua, ub)
 			}
 			pubA := recA.Of("iv")
-			if last := pubA[len(pubA)-1]; last.Status != poller.StatusFinished {
+			if last := pubA[len(pubA)-1]; last.Status != flow.StatusFinished {
 				t.Fatalf("a's subscribers last got %+v, want ONBOARDING_FINISHED", last)
 			}
 			for i := 1; i < len(pubA); i++ {
-				if pubA[i].Seq <= pubA[i-1].Seq || pubA[i].Status == pubA[i-1].Status || poller.FlowOrder(pubA[i-1].Status, pubA[i].Status) < 0 {
+				if pubA[i].Seq <= pubA[i-1].Seq || pubA[i].Status == pubA[i-1].Status || flow.FlowOrder(pubA[i-1].Status, pubA[i].Status) < 0 {
 					t.Fatalf("a published %v: want increasing ids, a finished flow never back, no status twice in a row", pubA)
 				}
 			}
@@ -209,7 +210,7 @@ func TestLaterObservationWinsAfterAnOutage(t *testing.T) {
 				pushed()
 				src.Set("iv", "FACE_VALIDATION_FINISHED") // what A reads once back
 			}
-			later := func(rec *pollertest.Recorder) poller.Update { got := rec.Of("iv"); return got[len(got)-1] }
+			later := func(rec *pollertest.Recorder) flow.Update { got := rec.Of("iv"); return got[len(got)-1] }
 			winner := later(recB) // the pushed change, as B numbered it
 			if tc.aloneLast && !tc.behind {
 				winner = later(recA)
@@ -481,33 +482,33 @@ func TestOutageEndNeverMovesTheStatusBack(t *testing.T) {
 	time.Sleep(5 * interval)
 
 	pa.off.Store(true)
-	src.Set("iv", poller.StatusFinished)
-	eventually(5*time.Second, func() bool { u, _ := a.Last("iv"); return u.Status == poller.StatusFinished })
-	if u, _ := a.Last("iv"); u.Status != poller.StatusFinished {
+	src.Set("iv", flow.StatusFinished)
+	eventually(5*time.Second, func() bool { u, _ := a.Last("iv"); return u.Status == flow.StatusFinished })
+	if u, _ := a.Last("iv"); u.Status != flow.StatusFinished {
 		t.Fatalf("a alone: %+v", u)
 	}
-	if u, changed, err := b.Push("iv", poller.StatusExpired); err != nil || !changed || u.End != poller.EndExpired {
+	if u, changed, err := b.Push("iv", flow.StatusExpired); err != nil || !changed || u.End != flow.EndExpired {
 		t.Fatalf("push EXPIRED on b: %+v, %v, %v", u, changed, err)
 	}
 	pa.heal()
 	eventually(10*time.Second, func() bool {
 		ua, _ := a.Last("iv")
 		ub, _ := b.Last("iv")
-		return ua.End == poller.EndExpired && ub.End == poller.EndExpired && ua.Seq == ub.Seq
+		return ua.End == flow.EndExpired && ub.End == flow.EndExpired && ua.Seq == ub.Seq
 	})
 
 	ua, _ := a.Last("iv")
 	ub, _ := b.Last("iv")
-	if ua.End != poller.EndExpired || ub.End != poller.EndExpired || ua.Seq != ub.Seq {
+	if ua.End != flow.EndExpired || ub.End != flow.EndExpired || ua.Seq != ub.Seq {
 		t.Fatalf("a serves %+v, b serves %+v; want both ended, with one id", ua, ub)
 	}
 	pub := recA.Of("iv")
 	for i := 1; i < len(pub); i++ {
-		if pub[i].Seq <= pub[i-1].Seq || poller.FlowOrder(pub[i-1].Status, pub[i].Status) < 0 {
+		if pub[i].Seq <= pub[i-1].Seq || flow.FlowOrder(pub[i-1].Status, pub[i].Status) < 0 {
 			t.Fatalf("a published %v: a finished flow moved back", pub)
 		}
 	}
-	if last := pub[len(pub)-1]; last.End != poller.EndExpired || last.Status != poller.StatusFinished {
+	if last := pub[len(pub)-1]; last.End != flow.EndExpired || last.Status != flow.StatusFinished {
 		t.Fatalf("a's subscribers last got %+v, want the end, keeping ONBOARDING_FINISHED", last)
 	}
 }

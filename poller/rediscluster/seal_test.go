@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
 
@@ -129,7 +129,7 @@ func TestUnopenedTokenIsLoggedOnceWithoutIt(t *testing.T) {
 	a := newNode(t, srv)
 	logs := &logBuffer{}
 	other := newNodeWith(t, srv, Config{Secret: newSecret, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	change := poller.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 5}
+	change := flow.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 5}
 	for _, id := range []string{"iv", "iv2"} {
 		if err := a.Share(ctx, id, sessionToken); err != nil {
 			t.Fatal(err)
@@ -140,7 +140,7 @@ func TestUnopenedTokenIsLoggedOnceWithoutIt(t *testing.T) {
 	}
 	for range 3 {
 		sh, err := other.Load(ctx, "iv")
-		if err != nil || sh.Token != "" || !slices.Equal(sh.History, []poller.Update{change}) {
+		if err != nil || sh.Token != "" || !slices.Equal(sh.History, []flow.Update{change}) {
 			t.Fatalf("Load with another secret = %+v, %v; want no token and the change", sh, err)
 		}
 	}

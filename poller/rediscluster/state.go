@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // This file holds the shared state of an interview: its changes, stored
@@ -59,7 +60,7 @@ type message struct {
 }
 
 // Commit stores next on top of prev, and publishes it.
-func (n *Node) Commit(ctx context.Context, prev uint64, next poller.Update, pushed bool) ([]poller.Update, error) {
+func (n *Node) Commit(ctx context.Context, prev uint64, next flow.Update, pushed bool) ([]flow.Update, error) {
 	if n.down.Load() {
 		return nil, ErrUnavailable
 	}
@@ -73,7 +74,7 @@ func (n *Node) Commit(ctx context.Context, prev uint64, next poller.Update, push
 	defer cancel()
 	keys := []string{n.key(next.InterviewID, "state"), n.key(next.InterviewID, "history")}
 	res, err := commitScript.Run(ctx, n.rdb, keys, prev, next.Seq, e, flag, time.Now().UnixMilli(),
-		n.cfg.Retention.Milliseconds(), n.channel, msg, poller.HistoryLen).Result()
+		n.cfg.Retention.Milliseconds(), n.channel, msg, flow.HistoryLen).Result()
 	if err != nil {
 		n.fail(err)
 		n.metrics.commit("failed")
@@ -143,15 +144,15 @@ func (n *Node) Share(ctx context.Context, interviewID, sessionToken string) erro
 }
 
 // decodeHistory reads history entries, skipping any it cannot parse.
-func decodeHistory(interviewID string, items []any) []poller.Update {
-	out := make([]poller.Update, 0, len(items))
+func decodeHistory(interviewID string, items []any) []flow.Update {
+	out := make([]flow.Update, 0, len(items))
 	for _, it := range items {
 		s, _ := it.(string)
 		var e entry
 		if json.Unmarshal([]byte(s), &e) != nil || e.Seq == 0 {
 			continue
 		}
-		out = append(out, poller.Update{InterviewID: interviewID, Status: e.Status, Seq: e.Seq, End: e.End})
+		out = append(out, flow.Update{InterviewID: interviewID, Status: e.Status, Seq: e.Seq, End: e.End})
 	}
 	return out
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Read parses the event stream r until it ends, or until emit returns
@@ -38,8 +38,8 @@ func Read(r io.Reader, emit func(Event) bool) error {
 
 // Status decodes a status event: its data is the update, and its id the
 // update's seq.
-func Status(ev Event) (poller.Update, error) {
-	var u poller.Update
+func Status(ev Event) (flow.Update, error) {
+	var u flow.Update
 	if ev.Type != "status" {
 		return u, fmt.Errorf("event %+v is not a status event", ev)
 	}
@@ -55,7 +55,7 @@ func Status(ev Event) (poller.Update, error) {
 // Update decodes a status event as Status does, or the end of a session
 // (an "end" event) into the update it stands for: End is its reason, Seq
 // its id, Status empty.
-func Update(ev Event) (poller.Update, error) {
+func Update(ev Event) (flow.Update, error) {
 	if ev.Type != "end" {
 		return Status(ev)
 	}
@@ -64,13 +64,13 @@ func Update(ev Event) (poller.Update, error) {
 		Reason      string `json:"reason"`
 	}
 	if err := json.Unmarshal([]byte(ev.Data), &end); err != nil || end.Reason == "" {
-		return poller.Update{}, fmt.Errorf("end event data %q: want interviewId and reason", ev.Data)
+		return flow.Update{}, fmt.Errorf("end event data %q: want interviewId and reason", ev.Data)
 	}
 	seq, err := strconv.ParseUint(ev.ID, 10, 64)
 	if err != nil {
-		return poller.Update{}, fmt.Errorf("end event id %q: %w", ev.ID, err)
+		return flow.Update{}, fmt.Errorf("end event id %q: %w", ev.ID, err)
 	}
-	return poller.Update{InterviewID: end.InterviewID, Seq: seq, End: end.Reason}, nil
+	return flow.Update{InterviewID: end.InterviewID, Seq: seq, End: end.Reason}, nil
 }
 
 // Stream is an event stream read in the background, as a browser tab would.
@@ -119,7 +119,7 @@ func (s *Stream) Next(tb testing.TB) Event {
 }
 
 // NextStatus returns the next event, which must be a status event.
-func (s *Stream) NextStatus(tb testing.TB) poller.Update {
+func (s *Stream) NextStatus(tb testing.TB) flow.Update {
 	tb.Helper()
 	u, err := Status(s.Next(tb))
 	if err != nil {

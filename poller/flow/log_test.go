@@ -1,4 +1,4 @@
-package poller
+package flow
 
 import (
 	"slices"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestSinceNeverGoesBack drives interview.since, what a reconnecting
+// TestSinceNeverGoesBack drives Log.Since, what a reconnecting
 // client gets, with ids this node issued and ids it never did: never an
 // id at or below the client's, never the status it shows again, never a
 // status behind it in the flow.
@@ -49,9 +49,9 @@ func TestSinceNeverGoesBack(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newInterview("a")
-			st.history = tt.history
-			got := st.since(tt.last)
+			l := NewLog("a")
+			l.history = tt.history
+			got := l.Since(tt.last, Now())
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("since(%d) = %v, want %v", tt.last, got, tt.want)
 			}
@@ -74,7 +74,7 @@ func TestPlausible(t *testing.T) {
 		(now+3_600_000)*1000 + 7:   false,
 		18_446_744_073_709_551_615: false,
 	} {
-		if got := Plausible(seq); got != want {
+		if got := Plausible(seq, time.Now()); got != want {
 			t.Errorf("Plausible(%d) = %v, want %v", seq, got, want)
 		}
 	}
@@ -94,18 +94,18 @@ func TestGateAgreesWithSince(t *testing.T) {
 	idv := at(t0, StatusIDValidationFinished)
 	post := at(t0+100, StatusPostProcessingFinished)
 	face := at(t0+101, StatusFaceValidationFinished)
-	st := newInterview("a")
-	st.history = []Update{idv, post, face}
+	l := NewLog("a")
+	l.history = []Update{idv, post, face}
 	held := at(t0+50, StatusFaceValidationFinished).Seq // from a node that never saw POST
-	if got := st.sinceLocked(held); len(got) != 0 {
+	if got := l.since(held); len(got) != 0 {
 		t.Fatalf("since(a face id) = %v, want nothing", got)
 	}
-	if send, ok := st.gate(held, post.Seq); ok {
+	if send, ok := l.Gate(held, post.Seq); ok {
 		t.Fatalf("gate(a face id, %v recorded before the face check) sent it as %d, want it held back", post, send)
 	}
 	// A middle status recorded after the client's is news.
-	st.history = []Update{idv, face, post}
-	if _, ok := st.gate(held, post.Seq); !ok {
+	l.history = []Update{idv, face, post}
+	if _, ok := l.Gate(held, post.Seq); !ok {
 		t.Fatalf("gate(a face id, %v recorded after the face check) held it back, want it sent", post)
 	}
 }
@@ -116,20 +116,22 @@ func TestGateAgreesWithSince(t *testing.T) {
 // to a node whose clock is behind, and the client still gets the change,
 // numbered above its id.
 func TestFloorStaysNearTheClock(t *testing.T) {
-	st := newInterview("a")
-	st.history = []Update{{InterviewID: "a", Status: StatusUnknown, Seq: renumber(uint64(now().UnixMilli()), Update{Status: StatusUnknown})}}
-	st.cur = st.history[0]
-	ahead := renumber(uint64(now().Add(clockSkew-time.Second).UnixMilli()), Update{Status: StatusUnknown})
-	if !Plausible(ahead) {
+	now := time.UnixMilli(1796101200000)
+	l := NewLog("a")
+	l.Append(Update{InterviewID: "a", Status: StatusUnknown, Seq: IDAt(now, Update{Status: StatusUnknown})}, true)
+	ahead := IDAt(now.Add(clockSkew-time.Second), Update{Status: StatusUnknown})
+	if !Plausible(ahead, now) {
 		t.Fatal("an id within clockSkew is not plausible")
 	}
-	st.since(ahead)
-	limit := uint64(now().Add(floorAhead+time.Second).UnixMilli()) * viewSpan
-	if f := st.floorLocked(); f > limit {
-		t.Fatalf("the floor went %v ahead of the clock, want at most floorAhead (%v)", time.Duration(f/viewSpan-uint64(now().UnixMilli()))*time.Millisecond, floorAhead)
+	l.Since(ahead, now)
+	limit := uint64(now.Add(floorAhead).UnixMilli())
+	if l.floor > limit {
+		t.Fatalf("the floor went %v ahead of the clock, want at most floorAhead (%v)", time.Duration(l.floor-uint64(now.UnixMilli()))*time.Millisecond, floorAhead)
 	}
-	next := Update{InterviewID: "a", Status: StatusIDValidationFinished}
-	next.Seq = nextSeq(max(st.cur.Seq, st.floorLocked()), st.cur.Seq, next)
+	next, ok := l.Next(StatusIDValidationFinished, "", false, now)
+	if !ok {
+		t.Fatal("IDV after UNKNOWN is no change")
+	}
 	if send, ok := Gate(ahead, next.Seq); !ok || send <= ahead {
 		t.Fatalf("Gate(the id ahead, the next change) = %d, %v; want it sent above %d", send, ok, ahead)
 	}

@@ -1,6 +1,6 @@
 //go:build skewtest
 
-package poller
+package flow
 
 import (
 	"os"

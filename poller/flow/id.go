@@ -1,117 +1,9 @@
-package poller
+package flow
 
 import (
 	"hash/fnv"
 	"time"
 )
-
-// Statuses of an onboarding flow, as the upstream reports them.
-const (
-	StatusUnknown                      = "UNKNOWN"
-	StatusIDValidationFinished         = "ID_VALIDATION_FINISHED"
-	StatusIDValidationFinishedSecondID = "ID_VALIDATION_FINISHED_SECOND_ID"
-	StatusPostProcessingFinished       = "POST_PROCESSING_FINISHED"
-	StatusFaceValidationFinished       = "FACE_VALIDATION_FINISHED"
-	StatusGovernmentValidationFinished = "GOVERNMENT_VALIDATION_FINISHED"
-	// StatusFinished ends the user's flow: the page closes the iframe on
-	// it and the poller stops.
-	StatusFinished             = "ONBOARDING_FINISHED"
-	StatusManualReviewApproved = "MANUAL_REVIEW_APPROVED"
-	StatusManualReviewRejected = "MANUAL_REVIEW_REJECTED"
-)
-
-// HistoryLen is how many changes of an interview are remembered, here and
-// in a cluster's shared copy. A flow has a handful of statuses, so a
-// reconnecting client catches up on every change it missed, not only the
-// latest.
-const HistoryLen = 16
-
-// Update is one observed status of an interview. Seq grows with every
-// change, so it orders the changes of one interview, and serves as the SSE
-// event id (see nextSeq for its layout).
-type Update struct {
-	InterviewID string `json:"interviewId"`
-	Status      string `json:"onboardingStatus"`
-	Seq         uint64 `json:"seq"`
-	// End is set once the upstream has forgotten the session: "expired"
-	// (its token no longer works) or "not_found" (it no longer exists).
-	// Status then keeps the last status seen. "" while the session lives.
-	End string `json:"end,omitempty"`
-}
-
-// Session ends (Update.End).
-const (
-	EndExpired  = "expired"
-	EndNotFound = "not_found"
-)
-
-// StatusExpired is the status the upstream reports, by webhook and by
-// read, once its flow timeout ran out before the user finished. It is not
-// published as a status: it ends the session (EndExpired), as a session
-// the upstream forgot does. A finished flow never expires: its score
-// stays readable.
-const StatusExpired = "EXPIRED"
-
-// Documented reports whether the upstream documents status: one of the
-// statuses above, or StatusExpired.
-func Documented(status string) bool { return stages[status] > 0 || status == StatusExpired }
-
-// Done reports whether nothing will follow u: the flow finished, or the
-// upstream forgot the session.
-func (u Update) Done() bool { return u.Finished() || u.End != "" }
-
-// Finished reports whether u ends the user's flow: ONBOARDING_FINISHED,
-// or a manual review decided after it.
-func (u Update) Finished() bool { return stages[u.Status] >= stageFinished }
-
-// stages orders the statuses the upstream documents by how far they take
-// the flow: nothing started, the first ID checked, then the checks that
-// need it (a second ID, post-processing, the face check, government
-// validation), which the upstream finishes in no fixed order and so share
-// a stage; then the end of the flow, and a manual review's outcome after
-// it. A status the upstream does not document has no stage (0).
-var stages = map[string]int{
-	StatusUnknown:                      1,
-	StatusIDValidationFinished:         2,
-	StatusIDValidationFinishedSecondID: 3,
-	StatusPostProcessingFinished:       3,
-	StatusFaceValidationFinished:       3,
-	StatusGovernmentValidationFinished: 3,
-	StatusFinished:                     stageFinished,
-	StatusManualReviewApproved:         stageFinished + 1,
-	StatusManualReviewRejected:         stageFinished + 1,
-}
-
-const stageFinished = 4
-
-// stageOf is the stage a status is compared at. A status the upstream
-// does not document is taken to come after UNKNOWN and before the end of
-// the flow, in no order with the checks in between: it gets the stage of
-// those checks, and so do they when compared with it.
-func stageOf(status string, vsUndocumented bool) int {
-	s := stages[status]
-	if s == 0 || (vsUndocumented && s > 1 && s < stageFinished) {
-		return 3
-	}
-	return s
-}
-
-// FlowOrder compares two statuses by how far they take the flow (see
-// stages): negative when next is behind cur (UNKNOWN after any other
-// status, the first ID check after a check that needs it, an unfinished
-// status after a finished flow, ONBOARDING_FINISHED after a review's
-// outcome), positive when next is further, zero when the upstream sends
-// them in no fixed order (or they are one status).
-func FlowOrder(cur, next string) int {
-	undocumented := stages[cur] == 0 || stages[next] == 0
-	return stageOf(next, undocumented) - stageOf(cur, undocumented)
-}
-
-// regresses reports whether next is behind cur in the flow.
-func regresses(cur, next string) bool { return FlowOrder(cur, next) < 0 }
-
-// advances reports whether next takes the flow further than cur.
-func advances(cur, next string) bool { return FlowOrder(cur, next) > 0 }
 
 // Event ids. An Update's Seq is its SSE event id, the same on every node
 // while the nodes share a cluster:
@@ -125,7 +17,7 @@ func advances(cur, next string) bool { return FlowOrder(cur, next) > 0 }
 // view names what the change shows (see viewOf), so that a node that never
 // saw an id still tells what the client holding it shows: whether that
 // client has the current status, or is further in the flow than this node
-// (see Shows and interview.since). Ids below stampedFrom were numbered
+// (see Shows and Log.Since). Ids below stampedFrom were numbered
 // before ids carried a view; they are taken as showing nothing known.
 const (
 	viewSpan    = 1000
@@ -137,7 +29,7 @@ const (
 	clockSkew = time.Minute
 	// floorAhead bounds how far ahead of this node's clock the ids a
 	// client brings may lift the stamps of its next changes (see
-	// interview.floor): far enough for nodes whose clocks drift apart by
+	// Log.floor): far enough for nodes whose clocks drift apart by
 	// seconds, and well within clockSkew of any node, so that no client's
 	// id makes the interview's ids implausible on a node whose clock is
 	// behind.
@@ -225,12 +117,12 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// nextSeq is the id of the change u, made on this node after the change
-// numbered after, and numbered above prev: its stamp is the wall clock,
-// or one above prev's when that is later; its view says what u shows,
-// through the path to after (see path).
-func nextSeq(prev, after uint64, u Update) uint64 {
-	stamp := max(prev/viewSpan+1, uint64(now().UnixMilli()))
+// nextID is the id of the change u, made at now after the change
+// numbered after, and numbered above prev: its stamp is now, or one above
+// prev's when that is later; its view says what u shows, through the path
+// to after (see path).
+func nextID(prev, after uint64, u Update, now time.Time) uint64 {
+	stamp := max(prev/viewSpan+1, uint64(now.UnixMilli()))
 	return stamp*viewSpan + pathOf(viewIn(after)).then(viewOf(u)).view()
 }
 
@@ -280,8 +172,12 @@ func Gate(held, seq uint64) (send uint64, ok bool) {
 }
 
 // Plausible reports whether seq can be an id a gateway issued: not stamped
-// more than clockSkew ahead of this node's clock. A Last-Event-ID that is
-// not is answered as a first connect.
-func Plausible(seq uint64) bool {
-	return seq/viewSpan <= uint64(now().Add(clockSkew).UnixMilli()) || seq < stampedFrom
+// more than clockSkew ahead of now (this node's clock, see Now). A
+// Last-Event-ID that is not is answered as a first connect.
+func Plausible(seq uint64, now time.Time) bool {
+	return seq/viewSpan <= uint64(now.Add(clockSkew).UnixMilli()) || seq < stampedFrom
 }
+
+// IDAt is the id of the change u numbered at, with no change before it:
+// what a node whose clock reads at numbers a first change.
+func IDAt(at time.Time, u Update) uint64 { return nextID(0, 0, u, at) }

@@ -1,4 +1,4 @@
-package poller
+package flow
 
 // A client's path. An event id's view names the status its change shows
 // (see viewOf). For the checks the upstream finishes in no fixed order (a

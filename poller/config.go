@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -48,13 +47,10 @@ type Config struct {
 	// PushSilence is how long after the last push an interview is polled
 	// at PushInterval; after it, polling returns to Interval. Zero means 1m.
 	PushSilence time.Duration
-	// MaxCallsPerSecond is a ceiling on upstream status calls per second
-	// across all interviews, so an outage's retries or a recovery cannot
-	// flood the upstream. Zero means no ceiling.
-	MaxCallsPerSecond float64
-	// Ceiling, when set, is the limiter status reads wait on instead of
-	// one made from MaxCallsPerSecond: one shared with the owner's other
-	// upstream calls (see NewCeiling).
+	// Ceiling is the limiter every upstream status read waits on, across
+	// all interviews, so an outage's retries or a recovery cannot flood
+	// the upstream. Make it with NewCeiling; the owner may share it with
+	// its other upstream calls. Nil means no ceiling.
 	Ceiling *rate.Limiter
 	// Observer is told of every change this node commits (see Observer).
 	// Nil tells no one.
@@ -70,22 +66,22 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// setDefaults fills the zero fields with their defaults and checks the
-// others.
+// setDefaults checks c (see Check) and fills the zero fields with their
+// defaults.
 func (c *Config) setDefaults() error {
+	if err := c.Check(fieldName); err != nil {
+		return fmt.Errorf("poller: %w", err)
+	}
 	for _, d := range []struct {
 		field *time.Duration
 		def   time.Duration
 	}{
 		{&c.Interval, time.Second}, {&c.Linger, 10 * time.Second}, {&c.CallTimeout, 5 * time.Second},
 		{&c.BackoffMax, 30 * time.Second}, {&c.Retention, time.Hour}, {&c.PushInterval, 15 * time.Second},
-		{&c.PushSilence, time.Minute}, {&c.ProbeInterval, 0},
+		{&c.PushSilence, time.Minute},
 	} {
 		if *d.field == 0 {
 			*d.field = d.def
-		}
-		if *d.field < 0 {
-			return errors.New("poller: durations must not be negative")
 		}
 	}
 	if c.ProbeInterval == 0 {
@@ -103,13 +99,36 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return nil
+}
+
+// fieldName names a Config field as it is: New's refusals name fields so.
+func fieldName(field string) string { return field }
+
+// Check refuses the settings of c that cannot work, and returns the first
+// refusal. Each rule of a setting lives here once: New calls Check, and a
+// command calls it to check its flags before anything is built. The
+// refusal names each field by name(field): New by the field's own name
+// ("poller: Retention must not be negative"), a command by the flag that
+// sets it ("-retention must not be negative"). Zero values pass, as they
+// select defaults.
+func (c *Config) Check(name func(field string) string) error {
+	for _, d := range []struct {
+		field string
+		value time.Duration
+	}{
+		{"Interval", c.Interval}, {"Linger", c.Linger}, {"CallTimeout", c.CallTimeout}, {"BackoffMax", c.BackoffMax},
+		{"Retention", c.Retention}, {"PushInterval", c.PushInterval}, {"PushSilence", c.PushSilence}, {"ProbeInterval", c.ProbeInterval},
+	} {
+		if d.value < 0 {
+			return fmt.Errorf("%s must not be negative", name(d.field))
+		}
+	}
 	switch {
 	case c.MaxConcurrent < 0:
-		return errors.New("poller: MaxConcurrent must not be negative")
-	case c.MaxCallsPerSecond < 0:
-		return errors.New("poller: MaxCallsPerSecond must not be negative")
+		return fmt.Errorf("%s must not be negative", name("MaxConcurrent"))
 	case c.Jitter > 1:
-		return fmt.Errorf("poller: Jitter %v is above 1", c.Jitter)
+		return fmt.Errorf("%s %v is above 1", name("Jitter"), c.Jitter)
 	}
 	return nil
 }

@@ -101,9 +101,6 @@ func New(src Source, pub Publisher, cfg Config) (*Manager, error) {
 	m.health.init(ctx)
 	m.savings.interval = cfg.Interval
 	m.ceiling = cfg.Ceiling
-	if m.ceiling == nil && cfg.MaxCallsPerSecond > 0 {
-		m.ceiling = NewCeiling(cfg.MaxCallsPerSecond)
-	}
 	var err error
 	if m.metrics, err = newMetrics(cfg.Metrics, m); err != nil {
 		cancel()

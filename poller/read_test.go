@@ -197,7 +197,7 @@ func TestNoCallsWhileBackingOffBeforeAnyStatus(t *testing.T) {
 func TestCeilingWaitDoesNotAbandonCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &slowSource{Source: &pollertest.Source{}, delay: 600 * time.Millisecond}
-		m := newManager(t, src, &pollertest.Recorder{}, poller.Config{MaxCallsPerSecond: 2, CallTimeout: time.Second})
+		m := newManager(t, src, &pollertest.Recorder{}, poller.Config{Ceiling: poller.NewCeiling(2), CallTimeout: time.Second})
 		var wg sync.WaitGroup
 		var ok atomic.Int64
 		for _, id := range []string{"a", "b", "c"} {

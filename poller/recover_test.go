@@ -126,7 +126,7 @@ func TestRecoveryReadsEveryWatchedInterview(t *testing.T) {
 		start := time.Now()
 		u := &pollertest.Upstream{}
 		reg := prometheus.NewRegistry()
-		m := newManager(t, u, &pollertest.Recorder{}, poller.Config{Jitter: -1, MaxCallsPerSecond: ceiling, MaxConcurrent: slots, Metrics: reg})
+		m := newManager(t, u, &pollertest.Recorder{}, poller.Config{Jitter: -1, Ceiling: poller.NewCeiling(ceiling), MaxConcurrent: slots, Metrics: reg})
 		ids := make([]string, n)
 		for i := range ids {
 			ids[i] = fmt.Sprint("iv", i)

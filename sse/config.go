@@ -175,8 +175,8 @@ func serializedOrigin(u *url.URL) string {
 	return scheme + "://" + host
 }
 
-// setDefaults fills the zero fields with their defaults and checks the
-// others, one concern at a time; it returns the first refusal.
+// setDefaults checks c (see Check) and fills the zero fields with their
+// defaults; it returns the first refusal.
 func (c *Config) setDefaults() (err error) {
 	if c.Upstream == nil || c.Statuses == nil || c.Broker == nil || c.Tokens == nil {
 		return errors.New("sse: Upstream, Statuses, Broker and Tokens are required")
@@ -184,11 +184,17 @@ func (c *Config) setDefaults() (err error) {
 	if c.FlowOrigins, err = normalFlowOrigins(c.FlowOrigins); err != nil { // a copy: the caller's stays as it is
 		return err
 	}
+	if err := c.Check(fieldName); err != nil {
+		return fmt.Errorf("sse: %w", err)
+	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 10 * time.Second
+	}
+	if c.WebhookTokenTTL == 0 {
+		c.WebhookTokenTTL = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -196,42 +202,32 @@ func (c *Config) setDefaults() (err error) {
 	if c.FrameAncestors == "" {
 		c.FrameAncestors = "'self'"
 	}
-	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
-		return fmt.Errorf("sse: FrameAncestors %q must be a space-separated source list", c.FrameAncestors)
+	if len(c.IframePermissions) == 0 {
+		c.IframePermissions = []string{"camera", "microphone", "geolocation", "accelerometer", "gyroscope"}
 	}
-	if err := c.setWebhookDefaults(); err != nil {
-		return err
+	if len(c.Languages) == 0 {
+		c.Languages = []string{"en-US"}
 	}
 	c.setLimitDefaults()
-	if err := c.checkCallers(); err != nil {
-		return err
-	}
-	if err := c.setFlowDefaults(); err != nil {
-		return err
-	}
-	c.AllowedOrigins, err = normalAllowedOrigins(c.AllowedOrigins)
-	return err
+	c.AllowedOrigins = normalAllowedOrigins(c.AllowedOrigins)
+	return nil
 }
 
-// setWebhookDefaults checks the webhook's credentials (secret, OAuth
-// client, custom header) and fills the access tokens' lifetime.
-func (c *Config) setWebhookDefaults() error {
-	if (c.WebhookClientID == "") != (c.WebhookClientSecret == "") {
-		return errors.New("sse: WebhookClientID and WebhookClientSecret go together")
-	}
-	for _, s := range []struct{ name, value string }{{"WebhookSecret", c.WebhookSecret}, {"WebhookClientSecret", c.WebhookClientSecret}} {
-		if s.value == "" {
-			continue
+// fieldName names a Config field as it is: New's refusals name fields so.
+func fieldName(field string) string { return field }
+
+// Check refuses the settings of c that cannot work, and returns the first
+// refusal. Each rule of a setting lives here once: New calls Check, and a
+// command calls it to check its flags before anything is built. The
+// refusal names each field by name(field): New by the field's own name
+// ("sse: WebhookSecret must be ..."), a command by the flag that sets it
+// ("-webhook-secret must be ..."). Zero values pass, as they select
+// defaults; the required parts and FlowOrigins are New's to check.
+func (c *Config) Check(name func(field string) string) error {
+	for _, check := range []func(name func(string) string) error{c.checkWebhooks, c.checkCallers, c.checkPage} {
+		if err := check(name); err != nil {
+			return err
 		}
-		if err := CheckWebhookSecret(s.value); err != nil {
-			return fmt.Errorf("sse: %s %w", s.name, err)
-		}
-	}
-	if err := c.checkWebhookHeader(); err != nil {
-		return err
-	}
-	if c.WebhookTokenTTL == 0 {
-		c.WebhookTokenTTL = time.Hour
 	}
 	return nil
 }
@@ -260,57 +256,77 @@ func (c *Config) setLimitDefaults() {
 	}
 }
 
+// checkWebhooks checks the webhook's credentials: its secret, its OAuth
+// client, its custom header.
+func (c *Config) checkWebhooks(name func(string) string) error {
+	if (c.WebhookClientID == "") != (c.WebhookClientSecret == "") {
+		return fmt.Errorf("%s and %s go together", name("WebhookClientID"), name("WebhookClientSecret"))
+	}
+	for _, s := range []struct{ field, value string }{{"WebhookSecret", c.WebhookSecret}, {"WebhookClientSecret", c.WebhookClientSecret}} {
+		if s.value != "" && len(s.value) < minWebhookSecret {
+			return fmt.Errorf("%s must be at least %d bytes (e.g. openssl rand -hex 32): a shorter one can be guessed", name(s.field), minWebhookSecret)
+		}
+	}
+	if c.WebhookHeaderName == "" && c.WebhookHeaderValue == "" {
+		return nil
+	}
+	return checkWebhookHeader(c.WebhookHeaderName, c.WebhookHeaderValue, name)
+}
+
 // checkCallers checks how callers are known: the client address behind
 // trusted proxies, and the server API's tokens.
-func (c *Config) checkCallers() error {
+func (c *Config) checkCallers(name func(string) string) error {
 	if c.ClientIPHeader != "" && len(c.TrustedProxies) == 0 {
-		return errors.New("sse: ClientIPHeader needs TrustedProxies: without them any client could name its own address")
+		return fmt.Errorf("%s needs %s: without them any client could name its own address", name("ClientIPHeader"), name("TrustedProxies"))
 	}
 	for _, t := range c.APITokens {
 		if !apiTokenPattern.MatchString(t) {
-			return errors.New("sse: an API token must be 16 to 256 bytes of printable ASCII without spaces or commas")
+			return fmt.Errorf("%s: each API token must be 16 to 256 bytes of printable ASCII without spaces or commas", name("APITokens"))
 		}
 	}
 	return nil
 }
 
-// setFlowDefaults fills and checks what the flow in the iframe may use and
-// start in: its device features, its languages, its flows.
-func (c *Config) setFlowDefaults() error {
-	if len(c.IframePermissions) == 0 {
-		c.IframePermissions = []string{"camera", "microphone", "geolocation", "accelerometer", "gyroscope"}
+// checkPage checks who may frame and call the page, and what the flow in
+// its iframe may use and start in: device features, languages, flows.
+func (c *Config) checkPage(name func(string) string) error {
+	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
+		return fmt.Errorf("%s %q must be a space-separated source list", name("FrameAncestors"), c.FrameAncestors)
+	}
+	for _, o := range c.AllowedOrigins {
+		if _, ok := parseOrigin(o); !ok {
+			return fmt.Errorf("%s: %q is not an origin like https://host[:port]", name("AllowedOrigins"), o)
+		}
 	}
 	for _, f := range c.IframePermissions {
 		if !featurePattern.MatchString(f) {
-			return fmt.Errorf("sse: iframe permission %q is not a Permissions-Policy feature name", f)
+			return fmt.Errorf("%s: %q is not a Permissions-Policy feature name", name("IframePermissions"), f)
 		}
-	}
-	if len(c.Languages) == 0 {
-		c.Languages = []string{"en-US"}
-	}
-	if err := CheckFlows(c.Flows); err != nil {
-		return err
 	}
 	for _, l := range c.Languages {
 		if !languagePattern.MatchString(l) {
-			return fmt.Errorf("sse: language %q is not a language tag like en-US", l)
+			return fmt.Errorf("%s: %q is not a language tag like en-US", name("Languages"), l)
 		}
 	}
-	return nil
+	return checkFlows(c.Flows, name)
 }
 
-// normalAllowedOrigins checks Config.AllowedOrigins and returns them as
+// parseOrigin parses an allowed origin, like https://host[:port]; ok is
+// false for anything else.
+func parseOrigin(o string) (u *url.URL, ok bool) {
+	u, err := url.Parse(o)
+	return u, err == nil && u.Scheme != "" && u.Host != "" && u.Path == "" && o == u.Scheme+"://"+u.Host
+}
+
+// normalAllowedOrigins returns Config.AllowedOrigins, which Check took, as
 // browsers send them in Origin, in a copy: the caller's stay as they are.
-func normalAllowedOrigins(list []string) ([]string, error) {
+func normalAllowedOrigins(list []string) []string {
 	out := slices.Clone(list)
 	for i, o := range out {
-		u, err := url.Parse(o)
-		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || o != u.Scheme+"://"+u.Host {
-			return nil, fmt.Errorf("sse: allowed origin %q is not an origin like https://host[:port]", o)
-		}
+		u, _ := parseOrigin(o)
 		out[i] = serializedOrigin(u)
 	}
-	return out, nil
+	return out
 }
 
 // minWebhookSecret is the shortest webhook secret taken (WebhookSecret,
@@ -321,46 +337,27 @@ const minWebhookSecret = 32
 // headerName is what an HTTP field name looks like (RFC 9110's token).
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-// checkWebhookHeader checks the webhook's custom header (see
-// CheckWebhookHeader): both halves or neither.
-func (c *Config) checkWebhookHeader() error {
-	if c.WebhookHeaderName == "" && c.WebhookHeaderValue == "" {
-		return nil
-	}
-	return CheckWebhookHeader(c.WebhookHeaderName, c.WebhookHeaderValue)
-}
-
 // reservedHeaders are the names a webhook's custom header cannot take:
 // the server or a proxy in front drops or rewrites them (Host, framing,
 // hop-by-hop headers), or the call needs them for itself.
 var reservedHeaders = []string{"Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Expect"}
 
-// CheckWebhookSecret says what is wrong with a webhook secret
-// (WebhookSecret, WebhookClientSecret): it must be at least 32 bytes. The
-// error reads on from the secret's name: "WebhookSecret " + err.Error().
-func CheckWebhookSecret(value string) error {
-	if len(value) < minWebhookSecret {
-		return fmt.Errorf("must be at least %d bytes (e.g. openssl rand -hex 32): a shorter one can be guessed", minWebhookSecret)
-	}
-	return nil
-}
-
-// CheckWebhookHeader says what is wrong with a custom header for webhook
-// calls: name must be an HTTP header name a call keeps on its way here
-// (not Host, a framing or hop-by-hop header, nor Proxy-*), and value a
-// secret of at least 32 bytes, with no space or tab around it (HTTP drops
-// those) and no line break.
-func CheckWebhookHeader(name, value string) error {
-	canon := http.CanonicalHeaderKey(name)
+// checkWebhookHeader checks a custom header of webhook calls (Config's
+// WebhookHeaderName and WebhookHeaderValue): header must be an HTTP header
+// name a call keeps on its way here (not Host, a framing or hop-by-hop
+// header, nor Proxy-*), and value a secret of at least 32 bytes, with no
+// space or tab around it (HTTP drops those) and no line break.
+func checkWebhookHeader(header, value string, name func(string) string) error {
+	canon := http.CanonicalHeaderKey(header)
 	switch {
-	case !headerName.MatchString(name):
-		return fmt.Errorf("sse: webhook header name %q is not an HTTP header name", name)
+	case !headerName.MatchString(header):
+		return fmt.Errorf("%s: %q is not an HTTP header name", name("WebhookHeaderName"), header)
 	case slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "Proxy-"):
-		return fmt.Errorf("sse: webhook header name %q is one the server or a proxy drops or rewrites; pick another, e.g. X-Incode-Hook", name)
+		return fmt.Errorf("%s: %q is a header the server or a proxy drops or rewrites; pick another, e.g. X-Incode-Hook", name("WebhookHeaderName"), header)
 	case len(value) < minWebhookSecret:
-		return fmt.Errorf("sse: the webhook header's value must be at least %d bytes (e.g. openssl rand -hex 32)", minWebhookSecret)
+		return fmt.Errorf("%s: the header's value must be at least %d bytes (e.g. openssl rand -hex 32)", name("WebhookHeaderValue"), minWebhookSecret)
 	case strings.TrimSpace(value) != value || strings.ContainsAny(value, "\r\n\x00"):
-		return errors.New("sse: the webhook header's value has spaces around it, or a line break or NUL in it")
+		return fmt.Errorf("%s: the header's value has spaces around it, or a line break or NUL in it", name("WebhookHeaderValue"))
 	}
 	return nil
 }

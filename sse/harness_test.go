@@ -56,6 +56,7 @@ type options struct {
 	broker          sse.BrokerConfig // caps; the durations above win
 	handler         sse.Config       // CORS, rate limits and the like; the wiring is the gateway's
 	poller          poller.Config    // timeouts, backoff, caps; interval and linger above win
+	maxUpstreamRate float64          // the node's ceiling on upstream calls per second; zero means none
 	upstreamURL     string           // where the client calls the upstream (a simulator of the test's own behind it); empty means the built-in simulator
 	upstreamTimeout time.Duration    // of each upstream call (and the poller's CallTimeout unless set); zero means 2s
 	smallBuffers    bool             // tiny socket send buffers, so a reader that stalls blocks writes soon
@@ -105,6 +106,7 @@ func newGateway(t testing.TB, o options) *gateway {
 		Logger:        quiet,
 	}
 	cfg.Poller.Interval, cfg.Poller.Linger = o.interval, o.linger
+	cfg.MaxUpstreamCallsPerSecond = o.maxUpstreamRate
 	cfg.Broker.WriteTimeout, cfg.Broker.Heartbeat = o.writeTimeout, o.heartbeat
 	cfg.HTTP.Page, cfg.FlowOrigins = o.page, o.flowOrigins
 	if cfg.HTTP.Page == nil {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/sse"
 )
 
@@ -72,8 +71,8 @@ func TestLimiterFloodStaysBounded(t *testing.T) {
 		// 1000 s, a session start that cannot get its turn within the
 		// request's time fails at once.
 		g := newGateway(t, options{
-			handler: sse.Config{TrustedProxies: loopbackProxy, SessionsPerMinute: 10, SessionBurst: 5, NodeSessionsPerMinute: -1, RequestTimeout: 100 * time.Millisecond},
-			poller:  poller.Config{MaxCallsPerSecond: 0.001},
+			handler:         sse.Config{TrustedProxies: loopbackProxy, SessionsPerMinute: 10, SessionBurst: 5, NodeSessionsPerMinute: -1, RequestTimeout: 100 * time.Millisecond},
+			maxUpstreamRate: 0.001,
 		})
 		before := heapInUse()
 		codes := floodFrom(g, over, http.MethodGet, "/onboarding-url", nil)

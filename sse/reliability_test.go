@@ -182,8 +182,8 @@ func TestOutageOf1000Interviews(t *testing.T) {
 	// The ceiling is below the normal demand of 1,000 calls/s, so it also
 	// shows in normal operation.
 	const n, interval, ceiling, backoffMax = 1000, time.Second, 800.0, 4 * time.Second
-	g := newGateway(t, options{interval: interval, linger: time.Minute, poller: poller.Config{
-		MaxCallsPerSecond: ceiling, BackoffMax: backoffMax, MaxConcurrent: 64,
+	g := newGateway(t, options{interval: interval, linger: time.Minute, maxUpstreamRate: ceiling, poller: poller.Config{
+		BackoffMax: backoffMax, MaxConcurrent: 64,
 	}})
 	// Every session first, then every watch: a start made while the
 	// pollers already run waits its turn under the ceiling.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
@@ -236,7 +235,7 @@ func postWebhookFrom(g *gateway, addr string) (int, string) {
 // and score reads wait under -max-upstream-rate like status reads; a call
 // that cannot get its turn within the request's time is not made.
 func TestEveryUpstreamCallUnderTheCeiling(t *testing.T) {
-	g := newGateway(t, options{poller: poller.Config{MaxCallsPerSecond: 0.1}, handler: sse.Config{RequestTimeout: time.Second}})
+	g := newGateway(t, options{maxUpstreamRate: 0.1, handler: sse.Config{RequestTimeout: time.Second}})
 	code, h, body := g.get("/onboarding-url", nil)
 	if code != 503 || h.Get("Retry-After") == "" {
 		t.Fatalf("a session start needing two calls under a ceiling of one per 10s: %d %s, want 503", code, body)

@@ -183,17 +183,18 @@ func (h *Handler) defaultFlow() string {
 	return h.cfg.Flows[0]
 }
 
-// CheckFlows says what is wrong with a list of flows (Config.Flows): each
-// must be well formed, and listed once.
-func CheckFlows(flows []string) error {
+// checkFlows checks the flows (Config.Flows), naming the field by
+// name(field) (see Config.Check): each must be well formed, and listed
+// once.
+func checkFlows(flows []string, name func(field string) string) error {
 	for i, f := range flows {
 		switch {
 		case strings.ContainsAny(f, " \t"):
-			return fmt.Errorf("sse: flow %q holds a space; separate flows with commas", f)
+			return fmt.Errorf("%s: flow %q holds a space; separate flows with commas", name("Flows"), f)
 		case !flowPattern.MatchString(f):
-			return fmt.Errorf("sse: flow %q must be 1 to 128 bytes of printable ASCII without spaces or commas", f)
+			return fmt.Errorf("%s: flow %q must be 1 to 128 bytes of printable ASCII without spaces or commas", name("Flows"), f)
 		case slices.Contains(flows[:i], f):
-			return fmt.Errorf("sse: flow %q is listed twice", f)
+			return fmt.Errorf("%s: flow %q is listed twice", name("Flows"), f)
 		}
 	}
 	return nil

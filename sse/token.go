@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,16 @@ var (
 
 // minSecret is the shortest HMAC secret Tokens accepts.
 const minSecret = 16
+
+// CheckSecret says what is wrong with a secret of NewTokens or
+// AcceptPrevious: it must be at least 16 bytes. The error reads on from
+// the secret's name: "token secret " + err.Error().
+func CheckSecret(secret []byte) error {
+	if len(secret) < minSecret {
+		return fmt.Errorf("must be at least %d bytes", minSecret)
+	}
+	return nil
+}
 
 // clockSkew is how far beyond now plus its lifetime a token's expiry may
 // lie and still verify: the clocks of a cluster's nodes differ a little.
@@ -46,8 +57,8 @@ type Tokens struct {
 // NewTokens returns Tokens signing with secret (at least 16 bytes) and
 // issuing tokens valid for ttl (zero means 1h).
 func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
-	if len(secret) < minSecret {
-		return nil, errors.New("sse: token secret must be at least 16 bytes")
+	if err := CheckSecret(secret); err != nil {
+		return nil, fmt.Errorf("sse: token secret %w", err)
 	}
 	if ttl == 0 {
 		ttl = time.Hour
@@ -63,8 +74,8 @@ func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
 // logging anyone out: deploy the new secret with the old one as previous,
 // for one token TTL. Call it before the Tokens are used.
 func (t *Tokens) AcceptPrevious(secret []byte, until time.Time) error {
-	if len(secret) < minSecret {
-		return errors.New("sse: previous token secret must be at least 16 bytes")
+	if err := CheckSecret(secret); err != nil {
+		return fmt.Errorf("sse: previous token secret %w", err)
 	}
 	t.previous, t.until = append([]byte(nil), secret...), until
 	return nil

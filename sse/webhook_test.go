@@ -592,8 +592,9 @@ func TestCheckWebhookHeader(t *testing.T) {
 		{"X-Incode-Hook", " " + value, false}, // HTTP trims it: it could never match
 		{"X-Incode-Hook", value + "\n", false},
 	} {
-		if err := sse.CheckWebhookHeader(tc.name, tc.value); (err == nil) != tc.ok {
-			t.Errorf("CheckWebhookHeader(%q, %q) = %v, want ok %v", tc.name, tc.value, err, tc.ok)
+		cfg := sse.Config{WebhookHeaderName: tc.name, WebhookHeaderValue: tc.value}
+		if err := cfg.Check(func(field string) string { return field }); (err == nil) != tc.ok {
+			t.Errorf("Check of header %q, value %q = %v, want ok %v", tc.name, tc.value, err, tc.ok)
 		}
 	}
 }

@@ -84,6 +84,26 @@ type Client struct {
 	unhealthy error      // from the most recent call that found the upstream unavailable; nil after one that got an answer
 }
 
+// Check refuses the settings of c that cannot work, and returns the first
+// refusal. Each rule of a setting lives here once: New calls Check, and a
+// command calls it to check its flags before anything is built. The
+// refusal names each field by name(field): New by the field's own name, a
+// command by the flag that sets it. Zero values pass, as they select
+// defaults; BaseURL, required, is New's to check.
+func (c *Config) Check(name func(field string) string) error {
+	switch {
+	case (c.AdminEmail == "") != (c.AdminPassword == ""):
+		return fmt.Errorf("%s and %s go together", name("AdminEmail"), name("AdminPassword"))
+	case c.AdminTokenTTL < 0:
+		return fmt.Errorf("%s must not be negative", name("AdminTokenTTL"))
+	case c.Timeout < 0:
+		return fmt.Errorf("%s must not be negative", name("Timeout"))
+	case c.MaxResponseBytes < 0:
+		return fmt.Errorf("%s must not be negative", name("MaxResponseBytes"))
+	}
+	return nil
+}
+
 // New validates cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(cfg.BaseURL)
@@ -96,14 +116,8 @@ func New(cfg Config) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("upstream: base URL %q must not have a query or fragment", cfg.BaseURL)
 	}
-	if cfg.Timeout < 0 {
-		return nil, errors.New("upstream: negative timeout")
-	}
-	if cfg.MaxResponseBytes < 0 {
-		return nil, errors.New("upstream: negative MaxResponseBytes")
-	}
-	if (cfg.AdminEmail == "") != (cfg.AdminPassword == "") || cfg.AdminTokenTTL < 0 {
-		return nil, errors.New("upstream: AdminEmail and AdminPassword go together, and AdminTokenTTL must not be negative")
+	if err := cfg.Check(func(field string) string { return field }); err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	c := &Client{
 		base:    u,

@@ -56,8 +56,8 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	var c config
 	fs := flag.NewFlagSet("pushgate", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
-	c.define(fs)
-	fs.Usage = func() { usage(fs, usageOut) }
+	groups := c.define(fs)
+	fs.Usage = func() { usage(fs, groups, usageOut) }
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -92,18 +92,31 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	return c, c.finish()
 }
 
-// finish checks the values and fills the gateway's lists from theirs.
+// finish fills the gateway's config from the flags' values, and checks
+// them.
 func (c *config) finish() error {
-	// Split before validate, which checks them.
-	c.gw.HTTP.Flows = splitList(c.flowIDs)
-	c.gw.HTTP.APITokens = splitList(c.apiTokens)
+	h := &c.gw.HTTP
+	h.Flows, h.APITokens, h.AllowedOrigins = splitList(c.flowIDs), splitList(c.apiTokens), splitList(c.allowedOrigins)
+	h.IframePermissions, h.Languages = splitList(c.permissions), splitList(c.languages)
+	h.BackendSessionsOnly = !c.publicSessions
+	c.gw.FlowOrigins = splitList(c.flowOrigins)
+	var err error
+	if h.WebhookSources, err = parsePrefixes("-webhook-allowed-ips", c.webhookSources); err != nil {
+		return err
+	}
+	if h.TrustedProxies, err = parsePrefixes("-trusted-proxies", c.trustedProxies); err != nil {
+		return err
+	}
+	if c.webhookHeader != "" {
+		name, value, ok := strings.Cut(c.webhookHeader, ":")
+		if !ok {
+			return errors.New(`-webhook-header: want "Name: value", e.g. "X-Incode-Hook: $(openssl rand -hex 32)"`)
+		}
+		h.WebhookHeaderName, h.WebhookHeaderValue = strings.TrimSpace(name), strings.TrimSpace(value)
+	}
 	if err := c.validate(); err != nil {
 		return err
 	}
-	c.gw.HTTP.AllowedOrigins = splitList(c.allowedOrigins)
-	c.gw.FlowOrigins = splitList(c.flowOrigins)
-	c.gw.HTTP.IframePermissions = splitList(c.permissions)
-	c.gw.HTTP.Languages = splitList(c.languages)
 	if c.previousUntil != "" {
 		until, err := time.Parse(time.RFC3339, c.previousUntil)
 		if err != nil {
@@ -111,41 +124,23 @@ func (c *config) finish() error {
 		}
 		c.gw.PreviousSecretUntil = until
 	}
-	c.gw.HTTP.BackendSessionsOnly = !c.publicSessions
-	if c.webhookHeader != "" {
-		name, value, ok := strings.Cut(c.webhookHeader, ":")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok {
-			return errors.New(`-webhook-header: want "Name: value", e.g. "X-Incode-Hook: $(openssl rand -hex 32)"`)
-		}
-		if err := sse.CheckWebhookHeader(name, value); err != nil {
-			return fmt.Errorf("-webhook-header: %w", err)
-		}
-		c.gw.HTTP.WebhookHeaderName, c.gw.HTTP.WebhookHeaderValue = name, value
-	}
 	if err := c.finishRelay(); err != nil {
 		return err
 	}
 	if err := c.finishTLS(); err != nil {
 		return err
 	}
-	if err := c.checkRedis(); err != nil {
-		return err
-	}
-	var err error
-	if c.gw.HTTP.WebhookSources, err = parsePrefixes("-webhook-allowed-ips", c.webhookSources); err != nil {
-		return err
-	}
-	c.gw.HTTP.TrustedProxies, err = parsePrefixes("-trusted-proxies", c.trustedProxies)
-	return err
+	return c.checkRedis()
 }
 
 // validate refuses values that cannot work, one concern at a time, and
-// returns the first refusal. finish has split the lists it checks (flows,
-// API tokens) already.
+// returns the first refusal. A rule of a package's setting lives in that
+// package's Check, which names the fields by their flags (see flagNames);
+// validate adds the rules of the flags themselves: those that go
+// together, and those whose 0 would not mean what their default says.
 func (c *config) validate() error {
 	for _, check := range []func() error{
-		c.validateUpstream, c.validateTokens, c.validateWebhooks, c.validateLimits,
+		c.validateUpstream, c.validateTokens, c.validateHTTP, c.validateLimits,
 		c.validateTimes, c.validatePolling, c.validateCluster,
 	} {
 		if err := check(); err != nil {
@@ -160,68 +155,86 @@ func (c *config) validate() error {
 	}
 }
 
-// validateUpstream checks the upstream's address, credentials and flows.
+// flagNames maps the fields of a package's Config to the flags that set
+// them, so that its Check names them as a CLI user knows them.
+type flagNames map[string]string
+
+// name is the flag that sets field, or field itself when no flag does.
+func (f flagNames) name(field string) string {
+	if flag, ok := f[field]; ok {
+		return flag
+	}
+	return field
+}
+
+var (
+	// upstreamFlags are the flags of the upstream.Config fields
+	// upstream.Config.Check names.
+	upstreamFlags = flagNames{
+		"AdminEmail": "-admin-email", "AdminPassword": "-admin-password", "AdminTokenTTL": "-admin-token-ttl",
+		"Timeout": "-upstream-timeout",
+	}
+	// httpFlags are the flags of the sse.Config fields sse.Config.Check
+	// names.
+	httpFlags = flagNames{
+		"Flows": "-flow-id", "APITokens": "-api-token", "TrustedProxies": "-trusted-proxies", "ClientIPHeader": "-client-ip-header",
+		"WebhookSecret": "-webhook-secret", "WebhookClientID": "-webhook-client-id", "WebhookClientSecret": "-webhook-client-secret",
+		"WebhookHeaderName": "-webhook-header", "WebhookHeaderValue": "-webhook-header", "FrameAncestors": "-frame-ancestors",
+		"AllowedOrigins": "-allowed-origins", "IframePermissions": "-iframe-permissions", "Languages": "-languages",
+	}
+	// pollerFlags are the flags of the poller.Config fields
+	// poller.Config.Check names.
+	pollerFlags = flagNames{
+		"Interval": "-poll-interval", "Linger": "-linger", "BackoffMax": "-backoff-max", "Retention": "-retention",
+		"PushInterval": "-push-interval", "PushSilence": "-push-silence", "ProbeInterval": "-probe-interval",
+		"MaxConcurrent": "-max-upstream-calls",
+	}
+)
+
+// validateUpstream checks the upstream's address and credentials
+// (upstream.Config.Check), and that -upstream names its flows.
 func (c *config) validateUpstream() error {
 	g := &c.gw
-	if g.Upstream.BaseURL != "" && (g.Upstream.APIKey == "" || len(g.HTTP.Flows) == 0) {
+	switch {
+	case g.Upstream.BaseURL != "" && (g.Upstream.APIKey == "" || len(g.HTTP.Flows) == 0):
 		return errors.New("-upstream needs -api-key and -flow-id")
+	case g.Upstream.AdminEmail != "" && g.Upstream.AdminToken != "":
+		return errors.New("-admin-email and -admin-password do not go with -admin-token: pushgate logs in by itself, or uses the token it is given")
 	}
-	if err := sse.CheckFlows(g.HTTP.Flows); err != nil {
-		return fmt.Errorf("-flow-id: %w", err)
-	}
-	if (g.Upstream.AdminEmail == "") != (g.Upstream.AdminPassword == "") || (g.Upstream.AdminEmail != "" && g.Upstream.AdminToken != "") {
-		return errors.New("-admin-email and -admin-password go together, and not with -admin-token: pushgate logs in by itself, or uses the token it is given")
-	}
-	return nil
+	return g.Upstream.Check(upstreamFlags.name)
 }
 
 // validateTokens checks the secrets of the browser tokens and their
 // rotation.
 func (c *config) validateTokens() error {
 	g := &c.gw
-	if g.Secret != "" && len(g.Secret) < 16 {
-		return errors.New("-secret must be at least 16 bytes")
+	for _, s := range []struct{ flag, value string }{{"-secret", g.Secret}, {"-previous-secret", g.PreviousSecret}} {
+		if s.value == "" {
+			continue
+		}
+		if err := sse.CheckSecret([]byte(s.value)); err != nil {
+			return fmt.Errorf("%s %w", s.flag, err)
+		}
 	}
-	if g.PreviousSecret != "" && (len(g.PreviousSecret) < 16 || g.Secret == "") {
-		return errors.New("-previous-secret must be at least 16 bytes and needs -secret")
-	}
-	if (g.PreviousSecret == "") != (c.previousUntil == "") {
+	switch {
+	case g.PreviousSecret != "" && g.Secret == "":
+		return errors.New("-previous-secret needs -secret")
+	case (g.PreviousSecret == "") != (c.previousUntil == ""):
 		return errors.New("-previous-secret and -previous-secret-until go together")
 	}
 	return nil
 }
 
-// validateWebhooks checks the credentials of the upstream's webhook calls.
-func (c *config) validateWebhooks() error {
-	h := &c.gw.HTTP
-	if (h.WebhookClientID == "") != (h.WebhookClientSecret == "") {
-		return errors.New("-webhook-client-id and -webhook-client-secret go together")
-	}
-	for _, f := range []struct{ name, value string }{{"-webhook-secret", h.WebhookSecret}, {"-webhook-client-secret", h.WebhookClientSecret}} {
-		if f.value == "" {
-			continue
-		}
-		if err := sse.CheckWebhookSecret(f.value); err != nil {
-			return fmt.Errorf("%s %w", f.name, err)
-		}
-	}
-	return nil
-}
+// validateHTTP checks the settings of the HTTP surface: webhook
+// credentials, API tokens, client addresses, the page and its flows.
+func (c *config) validateHTTP() error { return c.gw.HTTP.Check(httpFlags.name) }
 
-// validateLimits checks the rate limits, the stream caps, the server API's
-// tokens and what client addresses are read from.
+// validateLimits checks the rate limits, the stream caps, and that
+// something can start sessions.
 func (c *config) validateLimits() error {
 	g := &c.gw
 	if g.HTTP.SessionBurst <= 0 || g.HTTP.APIBurst <= 0 || g.HTTP.NodeSessionBurst <= 0 || g.HTTP.ScoreBurst <= 0 {
 		return errors.New("-session-burst, -max-session-burst, -score-burst and -api-burst must be positive")
-	}
-	for _, t := range g.HTTP.APITokens {
-		if len(t) < 16 || strings.ContainsAny(t, " \t") {
-			return errors.New("-api-token: each API token must be at least 16 bytes, without spaces")
-		}
-	}
-	if g.HTTP.ClientIPHeader != "" && c.trustedProxies == "" {
-		return errors.New("-client-ip-header needs -trusted-proxies: without them any client could name its own address")
 	}
 	if !c.publicSessions && len(g.HTTP.APITokens) == 0 {
 		return errors.New("-public-sessions=false needs -api-token: without the server API nothing could start a session")
@@ -253,20 +266,16 @@ func (c *config) validateTimes() error {
 	return nil
 }
 
-// validatePolling checks the pollers' settings that may be zero.
+// validatePolling checks the pollers' settings (poller.Config.Check), and
+// the ceiling on upstream calls.
 func (c *config) validatePolling() error {
-	p := &c.gw.Poller
 	switch {
-	case p.Retention < 0:
-		return errors.New("-retention must not be negative")
-	case p.ProbeInterval < 0:
-		return errors.New("-probe-interval must not be negative (0 means -poll-interval)")
-	case p.MaxCallsPerSecond < 0:
-		return errors.New("-max-upstream-rate must not be negative")
-	case p.MaxConcurrent <= 0:
+	case c.gw.Poller.MaxConcurrent == 0:
 		return errors.New("-max-upstream-calls must be positive")
+	case c.gw.MaxUpstreamCallsPerSecond < 0:
+		return errors.New("-max-upstream-rate must not be negative")
 	}
-	return nil
+	return c.gw.Poller.Check(pollerFlags.name)
 }
 
 // validateCluster checks what a cluster over Redis needs: one secret and

@@ -12,24 +12,47 @@ import (
 
 // The flags of the command, declared by concern, and its -h text.
 
-// define declares every flag of the command, one concern at a time. The
-// order is free: -h lists the flags by name (flag.VisitAll).
-func (c *config) define(fs *flag.FlagSet) {
-	c.defineUpstream(fs)
-	c.definePolling(fs)
-	c.defineTokens(fs)
-	c.definePage(fs)
-	c.defineAPI(fs)
-	c.defineLimits(fs)
-	c.defineStreams(fs)
-	c.defineWebhooks(fs)
-	c.defineRelay(fs)
-	c.defineCluster(fs)
-	c.defineServer(fs)
-	c.defineSimulator(fs)
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	fs.BoolVar(&c.version, "version", false, "print the version, VCS revision and Go version of this build, and exit")
+// A flagGroup is the flags of one concern, as -h lists them: under its
+// title, by name.
+type flagGroup struct {
+	title string
+	names []string
+}
+
+// define declares every flag of the command, one concern at a time, and
+// returns the flags of each concern, in this order, for -h.
+func (c *config) define(fs *flag.FlagSet) []flagGroup {
+	concerns := []struct {
+		title  string
+		define func(*flag.FlagSet)
+	}{
+		{"Upstream onboarding API", c.defineUpstream},
+		{"Polling", c.definePolling},
+		{"Browser tokens", c.defineTokens},
+		{"Page and flow", c.definePage},
+		{"Server API", c.defineAPI},
+		{"Rate limits and connection caps", c.defineLimits},
+		{"SSE streams", c.defineStreams},
+		{"Webhooks", c.defineWebhooks},
+		{"Relay", c.defineRelay},
+		{"Cluster", c.defineCluster},
+		{"Listeners", c.defineServer},
+		{"Built-in simulator", c.defineSimulator},
+		{"Logs and build", c.defineLogs},
+	}
+	groups := make([]flagGroup, len(concerns))
+	listed := map[string]bool{}
+	for i, k := range concerns {
+		k.define(fs)
+		groups[i].title = k.title
+		fs.VisitAll(func(f *flag.Flag) { // by name; only the concern's are new
+			if !listed[f.Name] {
+				listed[f.Name] = true
+				groups[i].names = append(groups[i].names, f.Name)
+			}
+		})
+	}
+	return groups
 }
 
 // defineUpstream declares the flags of the upstream onboarding API: where
@@ -59,7 +82,7 @@ func (c *config) definePolling(fs *flag.FlagSet) {
 	fs.DurationVar(&g.Poller.Linger, "linger", 10*time.Second, "how long a poller runs after its last subscriber left")
 	fs.DurationVar(&g.Poller.BackoffMax, "backoff-max", 30*time.Second, "cap of the exponential backoff after upstream errors")
 	fs.IntVar(&g.Poller.MaxConcurrent, "max-upstream-calls", 64, "cap on concurrent upstream status calls")
-	fs.Float64Var(&g.Poller.MaxCallsPerSecond, "max-upstream-rate", 0, "ceiling on upstream calls per second on this node (status reads, session starts, onboarding URLs, scores; outage retries and recoveries stay under it); 0 means none")
+	fs.Float64Var(&g.MaxUpstreamCallsPerSecond, "max-upstream-rate", 0, "ceiling on upstream calls per second on this node (status reads, session starts, onboarding URLs, scores; outage retries and recoveries stay under it); 0 means none")
 }
 
 // defineTokens declares the flags of the browser tokens: the secret that
@@ -89,7 +112,7 @@ func (c *config) definePage(fs *flag.FlagSet) {
 func (c *config) defineAPI(fs *flag.FlagSet) {
 	g := &c.gw
 	fs.BoolVar(&c.publicSessions, "public-sessions", true, "anyone who reaches /onboarding-url may start a (paid) upstream session, as the demo page does; set false in production, so only your backend starts sessions (POST /v1/sessions)")
-	fs.StringVar(&c.apiTokens, "api-token", "", "comma-separated API tokens of the server API under /v1 (Authorization: Bearer), each at least 16 bytes; several allow rotation; empty turns the server API off")
+	fs.StringVar(&c.apiTokens, "api-token", "", "comma-separated API tokens of the server API under /v1 (Authorization: Bearer), each 16 to 256 bytes of printable ASCII without spaces; several allow rotation; empty turns the server API off")
 	fs.Float64Var(&g.HTTP.APIRequestsPerMinute, "api-requests-per-minute", 1200, "server API requests allowed per API token per minute; negative turns the ceiling off")
 	fs.IntVar(&g.HTTP.APIBurst, "api-burst", 100, "server API requests an API token may make at once")
 }
@@ -193,16 +216,28 @@ func (c *config) defineSimulator(fs *flag.FlagSet) {
 	fs.DurationVar(&g.Simulator.FlowTimeout, "sim-flow-timeout", 0, "the built-in simulator sets EXPIRED, with its webhook, on a session whose flow has not ended this long after its start, as the upstream's flow timeout; 0 means none")
 }
 
-// usage prints every flag with its environment variable.
-func usage(fs *flag.FlagSet, out io.Writer) {
-	fmt.Fprintf(out, "Usage: pushgate [flags]\n\npushgate pushes onboarding status changes to browsers over Server-Sent Events.\nEvery flag can also be set with its environment variable (shown in brackets); flags win.\n\n")
-	fs.VisitAll(func(f *flag.Flag) {
-		def := ""
-		if f.DefValue != "" {
-			def = " (default " + f.DefValue + ")"
+// defineLogs declares the flags of the log and of this build.
+func (c *config) defineLogs(fs *flag.FlagSet) {
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&c.version, "version", false, "print the version, VCS revision and Go version of this build, and exit")
+}
+
+// usage prints every flag with its environment variable, under the title
+// of its concern.
+func usage(fs *flag.FlagSet, groups []flagGroup, out io.Writer) {
+	fmt.Fprintf(out, "Usage: pushgate [flags]\n\npushgate pushes onboarding status changes to browsers over Server-Sent Events.\nEvery flag can also be set with its environment variable (shown in brackets); flags win.\n")
+	for _, g := range groups {
+		fmt.Fprintf(out, "\n%s:\n", g.title)
+		for _, name := range g.names {
+			f := fs.Lookup(name)
+			def := ""
+			if f.DefValue != "" {
+				def = " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(out, "  -%s [%s]\n    \t%s%s\n", f.Name, envName(f.Name), f.Usage, def)
 		}
-		fmt.Fprintf(out, "  -%s [%s]\n    \t%s%s\n", f.Name, envName(f.Name), f.Usage, def)
-	})
+	}
 	fmt.Fprintf(out, "\nSecret flags (-%s) also read from the file PUSHGATE_<NAME>_FILE names (e.g. %s), once at start, whitespace trimmed.\n", strings.Join(secretFlags, ", -"), fileEnvName("api-token"))
 	fmt.Fprintf(out, "\n  pushgate -healthcheck URL\n    \texit 0 when URL answers 200 (the container health probe)\n")
 }

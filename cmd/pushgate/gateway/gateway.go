@@ -77,6 +77,11 @@ type Config struct {
 	Poller poller.Config
 	Broker sse.BrokerConfig
 	HTTP   sse.Config
+	// MaxUpstreamCallsPerSecond is a ceiling on this node's upstream
+	// calls: the pollers' status reads (Poller.Ceiling, which New sets)
+	// and the handler's session starts, onboarding URLs and scores wait on
+	// one limiter. Zero (or less) means none.
+	MaxUpstreamCallsPerSecond float64
 	// MaxConnections caps the open connections of the gateway's listener;
 	// those over it are answered 503. Zero means no cap.
 	MaxConnections int
@@ -379,12 +384,12 @@ func (g *Gateway) newStatuses() error {
 	g.onClose("broker", broker.Close)
 	pc := g.cfg.Poller
 	pc.Metrics, pc.Logger = g.Metrics, g.log
-	if pc.MaxCallsPerSecond > 0 {
+	if g.cfg.MaxUpstreamCallsPerSecond > 0 {
 		// One ceiling for every upstream call: status reads, and the
 		// session starts, onboarding URLs and scores of newHandler.
-		g.ceiling = poller.NewCeiling(pc.MaxCallsPerSecond)
-		pc.Ceiling = g.ceiling
+		g.ceiling = poller.NewCeiling(g.cfg.MaxUpstreamCallsPerSecond)
 	}
+	pc.Ceiling = g.ceiling
 	if g.cluster != nil {
 		pc.Cluster = g.cluster
 	}

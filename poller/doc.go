@@ -11,12 +11,14 @@
 // The read path (read.go), from a caller to the upstream:
 //
 //	Current ──fresh?──▶ memory
-//	   └──▶ sharedRead ──singleflight by id──▶ refresh ──▶ followLeader ──another node reads──▶ its status
+//	   └──▶ sharedRead ──singleflight by id──▶ refresh ──fresh, backing off?──▶ skipLocked
+//	                                              ├──▶ followLeader ──another node reads──▶ its status
 //	                                              └──▶ callCapped (ceiling, semaphore) ──▶ callOnce ──▶ Source.Status
+//	                                                     └──▶ answered ──a status──▶ change (the change path)
 //
 // The change path (change.go, sync.go), from a status to the subscribers:
 //
-//	refresh, Push ──▶ change ──Log.Next──▶ Cluster.Commit ──▶ Log.Append ──▶ Publisher.Publish
+//	answered, Push ──▶ change ──Log.Next──▶ Cluster.Commit ──▶ Log.Append ──▶ Publisher.Publish
 //	feed (other nodes) ──onChange──▶ takePublishing (Log.Merge) ──▶ Publisher.Publish
 //	       └─ changes missed: reload (Log.Load, shareAlonePublishing: Log.Reconcile) ──▶ Publisher.Publish
 //
@@ -39,7 +41,7 @@
 // Several gateway nodes share the work through a Cluster (Config.Cluster;
 // poller/rediscluster is the one on Redis):
 //
-//	refresh ──Lead(id)──▶ Cluster: only the lease holder reads upstream; the others follow
+//	followLeader ──Lead(id)──▶ Cluster: only the lease holder reads upstream; the others follow
 //	change ──Commit(prev, change)──▶ Cluster: stored on top of the last stored change, announced
 //	Cluster.Changes() ──feed──▶ takePublishing ──▶ Publisher (this node's subscribers)
 //

@@ -82,7 +82,10 @@ func (m *Manager) sharedRead(ctx context.Context, interviewID string) (flow.Upda
 
 // refresh runs in the singleflight goroutine of one interview: reads of the
 // same interview never overlap, which keeps its publishes in Seq order.
-// On error it returns the last known status with the error.
+// It loads a stale interview first, skips a read that is not needed, lets
+// another node's read answer, and otherwise calls the upstream and takes
+// its answer (see answered). On error it returns the last known status
+// with the error.
 func (m *Manager) refresh(interviewID string) (flow.Update, error) {
 	st, err := m.lock(interviewID)
 	if err != nil {
@@ -102,64 +105,74 @@ func (m *Manager) refresh(interviewID string) (flow.Update, error) {
 
 	up := m.clusterUp()
 	st.mu.Lock()
-	began := time.Now()
-	if st.curLocked().Seq > 0 && st.freshLocked(began, m.cfg.Interval, up) {
-		u := st.curLocked()
-		st.mu.Unlock()
-		return u, nil
-	}
-	if st.lastErr != nil && began.Before(st.retryAt) {
-		err := st.lastErr // backing off, and no status known yet
-		st.mu.Unlock()
-		return flow.Update{}, err
-	}
+	began, token := time.Now(), st.token
+	u, skip, err := st.skipLocked(began, m.cfg.Interval, up)
 	st.mu.Unlock()
+	if skip {
+		return u, err
+	}
 	u, followed, leads := m.followLeader(st)
 	if followed {
 		return u, nil
 	}
-
-	st.mu.Lock()
-	token := st.token
-	st.mu.Unlock()
 	status, err := m.callCapped(interviewID, token)
+	return m.answered(st, status, err, began, leads)
+}
 
+// skipLocked reports whether a read at now is not needed, and what to
+// answer instead: the status, while it is fresh (see freshLocked); the
+// last error, while the node backs off with no status known yet.
+func (st *interview) skipLocked(now time.Time, interval time.Duration, clusterUp bool) (flow.Update, bool, error) {
+	cur := st.curLocked()
+	switch {
+	case cur.Seq > 0 && st.freshLocked(now, interval, clusterUp):
+		return cur, true, nil
+	case st.lastErr != nil && now.Before(st.retryAt):
+		return flow.Update{}, true, st.lastErr
+	}
+	return flow.Update{}, false, nil
+}
+
+// answered takes the upstream's answer to a read that began at began: a
+// status goes down the change path; a session gone upstream ends it; a
+// call recoveries cut is no failure; any other error backs off. leads:
+// this node took the interview's lease for the read.
+func (m *Manager) answered(st *interview, status string, err error, began time.Time, leads bool) (flow.Update, error) {
 	st.mu.Lock()
 	if leads && st.stop == nil {
 		m.releaseIdle(st)
 	}
-	if errors.Is(err, errCut) {
+	var se sessionEnder
+	switch {
+	case errors.Is(err, errCut):
 		// Recoveries cut the call each time it was made: the upstream
 		// gave no answer, which is no failure of its own. The next read
 		// goes out one interval on, as after an answer; nothing backs off.
 		st.readAt = time.Now()
 		u := st.curLocked()
 		st.mu.Unlock()
-		m.cfg.Logger.Debug("upstream status read cut by recoveries; read again at the next interval", "interview", interviewID)
+		m.cfg.Logger.Debug("upstream status read cut by recoveries; read again at the next interval", "interview", st.id)
 		if u.Seq > 0 {
 			return u, nil
 		}
 		return flow.Update{}, err
-	}
-	if err != nil {
-		var se sessionEnder
-		if errors.As(err, &se) && se.SessionEnded() != "" && (st.curLocked().Seq > 0 || st.token != "") {
-			// A session this node knew is gone upstream: its subscribers
-			// get its end, and nobody polls it again.
-			st.mu.Unlock()
-			u, _ := m.change(st, "", se.SessionEnded(), began)
-			return u, nil
-		}
+	case errors.As(err, &se) && se.SessionEnded() != "" && (st.curLocked().Seq > 0 || st.token != ""):
+		// A session this node knew is gone upstream: its subscribers
+		// get its end, and nobody polls it again.
+		st.mu.Unlock()
+		u, _ := m.change(st, "", se.SessionEnded(), began)
+		return u, nil
+	case err != nil:
 		u := m.failedLocked(st, err)
 		st.mu.Unlock()
 		return u, err
 	}
 	if st.failures > 0 {
-		m.cfg.Logger.Info("upstream status read recovered", "interview", interviewID, "failures", st.failures)
+		m.cfg.Logger.Info("upstream status read recovered", "interview", st.id, "failures", st.failures)
 	}
 	st.failures, st.retryAt, st.readAt, st.lastErr = 0, time.Time{}, time.Now(), nil
 	st.mu.Unlock()
-	u, _ = m.change(st, status, "", began)
+	u, _ := m.change(st, status, "", began)
 	return u, nil
 }
 

@@ -92,7 +92,7 @@ func judge(resp *http.Response) attempt {
 }
 
 // backoff is the wait before attempt n+1 after n failed ones (see
-// poller.Backoff): from BackoffMin up to BackoffMax.
+// backoff.Delay): from BackoffMin up to BackoffMax.
 func (r *Relay) backoff(n int) time.Duration {
 	return backoff.Delay(r.cfg.BackoffMin, r.cfg.BackoffMax, n)
 }

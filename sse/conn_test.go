@@ -34,12 +34,7 @@ func (m fixedMemory) Last(string) (flow.Update, bool) {
 // (a published change is queued, then r3labs' goroutine writes its wake-up
 // and flushes) and checks what reaches the client.
 func TestConnGate(t *testing.T) {
-	b, err := NewBroker(BrokerConfig{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	mem := fixedMemory{{InterviewID: "a", Status: "UNKNOWN", Seq: 1}, {InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 2}}
+	b, mem := connTestBroker(t), connTestMemory()
 	published := map[string]flow.Update{} // each frame the test publishes, by its change
 	frame := func(u flow.Update) string {
 		f := string(updateFrame(u, b.cfg.Retry))
@@ -157,12 +152,7 @@ func TestConnGate(t *testing.T) {
 // holds once only; the wake-ups r3labs delivers for them later, with
 // nothing left queued, write nothing.
 func TestConnQueuedBeforeSnapshot(t *testing.T) {
-	b, err := NewBroker(BrokerConfig{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	mem := fixedMemory{{InterviewID: "a", Status: "UNKNOWN", Seq: 1}, {InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 2}}
+	b, mem := connTestBroker(t), connTestMemory()
 	later := flow.Update{InterviewID: "a", Status: "FACE_VALIDATION_FINISHED", Seq: 3}
 	rec := httptest.NewRecorder()
 	_, cancel := context.WithCancel(context.Background())
@@ -181,4 +171,19 @@ func TestConnQueuedBeforeSnapshot(t *testing.T) {
 	if got := rec.Body.String(); got != want {
 		t.Fatalf("client got\n%q\nwant\n%q", got, want)
 	}
+}
+
+// connTestBroker is a Broker for a test to drive conns with by hand.
+func connTestBroker(t *testing.T) *Broker {
+	b, err := NewBroker(BrokerConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// connTestMemory is a flow's first two changes.
+func connTestMemory() fixedMemory {
+	return fixedMemory{{InterviewID: "a", Status: "UNKNOWN", Seq: 1}, {InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 2}}
 }

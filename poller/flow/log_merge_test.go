@@ -95,9 +95,7 @@ func TestLogMergeKeepsHistoryLen(t *testing.T) {
 
 func TestLogLoad(t *testing.T) {
 	now := time.UnixMilli(1796101200000)
-	unknown := changeAt(StatusUnknown, now.Add(-3*time.Second))
-	idv := changeAt(StatusIDValidationFinished, now.Add(-2*time.Second))
-	face := changeAt(StatusFaceValidationFinished, now.Add(-time.Second))
+	unknown, idv, face := firstChanges(now)
 
 	tests := []struct {
 		name           string

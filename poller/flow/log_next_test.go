@@ -116,9 +116,7 @@ func TestLogNext(t *testing.T) {
 
 func TestLogAppendFollows(t *testing.T) {
 	now := time.UnixMilli(1796101200000)
-	unknown := changeAt(StatusUnknown, now.Add(-3*time.Second))
-	idv := changeAt(StatusIDValidationFinished, now.Add(-2*time.Second))
-	face := changeAt(StatusFaceValidationFinished, now.Add(-time.Second))
+	unknown, idv, face := firstChanges(now)
 
 	tests := []struct {
 		name          string
@@ -158,4 +156,11 @@ func TestLogAppendFollows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// firstChanges are a flow's first three changes, a second apart, the last
+// a second before now.
+func firstChanges(now time.Time) (unknown, idv, face Update) {
+	return changeAt(StatusUnknown, now.Add(-3*time.Second)), changeAt(StatusIDValidationFinished, now.Add(-2*time.Second)),
+		changeAt(StatusFaceValidationFinished, now.Add(-time.Second))
 }

@@ -1,8 +1,10 @@
 package sse_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -10,13 +12,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
-	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
+	"github.com/pushgate/pushgate/internal/upstreamsse"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
@@ -28,13 +33,15 @@ import (
 )
 
 // The tests of this file's package drive a whole pushgate in the test
-// process, built by gateway.New as the command builds it: the simulator
-// over HTTP, the real upstream client, poller, broker and handler.
+// process, wired here from the packages at or below sse as
+// cmd/pushgate/gateway wires it: the simulator over HTTP, the real
+// upstream client, the relay when configured, poller, broker and handler.
+// What is the gateway's own (its options, the simulator's webhook modes,
+// the shared call ceiling) is tested in cmd/pushgate/gateway.
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// gateway is a running pushgate (pushgate.Gateway) and what the tests
-// drive it with.
+// gateway is a running pushgate and what the tests drive it with.
 type gateway struct {
 	t        testing.TB
 	metrics  *prometheus.Registry
@@ -54,15 +61,13 @@ type options struct {
 	writeTimeout    time.Duration    // zero means 2s
 	heartbeat       time.Duration    // zero means 1m
 	broker          sse.BrokerConfig // caps; the durations above win
-	handler         sse.Config       // CORS, rate limits and the like; the wiring is the gateway's
+	handler         sse.Config       // CORS, rate limits and the like; the wiring is the harness's
 	poller          poller.Config    // timeouts, backoff, caps; interval and linger above win
 	maxUpstreamRate float64          // the node's ceiling on upstream calls per second; zero means none
-	upstreamURL     string           // where the client calls the upstream (a simulator of the test's own behind it); empty means the built-in simulator
+	upstreamURL     string           // where the client calls the upstream (the simulator behind a test's own front); empty means the simulator
 	upstreamTimeout time.Duration    // of each upstream call (and the poller's CallTimeout unless set); zero means 2s
 	smallBuffers    bool             // tiny socket send buffers, so a reader that stalls blocks writes soon
-	webhooks        bool             // the simulator pushes every change to the gateway's webhook
-	webhookAuth     string           // how: pushgate.WebhookAuth*; empty as the gateway defaults it
-	order           string           // the order the simulator's flow page sets statuses in
+	webhooks        bool             // the simulator pushes every change to the gateway's webhook, webhookSecret in its path
 	flowOrigins     []string         // the configured flow origins; empty means the simulator's
 	page            fs.FS            // the page; nil means a stand-in
 	keepLogs        bool             // keep the gateway's log in gateway.logs; else discard it
@@ -75,98 +80,185 @@ const (
 	webhookSecret = "webhook-secret-for-tests-Zq7Xw2Lk9Pd4Rt8V" // at least 32 bytes, as every webhook secret
 	// tokenSecret signs the harness's browser tokens.
 	tokenSecret = "0123456789abcdef0123456789abcdef"
+	// simAPIKey is the API key the harness's upstream client and simulator
+	// share.
+	simAPIKey = "harness-simulator-key"
+	// simFlow is the flow sessions start in when handler.Flows names none.
+	simFlow = "pushgate-sim-flow"
 )
+
+func (o *options) setDefaults() {
+	o.interval = cmp.Or(o.interval, 50*time.Millisecond)
+	o.linger = cmp.Or(o.linger, 200*time.Millisecond)
+	o.writeTimeout = cmp.Or(o.writeTimeout, 2*time.Second)
+	o.heartbeat = cmp.Or(o.heartbeat, time.Minute)
+	o.upstreamTimeout = cmp.Or(o.upstreamTimeout, 2*time.Second)
+	o.handler.Page = o.page
+	if o.handler.Page == nil {
+		o.handler.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
+	}
+	// Tests start many sessions; the limits have their own tests.
+	o.handler.SessionsPerMinute = cmp.Or(o.handler.SessionsPerMinute, -1)
+	o.handler.NodeSessionsPerMinute = cmp.Or(o.handler.NodeSessionsPerMinute, -1)
+	if o.webhooks {
+		o.handler.WebhookSecret = webhookSecret
+	}
+	if len(o.handler.Flows) == 0 {
+		o.handler.Flows = []string{simFlow} // the first is the client's default
+	}
+	o.handler.RequestTimeout = cmp.Or(o.handler.RequestTimeout, 2*o.upstreamTimeout)
+	o.poller.CallTimeout = cmp.Or(o.poller.CallTimeout, o.upstreamTimeout)
+	o.poller.Interval, o.poller.Linger = o.interval, o.linger
+	o.broker.WriteTimeout, o.broker.Heartbeat = o.writeTimeout, o.heartbeat
+}
 
 func newGateway(t testing.TB, o options) *gateway {
 	t.Helper()
-	if o.interval == 0 {
-		o.interval = 50 * time.Millisecond
+	o.setDefaults()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if o.linger == 0 {
-		o.linger = 200 * time.Millisecond
-	}
-	if o.writeTimeout == 0 {
-		o.writeTimeout = 2 * time.Second
-	}
-	if o.heartbeat == 0 {
-		o.heartbeat = time.Minute
-	}
-	if o.upstreamTimeout == 0 {
-		o.upstreamTimeout = 2 * time.Second
-	}
-	cfg := pushgate.Config{
-		Upstream:      upstream.Config{Timeout: o.upstreamTimeout},
-		Simulator:     pushgate.SimulatorConfig{Webhooks: o.webhooks, WebhookAuth: o.webhookAuth, Order: o.order},
-		Secret:        tokenSecret,
-		Poller:        o.poller,
-		Relay:         o.relay,
-		Broker:        o.broker,
-		HTTP:          o.handler,
-		ShutdownGrace: 5 * time.Second,
-		Logger:        quiet,
-	}
-	cfg.Poller.Interval, cfg.Poller.Linger = o.interval, o.linger
-	cfg.MaxUpstreamCallsPerSecond = o.maxUpstreamRate
-	cfg.Broker.WriteTimeout, cfg.Broker.Heartbeat = o.writeTimeout, o.heartbeat
-	cfg.HTTP.Page, cfg.FlowOrigins = o.page, o.flowOrigins
-	if cfg.HTTP.Page == nil {
-		cfg.HTTP.Page = fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>page</title>")}, "app.js": {Data: []byte("'use strict';")}}
-	}
-	if cfg.HTTP.SessionsPerMinute == 0 {
-		cfg.HTTP.SessionsPerMinute = -1 // tests start many sessions; the limit has its own tests
-	}
-	if cfg.HTTP.NodeSessionsPerMinute == 0 {
-		cfg.HTTP.NodeSessionsPerMinute = -1 // likewise
-	}
-	if o.webhooks && o.webhookAuth != pushgate.WebhookAuthOAuth {
-		cfg.HTTP.WebhookSecret = webhookSecret
-	}
-	logs := &logBuffer{}
+	g := &gateway{t: t, metrics: prometheus.NewRegistry(), logs: &logBuffer{}, url: "http://" + ln.Addr().String()}
+	log := quiet
 	if o.keepLogs {
 		level := slog.LevelInfo
 		if o.debugLogs {
 			level = slog.LevelDebug
 		}
-		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
+		log = slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: level}))
 	}
-	simAddr := "127.0.0.1:0"
-	if o.upstreamURL != "" {
-		simAddr = "" // the test's own upstream
-	}
-	ls, err := pushgate.Listen("127.0.0.1:0", simAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g.startSimulator(o.webhooks)
+	client, err := upstream.New(upstream.Config{BaseURL: cmp.Or(o.upstreamURL, g.simURL), APIKey: simAPIKey,
+		FlowID: o.handler.Flows[0], Timeout: o.upstreamTimeout, Metrics: g.metrics})
+	g.check(err)
+	t.Cleanup(client.Close)
+	var scorer verdicts // the relay is built before the handler it asks
+	rl := g.newRelay(o.relay, &scorer, log)
+	ceiling := g.newStatuses(o, client, rl, log)
+	g.newHandler(o.handler, o.flowOrigins, upstreamsse.Sessions{Client: client, Ceiling: ceiling}, rl, log)
+	scorer.Store(g.handler)
 	if o.smallBuffers {
-		ls.Gateway = smallBufferListener{ls.Gateway}
+		ln = smallBufferListener{ln}
 	}
-	var sim *simulator.Simulator
-	var simURL string
-	if o.upstreamURL != "" {
-		sim = simulator.New(simulator.Config{APIKey: "test-key"})
-		simSrv := httptest.NewServer(sim)
-		t.Cleanup(simSrv.Close)
-		cfg.Upstream.BaseURL, cfg.Upstream.APIKey, cfg.Upstream.FlowID = o.upstreamURL, "test-key", "flow"
-		cfg.FlowOrigins, simURL = []string{simSrv.URL}, simSrv.URL
+	g.serve(ln, log)
+	return g
+}
+
+// newStatuses starts the broker and the poller that feeds it, and tells
+// the relay, when there is one, of every change. It returns the ceiling
+// of every upstream call, nil without one, as the gateway's.
+func (g *gateway) newStatuses(o options, client *upstream.Client, rl *relay.Relay, log *slog.Logger) *rate.Limiter {
+	bc := o.broker
+	bc.Metrics, bc.Logger = g.metrics, log
+	var err error
+	g.broker, err = sse.NewBroker(bc)
+	g.check(err)
+	g.t.Cleanup(g.broker.Close)
+	pc := o.poller
+	pc.Metrics, pc.Logger = g.metrics, log
+	if o.maxUpstreamRate > 0 {
+		pc.Ceiling = poller.NewCeiling(o.maxUpstreamRate)
 	}
-	gw, err := pushgate.New(cfg, ls)
+	if rl != nil {
+		pc.Observer = rl
+	}
+	g.statuses, err = poller.New(client, g.broker, pc)
+	g.check(err)
+	g.t.Cleanup(g.statuses.Close)
+	return pc.Ceiling
+}
+
+// newHandler builds the handler of hc, wired to the parts and up.
+func (g *gateway) newHandler(hc sse.Config, flowOrigins []string, up sse.Upstream, rl *relay.Relay, log *slog.Logger) {
+	var err error
+	g.tokens, err = sse.NewTokens([]byte(tokenSecret), time.Hour)
+	g.check(err)
+	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = up, g.statuses, g.broker, g.tokens
+	hc.FlowOrigins = flowOrigins
+	if len(hc.FlowOrigins) == 0 {
+		hc.FlowOrigins = []string{g.simURL}
+	}
+	hc.Metrics, hc.Logger, hc.MetricsHandler = g.metrics, log, promhttp.HandlerFor(g.metrics, promhttp.HandlerOpts{})
+	if rl != nil {
+		hc.Relay = rl // not a nil *relay.Relay in the interface
+	}
+	g.handler, err = sse.New(hc)
+	g.check(err)
+}
+
+// check fails the test on a wiring error.
+func (g *gateway) check(err error) {
+	g.t.Helper()
 	if err != nil {
-		t.Fatal(err)
+		g.t.Fatal(err)
 	}
-	if sim == nil {
-		sim, simURL = gw.Simulator, gw.SimURL
+}
+
+// startSimulator serves the simulator over HTTP. With webhooks, it pushes
+// every change to the gateway's webhook as the gateway's built-in one
+// does by default: the secret in the URL's path.
+func (g *gateway) startSimulator(webhooks bool) {
+	srv := httptest.NewUnstartedServer(nil)
+	sc := simulator.Config{APIKey: simAPIKey, PublicURL: "http://" + srv.Listener.Addr().String()}
+	if webhooks {
+		sc.WebhookURL = g.url + "/webhooks/onboarding-status/" + webhookSecret
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
+	g.sim = simulator.New(sc)
+	srv.Config.Handler = g.sim
+	srv.Start()
+	g.t.Cleanup(srv.Close)
+	g.t.Cleanup(g.sim.Close)
+	g.simURL = srv.URL
+}
+
+// newRelay starts the relay when rc has URLs, its queue in memory; nil
+// without.
+func (g *gateway) newRelay(rc relay.Config, scorer relay.Scorer, log *slog.Logger) *relay.Relay {
+	if len(rc.URLs) == 0 {
+		return nil
+	}
+	rc.Metrics, rc.Logger, rc.Scorer = g.metrics, log, scorer
+	r, err := relay.New(rc)
+	g.check(err)
+	g.t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			g.t.Error(err)
 		}
 	})
-	return &gateway{t: t, logs: logs, metrics: gw.Metrics, sim: sim, simURL: simURL, url: "http://" + ls.Gateway.Addr().String(),
-		statuses: gw.Statuses, broker: gw.Broker, handler: gw.Handler, tokens: gw.Tokens}
+	return r
+}
+
+// verdicts is the relay's Scorer: the handler's, stored once it is built,
+// before the gateway serves anything that makes the relay ask.
+type verdicts struct{ atomic.Pointer[sse.Handler] }
+
+func (v *verdicts) Verdict(ctx context.Context, interviewID string) (string, error) {
+	return v.Load().Verdict(ctx, interviewID)
+}
+
+// serve serves the handler on ln until the test ends, then shuts down in
+// the gateway's order: the streams ended, the simulator's webhooks
+// stopped, the requests in flight finished, the listener closed; then
+// (the cleanups before this one) the pollers, broker, relay, client and
+// simulator.
+func (g *gateway) serve(ln net.Listener, log *slog.Logger) {
+	srv := &http.Server{Handler: g.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	g.t.Cleanup(func() {
+		g.handler.Drain()
+		g.sim.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.handler.Drained(ctx)
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close() // as the gateway, once its grace period is over
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			g.t.Error(err)
+		}
+	})
 }
 
 // logBuffer keeps what the gateway logs, from any goroutine.

@@ -20,7 +20,6 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/public"
 	"github.com/pushgate/pushgate/relay"
 	"github.com/pushgate/pushgate/relay/relaytest"
@@ -177,7 +176,7 @@ func TestOpenAPI(t *testing.T) {
 	p.do(g, openAPICall{method: "POST", path: "/v1/sessions", header: api("application/json"), body: `{"externalCustomerId":"` + strings.Repeat("x", 5000) + `"}`, want: 413})
 	p.do(plain, openAPICall{method: "POST", path: "/v1/sessions", header: api("application/json"), body: `{}`, want: 404, valid: true})
 
-	client, err := upstream.New(upstream.Config{BaseURL: g.simURL, APIKey: pushgate.SimulatorAPIKey, FlowID: "backend-flow"})
+	client, err := upstream.New(upstream.Config{BaseURL: g.simURL, APIKey: simAPIKey, FlowID: "backend-flow"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -231,21 +231,6 @@ func postWebhookFrom(g *gateway, addr string) (int, string) {
 	return code, body
 }
 
-// TestEveryUpstreamCallUnderTheCeiling: session starts, onboarding URLs
-// and score reads wait under -max-upstream-rate like status reads; a call
-// that cannot get its turn within the request's time is not made.
-func TestEveryUpstreamCallUnderTheCeiling(t *testing.T) {
-	g := newGateway(t, options{maxUpstreamRate: 0.1, handler: sse.Config{RequestTimeout: time.Second}})
-	code, h, body := g.get("/onboarding-url", nil)
-	if code != 503 || h.Get("Retry-After") == "" {
-		t.Fatalf("a session start needing two calls under a ceiling of one per 10s: %d %s, want 503", code, body)
-	}
-	st := g.sim.Stats()
-	if st.Start != 0 || st.OnboardingURL != 0 {
-		t.Fatalf("upstream saw %d starts and %d onboarding URL calls; want none: a session is not started without the turn of its URL call", st.Start, st.OnboardingURL)
-	}
-}
-
 // TestFinishedFlowNeverReopens: after ONBOARDING_FINISHED, neither an
 // unknown status nor an earlier one moves the flow back, whatever order
 // webhooks bring them in; the score stays readable.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
@@ -164,7 +163,7 @@ func TestServerAPISessionToScore(t *testing.T) {
 // the upstream itself, as Incode's sample backends do.
 func TestServerAPIImport(t *testing.T) {
 	g := backendGateway(t, options{})
-	client, err := upstream.New(upstream.Config{BaseURL: g.simURL, APIKey: pushgate.SimulatorAPIKey, FlowID: "backend-flow"})
+	client, err := upstream.New(upstream.Config{BaseURL: g.simURL, APIKey: simAPIKey, FlowID: "backend-flow"})
 	if err != nil {
 		t.Fatal(err)
 	}

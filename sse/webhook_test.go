@@ -11,13 +11,11 @@ import (
 	"testing"
 	"time"
 
-	pushgate "github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/pollertest"
 	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/sse/ssetest"
-	"github.com/pushgate/pushgate/upstream/simulator"
 )
 
 // postWebhook sends a webhook call as the upstream would.
@@ -324,29 +322,6 @@ func TestWebhookSecretInPath(t *testing.T) {
 		if strings.Contains(g.logs.String(), secret) {
 			t.Fatalf("a path secret appears in the log:\n%s", g.logs.String())
 		}
-	}
-}
-
-// TestSimulatorWebhookModes: the simulator calls the webhook the way the
-// upstream does in each of its setups, and every change arrives.
-func TestSimulatorWebhookModes(t *testing.T) {
-	for _, mode := range []string{pushgate.WebhookAuthPath, pushgate.WebhookAuthBearer, pushgate.WebhookAuthOAuth, pushgate.WebhookAuthHeader} {
-		t.Run(mode, func(t *testing.T) {
-			g := newGateway(t, options{interval: time.Hour, webhooks: true, webhookAuth: mode})
-			s := g.start()
-			st := g.open(s, "")
-			statusOf(t, st.Next(t))
-			for _, status := range simulator.Path(simulator.OrderIncode)[1:] {
-				g.setStatus(s.InterviewID, status)
-				if u := statusOf(t, st.Next(t)); u.Status != status {
-					t.Fatalf("got %s, want %s", u.Status, status)
-				}
-			}
-			eventually(t, "the simulator counts 6 webhooks", func() bool { return g.sim.Stats().Webhooks == 6 })
-			if n := g.sim.Stats().WebhookTokens; (mode == pushgate.WebhookAuthOAuth) != (n == 1) {
-				t.Fatalf("%d access tokens fetched: want one with OAuth, none otherwise", n)
-			}
-		})
 	}
 }
 

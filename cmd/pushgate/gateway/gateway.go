@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/pushgate/pushgate/internal/upstreamsse"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/rediscluster"
 	"github.com/pushgate/pushgate/public"
@@ -406,7 +407,7 @@ func (g *Gateway) newStatuses() error {
 // newHandler builds the HTTP surface.
 func (g *Gateway) newHandler() error {
 	hc := g.cfg.HTTP
-	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamSessions{g.client, g.ceiling}, g.Statuses, g.Broker, g.Tokens
+	hc.Upstream, hc.Statuses, hc.Broker, hc.Tokens = upstreamsse.Sessions{Client: g.client, Ceiling: g.ceiling}, g.Statuses, g.Broker, g.Tokens
 	hc.FlowOrigins, hc.Metrics, hc.Logger = g.FlowOrigins, g.Metrics, g.log
 	if g.ls.Metrics == nil {
 		hc.MetricsHandler = promhttp.HandlerFor(g.Metrics, promhttp.HandlerOpts{})

@@ -1,18 +1,13 @@
 package gateway
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"golang.org/x/time/rate"
-
 	"github.com/pushgate/pushgate/poller"
-	"github.com/pushgate/pushgate/sse"
 	"github.com/pushgate/pushgate/upstream"
 	"github.com/pushgate/pushgate/upstream/simulator"
 )
@@ -151,16 +146,6 @@ func (g *Gateway) simulatorWebhooks(sc *simulator.Config) {
 	sc.WebhookURL += "/" + url.PathEscape(hc.WebhookSecret)
 }
 
-// upstreamSessions gives sse what it needs of the upstream client. Each
-// call waits under the ceiling the poller's status reads share
-// (-max-upstream-rate), when there is one.
-type upstreamSessions struct {
-	c       *upstream.Client
-	ceiling *rate.Limiter // nil: none
-}
-
-var _ sse.Upstream = upstreamSessions{}
-
 // The upstream client is the poller's Source as it is: it tells the
 // upstream's health and can be probed, so /readyz follows the upstream
 // without traffic, and a recovery reads every interview at once.
@@ -169,57 +154,6 @@ var _ interface {
 	poller.HealthChecker
 	poller.Prober
 } = (*upstream.Client)(nil)
-
-// wait waits for a call's turn under the ceiling, at most until ctx ends.
-func (u upstreamSessions) wait(ctx context.Context) error {
-	if u.ceiling == nil {
-		return nil
-	}
-	if err := u.ceiling.Wait(ctx); err != nil {
-		return fmt.Errorf("waiting under the upstream call ceiling: %w", context.DeadlineExceeded)
-	}
-	return nil
-}
-
-// StartSession starts a session and fetches its onboarding URL: two calls,
-// whose turns under the ceiling are both taken first, so a session is
-// never started (and paid for) without its URL.
-func (u upstreamSessions) StartSession(ctx context.Context, opts sse.StartOptions) (sse.UpstreamSession, error) {
-	for range 2 {
-		if err := u.wait(ctx); err != nil {
-			return sse.UpstreamSession{}, err
-		}
-	}
-	s, err := u.c.Start(ctx, upstream.StartOptions(opts))
-	if err != nil {
-		return sse.UpstreamSession{}, err
-	}
-	flowURL, err := u.c.OnboardingURL(ctx, s)
-	if err != nil {
-		return sse.UpstreamSession{}, err
-	}
-	return sse.UpstreamSession{InterviewID: s.InterviewID, SessionToken: s.Token, FlowURL: flowURL}, nil
-}
-
-// Score reads an interview's score.
-func (u upstreamSessions) Score(ctx context.Context, interviewID, sessionToken string) (sse.Score, error) {
-	if err := u.wait(ctx); err != nil {
-		return sse.Score{}, err
-	}
-	s, err := u.c.Score(ctx, interviewID, sessionToken)
-	if err != nil {
-		return sse.Score{}, err
-	}
-	return sse.Score{Status: s.Status, Raw: s.Raw}, nil
-}
-
-// SessionStatus reads a session's status with its session token alone.
-func (u upstreamSessions) SessionStatus(ctx context.Context, sessionToken string) (string, error) {
-	if err := u.wait(ctx); err != nil {
-		return "", err
-	}
-	return u.c.SessionStatus(ctx, sessionToken)
-}
 
 // reachable turns a listen address into one a local browser can open.
 func reachable(addr string) string { return withHost(addr, "localhost") }

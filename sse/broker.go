@@ -25,8 +25,9 @@ var (
 )
 
 // streamBuffer is the r3labs per-stream event buffer. Status changes are a
-// handful per interview, so 64 slots (plus 64 per subscriber inside r3labs)
-// absorb every burst while a stuck reader waits out its write deadline.
+// handful per interview, so 64 slots (plus 64 per subscriber inside
+// r3labs) absorb every burst while a stuck reader waits out its write
+// deadline.
 const streamBuffer = 64
 
 // BrokerConfig tunes a Broker. The zero value of every field selects its
@@ -90,7 +91,7 @@ type Broker struct {
 	done    chan struct{} // closed when the heartbeat goroutine has ended
 
 	mu       sync.Mutex // protects streams, clients, total, draining; held around r3labs stream create/remove/publish
-	streams  map[string]map[*conn]struct{}
+	streams  map[string]*stream
 	clients  map[string]int // open streams by client address
 	total    int
 	draining bool
@@ -131,7 +132,7 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 		srv:     srv,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		streams: make(map[string]map[*conn]struct{}),
+		streams: make(map[string]*stream),
 		clients: make(map[string]int),
 	}
 	var err error
@@ -143,29 +144,26 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 }
 
 // Publish sends a status change to every connection of the interview on
-// this node: it queues the change on each (see conn) and wakes the
-// interview's r3labs stream up, whose goroutine flushes each. It never
-// blocks. Should the stream's buffer ever be full, the
+// this node: it adds the change to the interview's stream, whose conns
+// each take it from there (see stream), and wakes the interview's r3labs
+// stream up, whose goroutines flush each conn. It never blocks. Should the stream's buffer ever be full, the
 // interview's connections are ended with a retry hint: they reconnect with
 // Last-Event-ID and resynchronise from the current status.
 func (b *Broker) Publish(u flow.Update) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	conns := b.streams[u.InterviewID]
-	if len(conns) == 0 {
+	s := b.streams[u.InterviewID]
+	if s == nil {
 		return
 	}
 	b.metrics.publish()
-	frame := updateFrame(u, b.cfg.Retry)
-	for c := range conns {
-		c.offer(u, frame)
-	}
+	s.publish(u, updateFrame(u, b.cfg.Retry))
 	if b.srv.TryPublish(u.InterviewID, wakeEvent()) {
 		return
 	}
 	b.metrics.drop("buffer_full")
-	b.log.Warn("stream buffer full; reconnecting its clients", "interview", u.InterviewID, "clients", len(conns))
-	for c := range conns {
+	b.log.Warn("stream buffer full; reconnecting its clients", "interview", u.InterviewID, "clients", len(s.conns))
+	for c := range s.conns {
 		c.end(b.cfg.Retry)
 	}
 }
@@ -198,8 +196,8 @@ func (b *Broker) Drain() {
 func (b *Broker) EndStreams() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, conns := range b.streams {
-		for c := range conns {
+	for _, s := range b.streams {
+		for c := range s.conns {
 			c.end(b.cfg.Retry + rand.N(4*b.cfg.Retry+1))
 		}
 	}
@@ -223,25 +221,30 @@ func (b *Broker) join(c *conn) (err error) {
 			b.metrics.connect()
 		}
 	}()
-	conns := b.streams[c.interviewID]
+	s := b.streams[c.interviewID]
+	conns := 0
+	if s != nil {
+		conns = len(s.conns)
+	}
 	switch {
 	case b.draining:
 		return errDraining
 	case b.total >= b.cfg.MaxStreams:
 		return errStreamLimit
-	case len(conns) >= b.cfg.MaxPerInterview:
+	case conns >= b.cfg.MaxPerInterview:
 		return errInterviewLimit
 	case b.clients[c.client] >= b.cfg.MaxPerClient:
 		return errClientLimit
 	}
 	b.total++
 	b.clients[c.client]++
-	if conns == nil {
-		conns = make(map[*conn]struct{})
-		b.streams[c.interviewID] = conns
+	if s == nil {
+		s = newStream()
+		b.streams[c.interviewID] = s
 		b.srv.CreateStream(c.interviewID)
 	}
-	conns[c] = struct{}{}
+	s.conns[c] = struct{}{}
+	c.join(s)
 	return nil
 }
 
@@ -251,13 +254,13 @@ func (b *Broker) join(c *conn) (err error) {
 func (b *Broker) leave(c *conn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	conns := b.streams[c.interviewID]
-	delete(conns, c)
+	s := b.streams[c.interviewID]
+	delete(s.conns, c)
 	b.total--
 	if b.clients[c.client]--; b.clients[c.client] == 0 {
 		delete(b.clients, c.client)
 	}
-	if len(conns) == 0 {
+	if len(s.conns) == 0 {
 		delete(b.streams, c.interviewID)
 		b.srv.RemoveStream(c.interviewID)
 	}
@@ -284,10 +287,8 @@ func (b *Broker) heartbeats() {
 			return
 		case <-t.C:
 			b.mu.Lock()
-			for id, conns := range b.streams {
-				for c := range conns {
-					c.heartbeat()
-				}
+			for id, s := range b.streams {
+				s.heartbeat()
 				b.srv.TryPublish(id, wakeEvent())
 			}
 			b.mu.Unlock()

@@ -16,14 +16,15 @@ import (
 // through. r3labs runs the stream (the response, the subscriber, its
 // goroutine, the end when the client leaves) and wakes it up through Flush;
 // what the stream writes is decided here, from the updates the Broker
-// queues (offer), never from r3labs' bytes, which are dropped:
+// published into the interview's stream (see stream), never from r3labs'
+// bytes, which are dropped:
 //
 //   - the first Flush comes right after r3labs registered the subscriber,
 //     so the snapshot is written then: every remembered change newer than
 //     the client's Last-Event-ID (on a first connect, all of them, ending
-//     with the current status); any change published later is queued for
-//     this conn too, with no gap;
-//   - a queued change the client has seen (see flow.Gate: it shows the
+//     with the current status); any change published since the conn
+//     joined follows, with no gap;
+//   - a published change the client has seen (see flow.Gate: it shows the
 //     status the client holds or one past it) is dropped, so a change that
 //     raced with the snapshot, or that the client saw before reconnecting
 //     with Last-Event-ID, on this node or numbered apart by another, is
@@ -35,7 +36,8 @@ import (
 //   - after the frame that carries ONBOARDING_FINISHED, the stream ends.
 //
 // Writes happen only in the request goroutine (r3labs' ServeHTTP, then
-// close); the Broker only calls offer, beat and end, which never block.
+// close); the Broker only calls end, which never blocks, and publishes
+// into the conn's stream, which the conn reads without a lock.
 type conn struct {
 	interviewID string
 	client      string // the client's address, for the per-client cap
@@ -44,22 +46,18 @@ type conn struct {
 	cancel      context.CancelFunc // ends r3labs' subscription of this client
 	retryHint   atomic.Int64       // set by end: the retry hint close writes, in ms
 
-	qmu    sync.Mutex // protects queued and beat; never held across a write
-	queued []offered  // changes published since join, not yet written
-	beat   bool       // a heartbeat is due
+	stream *stream // its interview's stream, whose changes it writes; set by join
 
 	mu      sync.Mutex // protects every field below and all writes to w
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	lastSeq uint64 // highest event id sent, or the client's Last-Event-ID
-	started bool   // the snapshot was written
-	done    bool   // no more writes: finished, failed, ended or returned
-}
-
-// offered is a change the Broker published, with its frame as numbered.
-type offered struct {
-	u     flow.Update
-	frame []byte
+	buf     []byte      // what Flush writes, kept for the next
+	stamps  []time.Time // when the changes Flush writes were numbered, kept for the next
+	at      *published  // the last change of the stream taken; its next ones are to take
+	beats   uint64      // the stream's heartbeats taken
+	lastSeq uint64      // highest event id sent, or the client's Last-Event-ID
+	started bool        // the snapshot was written
+	done    bool        // no more writes: finished, failed, ended or returned
 }
 
 // memory is what a conn reads of the poller's state, without upstream calls.
@@ -68,6 +66,10 @@ type memory interface {
 	Last(interviewID string) (flow.Update, bool)
 	Gate(interviewID string, held, seq uint64) (send uint64, news bool)
 }
+
+// keptBuf is the largest write buffer a conn keeps for its next Flush: a
+// few changes' frames, not a long snapshot.
+const keptBuf = 512
 
 func newConn(w http.ResponseWriter, b *Broker, statuses memory, interviewID, client string, lastSeq uint64, cancel context.CancelFunc) *conn {
 	return &conn{
@@ -96,31 +98,21 @@ func (c *conn) WriteHeader(code int) {
 // wakeEvent); Flush writes the stream.
 func (c *conn) Write(p []byte) (int, error) { return len(p), nil }
 
-// offer queues a published change, with its frame, for the next Flush.
-func (c *conn) offer(u flow.Update, frame []byte) {
-	c.qmu.Lock()
-	c.queued = append(c.queued, offered{u, frame})
-	c.qmu.Unlock()
+// join starts c on s, after the changes s published so far.
+func (c *conn) join(s *stream) {
+	c.stream, c.at, c.beats = s, s.tail, s.beats.Load()
 }
 
-// heartbeat asks the next Flush for a heartbeat, unless it writes a change.
-func (c *conn) heartbeat() {
-	c.qmu.Lock()
-	c.beat = true
-	c.qmu.Unlock()
-}
-
-// take returns the queued changes, and whether a heartbeat is due.
-func (c *conn) take() ([]offered, bool) {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	q, beat := c.queued, c.beat
-	c.queued, c.beat = nil, false
-	return q, beat
+// beat reports whether a heartbeat was asked for since it last asked.
+func (c *conn) beat() bool {
+	beats := c.stream.beats.Load()
+	due := beats != c.beats
+	c.beats = beats
+	return due
 }
 
 // Flush writes what is due: on the first call the snapshot, then the
-// queued changes that are news to the client, or else a heartbeat when
+// published changes that are news to the client, or else a heartbeat when
 // one is due. It runs in the request goroutine, from r3labs' ServeHTTP.
 func (c *conn) Flush() {
 	c.mu.Lock()
@@ -128,14 +120,18 @@ func (c *conn) Flush() {
 	if c.done {
 		return
 	}
-	queued, beat := c.take()
-	var out []byte
+	beat := c.beat()
+	out := c.buf[:0]
 	snapshot := 0 // changes in the snapshot
 	if !c.started {
 		c.started = true
-		out, snapshot = c.snapshotLocked()
+		out, snapshot = c.snapshotLocked(out)
 	}
-	out, stamps := c.newsLocked(out, queued)
+	out, stamps := c.newsLocked(out, c.stamps[:0])
+	c.buf, c.stamps = out[:0], stamps[:0]
+	if cap(out) > keptBuf {
+		c.buf = nil // a snapshot's: not kept for the life of the stream
+	}
 	switch {
 	case len(out) == 0 && beat:
 		out = heartbeatFrame
@@ -157,39 +153,41 @@ func (c *conn) Flush() {
 // snapshotLocked is what a client gets first: every remembered change newer
 // than its Last-Event-ID. With nothing missed, the stream still opens with
 // bytes (the retry hint, which dispatches no event), so a client can tell
-// an open stream from one a proxy holds back; the changes queued meanwhile
-// follow it. n is the number of changes in it.
-func (c *conn) snapshotLocked() (out []byte, n int) {
+// an open stream from one a proxy holds back; the changes published meanwhile
+// follow it. It appends to out; n is the number of changes in it.
+func (c *conn) snapshotLocked(out []byte) (_ []byte, n int) {
 	missed := c.statuses.Since(c.interviewID, c.lastSeq)
 	for _, u := range missed {
 		out = append(out, updateFrame(u, c.broker.cfg.Retry)...)
 		c.lastSeq = u.Seq
 	}
 	if len(out) == 0 {
-		out = retryFrame(c.broker.cfg.Retry.Milliseconds())
+		out = append(out, retryFrame(c.broker.cfg.Retry.Milliseconds())...)
 	}
 	return out, len(missed)
 }
 
-// newsLocked appends to out the frames of the queued changes that are news
-// to the client (see memory.Gate), each under the id the client gets it
-// with; stamps are when each was numbered (see flow.Stamped).
-func (c *conn) newsLocked(out []byte, queued []offered) (_ []byte, stamps []time.Time) {
-	for _, q := range queued {
-		send, news := c.statuses.Gate(c.interviewID, c.lastSeq, q.u.Seq)
+// newsLocked takes the changes its stream published since the last take,
+// in order, and appends to out the frames of those that are news to the
+// client (see memory.Gate), each under the id the client gets it with,
+// and to stamps when each was numbered (see flow.Stamped).
+func (c *conn) newsLocked(out []byte, stamps []time.Time) ([]byte, []time.Time) {
+	for p := c.at.next.Load(); p != nil; p = p.next.Load() {
+		c.at = p
+		send, news := c.statuses.Gate(c.interviewID, c.lastSeq, p.u.Seq)
 		if !news {
 			c.broker.metrics.drop("duplicate")
 			continue
 		}
-		frame := q.frame
-		if send != q.u.Seq {
-			u := q.u
+		frame := p.frame
+		if send != p.u.Seq {
+			u := p.u
 			u.Seq = send
 			frame = updateFrame(u, c.broker.cfg.Retry)
 		}
 		out = append(out, frame...)
 		c.lastSeq = send
-		stamps = append(stamps, flow.Stamped(q.u.Seq))
+		stamps = append(stamps, flow.Stamped(p.u.Seq))
 	}
 	return out, stamps
 }

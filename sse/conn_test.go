@@ -31,14 +31,14 @@ func (m fixedMemory) Last(string) (flow.Update, bool) {
 }
 
 // TestConnGate drives a conn the way the Broker and r3labs' ServeHTTP do
-// (a published change is queued, then r3labs' goroutine writes its wake-up
-// and flushes) and checks what reaches the client.
+// (a change is published into the stream, then r3labs' goroutine writes
+// its wake-up and flushes) and checks what reaches the client.
 func TestConnGate(t *testing.T) {
 	b, mem := connTestBroker(t), connTestMemory()
-	published := map[string]flow.Update{} // each frame the test publishes, by its change
+	frames := map[string]flow.Update{} // the change of each frame the test publishes
 	frame := func(u flow.Update) string {
 		f := string(updateFrame(u, b.cfg.Retry))
-		published[f] = u
+		frames[f] = u
 		return f
 	}
 	retryHint := string(retryFrame(b.cfg.Retry.Milliseconds()))
@@ -123,14 +123,15 @@ func TestConnGate(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c := newConn(rec, b, tt.mem, "a", "127.0.0.1", tt.lastSeq, cancel)
+			s := joined(c)
 			c.WriteHeader(200)
 			c.Flush()
 			for _, f := range tt.frames {
 				if f == string(heartbeatFrame) {
-					c.heartbeat()
+					s.heartbeat()
 				} else {
-					u := published[f]
-					c.offer(u, updateFrame(u, b.cfg.Retry))
+					u := frames[f]
+					s.publish(u, updateFrame(u, b.cfg.Retry))
 				}
 				// r3labs writes its wake-up in pieces, then flushes.
 				c.Write([]byte(": wake\n"))
@@ -147,22 +148,23 @@ func TestConnGate(t *testing.T) {
 	}
 }
 
-// TestConnQueuedBeforeSnapshot: changes published between the Broker's
+// TestConnPublishedBeforeSnapshot: changes published between the Broker's
 // join and r3labs' first Flush are written after the snapshot, those it
 // holds once only; the wake-ups r3labs delivers for them later, with
-// nothing left queued, write nothing.
-func TestConnQueuedBeforeSnapshot(t *testing.T) {
+// nothing left to take, write nothing.
+func TestConnPublishedBeforeSnapshot(t *testing.T) {
 	b, mem := connTestBroker(t), connTestMemory()
 	later := flow.Update{InterviewID: "a", Status: "FACE_VALIDATION_FINISHED", Seq: 3}
 	rec := httptest.NewRecorder()
 	_, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := newConn(rec, b, mem, "a", "127.0.0.1", 0, cancel)
+	s := joined(c)
 	for _, u := range []flow.Update{mem[1], later} {
-		c.offer(u, updateFrame(u, b.cfg.Retry))
+		s.publish(u, updateFrame(u, b.cfg.Retry))
 	}
 	c.WriteHeader(200)
-	c.Flush() // the first: the snapshot, then what was queued
+	c.Flush() // the first: the snapshot, then what was published
 	for range 2 {
 		c.Write([]byte(": wake\n\n"))
 		c.Flush()
@@ -186,4 +188,11 @@ func connTestBroker(t *testing.T) *Broker {
 // connTestMemory is a flow's first two changes.
 func connTestMemory() fixedMemory {
 	return fixedMemory{{InterviewID: "a", Status: "UNKNOWN", Seq: 1}, {InterviewID: "a", Status: "ID_VALIDATION_FINISHED", Seq: 2}}
+}
+
+// joined gives c a stream of its own, as Broker.join does, and returns it.
+func joined(c *conn) *stream {
+	s := newStream()
+	c.join(s)
+	return s
 }

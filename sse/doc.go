@@ -11,16 +11,17 @@
 //	GET /onboarding-url ─▶ sessions.start: Upstream.StartSession ─▶ Statuses.Register ─▶ token + cookie
 //	GET /events ─▶ token ─▶ Statuses.Current (snapshot) ─▶ Statuses.Watch ─▶ Broker.join
 //	                 └─▶ r3labs ServeHTTP(conn) ◀── wake-up ◀── Broker.Publish ◀── Statuses (poller)
-//	                            conn.Flush: snapshot, then its queued changes ◀──┘
+//	                            conn.Flush: snapshot, then the stream's changes ◀──┘
 //	GET /onboarding-status, /fetch-score ─▶ token ─▶ sessions: Statuses.Current, Upstream.Score
 //	POST /webhooks/token ─▶ client credentials ─▶ access token
 //	POST /webhooks/onboarding-status[/{secret}] ─▶ bearer or path secret ─▶ Statuses.Push ─▶ Broker.Publish
 //
 // conn wraps each client's ResponseWriter: it writes the snapshot once
-// r3labs has registered the client, then the changes the Broker queued on
-// it that are news to the client (decided from the updates, never from
-// r3labs' bytes, which only wake it up), runs every write under a
-// deadline, and ends the stream after the flow finished. Broker owns the r3labs server and works around its sharp
+// r3labs has registered the client, then the changes the Broker published
+// into the interview's stream that are news to the client (decided from
+// the updates, never from r3labs' bytes, which only wake it up), runs
+// every write under a deadline, and ends the stream after the flow
+// finished. Broker owns the r3labs server and works around its sharp
 // edges; wire.go owns the wire format. LimitListener keeps open
 // connections under the open-file limit and the per-client caps: it
 // closes idle ones first to make room, still serves probes over a cap,
@@ -39,7 +40,8 @@
 // (what the webhooks bring, handed to package relay), page.go
 // (index.html), floworigin.go (the flow origins the page frames),
 // client.go (client.js, and its classic-script build), statuses.go (the
-// Statuses it needs), broker.go,
+// Statuses it needs), broker.go, fanout.go (an interview's stream: the
+// chain of changes its conns follow),
 // conn.go, wire.go, listener.go (its idle connections in
 // listener_idle.go, those over a cap in listener_overcap.go), errors.go
 // (the one place errors become statuses and JSON bodies), refusallog.go

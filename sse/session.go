@@ -17,8 +17,9 @@ import (
 )
 
 // Upstream is what sse needs of the onboarding API besides status reads,
-// which go through the poller. cmd wires the upstream client in; its
-// errors are mapped by behaviour (see httpError).
+// which go through Statuses. internal/upstreamsse adapts the upstream
+// client to it, and cmd/pushgate/gateway wires that in; its errors are
+// mapped by behaviour (see httpError).
 type Upstream interface {
 	// StartSession starts an onboarding session and returns it with the
 	// URL of the flow the page shows.

@@ -75,8 +75,10 @@ type Change struct {
 	Resync bool
 }
 
-// alone is the Cluster of a single node: it always leads, and the shared
-// copy is the Manager's own memory.
+// alone is the Cluster of a single node, which runs the same code as a
+// node of a cluster: it always leads, stores every change at once (its
+// shared copy is the Manager's own memory, so nothing is ever stored
+// first by another), has nothing to load and hears no other node.
 type alone struct{}
 
 func (alone) Lead(context.Context, string) (time.Duration, error) { return 0, nil }

@@ -7,9 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pushgate/pushgate/poller/flow"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // Source reads an interview's status from the upstream API. sessionToken is
@@ -49,12 +50,12 @@ type Publisher interface {
 // when the Source is a Prober (probe.go), one per lease held an interval
 // after a one-off read or the end of a flow (releaseIdle) and, in a
 // cluster, one taking the other nodes' changes (feed); all are counted
-// in wg and end with Close. A
-// goroutine is counted (wg.Add) only while the interview it serves is
-// locked and the Manager was found open, or by a goroutine that is itself
-// counted (releaseIdle, from a poller's or a read's end: the count cannot
-// be zero then), so Close, which marks itself closed and then locks every
-// interview once, waits for all of them.
+// in wg and end with Close. A goroutine is counted (wg.Add) only while
+// the interview it serves is locked and the Manager was found open, or by
+// a goroutine that is itself counted (releaseIdle, from a poller's or a
+// read's end: the count cannot be zero then), so Close, which marks
+// itself closed and then locks every interview once, waits for all of
+// them.
 type Manager struct {
 	src     Source
 	pub     Publisher

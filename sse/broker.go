@@ -146,9 +146,10 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 // Publish sends a status change to every connection of the interview on
 // this node: it adds the change to the interview's stream, whose conns
 // each take it from there (see stream), and wakes the interview's r3labs
-// stream up, whose goroutines flush each conn. It never blocks. Should the stream's buffer ever be full, the
-// interview's connections are ended with a retry hint: they reconnect with
-// Last-Event-ID and resynchronise from the current status.
+// stream up, whose goroutines flush each conn. It never blocks. Should
+// the r3labs stream's buffer ever be full, the interview's connections
+// are ended with a retry hint: they reconnect with Last-Event-ID and
+// resynchronise from the current status.
 func (b *Broker) Publish(u flow.Update) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
 	"github.com/pushgate/pushgate/poller/flow"
 )
 

@@ -5,8 +5,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pushgate/pushgate/poller/flow"
 	r3 "github.com/r3labs/sse/v2"
+
+	"github.com/pushgate/pushgate/poller/flow"
 )
 
 // This file owns the wire format of a stream. conn writes every frame

@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway"
 	"github.com/pushgate/pushgate/cmd/pushgate/gateway/tlstest"
 	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/sse/ssetest"
-	"golang.org/x/net/http2"
 )
 
 // startTLS runs pushgate with the simulator on HTTPS with pair's files

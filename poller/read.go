@@ -105,7 +105,7 @@ func (m *Manager) refresh(interviewID string) (flow.Update, error) {
 
 	up := m.clusterUp()
 	st.mu.Lock()
-	began, token := time.Now(), st.token
+	began := time.Now()
 	u, skip, err := st.skipLocked(began, m.cfg.Interval, up)
 	st.mu.Unlock()
 	if skip {
@@ -115,6 +115,9 @@ func (m *Manager) refresh(interviewID string) (flow.Update, error) {
 	if followed {
 		return u, nil
 	}
+	st.mu.Lock()
+	token := st.token // after followLeader's wait, which a Register or a reload may have ended with one
+	st.mu.Unlock()
 	status, err := m.callCapped(interviewID, token)
 	return m.answered(st, status, err, began, leads)
 }

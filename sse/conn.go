@@ -132,19 +132,20 @@ func (c *conn) Flush() {
 	if cap(out) > keptBuf {
 		c.buf = nil // a snapshot's: not kept for the life of the stream
 	}
-	switch {
-	case len(out) == 0 && beat:
+	if len(out) == 0 && beat {
 		out = heartbeatFrame
-	case len(out) == 0:
-		return
 	}
-	if !c.send(out) {
-		return
+	if len(out) > 0 {
+		if !c.send(out) {
+			return
+		}
+		c.broker.metrics.deliver(snapshot, time.Time{})
+		for _, stamped := range stamps {
+			c.broker.metrics.deliver(1, stamped)
+		}
 	}
-	c.broker.metrics.deliver(snapshot, time.Time{})
-	for _, stamped := range stamps {
-		c.broker.metrics.deliver(1, stamped)
-	}
+	// Written or not (a final status the client shows already is not),
+	// the stream ends once the client shows the end of the flow.
 	if u, ok := c.statuses.Last(c.interviewID); ok && u.Done() && c.lastSeq != 0 && flow.Shows(c.lastSeq, u.Seq) {
 		c.finishLocked()
 	}

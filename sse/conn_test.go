@@ -196,3 +196,34 @@ func joined(c *conn) *stream {
 	c.join(s)
 	return s
 }
+
+// TestConnEndsOnAFinalStatusItShows: a client that reconnects holding the
+// end of the flow from another node, before this node knew it, sees its
+// stream end as soon as this node records and publishes that end, though
+// nothing is written: it shows the end already.
+func TestConnEndsOnAFinalStatusItShows(t *testing.T) {
+	b := connTestBroker(t)
+	const t0 = 1796101200000
+	mem := fixedMemory{{InterviewID: "a", Status: "FACE_VALIDATION_FINISHED", Seq: t0*1000 + 5}}
+	held := uint64((t0+2000)*1000 + 7) // ONBOARDING_FINISHED, numbered by another node
+	rec := httptest.NewRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := newConn(rec, b, &mem, "a", "127.0.0.1", held, cancel)
+	s := joined(c)
+	c.WriteHeader(200)
+	c.Flush() // the snapshot: nothing the client lacks
+	if ctx.Err() != nil {
+		t.Fatal("the stream ended before this node knew the flow finished")
+	}
+	end := flow.Update{InterviewID: "a", Status: flow.StatusFinished, Seq: (t0+1000)*1000 + 7}
+	mem = append(mem, end)
+	s.publish(end, updateFrame(end, b.cfg.Retry))
+	c.Flush()
+	if want := string(retryFrame(b.cfg.Retry.Milliseconds())); rec.Body.String() != want {
+		t.Fatalf("client got %q, want only the opening retry hint %q", rec.Body.String(), want)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the stream stayed open after the end of the flow the client shows")
+	}
+}

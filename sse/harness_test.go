@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/internal/upstreamsse"
 	"github.com/pushgate/pushgate/poller"
 	"github.com/pushgate/pushgate/poller/flow"
@@ -45,7 +45,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type gateway struct {
 	t        testing.TB
 	metrics  *prometheus.Registry
-	logs     *logBuffer // what the gateway logged, with options.keepLogs
+	logs     *testenv.Buffer // what the gateway logged, with options.keepLogs
 	sim      *simulator.Simulator
 	simURL   string
 	url      string
@@ -119,7 +119,7 @@ func newGateway(t testing.TB, o options) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{t: t, metrics: prometheus.NewRegistry(), logs: &logBuffer{}, url: "http://" + ln.Addr().String()}
+	g := &gateway{t: t, metrics: prometheus.NewRegistry(), logs: &testenv.Buffer{}, url: "http://" + ln.Addr().String()}
 	log := quiet
 	if o.keepLogs {
 		level := slog.LevelInfo
@@ -259,25 +259,6 @@ func (g *gateway) serve(ln net.Listener, log *slog.Logger) {
 			g.t.Error(err)
 		}
 	})
-}
-
-// logBuffer keeps what the gateway logs, from any goroutine.
-type logBuffer struct {
-	mu  sync.Mutex // protects buf
-	buf []byte
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf)
 }
 
 // smallBufferListener shrinks each accepted connection's send buffer.

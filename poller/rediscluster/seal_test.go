@@ -1,17 +1,16 @@
 package rediscluster
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
+	"github.com/pushgate/pushgate/internal/testenv"
 	"github.com/pushgate/pushgate/poller/flow"
 	"github.com/pushgate/pushgate/poller/rediscluster/redistest"
 )
@@ -127,7 +126,7 @@ func TestUnopenedTokenIsLoggedOnceWithoutIt(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	a := newNode(t, srv)
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	other := newNodeWith(t, srv, Config{Secret: newSecret, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	change := flow.Update{InterviewID: "iv", Status: "ID_VALIDATION_FINISHED", Seq: 5}
 	for _, id := range []string{"iv", "iv2"} {
@@ -170,21 +169,3 @@ func rawToken(t *testing.T, srv *redistest.Server, interviewID string) string {
 }
 
 var quiet = slog.New(slog.DiscardHandler)
-
-// logBuffer collects the logs of a node's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex // protects buf
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -1,33 +1,15 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pushgate/pushgate/internal/testenv"
 )
-
-// logBuffer is a bytes.Buffer the logger and the test may share.
-type logBuffer struct {
-	mu sync.Mutex // protects b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestShutdownGivesUpOnAStuckStage: a part that does not stop holds the
 // shutdown no longer than the grace period. Serve returns on time, logs the
@@ -38,7 +20,7 @@ func TestShutdownGivesUpOnAStuckStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	g, err := New(Config{ShutdownGrace: grace, Logger: slog.New(slog.NewTextHandler(logs, nil))}, ls)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushgate/pushgate/internal/testenv"
 )
 
 // Server is one redis-server process. Stop and Restart keep its port, so
@@ -305,22 +307,7 @@ func logOnFailure(t testing.TB, servers ...*Server) {
 }
 
 // processLog keeps what a server wrote, across restarts.
-type processLog struct {
-	mu sync.Mutex // protects b
-	b  strings.Builder
-}
-
-func (l *processLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *processLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type processLog struct{ testenv.Buffer }
 
 // tail returns the last n lines.
 func (l *processLog) tail(n int) string {
